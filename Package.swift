@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "replyguard",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ReplyGuard", targets: ["ReplyGuard"]),
+        .executable(name: "replyguard", targets: ["ReplyGuardCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CPCRE2",
+            pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]
+        ),
+        .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
+        .target(
+            name: "ReplyGuard",
+            dependencies: ["ReplyGuardPCRE2", .product(name: "Yams", package: "Yams")]
+        ),
+        .executableTarget(
+            name: "ReplyGuardCLI",
+            dependencies: ["ReplyGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/replyguard"
+        ),
+        .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
+        .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
+        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
+    ]
+)

@@ -1,0 +1,109 @@
+import CPCRE2
+
+/// A PCRE2 compile failure: PCRE2's own message and the byte offset in the pattern where it stopped.
+public struct PCRE2CompileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// PCRE2's error code (positive for compile errors).
+    public let code: Int32
+    /// PCRE2's message, e.g. "missing closing parenthesis".
+    public let message: String
+    /// UTF-8 byte offset into the pattern at which PCRE2 gave up.
+    public let offset: Int
+
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// A compiled PCRE2 pattern, JIT-compiled when the platform supports it.
+///
+/// Patterns are compiled with `PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_UCP`, so they match Unicode
+/// scalars, `\w`/`\d`/`\b` follow Unicode properties, and a subject containing invalid UTF-8 is searched
+/// (invalid bytes never match) instead of being rejected. `\C` is refused because it can split a scalar.
+///
+/// Immutable after `init` (PCRE2 code objects are safe to share between threads once JIT-compiled), hence
+/// `@unchecked Sendable`. Matching state lives in ``PCRE2Matcher``, one per thread.
+public final class PCRE2Pattern: @unchecked Sendable {
+    /// The source text of the pattern.
+    public let pattern: String
+    /// True when PCRE2's JIT compiled the pattern; false means the interpreter runs it (same results).
+    public let isJITCompiled: Bool
+    /// A byte every match must contain, when PCRE2 can name one (`PCRE2_INFO_LASTCODEUNIT` or the
+    /// first code unit). Used as a prefilter: a subject without this byte cannot match.
+    public let requiredByte: UInt8?
+    let code: OpaquePointer
+
+    public init(_ pattern: String) throws(PCRE2CompileError) {
+        self.pattern = pattern
+        var errorCode: Int32 = 0
+        var errorOffset = 0
+        let options = UInt32(PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C)
+        let compiled: OpaquePointer? = pattern.utf8.withContiguousStorageIfAvailable { bytes in
+            pcre2_compile_8(bytes.baseAddress ?? PCRE2Subject.emptyBase, bytes.count, options,
+                            &errorCode, &errorOffset, nil)
+        } ?? {
+            let bytes = Array(pattern.utf8)
+            return bytes.withUnsafeBufferPointer {
+                pcre2_compile_8($0.baseAddress ?? PCRE2Subject.emptyBase, $0.count, options,
+                                &errorCode, &errorOffset, nil)
+            }
+        }()
+        guard let compiled else {
+            throw PCRE2CompileError(code: errorCode, message: PCRE2Pattern.message(for: errorCode), offset: errorOffset)
+        }
+        code = compiled
+        isJITCompiled = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
+        requiredByte = PCRE2Pattern.requiredByte(of: compiled, pattern: pattern)
+    }
+
+    deinit { pcre2_code_free_8(code) }
+
+    /// PCRE2's text for an error code (compile or match).
+    public static func message(for errorCode: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let length = buffer.withUnsafeMutableBufferPointer { pcre2_get_error_message_8(errorCode, $0.baseAddress, $0.count) }
+        guard length > 0 else { return "PCRE2 error \(errorCode)" }
+        return String(decoding: buffer[0..<Int(length)], as: UTF8.self)
+    }
+
+    private static func requiredByte(of code: OpaquePointer, pattern: String) -> UInt8? {
+        // PCRE2 reports first/last code units of caseless parts too (matching either case) without
+        // saying so through this API, so a pattern that turns on caseless matching gets no prefilter.
+        if turnsOnCaseless(pattern) { return nil }
+        var type: UInt32 = 0
+        var unit: UInt32 = 0
+        for (typeInfo, unitInfo) in [(PCRE2_INFO_LASTCODETYPE, PCRE2_INFO_LASTCODEUNIT),
+                                     (PCRE2_INFO_FIRSTCODETYPE, PCRE2_INFO_FIRSTCODEUNIT)] {
+            _ = pcre2_pattern_info_8(code, UInt32(typeInfo), &type)
+            if type == 1 {
+                _ = pcre2_pattern_info_8(code, UInt32(unitInfo), &unit)
+                return UInt8(truncatingIfNeeded: unit)
+            }
+        }
+        return nil
+    }
+
+    /// True when the pattern has an inline option group such as `(?i)`, `(?mi:` or `(?^i)`.
+    private static func turnsOnCaseless(_ pattern: String) -> Bool {
+        let bytes = Array(pattern.utf8)
+        var i = 0
+        while i + 1 < bytes.count {
+            if bytes[i] == UInt8(ascii: "("), bytes[i + 1] == UInt8(ascii: "?") {
+                var j = i + 2
+                while j < bytes.count, bytes[j] == UInt8(ascii: "^") || bytes[j] == UInt8(ascii: "-")
+                        || (bytes[j] | 0x20 >= UInt8(ascii: "a") && bytes[j] | 0x20 <= UInt8(ascii: "z")) {
+                    if bytes[j] == UInt8(ascii: "i") { return true }
+                    j += 1
+                }
+            }
+            i += 1
+        }
+        return false
+    }
+}
+
+enum PCRE2Subject {
+    /// PCRE2 needs a non-null pointer even for a zero-length subject or pattern.
+    nonisolated(unsafe) static let emptyBase: UnsafePointer<UInt8> = {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+        p.initialize(to: 0)
+        return UnsafePointer(p)
+    }()
+}

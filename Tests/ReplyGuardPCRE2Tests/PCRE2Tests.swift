@@ -1,0 +1,61 @@
+import Testing
+import ReplyGuardPCRE2
+
+@Suite struct PCRE2Tests {
+    func ranges(_ pattern: String, _ subject: [UInt8], limits: PCRE2Limits = PCRE2Limits()) throws -> [Range<Int>] {
+        let compiled = try PCRE2Pattern(pattern)
+        let matcher = PCRE2Matcher(limits: limits)
+        var found: [Range<Int>] = []
+        try subject.withUnsafeBufferPointer { buffer in
+            try matcher.forEachMatch(of: compiled, in: buffer) { found.append($0); return true }
+        }
+        return found
+    }
+
+    @Test func compileErrorCarriesMessageAndByteOffset() {
+        do {
+            _ = try PCRE2Pattern("哑巴(abc")
+            Issue.record("expected a compile error")
+        } catch {
+            #expect(error.message.contains("missing closing parenthesis"))
+            #expect(error.offset == 10) // 6 bytes of 哑巴 + "(abc"
+        }
+    }
+
+    @Test func jitIsOn() throws {
+        #expect(try PCRE2Pattern("哑巴").isJITCompiled)
+    }
+
+    @Test func offsetsAreUTF8Bytes() throws {
+        let subject = Array("😀你不说话哑巴".utf8)
+        #expect(try ranges("哑巴", subject) == [16..<22])
+    }
+
+    @Test func catastrophicPatternHitsTheLimitInsteadOfHanging() throws {
+        let subject = Array(String(repeating: "a", count: 40_000).utf8) + Array("b".utf8)
+        do {
+            _ = try ranges("(a+)+$", subject, limits: PCRE2Limits(matchLimit: 100_000))
+            Issue.record("expected a limit error")
+        } catch let error as PCRE2MatchError {
+            #expect(error.isLimit, "\(error)")
+        }
+    }
+
+    @Test func invalidUTF8SubjectIsSearchedNotRejected() throws {
+        let subject: [UInt8] = [0xFF, 0xFE] + Array("哑巴".utf8) + [0xC3] + Array("x".utf8) + [0x00]
+        #expect(try ranges("哑巴", subject) == [2..<8])
+        #expect(try ranges("x", subject) == [9..<10])
+        #expect(try ranges(".", [0xE4, 0xBD]) == [])
+    }
+
+    @Test func emptyMatchesAdvanceByWholeCodePoints() throws {
+        #expect(try ranges("(?=哑)|$", Array("a哑".utf8)) == [1..<1, 4..<4])
+        #expect(try ranges("x*", []) == [0..<0])
+    }
+
+    @Test func requiredByteIsOnlyOfferedWhenSafe() throws {
+        #expect(try PCRE2Pattern("abc\\d+").requiredByte == UInt8(ascii: "c"))
+        #expect(try PCRE2Pattern("(?i)abc").requiredByte == nil)
+        #expect(try PCRE2Pattern("a|b").requiredByte == nil)
+    }
+}
