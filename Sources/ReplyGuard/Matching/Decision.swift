@@ -1,0 +1,66 @@
+/// The id of a message: a string, or a JSON number kept exactly as written.
+public enum MessageID: Sendable, Equatable, CustomStringConvertible {
+    case string(String)
+    case number(String)
+    public var description: String { switch self { case .string(let s), .number(let s): return s } }
+}
+
+/// One rule hit in a message (SPEC §5). Offsets refer to the original text.
+public struct Hit: Sendable, Equatable, Codable {
+    public let rule: String
+    public let pack: String
+    public let category: String
+    /// The rule's own action, if it has one (a score-only rule has none).
+    public let action: Verdict?
+    public let score: Int?
+    /// Unicode-scalar offsets into the original text, end exclusive.
+    public let start: Int
+    public let end: Int
+    /// UTF-8 byte offsets into the original bytes, end exclusive.
+    public let byteStart: Int
+    public let byteEnd: Int
+    /// The original text of the span.
+    public let match: String
+}
+
+/// Something that stopped a message from being decided normally; any error escalates (fail closed).
+public struct DecisionError: Sendable, Equatable, Codable {
+    /// The rule whose evaluation failed, if the error belongs to one.
+    public let rule: String?
+    public let message: String
+    public init(rule: String?, message: String) {
+        self.rule = rule
+        self.message = message
+    }
+}
+
+/// A hit that a policy exception suppressed.
+public struct Suppression: Sendable, Equatable, Codable {
+    public let rule: String
+    public let reason: String
+}
+
+/// What replyguard decided about one message: the record written per message (schema version 1).
+public struct Decision: Sendable {
+    public static let schema = "replyguard.decision/1"
+    public var id: MessageID
+    public var verdict: Verdict
+    /// Category scores, from rules with a `score` that hit (each rule counts once per message).
+    public var scores: [String: Int]
+    public var hits: [Hit]
+    public var errors: [DecisionError]
+    public var suppressed: [Suppression]
+    /// Digest of the policy and packs that made the decision.
+    public var policy: String
+
+    public init(id: MessageID, verdict: Verdict, scores: [String: Int], hits: [Hit], errors: [DecisionError],
+                suppressed: [Suppression], policy: String) {
+        self.id = id
+        self.verdict = verdict
+        self.scores = scores
+        self.hits = hits
+        self.errors = errors
+        self.suppressed = suppressed
+        self.policy = policy
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import ReplyGuardPCRE2
+
+/// Options that change how an ``Engine`` is built; the defaults are what `scan`/`explain` use.
+public struct EngineOptions: Sendable {
+    /// Compile every pack in the rule set, not only those the policy enables (`check` tests them all).
+    public var includeDisabledPacks = false
+    /// Apply the policy's exceptions (off when testing rules' own examples).
+    public var applyExceptions = true
+    /// Skip a regex when a byte every match needs is absent. Never changes results; tests compare.
+    public var prefilter = true
+    /// Today's date (`YYYY-MM-DD`, UTC) for exception expiry.
+    public var today: String = EngineOptions.utcToday()
+
+    public init() {}
+
+    public static func utcToday() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        return formatter.string(from: Date())
+    }
+}
+
+/// A rule set compiled for matching: one literal automaton for every word of every rule, PCRE2 regexes,
+/// and the expression trees. Immutable and shareable between threads; each thread makes its own
+/// ``Scanner`` with ``makeScanner()``.
+public final class Engine: Sendable {
+    public let ruleSet: RuleSet
+    public let options: EngineOptions
+    public let normalizer: Normalizer
+    /// The rules compiled, in pack order.
+    public let rules: [Rule]
+    let exceptions: [PolicyException]
+    let nodes: [Node]
+    /// Root node per slot: rules first, then exceptions that have a `match`.
+    let slotRoots: [Int]
+    /// Slots whose expression can match without any literal hit (they contain an ungated regex).
+    let alwaysEvaluated: [Int]
+    let automaton: LiteralAutomaton
+    /// For each automaton pattern, the literal nodes that contain it (CSR).
+    let patternNodeStart: [Int32]
+    let patternNodes: [Int32]
+    let patternLeftBoundary: [Bool]
+    let patternRightBoundary: [Bool]
+
+    enum Node: Sendable {
+        case literal(slot: Int)
+        case regex(RegexSpec)
+        case any([Int])
+        case all(positive: [Int], negative: [Int], within: Int?)
+    }
+
+    public init(ruleSet: RuleSet, options: EngineOptions = EngineOptions()) {
+        self.ruleSet = ruleSet
+        self.options = options
+        normalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
+        rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap(\.rules)
+        exceptions = options.applyExceptions
+            ? ruleSet.policy.exceptions.filter { $0.expires.map { $0 >= options.today } ?? true } : []
+
+        var nodes: [Node] = []
+        var patternIndex: [[UInt32]: Int] = [:]
+        var patterns: [[UInt32]] = []
+        var patternNodeLists: [[Int32]] = []
+        func compile(_ expression: MatchExpression, slot: Int) -> Int {
+            switch expression {
+            case .words(let words):
+                let node = nodes.count
+                nodes.append(.literal(slot: slot))
+                for word in words {
+                    let id = patternIndex[word.normalized] ?? {
+                        patterns.append(word.normalized)
+                        patternNodeLists.append([])
+                        patternIndex[word.normalized] = patterns.count - 1
+                        return patterns.count - 1
+                    }()
+                    if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
+                }
+                return node
+            case .regex(let spec):
+                nodes.append(.regex(spec))
+                return nodes.count - 1
+            case .any(let children):
+                let ids = children.map { compile($0, slot: slot) }
+                nodes.append(.any(ids))
+                return nodes.count - 1
+            case .all(let children, let within):
+                var positive: [Int] = [], negative: [Int] = []
+                for child in children {
+                    if case .not(let inner) = child { negative.append(compile(inner, slot: slot)) } else { positive.append(compile(child, slot: slot)) }
+                }
+                nodes.append(.all(positive: positive, negative: negative, within: within))
+                return nodes.count - 1
+            case .not(let inner): // the loader only allows `not` inside `all`
+                return compile(inner, slot: slot)
+            }
+        }
+        var roots = rules.enumerated().map { compile($1.match, slot: $0) }
+        for exception in exceptions {
+            roots.append(exception.match.map { compile($0, slot: roots.count) } ?? -1)
+        }
+        func ungated(_ id: Int) -> Bool {
+            switch nodes[id] {
+            case .literal: return false
+            case .regex: return true
+            case .any(let children): return children.contains(where: ungated)
+            case .all(let positive, _, _): return positive.allSatisfy(ungated)
+            }
+        }
+        self.nodes = nodes
+        slotRoots = roots
+        alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
+        automaton = LiteralAutomaton(patterns: patterns)
+        var start: [Int32] = [0], flat: [Int32] = []
+        for list in patternNodeLists { flat += list; start.append(Int32(flat.count)) }
+        patternNodeStart = start
+        patternNodes = flat
+        patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
+        patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
+    }
+
+    /// Convenience: load a rules directory and policy and compile them.
+    public convenience init(rulesDirectory: String, policyFile: String? = nil,
+                            options: EngineOptions = EngineOptions()) throws(RuleLoadFailure) {
+        self.init(ruleSet: try RuleLoader.load(rulesDirectory: rulesDirectory, policyFile: policyFile), options: options)
+    }
+
+    @inline(__always)
+    static func isASCIIAlphanumeric(_ v: UInt32) -> Bool {
+        (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A)
+    }
+
+    /// Matching state for one thread. Cheap to make; reuse it for many messages.
+    public func makeScanner() -> Scanner { Scanner(engine: self) }
+
+    /// Decides one message with a throwaway scanner (tests and one-off calls).
+    public func decide(_ text: String, id: MessageID = .string("-")) -> Decision {
+        makeScanner().decide(text, id: id)
+    }
+}

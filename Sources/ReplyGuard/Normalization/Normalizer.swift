@@ -1,0 +1,152 @@
+/// One message after normalization, with the maps back to the original text.
+///
+/// Terms: the *original* is the message's bytes as given (UTF-8, possibly invalid; each invalid byte counts
+/// as one scalar U+FFFD). *Kept* scalars are what literal words are matched against: folded (NFKC width,
+/// case, diacritics, Traditional → Simplified), with fillers and ignorable characters removed. `gaps[i]`
+/// says how many fillers stood between kept scalar `i - 1` and `i`. Buffers are reused between messages.
+public struct NormalizedText: Sendable {
+    /// Byte offset of each original scalar in the input, plus one entry for the end (count + 1 entries).
+    public internal(set) var scalarByteOffsets: [Int32] = []
+    /// The kept (folded, filler-free) scalars.
+    public internal(set) var kept: [UInt32] = []
+    /// For each kept scalar, the index of the original scalar it came from (non-decreasing).
+    public internal(set) var keptOrigin: [Int32] = []
+    /// For each kept scalar, how many fillers preceded it since the previous kept scalar (saturating).
+    public internal(set) var gaps: [UInt8] = []
+    /// Number of invalid UTF-8 sequences that were read as U+FFFD.
+    public internal(set) var invalidUTF8Count = 0
+
+    public init() {}
+
+    /// Number of scalars in the original text.
+    public var originalScalarCount: Int { scalarByteOffsets.count - 1 }
+
+    /// The kept text as a String (what `explain` shows as "normalized").
+    public var keptString: String {
+        var s = String.UnicodeScalarView()
+        for v in kept { if let u = Unicode.Scalar(v) { s.append(u) } }
+        return String(s)
+    }
+
+    /// Index of the first kept scalar whose origin is at or after original scalar `index`.
+    public func keptIndex(atOrAfterOriginal index: Int) -> Int {
+        var low = 0, high = keptOrigin.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(keptOrigin[mid]) < index { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
+
+/// The folded view of a message for regexes that run `on: folded`: every original scalar folded as for
+/// literals, ignorable characters dropped, fillers kept (folded too: an ideographic space becomes " ").
+struct FoldedView {
+    var bytes: [UInt8] = []
+    /// For each folded scalar: its byte offset in `bytes` (plus an end entry) and its original scalar index.
+    var scalarStarts: [Int32] = []
+    var origins: [Int32] = []
+
+    /// Original scalar index for a byte offset in `bytes` that starts a scalar (or equals `bytes.count`).
+    func originalIndex(forByte offset: Int, originalCount: Int, isEnd: Bool) -> Int {
+        var low = 0, high = scalarStarts.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(scalarStarts[mid]) < offset { low = mid + 1 } else { high = mid }
+        }
+        if isEnd {
+            return low == 0 ? (origins.isEmpty ? 0 : Int(origins[0])) : Int(origins[low - 1]) + 1
+        }
+        return low < origins.count ? Int(origins[low]) : originalCount
+    }
+}
+
+/// Normalizes messages (SPEC §4) in one table-driven pass over their Unicode scalars.
+public struct Normalizer: Sendable {
+    /// How many filler characters may stand between two characters of a word before it stops matching.
+    public var maxFiller: Int
+    let tables: NormalizationTables
+
+    public init(maxFiller: Int = 4, tables: NormalizationTables = .shared) {
+        self.maxFiller = maxFiller
+        self.tables = tables
+    }
+
+    /// Normalizes `text` into `output`, reusing its buffers.
+    public func normalize(_ text: UnsafeBufferPointer<UInt8>, into output: inout NormalizedText) {
+        output.scalarByteOffsets.removeAll(keepingCapacity: true)
+        output.kept.removeAll(keepingCapacity: true)
+        output.keptOrigin.removeAll(keepingCapacity: true)
+        output.gaps.removeAll(keepingCapacity: true)
+        output.invalidUTF8Count = 0
+        var pendingGap = 0
+        var index: Int32 = 0
+        UTF8Scanner.forEachScalar(in: text) { value, byteOffset, valid in
+            output.scalarByteOffsets.append(Int32(truncatingIfNeeded: byteOffset))
+            if !valid { output.invalidUTF8Count += 1 }
+            let entry = tables.entry(value)
+            let kind = entry >> NormalizationTables.kindShift
+            if kind == NormalizationTables.keep {
+                output.kept.append(entry & 0x1F_FFFF)
+                output.keptOrigin.append(index)
+                output.gaps.append(UInt8(min(pendingGap, 255)))
+                pendingGap = 0
+            } else if kind == NormalizationTables.filler {
+                pendingGap += 1
+            } else if kind == NormalizationTables.expansion {
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                for element in tables.expansions[offset..<offset + count] {
+                    switch element >> NormalizationTables.kindShift {
+                    case NormalizationTables.keep:
+                        output.kept.append(element & 0x1F_FFFF)
+                        output.keptOrigin.append(index)
+                        output.gaps.append(UInt8(min(pendingGap, 255)))
+                        pendingGap = 0
+                    case NormalizationTables.filler: pendingGap += 1
+                    default: break
+                    }
+                }
+            }
+            index += 1
+        }
+        output.scalarByteOffsets.append(Int32(truncatingIfNeeded: text.count))
+    }
+
+    /// Convenience for one-off use: normalizes a String.
+    public func normalize(_ text: String) -> NormalizedText {
+        var output = NormalizedText()
+        var copy = text
+        copy.withUTF8 { normalize($0, into: &output) }
+        return output
+    }
+
+    /// Builds the folded view (fillers kept, folded) of `text` for `on: folded` regexes.
+    func foldedView(of text: UnsafeBufferPointer<UInt8>, into view: inout FoldedView) {
+        view.bytes.removeAll(keepingCapacity: true)
+        view.scalarStarts.removeAll(keepingCapacity: true)
+        view.origins.removeAll(keepingCapacity: true)
+        var index: Int32 = 0
+        func emit(_ value: UInt32) {
+            view.scalarStarts.append(Int32(view.bytes.count))
+            view.origins.append(index)
+            UTF8Scanner.appendUTF8(value, to: &view.bytes)
+        }
+        UTF8Scanner.forEachScalar(in: text) { value, _, _ in
+            let entry = tables.entry(value)
+            switch entry >> NormalizationTables.kindShift {
+            case NormalizationTables.keep, NormalizationTables.filler: emit(entry & 0x1F_FFFF)
+            case NormalizationTables.expansion:
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                for element in tables.expansions[offset..<offset + count] {
+                    switch element >> NormalizationTables.kindShift {
+                    case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
+                    default: break
+                    }
+                }
+            default: break
+            }
+            index += 1
+        }
+        view.scalarStarts.append(Int32(view.bytes.count))
+    }
+}

@@ -1,0 +1,52 @@
+/// Strict UTF-8 decoding that never fails: each byte of an invalid sequence is reported as U+FFFD.
+enum UTF8Scanner {
+    /// Calls `body(scalar, byteOffset, isValid)` for each scalar of `bytes`, in order.
+    ///
+    /// Rejects overlong forms, surrogates and values above U+10FFFF; an invalid or truncated sequence
+    /// yields U+FFFD for its first byte and decoding resumes at the next byte.
+    @inline(__always)
+    static func forEachScalar(in bytes: UnsafeBufferPointer<UInt8>, _ body: (UInt32, Int, Bool) -> Void) {
+        let count = bytes.count
+        var i = 0
+        while i < count {
+            let b0 = bytes[i]
+            if b0 < 0x80 { body(UInt32(b0), i, true); i += 1; continue }
+            var value: UInt32 = 0
+            var length = 0
+            if b0 >= 0xC2 && b0 <= 0xDF, i + 1 < count, bytes[i + 1] & 0xC0 == 0x80 {
+                value = UInt32(b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)
+                length = 2
+            } else if b0 >= 0xE0 && b0 <= 0xEF, i + 2 < count,
+                      bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80 {
+                value = UInt32(b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)
+                if value >= 0x800 && !(0xD800...0xDFFF).contains(value) { length = 3 }
+            } else if b0 >= 0xF0 && b0 <= 0xF4, i + 3 < count,
+                      bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80, bytes[i + 3] & 0xC0 == 0x80 {
+                value = UInt32(b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
+                    | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
+                if value >= 0x10000 && value <= 0x10FFFF { length = 4 }
+            }
+            if length == 0 {
+                body(0xFFFD, i, false)
+                i += 1
+            } else {
+                body(value, i, true)
+                i += length
+            }
+        }
+    }
+
+    static func appendUTF8(_ value: UInt32, to bytes: inout [UInt8]) {
+        switch value {
+        case 0..<0x80: bytes.append(UInt8(value))
+        case 0x80..<0x800:
+            bytes.append(UInt8(0xC0 | value >> 6)); bytes.append(UInt8(0x80 | value & 0x3F))
+        case 0x800..<0x10000:
+            bytes.append(UInt8(0xE0 | value >> 12)); bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
+            bytes.append(UInt8(0x80 | value & 0x3F))
+        default:
+            bytes.append(UInt8(0xF0 | value >> 18)); bytes.append(UInt8(0x80 | value >> 12 & 0x3F))
+            bytes.append(UInt8(0x80 | value >> 6 & 0x3F)); bytes.append(UInt8(0x80 | value & 0x3F))
+        }
+    }
+}

@@ -1,0 +1,446 @@
+import Foundation
+import ReplyGuardPCRE2
+import Yams
+
+/// Loads rule packs and a policy, failing closed: every problem in every file is collected and reported
+/// together, and no ``RuleSet`` is returned unless there are none.
+public enum RuleLoader {
+    /// Loads every `*.yaml`/`*.yml` pack in `rulesDirectory` (except `policy.yaml`) and the policy.
+    ///
+    /// - Parameter policyFile: the policy to use; nil means `rulesDirectory/policy.yaml` when it exists,
+    ///   otherwise ``Policy/builtIn`` with every pack enabled.
+    public static func load(rulesDirectory: String, policyFile: String? = nil,
+                            normalizer: Normalizer = Normalizer()) throws(RuleLoadFailure) -> RuleSet {
+        var problems: [RuleProblem] = []
+        let directoryURL = URL(fileURLWithPath: rulesDirectory)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: rulesDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "rules directory not found (pass --rules DIR)")])
+        }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: rulesDirectory)) ?? [])
+            .filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && $0 != "policy.yaml" && $0 != "policy.yml" }
+            .sorted()
+        if names.isEmpty {
+            problems.append(RuleProblem(file: rulesDirectory, message: "no rule packs (*.yaml) in this directory"))
+        }
+        var packs: [RulePack] = []
+        var fileBytes: [String: [UInt8]] = [:]
+        for name in names {
+            let path = directoryURL.appendingPathComponent(name).path
+            let reader = YAMLReader(file: displayPath(path), normalizer: normalizer)
+            if let (root, bytes) = reader.compose(path: path), let pack = reader.pack(root) {
+                packs.append(pack)
+                fileBytes[pack.id] = bytes
+            }
+            problems += reader.problems
+        }
+        checkUniqueness(packs, &problems)
+
+        var policy = Policy.builtIn
+        var policyBytes: [UInt8] = []
+        let defaultPolicy = directoryURL.appendingPathComponent("policy.yaml").path
+        let policyPath = policyFile ?? (FileManager.default.fileExists(atPath: defaultPolicy) ? defaultPolicy : nil)
+        if let policyPath {
+            let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer)
+            if let (root, bytes) = reader.compose(path: policyPath), let loaded = reader.policy(root, packs: packs) {
+                policy = loaded
+                policyBytes = bytes
+            }
+            problems += reader.problems
+        }
+        guard problems.isEmpty else { throw RuleLoadFailure(problems: problems) }
+
+        var hasher = SHA256()
+        hasher.update(policyBytes.isEmpty ? Array("builtin-policy".utf8) : policyBytes)
+        let ruleSet = RuleSet(packs: packs, policy: policy, digest: "")
+        for pack in ruleSet.enabledPacks.sorted(by: { $0.id < $1.id }) {
+            hasher.update(Array(pack.id.utf8) + [0])
+            hasher.update(fileBytes[pack.id] ?? [])
+        }
+        return RuleSet(packs: packs, policy: policy, digest: "sha256:" + hasher.finalizeHex())
+    }
+
+    private static func displayPath(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
+    }
+
+    private static func checkUniqueness(_ packs: [RulePack], _ problems: inout [RuleProblem]) {
+        var packSeen: [String: String] = [:]
+        for pack in packs {
+            if let other = packSeen[pack.id] {
+                problems.append(RuleProblem(file: pack.file, line: 1, message: "duplicate pack id '\(pack.id)' (also in \(other)); pack ids must be unique"))
+            }
+            packSeen[pack.id] = pack.file
+        }
+        var ruleSeen: [String: SourceLocation] = [:]
+        for rule in packs.flatMap(\.rules) {
+            if let other = ruleSeen[rule.id] {
+                problems.append(RuleProblem(file: rule.location.file, line: rule.location.line, column: rule.location.column,
+                                            message: "duplicate rule id '\(rule.id)' (first defined at \(other)); rule ids must be unique"))
+            } else {
+                ruleSeen[rule.id] = rule.location
+            }
+        }
+    }
+}
+
+/// Walks one YAML file's node tree, collecting problems with positions instead of stopping at the first.
+final class YAMLReader {
+    let file: String
+    let normalizer: Normalizer
+    var problems: [RuleProblem] = []
+
+    init(file: String, normalizer: Normalizer) {
+        self.file = file
+        self.normalizer = normalizer
+    }
+
+    func location(_ node: Node) -> SourceLocation {
+        SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
+    }
+
+    func problem(_ node: Node?, _ message: String, detail: [String] = []) {
+        problems.append(RuleProblem(file: file, line: node?.mark?.line, column: node?.mark?.column,
+                                    message: message, detail: detail))
+    }
+
+    func compose(path: String) -> (Node, [UInt8])? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            problems.append(RuleProblem(file: file, message: "cannot read file"))
+            return nil
+        }
+        let bytes = [UInt8](data)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            problems.append(RuleProblem(file: file, message: "file is not valid UTF-8"))
+            return nil
+        }
+        do {
+            guard let root = try Yams.compose(yaml: text) else {
+                problems.append(RuleProblem(file: file, line: 1, message: "file is empty"))
+                return nil
+            }
+            return (root, bytes)
+        } catch let error as YamlError {
+            problems.append(YAMLReader.problem(from: error, file: file))
+        } catch {
+            problems.append(RuleProblem(file: file, message: "YAML error: \(error)"))
+        }
+        return nil
+    }
+
+    static func problem(from error: YamlError, file: String) -> RuleProblem {
+        switch error {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return RuleProblem(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return RuleProblem(file: file, line: context.mark.line, column: context.mark.column,
+                               message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
+        default:
+            return RuleProblem(file: file, message: "invalid YAML: \(error)")
+        }
+    }
+
+    // MARK: Typed access
+
+    /// The mapping's entries by key; reports non-mappings, unknown keys and missing required keys.
+    func mapping(_ node: Node, _ what: String, allowed: [String], required: [String]) -> [String: Node]? {
+        guard case let .mapping(mapping) = node else {
+            problem(node, "\(what) must be a mapping (key: value)")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.scalar?.string else { problem(key, "keys in \(what) must be plain strings"); continue }
+            if !allowed.contains(name) {
+                problem(key, "unknown key '\(name)' in \(what); allowed keys: \(allowed.joined(separator: ", "))")
+                continue
+            }
+            result[name] = value
+        }
+        for name in required where result[name] == nil {
+            problem(node, "\(what) is missing required key '\(name)'")
+        }
+        return result
+    }
+
+    func string(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> String? {
+        guard let node else { return nil }
+        guard let scalar = node.scalar else { problem(node, "\(what) must be a string"); return nil }
+        if !allowEmpty && scalar.string.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            problem(node, "\(what) must not be empty")
+            return nil
+        }
+        return scalar.string
+    }
+
+    func int(_ node: Node?, _ what: String, min: Int = 0) -> Int? {
+        guard let node else { return nil }
+        guard let text = node.scalar?.string, let value = Int(text) else {
+            problem(node, "\(what) must be a whole number")
+            return nil
+        }
+        guard value >= min else { problem(node, "\(what) must be at least \(min)"); return nil }
+        return value
+    }
+
+    func list(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> [Node]? {
+        guard let node else { return nil }
+        guard case let .sequence(sequence) = node else { problem(node, "\(what) must be a list"); return nil }
+        if sequence.isEmpty && !allowEmpty { problem(node, "\(what) must not be empty"); return nil }
+        return Array(sequence)
+    }
+
+    func stringList(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> [String]? {
+        if let node, node.scalar != nil, let single = string(node, what) { return [single] }
+        return list(node, what, allowEmpty: allowEmpty)?.compactMap { string($0, "each item of \(what)") }
+    }
+
+    // MARK: Packs
+
+    static let packKeys = ["pack", "version", "category", "description", "sources", "rules"]
+    static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "match", "examples"]
+    static let idCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+    func pack(_ root: Node) -> RulePack? {
+        guard let keys = mapping(root, "a rule pack", allowed: YAMLReader.packKeys,
+                                 required: ["pack", "version", "category", "description", "rules"]) else { return nil }
+        let id = string(keys["pack"], "pack")
+        if let id, !id.allSatisfy(YAMLReader.idCharacters.contains) {
+            problem(keys["pack"], "pack id '\(id)' may only use a-z, 0-9, '-', '_' and '.'")
+        }
+        let version = string(keys["version"], "version")
+        let category = string(keys["category"], "category")
+        let description = string(keys["description"], "description")
+        let sources = stringList(keys["sources"], "sources", allowEmpty: true) ?? []
+        var rules: [Rule] = []
+        for node in list(keys["rules"], "rules") ?? [] {
+            if let id, let category, let rule = rule(node, packID: id, packCategory: category) { rules.append(rule) }
+        }
+        guard let id, let version, let category, let description else { return nil }
+        return RulePack(id: id, version: version, category: category, description: description,
+                        sources: sources, rules: rules, file: file)
+    }
+
+    func rule(_ node: Node, packID: String, packCategory: String) -> Rule? {
+        guard let keys = mapping(node, "a rule", allowed: YAMLReader.ruleKeys,
+                                 required: ["id", "title", "description", "match", "examples"]) else { return nil }
+        let id = string(keys["id"], "rule id")
+        if let id, !(id.hasPrefix(packID + ".") && id.count > packID.count + 1 && id.allSatisfy(YAMLReader.idCharacters.contains)) {
+            problem(keys["id"], "rule id '\(id)' must be '\(packID).<name>' using a-z, 0-9, '-', '_' and '.'")
+        }
+        let title = string(keys["title"], "title")
+        let description = string(keys["description"], "description")
+        let references = stringList(keys["references"], "references", allowEmpty: true) ?? []
+        var action: Verdict?
+        if let text = string(keys["action"], "action") {
+            switch text {
+            case "block": action = .block
+            case "escalate": action = .escalate
+            default: problem(keys["action"], "action must be 'block' or 'escalate', not '\(text)'")
+            }
+        }
+        let score = int(keys["score"], "score", min: 1)
+        if keys["action"] == nil && keys["score"] == nil {
+            problem(node, "rule needs an 'action' (block | escalate) or a 'score', or both")
+        }
+        let category = keys["category"].flatMap { string($0, "category") } ?? packCategory
+        let match = keys["match"].flatMap { expression($0, insideAll: false) }
+        let examples = keys["examples"].map(examples) ?? []
+        guard let id, let title, let description, let match else { return nil }
+        return Rule(id: id, title: title, description: description, references: references, action: action,
+                    score: score, category: category, packID: packID, match: match, examples: examples,
+                    location: location(node))
+    }
+
+    func examples(_ node: Node) -> [RuleExample] {
+        guard let keys = mapping(node, "examples", allowed: ["match", "no_match"], required: ["match", "no_match"]) else { return [] }
+        var result: [RuleExample] = []
+        for item in list(keys["match"], "examples.match") ?? [] {
+            guard let text = string(item, "a match example") else { continue }
+            let example = RuleExample(kind: .match, marked: text, location: location(item))
+            if !YAMLReader.markersBalanced(text) {
+                problem(item, "match example must mark the expected span with ⟦…⟧ (balanced, not nested)")
+            } else if example.textAndSpans.spans.isEmpty {
+                problem(item, "match example must mark the expected span with ⟦…⟧")
+            }
+            result.append(example)
+        }
+        for item in list(keys["no_match"], "examples.no_match") ?? [] {
+            guard let text = string(item, "a no_match example") else { continue }
+            if text.contains("⟦") || text.contains("⟧") { problem(item, "no_match examples must not contain ⟦…⟧ markers") }
+            result.append(RuleExample(kind: .noMatch, marked: text, location: location(item)))
+        }
+        return result
+    }
+
+    static func markersBalanced(_ text: String) -> Bool {
+        var open = false
+        for scalar in text.unicodeScalars {
+            if scalar == "⟦" { if open { return false }; open = true }
+            if scalar == "⟧" { if !open { return false }; open = false }
+        }
+        return !open
+    }
+
+    // MARK: Expressions
+
+    static let expressionKinds = ["words", "regex", "any", "all", "not"]
+
+    func expression(_ node: Node, insideAll: Bool) -> MatchExpression? {
+        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on"], required: []) else { return nil }
+        let kinds = YAMLReader.expressionKinds.filter { keys[$0] != nil }
+        guard kinds.count == 1, let kind = kinds.first else {
+            problem(node, "a match expression needs exactly one of words, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
+            return nil
+        }
+        if keys["within"] != nil && kind != "all" { problem(keys["within"], "'within' only goes with 'all'") }
+        if keys["on"] != nil && kind != "regex" { problem(keys["on"], "'on' only goes with 'regex'") }
+        let value = keys[kind]!
+        switch kind {
+        case "words":
+            var words: [Word] = []
+            for item in list(value, "words") ?? [] {
+                guard let text = string(item, "a word") else { continue }
+                let normalized = normalizer.normalize(text).kept
+                if normalized.isEmpty {
+                    problem(item, "word '\(text)' normalizes to nothing (only spaces, punctuation, symbols or emoji); use a regex with on: original")
+                    continue
+                }
+                words.append(Word(text: text, normalized: normalized, location: location(item)))
+            }
+            return words.isEmpty ? nil : .words(words)
+        case "regex":
+            guard let pattern = string(value, "regex") else { return nil }
+            var view = RegexView.folded
+            if let on = keys["on"].flatMap({ string($0, "on") }) {
+                guard let parsed = RegexView(rawValue: on) else { problem(keys["on"], "'on' must be 'folded' or 'original', not '\(on)'"); return nil }
+                view = parsed
+            }
+            do {
+                return .regex(RegexSpec(pattern: try PCRE2Pattern(pattern), view: view, location: location(value)))
+            } catch {
+                problem(value, "regex does not compile: \(error.message) (byte \(error.offset))",
+                        detail: [pattern, YAMLReader.caret(under: pattern, byteOffset: error.offset)])
+                return nil
+            }
+        case "any", "all":
+            let children = (list(value, kind) ?? []).compactMap { expression($0, insideAll: kind == "all") }
+            guard !children.isEmpty else { return nil }
+            if kind == "any" { return .any(children) }
+            if children.allSatisfy({ if case .not = $0 { return true } else { return false } }) {
+                problem(value, "'all' needs at least one child that is not 'not'")
+                return nil
+            }
+            let within = keys["within"].flatMap { int($0, "within", min: 1) }
+            return .all(children, within: within)
+        default: // not
+            guard insideAll else {
+                problem(node, "'not' is only allowed directly inside 'all' (e.g. all: [{words: [网传]}, {not: {words: [辟谣]}}])")
+                return nil
+            }
+            return expression(value, insideAll: false).map { .not($0) }
+        }
+    }
+
+    /// A line with `^` under the scalar at `byteOffset`, counting East Asian wide characters as 2 columns.
+    static func caret(under pattern: String, byteOffset: Int) -> String {
+        var columns = 0
+        var bytes = 0
+        for scalar in pattern.unicodeScalars {
+            if bytes >= byteOffset { break }
+            bytes += String(scalar).utf8.count
+            columns += DisplayWidth.of(scalar)
+        }
+        return String(repeating: " ", count: columns) + "^"
+    }
+
+    // MARK: Policy
+
+    static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies",
+                             "exceptions", "normalization", "limits"]
+
+    func policy(_ root: Node, packs: [RulePack]) -> Policy? {
+        guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
+        var policy = Policy.builtIn
+        policy.file = file
+        let packIDs = Set(packs.map(\.id))
+        let categories = Set(packs.flatMap { [$0.category] + $0.rules.map(\.category) })
+        if let node = keys["packs"], let ids = list(node, "packs") {
+            policy.packs = ids.compactMap { item in
+                guard let id = string(item, "a pack id") else { return nil }
+                if !packIDs.contains(id) { problem(item, "policy enables pack '\(id)', which is not in the rules directory (have: \(packIDs.sorted().joined(separator: ", ")))") }
+                return id
+            }
+        }
+        if let node = keys["thresholds"], let entries = mapping(node, "thresholds", allowed: categories.sorted(), required: []) {
+            for (category, value) in entries {
+                guard let limits = mapping(value, "thresholds.\(category)", allowed: ["escalate", "block"], required: []) else { continue }
+                let thresholds = Thresholds(escalate: int(limits["escalate"], "escalate", min: 1), block: int(limits["block"], "block", min: 1))
+                if let e = thresholds.escalate, let b = thresholds.block, e > b {
+                    problem(value, "thresholds.\(category): escalate (\(e)) must not be above block (\(b))")
+                }
+                policy.thresholds[category] = thresholds
+            }
+        }
+        if let reply = string(keys["fallback_reply"], "fallback_reply") { policy.fallbackReply = reply }
+        if let reply = string(keys["holding_reply"], "holding_reply") { policy.holdingReply = reply }
+        if let node = keys["fallback_replies"], let entries = mapping(node, "fallback_replies", allowed: categories.sorted(), required: []) {
+            for (category, value) in entries { policy.fallbackReplies[category] = string(value, "fallback_replies.\(category)") }
+        }
+        if let node = keys["normalization"], let entries = mapping(node, "normalization", allowed: ["max_filler"], required: []) {
+            policy.maxFiller = int(entries["max_filler"], "max_filler") ?? policy.maxFiller
+        }
+        if let node = keys["limits"], let entries = mapping(node, "limits", allowed: ["match_limit", "depth_limit"], required: []) {
+            if let v = int(entries["match_limit"], "match_limit", min: 1000) { policy.limits.matchLimit = UInt32(clamping: v) }
+            if let v = int(entries["depth_limit"], "depth_limit", min: 100) { policy.limits.depthLimit = UInt32(clamping: v) }
+        }
+        let ruleIDs = packs.flatMap(\.rules).map(\.id)
+        for item in list(keys["exceptions"], "exceptions", allowEmpty: true) ?? [] {
+            guard let entry = mapping(item, "an exception", allowed: ["rules", "match", "reason", "expires"], required: ["rules", "reason"]) else { continue }
+            let rules = stringList(entry["rules"], "rules") ?? []
+            for pattern in rules {
+                let probe = PolicyException(rules: [pattern], match: nil, reason: "", expires: nil, location: location(item))
+                if !ruleIDs.contains(where: probe.covers) { problem(entry["rules"], "exception names '\(pattern)', which matches no rule") }
+            }
+            let match = entry["match"].flatMap { expression($0, insideAll: false) }
+            let reason = string(entry["reason"], "reason")
+            var expires: String?
+            if let text = string(entry["expires"], "expires") {
+                if YAMLReader.isDate(text) { expires = text } else { problem(entry["expires"], "expires must be a date YYYY-MM-DD, not '\(text)'") }
+            }
+            if let reason, !rules.isEmpty, entry["match"] == nil || match != nil {
+                policy.exceptions.append(PolicyException(rules: rules, match: match, reason: reason, expires: expires, location: location(item)))
+            }
+        }
+        return policy
+    }
+
+    static func isDate(_ text: String) -> Bool {
+        let parts = text.split(separator: "-")
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let m = Int(parts[1]), let d = Int(parts[2]), Int(parts[0]) != nil else { return false }
+        return (1...12).contains(m) && (1...31).contains(d)
+    }
+}
+
+/// Terminal column widths, for carets and underlines under CJK text.
+public enum DisplayWidth {
+    public static func of(_ scalar: Unicode.Scalar) -> Int {
+        switch scalar.value {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+             0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+             0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD:
+            return 2
+        default:
+            switch scalar.properties.generalCategory {
+            case .nonspacingMark, .enclosingMark, .format: return 0
+            default: return 1
+            }
+        }
+    }
+
+    public static func of<S: Sequence>(_ scalars: S) -> Int where S.Element == Unicode.Scalar {
+        scalars.reduce(0) { $0 + of($1) }
+    }
+}

@@ -1,0 +1,166 @@
+import ReplyGuardPCRE2
+
+/// Verdict for a message, ordered `allow < escalate < block`.
+public enum Verdict: String, Sendable, Comparable, CaseIterable, Codable {
+    case allow, escalate, block
+    var rank: Int { self == .allow ? 0 : self == .escalate ? 1 : 2 }
+    public static func < (lhs: Verdict, rhs: Verdict) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// A position in a rule-pack or policy file: 1-based line and column.
+public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public let column: Int
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// Which text a regex runs on.
+public enum RegexView: String, Sendable {
+    /// Folded like literals (width, case, Traditional → Simplified, zero-width dropped) but fillers kept.
+    case folded
+    /// The message exactly as given (invalid UTF-8 bytes never match).
+    case original
+}
+
+/// A PCRE2 regex in a rule, compiled at load time.
+public struct RegexSpec: Sendable {
+    public let pattern: PCRE2Pattern
+    public let view: RegexView
+    public let location: SourceLocation
+}
+
+/// A literal word of a rule, as written and as normalized.
+public struct Word: Sendable {
+    public let text: String
+    /// The kept scalars the word normalizes to (what the automaton matches).
+    public let normalized: [UInt32]
+    public let location: SourceLocation
+}
+
+/// A rule's match expression (SPEC §3).
+public indirect enum MatchExpression: Sendable {
+    /// Any of these words, matched after normalization with fillers skipped.
+    case words([Word])
+    case regex(RegexSpec)
+    /// At least one child matches; hits are the union.
+    case any([MatchExpression])
+    /// Every positive child matches and no `not` child does; with `within`, one hit of each positive
+    /// child fits in a window of that many kept (normalized, filler-free) characters.
+    case all([MatchExpression], within: Int?)
+    /// Only inside `all`: the child must not match anywhere in the message.
+    case not(MatchExpression)
+}
+
+/// An example attached to a rule; the expected spans are marked `⟦…⟧` in match examples.
+public struct RuleExample: Sendable {
+    public enum Kind: String, Sendable { case match, noMatch = "no_match" }
+    public let kind: Kind
+    /// The example as written, with markers.
+    public let marked: String
+    public let location: SourceLocation
+
+    /// The text without markers and the marked spans in Unicode-scalar offsets.
+    public var textAndSpans: (text: String, spans: [Range<Int>]) {
+        var text = String.UnicodeScalarView()
+        var spans: [Range<Int>] = []
+        var open: Int?
+        for scalar in marked.unicodeScalars {
+            if scalar == "⟦" { open = text.count } else if scalar == "⟧", let start = open {
+                spans.append(start..<text.count); open = nil
+            } else { text.append(scalar) }
+        }
+        return (String(text), spans)
+    }
+}
+
+/// One rule of a pack.
+public struct Rule: Sendable {
+    public let id: String
+    public let title: String
+    public let description: String
+    public let references: [String]
+    public let action: Verdict?
+    public let score: Int?
+    public let category: String
+    public let packID: String
+    public let match: MatchExpression
+    public let examples: [RuleExample]
+    public let location: SourceLocation
+}
+
+/// A rule-pack file.
+public struct RulePack: Sendable {
+    public let id: String
+    public let version: String
+    public let category: String
+    public let description: String
+    public let sources: [String]
+    public let rules: [Rule]
+    public let file: String
+}
+
+/// Escalate/block thresholds for a category score.
+public struct Thresholds: Sendable, Equatable {
+    public var escalate: Int?
+    public var block: Int?
+    public init(escalate: Int? = nil, block: Int? = nil) {
+        self.escalate = escalate
+        self.block = block
+    }
+}
+
+/// An allow-list entry: suppresses the hits of some rules, optionally only when `match` matches.
+public struct PolicyException: Sendable {
+    /// Rule ids this exception covers: an exact id, a prefix ending in `*` (`celebrity.*`), or `*`.
+    public let rules: [String]
+    public let match: MatchExpression?
+    public let reason: String
+    /// Last day (inclusive, `YYYY-MM-DD`) on which the exception applies; nil for no expiry.
+    public let expires: String?
+    public let location: SourceLocation
+
+    func covers(_ ruleID: String) -> Bool {
+        rules.contains { $0 == "*" || $0 == ruleID || ($0.hasSuffix("*") && ruleID.hasPrefix($0.dropLast())) }
+    }
+}
+
+/// The policy: which packs are on, thresholds, replies, exceptions and matching limits (SPEC §3).
+public struct Policy: Sendable {
+    /// Enabled pack ids; nil means every pack in the rules directory.
+    public var packs: [String]?
+    public var thresholds: [String: Thresholds]
+    public var fallbackReply: String
+    public var holdingReply: String
+    public var fallbackReplies: [String: String]
+    public var exceptions: [PolicyException]
+    public var maxFiller: Int
+    public var limits: PCRE2Limits
+    /// The file it came from, or nil for the built-in default.
+    public var file: String?
+
+    public static let builtIn = Policy(
+        packs: nil, thresholds: [:],
+        fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
+        holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
+        fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(), file: nil)
+}
+
+/// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.
+public struct RuleSet: Sendable {
+    /// Every pack found, enabled or not (so `check` can test them all).
+    public let packs: [RulePack]
+    public let policy: Policy
+    /// `sha256:` digest of the policy file and the enabled packs' files.
+    public let digest: String
+
+    public var enabledPacks: [RulePack] {
+        guard let ids = policy.packs else { return packs }
+        return packs.filter { ids.contains($0.id) }
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show why a text gets its verdict: normalized text, hits with spans, scores.",
+        discussion: "Reads the text from the arguments, or from standard input when none are given. Exit 0 when the verdict is below --fail-on, 1 when at or above it, 2 on error.")
+
+    @OptionGroup var ruleOptions: RuleOptions
+
+    @Flag(name: .long, help: "Print the decision record as JSON instead.")
+    var json = false
+
+    @Option(name: .long, help: "Colour: auto (on a terminal), always, never.")
+    var color: ColorChoice = .auto
+
+    @Option(name: .customLong("fail-on"), help: "Lowest verdict that makes the exit status 1.")
+    var failOn: Verdict = .escalate
+
+    @Argument(help: "The text to explain (joined with spaces). Omit to read standard input.")
+    var text: [String] = []
+
+    func run() throws {
+        let ruleSet = try ruleOptions.load()
+        var input: [UInt8]
+        if text.isEmpty {
+            input = Array(FileHandle.standardInput.readDataToEndOfFile())
+            if input.last == 0x0A { input.removeLast() }
+            if input.last == 0x0D { input.removeLast() }
+        } else {
+            input = Array(text.joined(separator: " ").utf8)
+        }
+        let engine = Engine(ruleSet: ruleSet)
+        let scanner = engine.makeScanner()
+        let decision = input.withUnsafeBufferPointer { scanner.decide($0, id: .string("explain")) }
+        let out = Terminal.standardOutput
+        if json {
+            out.write(decision.jsonLine() + "\n")
+        } else {
+            render(decision, original: String(decoding: input, as: UTF8.self), normalized: scanner.lastNormalized.keptString,
+                   policy: ruleSet.policy, to: out)
+        }
+        out.flush()
+        if decision.verdict >= failOn { throw ExitCode(1) }
+    }
+
+    private func render(_ decision: Decision, original: String, normalized: String, policy: Policy, to out: Terminal) {
+        let colored = color.enabled(fd: 1)
+        let bold = Style(enabled: colored, code: "1"), dim = Style(enabled: colored, code: "2")
+        let verdictStyle = Style(enabled: colored, code: decision.verdict.colorCode)
+        out.write("verdict:    " + verdictStyle.paint(decision.verdict.rawValue.uppercased()) + "\n")
+        let shown = Visible.scalars(original)
+        out.write("text:       " + String(String.UnicodeScalarView(shown)) + "\n")
+        out.write("normalized: " + normalized + "\n")
+        if decision.hits.isEmpty {
+            out.write("hits:       none\n")
+        } else {
+            out.write("hits:\n")
+            for hit in decision.hits {
+                let action = hit.action?.rawValue ?? "score"
+                let score = hit.score.map { ", score \($0)" } ?? ""
+                out.write("  " + bold.paint(hit.rule) + " [\(hit.category), \(action)\(score)]  "
+                          + dim.paint("chars \(hit.start)..<\(hit.end), bytes \(hit.byteStart)..<\(hit.byteEnd)") + "\n")
+                let before = DisplayWidth.of(shown[0..<hit.start]), width = max(1, DisplayWidth.of(shown[hit.start..<hit.end]))
+                out.write("    " + String(String.UnicodeScalarView(shown)) + "\n")
+                out.write("    " + String(repeating: " ", count: before) + verdictStyle.paint(String(repeating: "^", count: width)) + "\n")
+            }
+        }
+        for item in decision.suppressed {
+            out.write("suppressed: \(item.rule) (exception: \(item.reason))\n")
+        }
+        if !decision.scores.isEmpty {
+            let parts = decision.scores.keys.sorted().map { category -> String in
+                let t = policy.thresholds[category]
+                let limits = [t?.escalate.map { "escalate ≥ \($0)" }, t?.block.map { "block ≥ \($0)" }].compactMap { $0 }
+                return "\(category) \(decision.scores[category]!)" + (limits.isEmpty ? " (no threshold)" : " (\(limits.joined(separator: ", ")))")
+            }
+            out.write("scores:     " + parts.joined(separator: "; ") + "\n")
+        }
+        for error in decision.errors {
+            out.write(Style(enabled: colored, code: "1;31").paint("error: ") + (error.rule.map { "\($0): " } ?? "") + error.message + "\n")
+        }
+        out.write(dim.paint("policy:     \(decision.policy)") + "\n")
+    }
+}

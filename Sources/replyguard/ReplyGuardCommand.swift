@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+
+@main
+struct ReplyGuardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replyguard",
+        abstract: "Checks outgoing replies against rule packs: allow, escalate to a human, or block.",
+        discussion: """
+        Exit codes: scan and explain: 0 nothing at/above --fail-on, 1 findings, 2 error; \
+        check: 0 pass, 1 an example failed, 2 a pack failed to load; usage errors: 64.
+        """,
+        version: ReplyGuardVersion.string,
+        subcommands: [Explain.self, Check.self, Scan.self]
+    )
+}
+
+/// Options every command that loads rules shares.
+struct RuleOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Directory of rule packs (*.yaml).", valueName: "dir"))
+    var rules: String = ProcessInfo.processInfo.environment["REPLYGUARD_RULES"] ?? "rules"
+
+    @Option(name: .long, help: ArgumentHelp("Policy file (default: <rules>/policy.yaml if present).", valueName: "file"))
+    var policy: String?
+
+    /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
+    func load() throws -> RuleSet {
+        do {
+            return try RuleLoader.load(rulesDirectory: rules, policyFile: policy)
+        } catch {
+            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
+            for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// When to colour output.
+enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
+    func enabled(fd: Int32) -> Bool {
+        switch self {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            let env = ProcessInfo.processInfo.environment
+            return isatty(fd) == 1 && env["NO_COLOR"] == nil && env["TERM"] != "dumb"
+        }
+    }
+}
+
+extension Verdict: ExpressibleByArgument {}
+
+/// Prints a runtime failure as one `Error: …` line and exits 2.
+func fail(_ message: String) -> ExitCode {
+    Terminal.standardError.write("Error: \(message)\n")
+    return ExitCode(2)
+}

@@ -1,0 +1,64 @@
+import Foundation
+import ReplyGuard
+
+/// Buffered writes to a file descriptor; EPIPE (reader went away) ends the process quietly.
+/// `@unchecked Sendable`: the CLI writes from one thread only (workers hand results back to it).
+final class Terminal: @unchecked Sendable {
+    static let standardOutput = Terminal(fd: 1)
+    static let standardError = Terminal(fd: 2, bufferLimit: 0)
+    static let errorStyle = Style(enabled: ColorChoice.auto.enabled(fd: 2), code: "1;31")
+
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private let bufferLimit: Int
+
+    init(fd: Int32, bufferLimit: Int = 1 << 16) {
+        self.fd = fd
+        self.bufferLimit = bufferLimit
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count > bufferLimit { flush() }
+    }
+
+    func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { exit(0) }
+                buffer.removeAll()
+                return
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flush() }
+}
+
+/// ANSI styling that is a no-op when colour is off.
+struct Style {
+    var enabled: Bool
+    var code: String
+    func paint(_ text: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+}
+
+extension Verdict {
+    var colorCode: String { self == .block ? "1;31" : self == .escalate ? "1;33" : "1;32" }
+}
+
+/// Renders text on one terminal line: controls and line breaks shown as visible symbols.
+enum Visible {
+    static func scalars(_ text: String) -> [Unicode.Scalar] {
+        text.unicodeScalars.map { s in
+            if s.value < 0x20 { return Unicode.Scalar(0x2400 + s.value)! }
+            if s.value == 0x7F { return "\u{2421}" }
+            return s
+        }
+    }
+}
