@@ -24,6 +24,7 @@ public enum RuleLoader {
             problems.append(RuleProblem(file: rulesDirectory, message: "no rule packs (*.yaml) in this directory"))
         }
         var packs: [RulePack] = []
+        var ruleIDs: [(String, SourceLocation)] = []
         var fileBytes: [String: [UInt8]] = [:]
         for name in names {
             let path = directoryURL.appendingPathComponent(name).path
@@ -33,8 +34,9 @@ public enum RuleLoader {
                 fileBytes[pack.id] = bytes
             }
             problems += reader.problems
+            ruleIDs += reader.ruleIDs
         }
-        checkUniqueness(packs, &problems)
+        checkUniqueness(packs, ruleIDs: ruleIDs, &problems)
 
         var policy = Policy.builtIn
         var policyBytes: [UInt8] = []
@@ -65,7 +67,7 @@ public enum RuleLoader {
         return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
     }
 
-    private static func checkUniqueness(_ packs: [RulePack], _ problems: inout [RuleProblem]) {
+    private static func checkUniqueness(_ packs: [RulePack], ruleIDs: [(String, SourceLocation)], _ problems: inout [RuleProblem]) {
         var packSeen: [String: String] = [:]
         for pack in packs {
             if let other = packSeen[pack.id] {
@@ -74,12 +76,12 @@ public enum RuleLoader {
             packSeen[pack.id] = pack.file
         }
         var ruleSeen: [String: SourceLocation] = [:]
-        for rule in packs.flatMap(\.rules) {
-            if let other = ruleSeen[rule.id] {
-                problems.append(RuleProblem(file: rule.location.file, line: rule.location.line, column: rule.location.column,
-                                            message: "duplicate rule id '\(rule.id)' (first defined at \(other)); rule ids must be unique"))
+        for (id, location) in ruleIDs {
+            if let other = ruleSeen[id] {
+                problems.append(RuleProblem(file: location.file, line: location.line, column: location.column,
+                                            message: "duplicate rule id '\(id)' (first defined at \(other)); rule ids must be unique"))
             } else {
-                ruleSeen[rule.id] = rule.location
+                ruleSeen[id] = location
             }
         }
     }
@@ -90,6 +92,8 @@ final class YAMLReader {
     let file: String
     let normalizer: Normalizer
     var problems: [RuleProblem] = []
+    /// Every rule id read, valid rule or not, so duplicates are reported even next to other problems.
+    var ruleIDs: [(String, SourceLocation)] = []
 
     init(file: String, normalizer: Normalizer) {
         self.file = file
@@ -226,6 +230,7 @@ final class YAMLReader {
         guard let keys = mapping(node, "a rule", allowed: YAMLReader.ruleKeys,
                                  required: ["id", "title", "description", "match", "examples"]) else { return nil }
         let id = string(keys["id"], "rule id")
+        if let id, let node = keys["id"] { ruleIDs.append((id, location(node))) }
         if let id, !(id.hasPrefix(packID + ".") && id.count > packID.count + 1 && id.allSatisfy(YAMLReader.idCharacters.contains)) {
             problem(keys["id"], "rule id '\(id)' must be '\(packID).<name>' using a-z, 0-9, '-', '_' and '.'")
         }

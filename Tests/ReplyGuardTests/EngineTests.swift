@@ -1,0 +1,142 @@
+import ReplyGuard
+import Testing
+
+@Suite struct EngineTests {
+    let shipped = Engine(ruleSet: Repo.shipped)
+
+    @Test func seedLinesAreCaughtInEveryDisguise() {
+        let variants = [
+            "你不说话没人把你当哑巴", "你不說話沒人把你當啞巴", "你 不 说 话 没 人 把 你 当 哑 巴",
+            "你.不.说.话.没.人.把.你.当.哑.巴", "你\u{200B}不\u{200C}说\u{200D}话没人把你\u{FEFF}当哑巴",
+            "😡你不说话😡没人把你当哑巴", "你不說話 沒人把你當啞巴！",
+        ]
+        for text in variants {
+            let decision = shipped.decide(text)
+            #expect(decision.verdict == .block, "\(text)")
+            #expect(decision.hits.first?.rule == "insult.mute-mockery", "\(text)")
+            let scalars = Array(text.unicodeScalars)
+            let hit = decision.hits.first!
+            #expect(scalars[hit.start] == "你" && ["巴"].contains(scalars[hit.end - 1]), "\(text)")
+        }
+        #expect(shipped.decide("我仿佛聽見了一群蚊子在嗡嗡嗡").verdict == .block)
+        #expect(shipped.decide("面子是別人給的，臉是自己丟的").verdict == .block)
+        #expect(shipped.decide("你最好永遠別來！有你不多無你不少！").verdict == .block)
+        #expect(shipped.decide("Ｓ Ｂ").verdict == .block)
+    }
+
+    @Test func fillerBoundLimitsHowFarWordsStretch() throws {
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴]"), "policy.yaml": "normalization: {max_filler: 2}"])
+        #expect(e.decide("哑..巴").verdict == .block)
+        #expect(e.decide("哑...巴").verdict == .allow)
+    }
+
+    @Test func latinWordsNeedWordBoundaries() {
+        #expect(shipped.decide("请使用USB接口").verdict == .allow)
+        #expect(shipped.decide("jobs build").verdict == .allow)
+        #expect(shipped.decide("你个sb").verdict == .block)
+        #expect(shipped.decide("s b!").verdict == .block)
+    }
+
+    @Test func hitsCarryScalarAndByteOffsetsOfTheOriginal() {
+        let text = "😀👍 你就是个傻逼"
+        let hit = shipped.decide(text).hits[0]
+        #expect(hit.match == "傻逼")
+        #expect(hit.start == 7 && hit.end == 9)
+        #expect(hit.byteStart == Array(text.utf8).count - 6 && hit.byteEnd == Array(text.utf8).count)
+    }
+
+    @Test func catastrophicRegexEscalatesInsteadOfPassing() throws {
+        let e = try engine(["t.yaml": pack(action: "block", match: "regex: '(a+)+$'"),
+                            "policy.yaml": "limits: {match_limit: 10000}"])
+        let decision = e.decide(String(repeating: "a", count: 5000) + "b")
+        #expect(decision.verdict == .escalate)
+        #expect(decision.errors.first?.rule == "t.rule")
+        #expect(decision.errors.first?.message.contains("limit") == true)
+    }
+
+    @Test func invalidUTF8AndNULNeverCrashAndEscalate() {
+        let bytes: [UInt8] = [0xFF] + Array("傻".utf8) + [0x00] + Array("逼".utf8) + [0xC3]
+        let decision = bytes.withUnsafeBufferPointer { shipped.makeScanner().decide($0, id: .string("x")) }
+        #expect(decision.verdict == .block)
+        #expect(decision.errors.first?.message.contains("not valid UTF-8") == true)
+        #expect(shipped.decide("").verdict == .allow)
+        #expect(shipped.decide("\u{0}\u{0}").verdict == .allow)
+    }
+
+    @Test func hugeMessagesAreDecided() {
+        let text = String(repeating: "办事大厅周一至周五开放。", count: 200_000) + "傻逼"
+        let decision = shipped.decide(text)
+        #expect(decision.verdict == .block)
+        #expect(decision.hits.count == 1 && decision.hits[0].start == 2_400_000)
+    }
+
+    @Test func allWithinAndNot() throws {
+        let match = """
+        all:
+          - words: [网传]
+          - words: [停水]
+          - not: {words: [辟谣]}
+        within: 6
+        """
+        let e = try engine(["t.yaml": pack(action: "escalate", match: match)])
+        #expect(e.decide("网传明天停水").verdict == .escalate)
+        #expect(e.decide("网传 。。 明天停水").verdict == .escalate) // fillers do not count toward within
+        #expect(e.decide("网传明天下午三点到五点停水").verdict == .allow)
+        #expect(e.decide("网传明天停水，特此辟谣").verdict == .allow)
+        #expect(e.decide("停水").verdict == .allow)
+        let hit = e.decide("网传明天停水").hits
+        #expect(hit.map { $0.start..<$0.end } == [0..<6])
+    }
+
+    @Test func regexGatedByWordsRunsOnlyWithTheWord() throws {
+        let match = """
+        all:
+          - words: [身份证]
+          - regex: '\\d{6}'
+        """
+        let e = try engine(["t.yaml": pack(action: "escalate", match: match)])
+        #expect(e.decide("身份证号 123456").verdict == .escalate)
+        #expect(e.decide("编号 123456").verdict == .allow)
+    }
+
+    @Test func foldedAndOriginalRegexViews() throws {
+        let folded = try engine(["t.yaml": pack(match: "regex: 'call'")])
+        #expect(folded.decide("打ＣＡＬＬ").hits.map(\.match) == ["ＣＡＬＬ"])
+        let original = try engine(["t.yaml": pack(match: "regex: 'call'\non: original")])
+        #expect(original.decide("打ＣＡＬＬ").verdict == .allow)
+        #expect(original.decide("打call").hits.map { $0.start..<$0.end } == [1..<5])
+    }
+
+    @Test func scoresAndThresholds() throws {
+        let e = Engine(ruleSet: Repo.shipped)
+        let one = e.decide("震惊！")
+        #expect(one.verdict == .allow && one.scores == ["rumour": 2])
+        let both = e.decide("震惊！看到请紧急扩散")
+        #expect(both.verdict == .escalate && both.scores == ["rumour": 4])
+    }
+
+    @Test func exceptionsSuppressAndExpire() throws {
+        let policy = """
+        exceptions:
+          - rules: [t.*]
+            match: {words: [慈善]}
+            reason: charity events are announced with performers
+          - rules: [t.rule]
+            match: {words: [过期]}
+            reason: old
+            expires: 2000-01-01
+        """
+        let e = try engine(["t.yaml": pack(action: "escalate", match: "words: [明星]"), "policy.yaml": policy])
+        #expect(e.decide("明星慈善演唱会").verdict == .allow)
+        #expect(e.decide("明星慈善演唱会").suppressed.map(\.reason) == ["charity events are announced with performers"])
+        #expect(e.decide("明星过期").verdict == .escalate)
+        #expect(e.decide("明星").verdict == .escalate)
+    }
+
+    @Test func disabledPacksAreNotUsed() throws {
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴]"), "u.yaml": pack("u", match: "words: [蚊子]"),
+                            "policy.yaml": "packs: [u]"])
+        #expect(e.decide("哑巴").verdict == .allow)
+        #expect(e.decide("蚊子").verdict == .block)
+    }
+}

@@ -1,0 +1,61 @@
+import ReplyGuard
+import Testing
+
+@Suite struct InputTests {
+    func frame(_ bytes: [UInt8], chunks: [Int]) -> [[UInt8]] {
+        var framer = LineFramer()
+        var lines: [[UInt8]] = []
+        var offset = 0
+        var k = 0
+        while offset < bytes.count {
+            let size = min(chunks[k % chunks.count], bytes.count - offset)
+            bytes[offset..<offset + size].withUnsafeBufferPointer { framer.feed($0) { lines.append(Array($0)) } }
+            offset += size
+            k += 1
+        }
+        framer.finish { lines.append(Array($0)) }
+        return lines
+    }
+
+    @Test func framerGivesTheSameLinesHoweverTheInputIsChunked() {
+        let input = Array("你好\r\n\n哑巴\n\u{0}x\r\nlast".utf8) + [0xFF, 0x0A, 0xE5]
+        let whole = frame(input, chunks: [input.count])
+        #expect(whole.count == 6)
+        #expect(whole[0] == Array("你好".utf8) && whole[1] == [] && whole[4] == Array("last".utf8) + [0xFF])
+        #expect(frame(input, chunks: [1]) == whole)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<50 {
+            let chunks = (0..<8).map { _ in Int.random(in: 1...7, using: &generator) }
+            #expect(frame(input, chunks: chunks) == whole, "\(chunks)")
+        }
+    }
+
+    @Test func jsonLinesKeepIdsAndReportBrokenLines() {
+        let reader = MessageReader(format: .jsonl)
+        func read(_ line: String) -> InputMessage {
+            Array(line.utf8).withUnsafeBufferPointer { reader.message(from: $0, fallbackID: "f:1") }
+        }
+        #expect(read(#"{"id":42,"text":"好"}"#).id == .number("42"))
+        #expect(read(#"{"id":"a","text":"好"}"#).text == Array("好".utf8))
+        #expect(read(#"{"text":"好"}"#).id == .string("f:1"))
+        #expect(read("{broken").error == "line is not valid JSON")
+        #expect(read("[1]").error == "line is not a JSON object")
+        #expect(read(#"{"id":1,"text":5}"#).error?.contains("not a string") == true)
+    }
+
+    @Test func decisionRecordsAreValidJSON() throws {
+        let decision = Engine(ruleSet: Repo.shipped).decide("\"引号\"\n\t傻逼\u{1}", id: .string("a\"b"))
+        let object = try JSONSerializationRoundTrip.decode(decision.jsonLine())
+        #expect(object["id"] as? String == "a\"b")
+        #expect(object["verdict"] as? String == "block")
+        let hits = object["hits"] as? [[String: Any]]
+        #expect(hits?.first?["match"] as? String == "傻逼")
+    }
+}
+
+import Foundation
+enum JSONSerializationRoundTrip {
+    static func decode(_ line: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+    }
+}
