@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+
+/// Runs the built `replyguard` binary.
+struct CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["REPLYGUARD_BIN"] { return path }
+        let beside = Bundle.main.bundleURL.appendingPathComponent("replyguard").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return root + "/.build/debug/replyguard"
+    }()
+
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+        func records() throws -> [[String: Any]] {
+            try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+    }
+
+    /// Runs the binary with `stdin` as its input; output goes through files so nothing can block.
+    static func run(_ arguments: [String], stdin: [UInt8] = [], cwd: String = root) throws -> Output {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/in", contents: Data(stdin))
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
+        process.standardOutput = FileHandle(forWritingAtPath: dir + "/out")
+        process.standardError = FileHandle(forWritingAtPath: dir + "/err")
+        try process.run()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus,
+                      stdout: String(decoding: FileManager.default.contents(atPath: dir + "/out") ?? Data(), as: UTF8.self),
+                      stderr: String(decoding: FileManager.default.contents(atPath: dir + "/err") ?? Data(), as: UTF8.self))
+    }
+
+    static func temporaryFile(_ name: String, _ content: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgcli-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try! content.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
+        return dir + "/" + name
+    }
+}
+
+@Suite struct CLITests {
+    @Test func explainBlocksTheTraditionalSeedLineWithTheWholeSpan() throws {
+        let result = try CLI.run(["explain", "--json", "你不說話沒人把你當啞巴"])
+        #expect(result.status == 1)
+        let record = try result.records()[0]
+        #expect(record["verdict"] as? String == "block")
+        let hit = (record["hits"] as! [[String: Any]])[0]
+        #expect(hit["rule"] as? String == "insult.mute-mockery")
+        #expect(hit["start"] as? Int == 0 && hit["end"] as? Int == 11)
+        #expect(hit["byteStart"] as? Int == 0 && hit["byteEnd"] as? Int == 33)
+        #expect(hit["match"] as? String == "你不說話沒人把你當啞巴")
+    }
+
+    @Test func explainHumanOutputHasNoColourWhenPiped() throws {
+        let result = try CLI.run(["explain"], stdin: Array("你\u{200B}不說話 沒人把你當啞巴\n".utf8))
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("verdict:    BLOCK"))
+        #expect(result.stdout.contains("normalized: 你不说话没人把你当哑巴"))
+        #expect(result.stdout.contains("insult.mute-mockery"))
+        #expect(!result.stdout.contains("\u{1B}["))
+        let clean = try CLI.run(["explain", "办事大厅周一至周五开放"])
+        #expect(clean.status == 0 && clean.stdout.contains("ALLOW"))
+    }
+
+    @Test func checkPassesOnTheShippedPacks() throws {
+        let result = try CLI.run(["check"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("all passed"))
+    }
+
+    @Test func checkExitsTwoNamingFileAndLineOfABrokenPack() throws {
+        let file = CLI.temporaryFile("broken.yaml", """
+        pack: broken
+        version: 1
+        category: broken
+        description: d
+        rules:
+          - id: broken.regex
+            title: t
+            description: d
+            action: block
+            match:
+              regex: '哑巴(abc'
+            examples:
+              match: ["⟦哑巴⟧"]
+              no_match: ["x"]
+        """)
+        let result = try CLI.run(["check", "--rules", (file as NSString).deletingLastPathComponent])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("broken.yaml:11:14: regex does not compile: missing closing parenthesis"))
+        #expect(result.stderr.contains("            ^"))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func checkExitsOneWhenAnExampleFails() throws {
+        let file = CLI.temporaryFile("t.yaml", """
+        pack: t
+        version: 1
+        category: t
+        description: d
+        rules:
+          - id: t.words
+            title: t
+            description: d
+            action: block
+            match:
+              words: [哑巴]
+            examples:
+              match: ["⟦哑⟧巴"]
+              no_match: ["哑巴"]
+        """)
+        let result = try CLI.run(["check", "--rules", (file as NSString).deletingLastPathComponent])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("t.yaml:13:"))
+        #expect(result.stdout.contains("t.yaml:14:"))
+        #expect(result.stdout.contains("failed"))
+    }
+
+    @Test func scanOfJSONLinesKeepsIdsAndOrder() throws {
+        let ids: [Any] = [30, "b", 1, "z-9", 2]
+        let texts = ["你最好永远别来", "办事大厅周一至周五开放", "为爱豆打call", "傻逼", "请拨打12345"]
+        let lines = zip(ids, texts).map { id, text in
+            String(decoding: try! JSONSerialization.data(withJSONObject: ["id": id, "text": text, "extra": true]), as: UTF8.self)
+        }
+        let file = CLI.temporaryFile("replies.jsonl", lines.joined(separator: "\n") + "\nnot json\n")
+        let result = try CLI.run(["scan", file])
+        #expect(result.status == 1)
+        let records = try result.records()
+        #expect(records.count == 6)
+        #expect(records[0]["id"] as? Int == 30)
+        #expect(records[1]["id"] as? String == "b")
+        #expect(records[2]["id"] as? Int == 1)
+        #expect(records[3]["id"] as? String == "z-9")
+        #expect(records[4]["id"] as? Int == 2)
+        #expect(records.map { $0["verdict"] as? String } == ["block", "allow", "escalate", "block", "allow", "escalate"])
+        #expect((records[5]["id"] as? String)?.hasSuffix("replies.jsonl:6") == true)
+        #expect(result.stderr.contains("scanned 6 messages"))
+    }
+
+    @Test func scanExitCodesFollowFailOn() throws {
+        let file = CLI.temporaryFile("r.txt", "为爱豆打call\n\n办事大厅开放\n")
+        #expect(try CLI.run(["scan", file]).status == 1)
+        #expect(try CLI.run(["scan", "--fail-on", "block", file]).status == 0)
+        #expect(try CLI.run(["scan", "/nonexistent/file.txt"]).status == 2)
+        #expect(try CLI.run(["scan"]).status == 64)
+        #expect(try CLI.run(["scan", "--format", "nope", file]).status == 64)
+    }
+
+    @Test func scanOfStdinSurvivesInvalidUTF8AndCRLF() throws {
+        let input: [UInt8] = Array("好的\r\n".utf8) + [0xFF, 0xFE, 0x00] + Array("傻逼\r\n\n".utf8)
+        let result = try CLI.run(["scan", "--only-flagged", "-"], stdin: input)
+        #expect(result.status == 1)
+        let records = try result.records()
+        #expect(records.count == 1)
+        #expect(records[0]["id"] as? String == "<stdin>:2")
+        #expect(records[0]["verdict"] as? String == "block")
+        #expect(((records[0]["errors"] as? [[String: Any]])?.first?["message"] as? String)?.contains("UTF-8") == true)
+    }
+
+    @Test func scanWalksDirectories() throws {
+        let file = CLI.temporaryFile("a.txt", "傻逼\n")
+        let dir = (file as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        try "{\"id\":5,\"text\":\"好\"}\n".write(toFile: dir + "/sub/b.jsonl", atomically: true, encoding: .utf8)
+        let records = try CLI.run(["scan", dir]).records()
+        #expect(records.count == 2)
+        #expect(records[1]["id"] as? Int == 5)
+    }
+}
