@@ -165,7 +165,9 @@ public final class Scanner {
     }
 
     private func regexSpans(_ spec: RegexSpec, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
-        if spec.view == .folded && !foldedReady {
+        // When folding changed nothing, the folded view is the original: search the bytes directly.
+        let useFolded = spec.view == .folded && !text.foldingIsIdentity
+        if useFolded && !foldedReady {
             engine.normalizer.foldedView(of: bytes, into: &folded)
             foldedReady = true
         }
@@ -179,11 +181,11 @@ public final class Scanner {
                 errors.append(DecisionError(rule: rule, message: "regex at \(spec.location) failed: \(error.message)"))
             }
         }
-        if spec.view == .folded { folded.bytes.withUnsafeBufferPointer { run($0) } } else { run(bytes) }
+        if useFolded { folded.bytes.withUnsafeBufferPointer { run($0) } } else { run(bytes) }
         let count = text.originalScalarCount
         return byteRanges.map { range in
             let start: Int, end: Int
-            if spec.view == .folded {
+            if useFolded {
                 start = folded.originalIndex(forByte: range.lowerBound, originalCount: count, isEnd: false)
                 end = range.isEmpty ? start : folded.originalIndex(forByte: range.upperBound, originalCount: count, isEnd: true)
             } else {

@@ -15,6 +15,9 @@ public struct NormalizedText: Sendable {
     public internal(set) var gaps: [UInt8] = []
     /// Number of invalid UTF-8 sequences that were read as U+FFFD.
     public internal(set) var invalidUTF8Count = 0
+    /// True when folding changed nothing (no scalar mapped, dropped or expanded, all UTF-8 valid): the
+    /// folded view is then byte-for-byte the original and need not be built.
+    public internal(set) var foldingIsIdentity = true
 
     public init() {}
 
@@ -79,13 +82,19 @@ public struct Normalizer: Sendable {
         output.keptOrigin.removeAll(keepingCapacity: true)
         output.gaps.removeAll(keepingCapacity: true)
         output.invalidUTF8Count = 0
+        output.scalarByteOffsets.reserveCapacity(text.count + 1)
+        output.kept.reserveCapacity(text.count)
+        output.keptOrigin.reserveCapacity(text.count)
+        output.gaps.reserveCapacity(text.count)
+        var identity = true
         var pendingGap = 0
         var index: Int32 = 0
         UTF8Scanner.forEachScalar(in: text) { value, byteOffset, valid in
             output.scalarByteOffsets.append(Int32(truncatingIfNeeded: byteOffset))
-            if !valid { output.invalidUTF8Count += 1 }
+            if !valid { output.invalidUTF8Count += 1; identity = false }
             let entry = tables.entry(value)
             let kind = entry >> NormalizationTables.kindShift
+            if kind > NormalizationTables.filler || entry & 0x1F_FFFF != value { identity = false }
             if kind == NormalizationTables.keep {
                 output.kept.append(entry & 0x1F_FFFF)
                 output.keptOrigin.append(index)
@@ -110,6 +119,7 @@ public struct Normalizer: Sendable {
             index += 1
         }
         output.scalarByteOffsets.append(Int32(truncatingIfNeeded: text.count))
+        output.foldingIsIdentity = identity
     }
 
     /// Convenience for one-off use: normalizes a String.

@@ -5,6 +5,12 @@ public enum JSONWriter {
     /// everything else written as UTF-8.
     public static func appendString(_ value: String, to out: inout String) {
         out.append("\"")
+        // Fast path: nothing to escape (0xE2 leads U+2028/U+2029, which need the slow path's check).
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
+            out.append(value)
+            out.append("\"")
+            return
+        }
         var pending = Substring(value).startIndex
         let scalars = value.unicodeScalars
         var index = scalars.startIndex
