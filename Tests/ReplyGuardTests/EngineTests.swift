@@ -1,3 +1,4 @@
+import Foundation
 import ReplyGuard
 import Testing
 
@@ -138,5 +139,20 @@ import Testing
                             "policy.yaml": "packs: [u]"])
         #expect(e.decide("哑巴").verdict == .allow)
         #expect(e.decide("蚊子").verdict == .block)
+    }
+}
+
+@Suite struct StarterCorpusTests {
+    @Test func everyStarterCorpusRecordGetsItsExpectedVerdict() throws {
+        let text = try String(contentsOfFile: Repo.root + "/corpus/starter.jsonl", encoding: .utf8)
+        let engine = Engine(ruleSet: Repo.shipped)
+        var count = 0
+        for line in text.split(separator: "\n") {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let decision = engine.decide(record["text"] as! String)
+            #expect(decision.verdict.rawValue == record["expect"] as! String, "\(record["id"]!): \(decision.hits.map(\.rule))")
+            count += 1
+        }
+        #expect(count >= 30)
     }
 }
