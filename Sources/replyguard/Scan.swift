@@ -7,7 +7,8 @@ struct Scan: ParsableCommand {
         abstract: "Decide every message in files, directories or standard input; one JSON record per message.",
         discussion: """
         Plain text is one message per line (blank lines are skipped); JSON Lines input (*.jsonl, *.ndjson or \
-        --input jsonl) takes the text and id from fields. Records come out in input order; a summary goes to \
+        --input jsonl) takes the text and id from fields. Directories are walked recursively for *.txt, \
+        *.text, *.log, *.jsonl and *.ndjson files. Records come out in input order; a summary goes to \
         standard error. Exit 0 when no message is at or above --fail-on, 1 when one is, 2 on error.
         """)
 
@@ -98,7 +99,11 @@ struct Scan: ParsableCommand {
         if summary.maxVerdict >= failOn && summary.messages > 0 { throw ExitCode(1) }
     }
 
-    /// Files in argument order; directories walked recursively in sorted order (hidden entries skipped).
+    /// Extensions of the files picked up when walking a directory (files named explicitly are always read).
+    static let scannedExtensions = ["txt", "text", "log", "jsonl", "ndjson"]
+
+    /// Files in argument order; directories walked recursively in sorted order, hidden entries skipped,
+    /// only files with a ``scannedExtensions`` extension.
     private func expand(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         for path in paths {
@@ -106,6 +111,7 @@ struct Scan: ParsableCommand {
             if path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
                 let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
                     .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
+                    .filter { Scan.scannedExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
                     .map { (path as NSString).appendingPathComponent($0) }
                     .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue }
                 files += found.sorted()

@@ -175,6 +175,7 @@ struct CLI {
         let dir = (file as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
         try "{\"id\":5,\"text\":\"好\"}\n".write(toFile: dir + "/sub/b.jsonl", atomically: true, encoding: .utf8)
+        try "傻逼\n".write(toFile: dir + "/README.md", atomically: true, encoding: .utf8)
         let records = try CLI.run(["scan", dir]).records()
         #expect(records.count == 2)
         #expect(records[1]["id"] as? Int == 5)
