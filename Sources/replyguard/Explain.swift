@@ -58,9 +58,8 @@ struct Explain: ParsableCommand {
         } else {
             out.write("hits:\n")
             for hit in decision.hits {
-                let action = hit.action?.rawValue ?? "score"
-                let score = hit.score.map { ", score \($0)" } ?? ""
-                out.write("  " + bold.paint(hit.rule) + " [\(hit.category), \(action)\(score)]  "
+                let effect = [hit.action?.rawValue, hit.score.map { "score \($0)" }].compactMap { $0 }.joined(separator: ", ")
+                out.write("  " + bold.paint(hit.rule) + " [\(hit.category), \(effect)]  "
                           + dim.paint("chars \(hit.start)..<\(hit.end), bytes \(hit.byteStart)..<\(hit.byteEnd)") + "\n")
                 let before = DisplayWidth.of(shown[0..<hit.start]), width = max(1, DisplayWidth.of(shown[hit.start..<hit.end]))
                 out.write("    " + String(String.UnicodeScalarView(shown)) + "\n")
