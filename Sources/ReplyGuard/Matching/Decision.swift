@@ -21,6 +21,9 @@ public struct Hit: Sendable, Equatable, Codable {
     public let byteEnd: Int
     /// The original text of the span.
     public let match: String
+    /// True when the span is quoted reported speech (see ``ReportedSpeech``) and the rule's block was
+    /// lowered to the policy's reported-speech action.
+    public let reported: Bool
 }
 
 /// Something that stopped a message from being decided normally; any error escalates (fail closed).

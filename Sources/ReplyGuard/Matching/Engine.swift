@@ -23,6 +23,12 @@ public struct EngineOptions: Sendable {
     }
 }
 
+/// Reporting cues normalized like words.
+struct CompiledReportedSpeech: Sendable {
+    let cues: [[UInt32]]
+    let window: Int
+}
+
 /// A rule set compiled for matching: one literal automaton for every word of every rule, PCRE2 regexes,
 /// and the expression trees. Immutable and shareable between threads; each thread makes its own
 /// ``Scanner`` with ``makeScanner()``.
@@ -44,6 +50,7 @@ public final class Engine: Sendable {
     let patternNodes: [Int32]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
+    let reportedSpeech: CompiledReportedSpeech?
 
     enum Node: Sendable {
         case literal(slot: Int)
@@ -117,6 +124,10 @@ public final class Engine: Sendable {
         for list in patternNodeLists { flat += list; start.append(Int32(flat.count)) }
         patternNodeStart = start
         patternNodes = flat
+        let cueNormalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
+        reportedSpeech = ruleSet.policy.reportedSpeech.map { speech in
+            CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window)
+        }
         patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
         patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
     }

@@ -75,8 +75,13 @@ public final class Scanner {
                 suppressed.append(Suppression(rule: rule.id, reason: engine.exceptions[index].reason))
                 continue
             }
-            for span in Scanner.merge(spans) { hits.append(makeHit(rule, span, bytes)) }
-            if let action = rule.action { verdict = max(verdict, action) }
+            let merged = Scanner.merge(spans)
+            var reported = false
+            if rule.action == .block, let speech = engine.reportedSpeech {
+                reported = merged.allSatisfy { isReportedSpeech($0, speech) }
+            }
+            for span in merged { hits.append(makeHit(rule, span, bytes, reported: reported)) }
+            if let action = rule.action { verdict = max(verdict, reported ? engine.ruleSet.policy.reportedSpeech!.action : action) }
             if let score = rule.score { scores[rule.category, default: 0] += score }
         }
         for (category, score) in scores {
@@ -90,12 +95,51 @@ public final class Scanner {
                         suppressed: suppressed, policy: engine.ruleSet.digest)
     }
 
-    private func makeHit(_ rule: Rule, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>) -> Hit {
+    private func makeHit(_ rule: Rule, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
         let byteStart = Int(text.scalarByteOffsets[Int(span.start)])
         let byteEnd = Int(text.scalarByteOffsets[Int(span.end)])
         let match = String(decoding: UnsafeBufferPointer(rebasing: bytes[byteStart..<byteEnd]), as: UTF8.self)
         return Hit(rule: rule.id, pack: rule.packID, category: rule.category, action: rule.action, score: rule.score,
-                   start: Int(span.start), end: Int(span.end), byteStart: byteStart, byteEnd: byteEnd, match: match)
+                   start: Int(span.start), end: Int(span.end), byteStart: byteStart, byteEnd: byteEnd, match: match,
+                   reported: reported)
+    }
+
+    /// True when `span` lies inside quotation marks and a reporting cue stands within the window just
+    /// before the opening or just after the closing mark (in normalized characters).
+    private func isReportedSpeech(_ span: Span, _ speech: CompiledReportedSpeech) -> Bool {
+        let count = text.originalScalarCount
+        let openers: Set<UInt32> = [0x201C, 0x300C, 0x300E, 0x2018, 0x300A, 0xFF02]
+        let closers: Set<UInt32> = [0x201D, 0x300D, 0x300F, 0x2019, 0x300B]
+        // Opening mark: the nearest quote character before the span, if it opens (ASCII " by parity).
+        var open = -1
+        var asciiQuotes = 0
+        for i in 0..<Int(span.start) where text.scalars[i] == 0x22 { asciiQuotes += 1 }
+        var i = Int(span.start) - 1
+        while i >= 0 && Int(span.start) - i <= 400 {
+            let v = text.scalars[i]
+            if openers.contains(v) || (v == 0x22 && asciiQuotes % 2 == 1) { open = i; break }
+            if closers.contains(v) || v == 0x22 { return false }
+            i -= 1
+        }
+        guard open >= 0 else { return false }
+        var close = -1
+        i = Int(span.end)
+        while i < count && i - Int(span.end) <= 400 {
+            let v = text.scalars[i]
+            if closers.contains(v) || v == 0x22 || v == 0xFF02 { close = i; break }
+            if openers.contains(v) { return false }
+            i += 1
+        }
+        guard close >= 0 else { return false }
+        let before = text.keptIndex(atOrAfterOriginal: open), after = text.keptIndex(atOrAfterOriginal: close + 1)
+        let kept = text.kept
+        func containsCue(_ range: Range<Int>) -> Bool {
+            speech.cues.contains { cue in
+                guard cue.count <= range.count else { return false }
+                return (range.lowerBound...(range.upperBound - cue.count)).contains { kept[$0..<$0 + cue.count].elementsEqual(cue) }
+            }
+        }
+        return containsCue(max(0, before - speech.window)..<before) || containsCue(after..<min(kept.count, after + speech.window))
     }
 
     /// Runs the automaton over the kept text and keeps occurrences whose inner gaps and word boundaries hold.
@@ -168,14 +212,17 @@ public final class Scanner {
         // When folding changed nothing, the folded view is the original: search the bytes directly.
         let useFolded = spec.view == .folded && !text.foldingIsIdentity
         if useFolded && !foldedReady {
-            engine.normalizer.foldedView(of: bytes, into: &folded)
+            engine.normalizer.foldedView(of: text, into: &folded)
             foldedReady = true
         }
         var byteRanges: [Range<Int>] = []
         func run(_ subject: UnsafeBufferPointer<UInt8>) {
             if engine.options.prefilter, let required = spec.pattern.requiredByte, !subject.contains(required) { return }
             do {
-                try matcher.forEachMatch(of: spec.pattern, in: subject) { byteRanges.append($0); return true }
+                try matcher.forEachMatch(of: spec.pattern, in: subject) { range in
+                    if spec.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }
+                    return true
+                }
             } catch {
                 let rule = currentSlot < engine.rules.count ? engine.rules[currentSlot].id : nil
                 errors.append(DecisionError(rule: rule, message: "regex at \(spec.location) failed: \(error.message)"))

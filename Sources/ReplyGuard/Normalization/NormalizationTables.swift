@@ -21,6 +21,8 @@ public final class NormalizationTables: Sendable {
     let expansions: [UInt32]
     /// Simplified → Traditional, for mutating test examples (`check`); not used when matching.
     public let simplifiedToTraditional: [Unicode.Scalar: Unicode.Scalar]
+    /// Pinyin initial letter of each scalar in U+4E00–U+9FFF (0 where there is none).
+    private let pinyinInitials: [UInt8]
 
     private init() {
         var folding: [UInt32: [UInt32]] = [:]
@@ -54,6 +56,14 @@ public final class NormalizationTables: Sendable {
             s2t[Unicode.Scalar(UInt32(parts[0], radix: 16)!)!] = Unicode.Scalar(UInt32(parts[1], radix: 16)!)!
         }
         simplifiedToTraditional = s2t
+        pinyinInitials = NormalizationTables.generatedPinyinInitials.utf8.filter { $0 != 0x0A }.map { $0 == UInt8(ascii: ".") ? 0 : $0 }
+    }
+
+    /// The first letter of the Mandarin reading of a CJK ideograph (`傻` → `s`), or nil.
+    public func pinyinInitial(of value: UInt32) -> UInt32? {
+        guard value >= 0x4E00, value < 0x4E00 + UInt32(pinyinInitials.count) else { return nil }
+        let letter = pinyinInitials[Int(value - 0x4E00)]
+        return letter == 0 ? nil : UInt32(letter)
     }
 
     /// The entry for a scalar that is already in folded form: keep, filler or ignorable by category.

@@ -7,6 +7,8 @@
 public struct NormalizedText: Sendable {
     /// Byte offset of each original scalar in the input, plus one entry for the end (count + 1 entries).
     public internal(set) var scalarByteOffsets: [Int32] = []
+    /// The original scalars (U+FFFD for each invalid byte).
+    public internal(set) var scalars: [UInt32] = []
     /// The kept (folded, filler-free) scalars.
     public internal(set) var kept: [UInt32] = []
     /// For each kept scalar, the index of the original scalar it came from (non-decreasing).
@@ -76,50 +78,89 @@ public struct Normalizer: Sendable {
     }
 
     /// Normalizes `text` into `output`, reusing its buffers.
+    ///
+    /// Decodes the scalars first (kept in `output` for the folded view), then folds them. A pinyin
+    /// annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion artifact in
+    /// reposted text and an evasion — is dropped like a zero-width character.
     public func normalize(_ text: UnsafeBufferPointer<UInt8>, into output: inout NormalizedText) {
         output.scalarByteOffsets.removeAll(keepingCapacity: true)
+        output.scalars.removeAll(keepingCapacity: true)
         output.kept.removeAll(keepingCapacity: true)
         output.keptOrigin.removeAll(keepingCapacity: true)
         output.gaps.removeAll(keepingCapacity: true)
-        output.invalidUTF8Count = 0
         output.scalarByteOffsets.reserveCapacity(text.count + 1)
+        output.scalars.reserveCapacity(text.count)
         output.kept.reserveCapacity(text.count)
         output.keptOrigin.reserveCapacity(text.count)
         output.gaps.reserveCapacity(text.count)
-        var identity = true
-        var pendingGap = 0
-        var index: Int32 = 0
+        var invalid = 0
         UTF8Scanner.forEachScalar(in: text) { value, byteOffset, valid in
             output.scalarByteOffsets.append(Int32(truncatingIfNeeded: byteOffset))
-            if !valid { output.invalidUTF8Count += 1; identity = false }
-            let entry = tables.entry(value)
-            let kind = entry >> NormalizationTables.kindShift
-            if kind > NormalizationTables.filler || entry & 0x1F_FFFF != value { identity = false }
-            if kind == NormalizationTables.keep {
-                output.kept.append(entry & 0x1F_FFFF)
-                output.keptOrigin.append(index)
-                output.gaps.append(UInt8(min(pendingGap, 255)))
-                pendingGap = 0
-            } else if kind == NormalizationTables.filler {
-                pendingGap += 1
-            } else if kind == NormalizationTables.expansion {
-                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                for element in tables.expansions[offset..<offset + count] {
-                    switch element >> NormalizationTables.kindShift {
-                    case NormalizationTables.keep:
-                        output.kept.append(element & 0x1F_FFFF)
-                        output.keptOrigin.append(index)
-                        output.gaps.append(UInt8(min(pendingGap, 255)))
-                        pendingGap = 0
-                    case NormalizationTables.filler: pendingGap += 1
-                    default: break
-                    }
-                }
-            }
-            index += 1
+            output.scalars.append(value)
+            if !valid { invalid += 1 }
         }
         output.scalarByteOffsets.append(Int32(truncatingIfNeeded: text.count))
+        output.invalidUTF8Count = invalid
+        var identity = invalid == 0
+        var pendingGap = 0
+        output.scalars.withUnsafeBufferPointer { scalars in
+            var i = 0
+            while i < scalars.count {
+                let value = scalars[i]
+                if value == 0x28 || value == 0xFF08, let end = annotationEnd(scalars, i) {
+                    identity = false
+                    i = end
+                    continue
+                }
+                let entry = tables.entry(value)
+                let kind = entry >> NormalizationTables.kindShift
+                if kind > NormalizationTables.filler || entry & 0x1F_FFFF != value { identity = false }
+                if kind == NormalizationTables.keep {
+                    output.kept.append(entry & 0x1F_FFFF)
+                    output.keptOrigin.append(Int32(i))
+                    output.gaps.append(UInt8(min(pendingGap, 255)))
+                    pendingGap = 0
+                } else if kind == NormalizationTables.filler {
+                    pendingGap += 1
+                } else if kind == NormalizationTables.expansion {
+                    let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                    for element in tables.expansions[offset..<offset + count] {
+                        switch element >> NormalizationTables.kindShift {
+                        case NormalizationTables.keep:
+                            output.kept.append(element & 0x1F_FFFF)
+                            output.keptOrigin.append(Int32(i))
+                            output.gaps.append(UInt8(min(pendingGap, 255)))
+                            pendingGap = 0
+                        case NormalizationTables.filler: pendingGap += 1
+                        default: break
+                        }
+                    }
+                }
+                i += 1
+            }
+        }
         output.foldingIsIdentity = identity
+    }
+
+    /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right
+    /// after a Chinese character, the index just past its closing parenthesis.
+    @inline(__always)
+    func annotationEnd(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int? {
+        guard i > 0, Normalizer.isHan(scalars[i - 1]) else { return nil }
+        var j = i + 1
+        while j < scalars.count && j - i <= 7 {
+            let v = scalars[j]
+            if v == 0x29 || v == 0xFF09 { return j > i + 1 ? j + 1 : nil }
+            let entry = tables.entry(v)
+            let letter = entry & 0x1F_FFFF
+            guard entry >> NormalizationTables.kindShift == NormalizationTables.keep, letter >= 0x61, letter <= 0x7A else { return nil }
+            j += 1
+        }
+        return nil
+    }
+
+    static func isHan(_ v: UInt32) -> Bool {
+        (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0xF900...0xFAFF).contains(v) || (0x20000...0x3FFFF).contains(v)
     }
 
     /// Convenience for one-off use: normalizes a String.
@@ -130,32 +171,36 @@ public struct Normalizer: Sendable {
         return output
     }
 
-    /// Builds the folded view (fillers kept, folded) of `text` for `on: folded` regexes.
-    func foldedView(of text: UnsafeBufferPointer<UInt8>, into view: inout FoldedView) {
+    /// Builds the folded view (fillers kept, folded) of the message last normalized into `text`.
+    func foldedView(of text: NormalizedText, into view: inout FoldedView) {
         view.bytes.removeAll(keepingCapacity: true)
         view.scalarStarts.removeAll(keepingCapacity: true)
         view.origins.removeAll(keepingCapacity: true)
-        var index: Int32 = 0
-        func emit(_ value: UInt32) {
-            view.scalarStarts.append(Int32(view.bytes.count))
-            view.origins.append(index)
-            UTF8Scanner.appendUTF8(value, to: &view.bytes)
-        }
-        UTF8Scanner.forEachScalar(in: text) { value, _, _ in
-            let entry = tables.entry(value)
-            switch entry >> NormalizationTables.kindShift {
-            case NormalizationTables.keep, NormalizationTables.filler: emit(entry & 0x1F_FFFF)
-            case NormalizationTables.expansion:
-                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                for element in tables.expansions[offset..<offset + count] {
-                    switch element >> NormalizationTables.kindShift {
-                    case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
-                    default: break
-                    }
-                }
-            default: break
+        text.scalars.withUnsafeBufferPointer { scalars in
+            var i = 0
+            func emit(_ value: UInt32) {
+                view.scalarStarts.append(Int32(view.bytes.count))
+                view.origins.append(Int32(i))
+                UTF8Scanner.appendUTF8(value, to: &view.bytes)
             }
-            index += 1
+            while i < scalars.count {
+                let entry = tables.entry(scalars[i])
+                switch entry >> NormalizationTables.kindShift {
+                case NormalizationTables.keep, NormalizationTables.filler:
+                    if scalars[i] == 0x28 || scalars[i] == 0xFF08, let end = annotationEnd(scalars, i) { i = end; continue }
+                    emit(entry & 0x1F_FFFF)
+                case NormalizationTables.expansion:
+                    let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                    for element in tables.expansions[offset..<offset + count] {
+                        switch element >> NormalizationTables.kindShift {
+                        case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
+                        default: break
+                        }
+                    }
+                default: break
+                }
+                i += 1
+            }
         }
         view.scalarStarts.append(Int32(view.bytes.count))
     }

@@ -76,7 +76,7 @@ extension Decision {
             out += ",\"score\":" + (hit.score.map(String.init) ?? "null")
             out += ",\"start\":\(hit.start),\"end\":\(hit.end),\"byteStart\":\(hit.byteStart),\"byteEnd\":\(hit.byteEnd),\"match\":"
             JSONWriter.appendString(hit.match, to: &out)
-            out += "}"
+            out += hit.reported ? ",\"reported\":true}" : ",\"reported\":false}"
         }
         out += "],\"errors\":["
         for (i, error) in errors.enumerated() {

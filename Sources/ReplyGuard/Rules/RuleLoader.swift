@@ -203,7 +203,7 @@ final class YAMLReader {
     // MARK: Packs
 
     static let packKeys = ["pack", "version", "category", "description", "sources", "rules"]
-    static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "match", "examples"]
+    static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "evasions", "match", "examples"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
     func pack(_ root: Node) -> RulePack? {
@@ -250,12 +250,45 @@ final class YAMLReader {
             problem(node, "rule needs an 'action' (block | escalate) or a 'score', or both")
         }
         let category = keys["category"].flatMap { string($0, "category") } ?? packCategory
-        let match = keys["match"].flatMap { expression($0, insideAll: false) }
+        var evasions: [Evasion] = []
+        for item in list(keys["evasions"], "evasions") ?? [] {
+            guard let name = string(item, "an evasion") else { continue }
+            guard let evasion = Evasion(rawValue: name) else {
+                problem(item, "unknown evasion '\(name)'; known: \(Evasion.allCases.map(\.rawValue).joined(separator: ", "))")
+                continue
+            }
+            evasions.append(evasion)
+        }
+        let match = keys["match"].flatMap { expression($0, insideAll: false) }.map { expand($0, evasions) }
         let examples = keys["examples"].map(examples) ?? []
         guard let id, let title, let description, let match else { return nil }
         return Rule(id: id, title: title, description: description, references: references, action: action,
-                    score: score, category: category, packID: packID, match: match, examples: examples,
-                    location: location(node))
+                    score: score, category: category, packID: packID, match: match, evasions: evasions,
+                    examples: examples, location: location(node))
+    }
+
+    /// Adds the words an evasion derives (e.g. pinyin initials) next to the words they come from.
+    func expand(_ expression: MatchExpression, _ evasions: [Evasion]) -> MatchExpression {
+        guard !evasions.isEmpty else { return expression }
+        switch expression {
+        case .words(let words):
+            var result = words
+            var seen = Set(words.map(\.normalized))
+            for word in words where evasions.contains(.pinyinInitials) {
+                let initials = word.normalized.map { normalizer.tables.pinyinInitial(of: $0) }
+                guard initials.count >= 2, initials.allSatisfy({ $0 != nil }) else { continue }
+                let derived = initials.map { $0! }
+                if seen.insert(derived).inserted {
+                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    result.append(Word(text: text, normalized: derived, location: word.location))
+                }
+            }
+            return .words(result)
+        case .regex: return expression
+        case .any(let children): return .any(children.map { expand($0, evasions) })
+        case .all(let children, let within): return .all(children.map { expand($0, evasions) }, within: within)
+        case .not(let child): return .not(expand(child, evasions))
+        }
     }
 
     func examples(_ node: Node) -> [RuleExample] {
@@ -293,7 +326,7 @@ final class YAMLReader {
     static let expressionKinds = ["words", "regex", "any", "all", "not"]
 
     func expression(_ node: Node, insideAll: Bool) -> MatchExpression? {
-        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on"], required: []) else { return nil }
+        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate"], required: []) else { return nil }
         let kinds = YAMLReader.expressionKinds.filter { keys[$0] != nil }
         guard kinds.count == 1, let kind = kinds.first else {
             problem(node, "a match expression needs exactly one of words, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
@@ -301,6 +334,7 @@ final class YAMLReader {
         }
         if keys["within"] != nil && kind != "all" { problem(keys["within"], "'within' only goes with 'all'") }
         if keys["on"] != nil && kind != "regex" { problem(keys["on"], "'on' only goes with 'regex'") }
+        if keys["validate"] != nil && kind != "regex" { problem(keys["validate"], "'validate' only goes with 'regex'") }
         let value = keys[kind]!
         switch kind {
         case "words":
@@ -322,8 +356,16 @@ final class YAMLReader {
                 guard let parsed = RegexView(rawValue: on) else { problem(keys["on"], "'on' must be 'folded' or 'original', not '\(on)'"); return nil }
                 view = parsed
             }
+            var validator: Validator?
+            if let name = keys["validate"].flatMap({ string($0, "validate") }) {
+                guard let parsed = Validator(rawValue: name) else {
+                    problem(keys["validate"], "unknown validator '\(name)'; known: \(Validator.allCases.map(\.rawValue).joined(separator: ", "))")
+                    return nil
+                }
+                validator = parsed
+            }
             do {
-                return .regex(RegexSpec(pattern: try PCRE2Pattern(pattern), view: view, location: location(value)))
+                return .regex(RegexSpec(pattern: try PCRE2Pattern(pattern), view: view, validator: validator, location: location(value)))
             } catch {
                 problem(value, "regex does not compile: \(error.message) (byte \(error.offset))",
                         detail: [pattern, YAMLReader.caret(under: pattern, byteOffset: error.offset)])
@@ -363,7 +405,7 @@ final class YAMLReader {
     // MARK: Policy
 
     static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies",
-                             "exceptions", "normalization", "limits"]
+                             "exceptions", "normalization", "limits", "reported_speech"]
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
         guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
@@ -399,6 +441,21 @@ final class YAMLReader {
         if let node = keys["limits"], let entries = mapping(node, "limits", allowed: ["match_limit", "depth_limit"], required: []) {
             if let v = int(entries["match_limit"], "match_limit", min: 1000) { policy.limits.matchLimit = UInt32(clamping: v) }
             if let v = int(entries["depth_limit"], "depth_limit", min: 100) { policy.limits.depthLimit = UInt32(clamping: v) }
+        }
+        if let node = keys["reported_speech"] {
+            if node.scalar?.string == "off" {
+                policy.reportedSpeech = nil
+            } else if let entries = mapping(node, "reported_speech (or 'off')", allowed: ["action", "cues", "window"], required: []) {
+                var speech = ReportedSpeech.standard
+                if let text = string(entries["action"], "reported_speech.action") {
+                    if let verdict = Verdict(rawValue: text), verdict != .block { speech.action = verdict } else {
+                        problem(entries["action"], "reported_speech.action must be 'escalate' or 'allow', not '\(text)'")
+                    }
+                }
+                if let cues = stringList(entries["cues"], "reported_speech.cues") { speech.cues = cues }
+                if let window = int(entries["window"], "reported_speech.window", min: 1) { speech.window = window }
+                policy.reportedSpeech = speech
+            }
         }
         let ruleIDs = packs.flatMap(\.rules).map(\.id)
         for item in list(keys["exceptions"], "exceptions", allowEmpty: true) ?? [] {

@@ -32,7 +32,16 @@ public enum RegexView: String, Sendable {
 public struct RegexSpec: Sendable {
     public let pattern: PCRE2Pattern
     public let view: RegexView
+    /// When set, a match only counts if the validator accepts its text.
+    public let validator: Validator?
     public let location: SourceLocation
+}
+
+/// Opt-in expansions of a rule's words for evasions that cost precision (SPEC §3).
+public enum Evasion: String, Sendable, CaseIterable {
+    /// Also match the pinyin initials of each word made of Chinese characters: 傻逼 → `sb`,
+    /// 你妈死了 → `nmsl`. The initials match only as whole Latin words.
+    case pinyinInitials = "pinyin-initials"
 }
 
 /// A literal word of a rule, as written and as normalized.
@@ -90,6 +99,7 @@ public struct Rule: Sendable {
     public let category: String
     public let packID: String
     public let match: MatchExpression
+    public let evasions: [Evasion]
     public let examples: [RuleExample]
     public let location: SourceLocation
 }
@@ -130,6 +140,20 @@ public struct PolicyException: Sendable {
     }
 }
 
+/// How block-level hits inside reported speech are treated: a span enclosed in quotation marks with a
+/// reporting cue (回复, 称, 报道 …) within `window` normalized characters outside the quotes is news or
+/// a complaint quoting the line, not the account saying it, and gets `action` instead of block.
+public struct ReportedSpeech: Sendable {
+    public var action: Verdict
+    public var cues: [String]
+    public var window: Int
+
+    public static let standard = ReportedSpeech(action: .escalate, cues: [
+        "回复", "答复", "回应", "收到", "称", "表示", "写道", "说道", "言论", "报道", "通报", "网友", "记者",
+        "雷人", "发布", "转发", "声明", "致歉", "道歉", "引发", "被曝", "曝光", "截图", "疑似", "据",
+    ], window: 20)
+}
+
 /// The policy: which packs are on, thresholds, replies, exceptions and matching limits (SPEC §3).
 public struct Policy: Sendable {
     /// Enabled pack ids; nil means every pack in the rules directory.
@@ -141,6 +165,8 @@ public struct Policy: Sendable {
     public var exceptions: [PolicyException]
     public var maxFiller: Int
     public var limits: PCRE2Limits
+    /// Quoted reported speech handling; nil turns it off (quoted lines are blocked like any other).
+    public var reportedSpeech: ReportedSpeech?
     /// The file it came from, or nil for the built-in default.
     public var file: String?
 
@@ -148,7 +174,8 @@ public struct Policy: Sendable {
         packs: nil, thresholds: [:],
         fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
         holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
-        fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(), file: nil)
+        fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
+        reportedSpeech: .standard, file: nil)
 }
 
 /// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.
