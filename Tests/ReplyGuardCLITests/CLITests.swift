@@ -180,4 +180,29 @@ struct CLI {
         #expect(records.count == 2)
         #expect(records[1]["id"] as? Int == 5)
     }
+
+    @Test func checkCorpusPrintsTheTableAndPassesOnTheShippedCorpus() throws {
+        let result = try CLI.run(["check", "--corpus", "corpus"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("category    records"))
+        #expect(result.stdout.contains("false alarms on clean replies: 0"))
+        #expect(result.stdout.contains("floors: all met"))
+    }
+
+    @Test func checkCorpusExitsOneWhenAFloorIsMissedAndTwoWhenItCannotLoad() throws {
+        let file = CLI.temporaryFile("c.jsonl", """
+        {"id":"a","text":"办事大厅开放","expect":"block","category":"insult","source":"t"}
+        {"id":"b","text":"为爱豆打call","expect":"allow","category":"clean","source":"t"}
+        """)
+        let dir = (file as NSString).deletingLastPathComponent
+        let missed = try CLI.run(["check", "--corpus", dir])
+        #expect(missed.status == 1)
+        #expect(missed.stdout.contains("c.jsonl:1  a  expect block, got allow  rules: none"))
+        #expect(missed.stdout.contains("c.jsonl:2  b  expect allow, got escalate  rules: celebrity.fandom-cheer"))
+        #expect(missed.stdout.contains("✗ insult: recall 0.0% (0/1) below floor 95.0%"))
+        try "{broken\n".write(toFile: dir + "/d.jsonl", atomically: true, encoding: .utf8)
+        let broken = try CLI.run(["check", "--corpus", dir])
+        #expect(broken.status == 2)
+        #expect(broken.stderr.contains("d.jsonl:1: not a JSON object"))
+    }
 }

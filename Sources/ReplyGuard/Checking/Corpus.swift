@@ -10,6 +10,15 @@ public struct CorpusRecord: Sendable {
     public let category: String
     public let source: String
     public let location: SourceLocation
+
+    public init(id: String, text: String, expect: Verdict, category: String, source: String, location: SourceLocation) {
+        self.id = id
+        self.text = text
+        self.expect = expect
+        self.category = category
+        self.source = source
+        self.location = location
+    }
 }
 
 /// Minimums the shipped packs must meet on the corpus (`corpus/floors.yaml`).
@@ -26,6 +35,8 @@ public struct CorpusFloors: Sendable {
     public var cleanMaxFlaggedRate = 0.01
     /// Most news documents (reported speech) that may be blocked.
     public var newsMaxBlocked = 0
+
+    public init() {}
 
     public func floor(for category: String) -> Category { categories[category] ?? defaults }
 }
