@@ -19,17 +19,20 @@ let package = Package(
             providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]
         ),
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
+        .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(
             name: "ReplyGuard",
             dependencies: ["ReplyGuardPCRE2", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardReview", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard"
         ),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
+        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview"]),
         .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
     ]
 )

@@ -75,7 +75,7 @@ struct Scan: ParsableCommand {
                 try LineReader.forEachLine(fd: fd) { line, number in
                     summary.bytes += line.count + 1
                     if format == .text && line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-                    let message = reader.message(from: line, fallbackID: "\(name):\(number)")
+                    let message = reader.message(from: line, fallbackID: .string("\(name):\(number)"))
                     var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
                     if let error = message.error {
                         decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)

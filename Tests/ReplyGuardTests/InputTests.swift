@@ -33,7 +33,7 @@ import Testing
     @Test func jsonLinesKeepIdsAndReportBrokenLines() {
         let reader = MessageReader(format: .jsonl)
         func read(_ line: String) -> InputMessage {
-            Array(line.utf8).withUnsafeBufferPointer { reader.message(from: $0, fallbackID: "f:1") }
+            Array(line.utf8).withUnsafeBufferPointer { reader.message(from: $0, fallbackID: .string("f:1")) }
         }
         #expect(read(#"{"id":42,"text":"好"}"#).id == .number("42"))
         #expect(read(#"{"id":"a","text":"好"}"#).text == Array("好".utf8))
@@ -41,6 +41,11 @@ import Testing
         #expect(read("{broken").error == "line is not valid JSON")
         #expect(read("[1]").error == "line is not a JSON object")
         #expect(read(#"{"id":1,"text":5}"#).error?.contains("not a string") == true)
+        #expect(read(#"{"id":-1.5e3,"text":"\u4f60\ud83d\ude00\n","x":{"text":"inner"}}"#).id == .number("-1.5e3"))
+        #expect(read(#"{"id":-1.5e3,"text":"\u4f60\ud83d\ude00\n","x":{"text":"inner"}}"#).text == Array("你😀\n".utf8))
+        #expect(read(#"{"x":{"text":"inner"},"text":"outer"}"#).text == Array("outer".utf8))
+        #expect(read(#"{"text":"a",}"#).error == "line is not valid JSON")
+        #expect(read(#"{"text":"a"} trailing"#).error == "line is not valid JSON")
     }
 
     @Test func decisionRecordsAreValidJSON() throws {

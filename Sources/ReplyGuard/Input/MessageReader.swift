@@ -1,5 +1,3 @@
-import Foundation
-
 /// How input lines become messages.
 public enum InputFormat: String, Sendable, CaseIterable {
     /// One message per line, the whole line is the text.
@@ -14,10 +12,15 @@ public struct InputMessage {
     public var text: [UInt8]
     /// Set when the line could not be turned into a message (malformed JSON, missing field).
     public var error: String?
+    /// JSON Lines: the byte range of the text field's value (with quotes) in the line, to replace it.
+    public var textValueRange: Range<Int>?
+    /// JSON Lines: the id field's value as JSON text, when present.
+    public var idJSON: String?
 }
 
 /// Turns lines of text or JSON Lines into messages. Malformed lines become messages with an error
-/// (which the caller escalates), never a crash and never a silent skip.
+/// (which the caller escalates), never a crash and never a silent skip. `scan` and `filter` both read
+/// through this type, so they see the same messages.
 public struct MessageReader: Sendable {
     public var format: InputFormat
     public var textField: String
@@ -30,31 +33,35 @@ public struct MessageReader: Sendable {
     }
 
     /// The message on `line`; `fallbackID` is used when the line has no id of its own.
-    public func message(from line: UnsafeBufferPointer<UInt8>, fallbackID: String) -> InputMessage {
+    public func message(from line: UnsafeBufferPointer<UInt8>, fallbackID: MessageID) -> InputMessage {
         switch format {
         case .text:
-            return InputMessage(id: .string(fallbackID), text: Array(line), error: nil)
+            return InputMessage(id: fallbackID, text: Array(line), error: nil)
         case .jsonl:
-            let object: Any
-            do {
-                object = try JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed])
-            } catch {
-                return InputMessage(id: .string(fallbackID), text: Array(line), error: "line is not valid JSON")
+            guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line) else {
+                let first = line.first { ![0x20, 0x09, 0x0D].contains($0) }
+                return InputMessage(id: fallbackID, text: Array(line),
+                                    error: first == UInt8(ascii: "{") ? "line is not valid JSON" : "line is not a JSON object")
             }
-            guard let fields = object as? [String: Any] else {
-                return InputMessage(id: .string(fallbackID), text: Array(line), error: "line is not a JSON object")
+            var id = fallbackID
+            var idJSON: String?
+            if let range = ranges[1] {
+                let raw = Array(line[range])
+                idJSON = String(decoding: raw, as: UTF8.self)
+                if raw.first == 0x22, let s = JSONStringDecoder.decode(raw) { id = .string(s) } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
+                    id = .number(idJSON!)
+                } else {
+                    id = .string(idJSON!)
+                }
             }
-            var id = MessageID.string(fallbackID)
-            switch fields[idField] {
-            case let s as String: id = .string(s)
-            case let n as NSNumber: id = .number(n.stringValue)
-            default: break
+            guard let range = ranges[0] else {
+                return InputMessage(id: id, text: [], error: "JSON object has no field '\(textField)'", idJSON: idJSON)
             }
-            guard let text = fields[textField] as? String else {
-                let problem = fields[textField] == nil ? "has no field '\(textField)'" : "field '\(textField)' is not a string"
-                return InputMessage(id: id, text: [], error: "JSON object \(problem)")
+            let raw = Array(line[range])
+            guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw) else {
+                return InputMessage(id: id, text: [], error: "field '\(textField)' is not a string", textValueRange: range, idJSON: idJSON)
             }
-            return InputMessage(id: id, text: Array(text.utf8), error: nil)
+            return InputMessage(id: id, text: Array(text.utf8), error: nil, textValueRange: range, idJSON: idJSON)
         }
     }
 }

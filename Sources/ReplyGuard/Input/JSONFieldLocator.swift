@@ -1,0 +1,129 @@
+/// Finds a top-level field's value in one JSON object line without re-serializing it, so a filter can
+/// replace just that value and pass every other byte through untouched.
+public enum JSONFieldLocator {
+    /// The byte ranges of the values of top-level keys `fields` in `line` (a JSON object), nil for a key
+    /// that is absent; nil altogether when the line is not a well-formed object. Keys are compared after
+    /// unescaping; the first occurrence of a key wins.
+    public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>) -> [Range<Int>?]? {
+        var i = 0
+        let n = line.count
+        func skipSpace() { while i < n, line[i] == 0x20 || line[i] == 0x09 || line[i] == 0x0A || line[i] == 0x0D { i += 1 } }
+        /// Skips a string starting at `i` (a quote); returns its content range, nil if unterminated.
+        func skipString() -> Range<Int>? {
+            guard i < n, line[i] == 0x22 else { return nil }
+            let start = i + 1
+            i += 1
+            while i < n {
+                if line[i] == 0x5C { i += 2; continue }
+                if line[i] == 0x22 { i += 1; return start..<(i - 1) }
+                i += 1
+            }
+            return nil
+        }
+        /// Skips any JSON value; false when malformed.
+        func skipValue() -> Bool {
+            skipSpace()
+            guard i < n else { return false }
+            switch line[i] {
+            case 0x22: return skipString() != nil
+            case 0x7B, 0x5B: // { [
+                var depth = 0
+                while i < n {
+                    switch line[i] {
+                    case 0x22: if skipString() == nil { return false }; continue
+                    case 0x7B, 0x5B: depth += 1
+                    case 0x7D, 0x5D: depth -= 1; if depth == 0 { i += 1; return true }
+                    default: break
+                    }
+                    i += 1
+                }
+                return false
+            default:
+                let start = i
+                while i < n, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(line[i]) { i += 1 }
+                return i > start
+            }
+        }
+        skipSpace()
+        guard i < n, line[i] == 0x7B else { return nil }
+        i += 1
+        var found = [Range<Int>?](repeating: nil, count: fields.count)
+        var first = true
+        while true {
+            skipSpace()
+            if first, i < n, line[i] == 0x7D { i += 1; break } // {} (a comma must be followed by a key)
+            first = false
+            guard let keyRange = skipString() else { return nil }
+            skipSpace()
+            guard i < n, line[i] == 0x3A else { return nil }
+            i += 1
+            skipSpace()
+            let valueStart = i
+            guard skipValue() else { return nil }
+            for (k, field) in fields.enumerated() where found[k] == nil && unescapedEquals(line, keyRange, field) {
+                found[k] = valueStart..<i
+            }
+            skipSpace()
+            if i < n, line[i] == 0x2C { i += 1; continue }
+            if i < n, line[i] == 0x7D { i += 1; break }
+            return nil
+        }
+        skipSpace()
+        return i == n ? found : nil
+    }
+
+    private static func unescapedEquals(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ field: String) -> Bool {
+        let raw = line[range]
+        if !raw.contains(0x5C) { return raw.elementsEqual(field.utf8) }
+        // Rare: an escaped key. Let Foundation-free decoding handle the common escapes.
+        var decoded = "\""
+        decoded += String(decoding: raw, as: UTF8.self)
+        decoded += "\""
+        return JSONStringDecoder.decode(Array(decoded.utf8)) == field
+    }
+}
+
+/// Decodes one JSON string literal (with quotes) into a String; nil when malformed.
+public enum JSONStringDecoder {
+    public static func decode(_ literal: [UInt8]) -> String? {
+        guard literal.count >= 2, literal.first == 0x22, literal.last == 0x22 else { return nil }
+        var out = String.UnicodeScalarView()
+        var bytes: [UInt8] = []
+        func flush() { if !bytes.isEmpty { out.append(contentsOf: String(decoding: bytes, as: UTF8.self).unicodeScalars); bytes.removeAll() } }
+        var i = 1
+        let end = literal.count - 1
+        func hex4(_ at: Int) -> UInt32? {
+            guard at + 4 <= end else { return nil }
+            return UInt32(String(decoding: literal[at..<at + 4], as: UTF8.self), radix: 16)
+        }
+        while i < end {
+            let b = literal[i]
+            if b == 0x22 { return nil }
+            if b != 0x5C { bytes.append(b); i += 1; continue }
+            guard i + 1 < end else { return nil }
+            flush()
+            switch literal[i + 1] {
+            case 0x22: out.append("\""); i += 2
+            case 0x5C: out.append("\\"); i += 2
+            case 0x2F: out.append("/"); i += 2
+            case 0x62: out.append("\u{08}"); i += 2
+            case 0x66: out.append("\u{0C}"); i += 2
+            case 0x6E: out.append("\n"); i += 2
+            case 0x72: out.append("\r"); i += 2
+            case 0x74: out.append("\t"); i += 2
+            case 0x75:
+                guard var value = hex4(i + 2) else { return nil }
+                i += 6
+                if (0xD800...0xDBFF).contains(value), i + 1 < end, literal[i] == 0x5C, literal[i + 1] == 0x75,
+                   let low = hex4(i + 2), (0xDC00...0xDFFF).contains(low) {
+                    value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                out.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+            default: return nil
+            }
+        }
+        flush()
+        return String(out)
+    }
+}

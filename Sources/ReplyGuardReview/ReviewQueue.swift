@@ -1,0 +1,183 @@
+import Foundation
+
+/// Where a held reply stands.
+public enum ReviewStatus: String, Sendable, CaseIterable {
+    /// Waiting for a reviewer.
+    case pending
+    /// Approved by a reviewer, not yet published by a running filter.
+    case approved
+    /// Rejected by a reviewer: never published.
+    case rejected
+    /// Approved and published by a running filter.
+    case released
+    /// Not reviewed before the policy's timeout: never published.
+    case expired
+}
+
+/// One reply held for review.
+public struct ReviewItem: Sendable {
+    public let id: Int64
+    public let status: ReviewStatus
+    /// ISO 8601 UTC times.
+    public let createdAt: String
+    public let expiresAt: String?
+    /// The reply's id as JSON text (JSON Lines mode), if it had one.
+    public let messageID: String?
+    /// The reply's text, byte for byte as the bot wrote it.
+    public let text: [UInt8]
+    /// The whole input line in JSON Lines mode (what is published on approval), nil in line mode.
+    public let record: [UInt8]?
+    /// The decision record (JSON) that held it.
+    public let decision: String
+    public let note: String?
+    public let decidedAt: String?
+    public let releasedAt: String?
+    /// The filter process that published it (`pid@host`).
+    public let releasedBy: String?
+}
+
+/// The durable human-review queue: one SQLite file that several filters and reviewers may share.
+///
+/// Writes are committed with `synchronous=FULL` in WAL mode before `enqueue` returns, so a reply is in
+/// the queue before its holding reply is published, and survives the filter being killed. Approved
+/// replies are claimed atomically, so with several filters on one queue each is published once.
+public final class ReviewQueue {
+    public let path: String
+    private let connection: SQLiteConnection
+
+    /// The default queue file: `$REPLYGUARD_QUEUE`, else `$XDG_DATA_HOME/replyguard/review-queue.sqlite3`,
+    /// else `~/.local/share/replyguard/review-queue.sqlite3`.
+    public static var defaultPath: String {
+        let env = ProcessInfo.processInfo.environment
+        if let path = env["REPLYGUARD_QUEUE"], !path.isEmpty { return path }
+        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
+        return (base as NSString).appendingPathComponent("replyguard/review-queue.sqlite3")
+    }
+
+    /// Opens (creating if needed, with its directory) the queue at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA journal_mode=WAL")
+        try connection.execute("PRAGMA synchronous=FULL")
+        try connection.execute("""
+            CREATE TABLE IF NOT EXISTS reviews (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                status TEXT NOT NULL DEFAULT 'pending',
+                created_at TEXT NOT NULL,
+                expires_at TEXT,
+                message_id TEXT,
+                text BLOB NOT NULL,
+                record BLOB,
+                decision TEXT NOT NULL,
+                note TEXT,
+                decided_at TEXT,
+                released_at TEXT,
+                released_by TEXT
+            );
+            CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status);
+            """)
+    }
+
+    public static func timestamp(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    /// Stores a held reply durably and returns its review id.
+    public func enqueue(text: [UInt8], record: [UInt8]?, messageID: String?, decision: String,
+                        expiresAt: Date?) throws -> Int64 {
+        try connection.query("""
+            INSERT INTO reviews (created_at, expires_at, message_id, text, record, decision) VALUES (?, ?, ?, ?, ?, ?)
+            """, [.text(ReviewQueue.timestamp()), expiresAt.map { .text(ReviewQueue.timestamp($0)) } ?? .null,
+                  messageID.map { .text($0) } ?? .null, .blob(text), record.map { .blob($0) } ?? .null, .text(decision)])
+        return connection.lastInsertRowID
+    }
+
+    public func list(status: ReviewStatus? = nil) throws -> [ReviewItem] {
+        if let status {
+            return try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE status = ? ORDER BY id", [.text(status.rawValue)]).map(item)
+        }
+        return try connection.query("SELECT \(ReviewQueue.columns) FROM reviews ORDER BY id").map(item)
+    }
+
+    public func item(_ id: Int64) throws -> ReviewItem? {
+        try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE id = ?", [.int(id)]).first.map(item)
+    }
+
+    /// Approves or rejects a pending reply. Returns false when it is not pending (already decided,
+    /// released or expired) or does not exist.
+    public func decide(_ id: Int64, approve: Bool, note: String?) throws -> Bool {
+        try connection.query("""
+            UPDATE reviews SET status = ?, note = ?, decided_at = ? WHERE id = ? AND status = 'pending'
+            """, [.text(approve ? ReviewStatus.approved.rawValue : ReviewStatus.rejected.rawValue),
+                  note.map { .text($0) } ?? .null, .text(ReviewQueue.timestamp()), .int(id)])
+        return connection.changes == 1
+    }
+
+    /// Atomically takes every approved reply not yet published, marks it released by `owner`, and
+    /// returns it for publishing (oldest first).
+    public func claimApproved(by owner: String) throws -> [ReviewItem] {
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let items = try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE status = 'approved' ORDER BY id").map(item)
+            if !items.isEmpty {
+                try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE status = 'approved'",
+                                     [.text(ReviewQueue.timestamp()), .text(owner)])
+            }
+            try connection.execute("COMMIT")
+            return items
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Marks pending replies whose expiry has passed as expired and returns them.
+    public func expire(now: Date = Date()) throws -> [ReviewItem] {
+        let cutoff = ReviewQueue.timestamp(now)
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let items = try connection.query("""
+                SELECT \(ReviewQueue.columns) FROM reviews WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
+                """, [.text(cutoff)]).map(item)
+            try connection.query("""
+                UPDATE reviews SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
+                """, [.text(cutoff), .text(cutoff)])
+            try connection.execute("COMMIT")
+            return items
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private static let columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by"
+
+    private func item(_ row: [SQLiteConnection.Value]) -> ReviewItem {
+        func text(_ i: Int) -> String? {
+            switch row[i] {
+            case .text(let s): return s
+            case .blob(let b): return String(decoding: b, as: UTF8.self)
+            case .int(let n): return String(n)
+            case .null: return nil
+            }
+        }
+        func bytes(_ i: Int) -> [UInt8]? {
+            switch row[i] {
+            case .blob(let b): return b
+            case .text(let s): return Array(s.utf8)
+            default: return nil
+            }
+        }
+        var id: Int64 = 0
+        if case .int(let n) = row[0] { id = n }
+        return ReviewItem(id: id, status: ReviewStatus(rawValue: text(1) ?? "") ?? .pending, createdAt: text(2) ?? "",
+                          expiresAt: text(3), messageID: text(4), text: bytes(5) ?? [], record: bytes(6),
+                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11))
+    }
+}
