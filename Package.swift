@@ -32,7 +32,7 @@ let package = Package(
         ),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
-        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview"]),
+        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview", "ReplyGuard"]),
         .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
     ]
 )

@@ -23,13 +23,22 @@ final class Terminal: @unchecked Sendable {
         if buffer.count > bufferLimit { flush() }
     }
 
+    func write(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count > bufferLimit { flush() }
+    }
+
     func flush() {
         var offset = 0
         while offset < buffer.count {
             let n = buffer[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EPIPE { exit(0) }
+                if errno == EPIPE {
+                    // The reader went away: stop quietly (and stop a wrapped bot with us).
+                    if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                    exit(0)
+                }
                 buffer.removeAll()
                 return
             }

@@ -22,7 +22,7 @@ struct CLI {
     }
 
     /// Runs the binary with `stdin` as its input; output goes through files so nothing can block.
-    static func run(_ arguments: [String], stdin: [UInt8] = [], cwd: String = root) throws -> Output {
+    static func run(_ arguments: [String], stdin: [UInt8] = [], cwd: String = root, executable: String = binary) throws -> Output {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -30,7 +30,7 @@ struct CLI {
         FileManager.default.createFile(atPath: dir + "/out", contents: nil)
         FileManager.default.createFile(atPath: dir + "/err", contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
         process.standardInput = FileHandle(forReadingAtPath: dir + "/in")

@@ -24,7 +24,7 @@ public struct ExampleChecker {
     }
 
     let engine: Engine
-    let scanner: Scanner
+    let scanner: MessageScanner
     let tables: NormalizationTables
 
     /// - Parameter prefilter: run with the regex prefilter on or off (results must be identical).

@@ -31,7 +31,7 @@ struct CompiledReportedSpeech: Sendable {
 
 /// A rule set compiled for matching: one literal automaton for every word of every rule, PCRE2 regexes,
 /// and the expression trees. Immutable and shareable between threads; each thread makes its own
-/// ``Scanner`` with ``makeScanner()``.
+/// ``MessageScanner`` with ``makeScanner()``.
 public final class Engine: Sendable {
     public let ruleSet: RuleSet
     public let options: EngineOptions
@@ -144,7 +144,7 @@ public final class Engine: Sendable {
     }
 
     /// Matching state for one thread. Cheap to make; reuse it for many messages.
-    public func makeScanner() -> Scanner { Scanner(engine: self) }
+    public func makeScanner() -> MessageScanner { MessageScanner(engine: self) }
 
     /// Decides one message with a throwaway scanner (tests and one-off calls).
     public func decide(_ text: String, id: MessageID = .string("-")) -> Decision {

@@ -405,7 +405,7 @@ final class YAMLReader {
     // MARK: Policy
 
     static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies",
-                             "exceptions", "normalization", "limits", "reported_speech"]
+                             "exceptions", "normalization", "limits", "reported_speech", "review"]
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
         guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
@@ -455,6 +455,11 @@ final class YAMLReader {
                 if let cues = stringList(entries["cues"], "reported_speech.cues") { speech.cues = cues }
                 if let window = int(entries["window"], "reported_speech.window", min: 1) { speech.window = window }
                 policy.reportedSpeech = speech
+            }
+        }
+        if let node = keys["review"], let entries = mapping(node, "review", allowed: ["expire_after_minutes"], required: []) {
+            if let node = entries["expire_after_minutes"] {
+                policy.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
             }
         }
         let ruleIDs = packs.flatMap(\.rules).map(\.id)

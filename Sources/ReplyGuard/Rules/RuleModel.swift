@@ -167,6 +167,8 @@ public struct Policy: Sendable {
     public var limits: PCRE2Limits
     /// Quoted reported speech handling; nil turns it off (quoted lines are blocked like any other).
     public var reportedSpeech: ReportedSpeech?
+    /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
+    public var reviewExpiryMinutes: Int?
     /// The file it came from, or nil for the built-in default.
     public var file: String?
 
@@ -175,7 +177,7 @@ public struct Policy: Sendable {
         fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
         holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
         fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
-        reportedSpeech: .standard, file: nil)
+        reportedSpeech: .standard, reviewExpiryMinutes: 24 * 60, file: nil)
 }
 
 /// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.

@@ -10,7 +10,7 @@ struct Span: Equatable {
 
 /// Per-thread matching state for an ``Engine``: normalization buffers, literal hits, the PCRE2 matcher.
 /// Not thread-safe; make one per thread with ``Engine/makeScanner()``.
-public final class Scanner {
+public final class MessageScanner {
     public let engine: Engine
     private let matcher: PCRE2Matcher
     private var text = NormalizedText()
@@ -75,7 +75,7 @@ public final class Scanner {
                 suppressed.append(Suppression(rule: rule.id, reason: engine.exceptions[index].reason))
                 continue
             }
-            let merged = Scanner.merge(spans)
+            let merged = MessageScanner.merge(spans)
             var reported = false
             if rule.action == .block, let speech = engine.reportedSpeech {
                 reported = merged.allSatisfy { isReportedSpeech($0, speech) }
@@ -195,7 +195,7 @@ public final class Scanner {
             }
             for child in negative where !evaluate(child, bytes).isEmpty { return [] }
             guard let within else { return results.flatMap { $0 } }
-            return Scanner.windows(results, within: Int32(within))
+            return MessageScanner.windows(results, within: Int32(within))
         }
     }
 

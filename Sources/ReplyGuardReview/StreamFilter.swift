@@ -1,0 +1,220 @@
+import Foundation
+import ReplyGuard
+
+/// What the stream filter did with a reply (the `action` of an audit record).
+public enum FilterAction: String, Sendable {
+    /// Allowed and published as written.
+    case published
+    /// Blocked; the policy's fallback reply was published instead.
+    case fallback
+    /// Escalated: stored in the review queue, the holding reply published.
+    case held
+    /// Approved by a reviewer and published by this filter.
+    case released
+    /// Not reviewed in time; never published.
+    case expired
+    /// A partial reply left when the wrapped bot died; never published.
+    case discarded
+}
+
+/// Options of ``StreamFilter``.
+public struct StreamFilterOptions: Sendable {
+    public var format: InputFormat = .text
+    public var textField = "text"
+    public var idField = "id"
+    /// Escalate every reply that is not blocked ("we don't trust this bot yet").
+    public var holdAll = false
+    /// Identifies this filter in the queue (`pid@host`).
+    public var owner = "\(getpid())@\(ProcessInfo.processInfo.hostName)"
+
+    public init() {}
+}
+
+/// Appends one JSON line per decision to a file (`--audit`), each with one `write(2)` on an `O_APPEND`
+/// descriptor so concurrent filters can share the file.
+public final class AuditLog {
+    private let fd: Int32
+    private var sequence = 0
+
+    public init(path: String) throws {
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        if fd < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    deinit { close(fd) }
+
+    /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added.
+    func append(record: String, action: FilterAction, review: Int64?, extra: String = "") {
+        sequence += 1
+        var fields = ",\"time\":\"\(ReviewQueue.timestamp())\",\"seq\":\(sequence),\"pid\":\(getpid()),\"action\":\"\(action.rawValue)\""
+        if let review { fields += ",\"review\":\(review)" }
+        fields += extra
+        var line = record
+        if line.hasSuffix("}") { line.removeLast(); line += fields + "}" } else { line = "{\"record\":\(JSONWriter.string(record))\(fields)}" }
+        line += "\n"
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            offset += n
+        }
+        bytes.removeAll()
+    }
+}
+
+/// The stream filter (SPEC §6): frames replies, decides each, and publishes it, the fallback reply, or
+/// the holding reply after queueing it for review — one output line per input line, in order, each
+/// handed to `publish` as soon as it is decided. Also releases approved replies from the queue.
+public final class StreamFilter {
+    public let engine: Engine
+    public let options: StreamFilterOptions
+    private let scanner: MessageScanner
+    private let queue: ReviewQueue
+    private let audit: AuditLog?
+    private let reader: MessageReader
+    private let publish: ([UInt8]) -> Void
+    private let diagnose: (String) -> Void
+    private var framer = LineFramer()
+    private var count = 0
+
+    /// - Parameters:
+    ///   - publish: writes one published line (newline included) and flushes it.
+    ///   - diagnose: reports a problem to the operator (stderr); never part of the output.
+    public init(engine: Engine, queue: ReviewQueue, audit: AuditLog?, options: StreamFilterOptions,
+                publish: @escaping ([UInt8]) -> Void, diagnose: @escaping (String) -> Void) {
+        self.engine = engine
+        self.options = options
+        self.queue = queue
+        self.audit = audit
+        self.publish = publish
+        self.diagnose = diagnose
+        scanner = engine.makeScanner()
+        reader = MessageReader(format: options.format, textField: options.textField, idField: options.idField)
+    }
+
+    /// Fallback and holding replies that the policy itself would not allow: a filter must not start
+    /// with any (it would publish them).
+    public static func unsafeReplies(engine: Engine) -> [String] {
+        let policy = engine.ruleSet.policy
+        let replies = [("fallback_reply", policy.fallbackReply), ("holding_reply", policy.holdingReply)]
+            + policy.fallbackReplies.sorted { $0.key < $1.key }.map { ("fallback_replies.\($0.key)", $0.value) }
+        return replies.compactMap { name, text in
+            let decision = engine.decide(text)
+            guard decision.verdict != .allow else { return nil }
+            return "\(name) \"\(text)\" is itself \(decision.verdict.rawValue)ed (\(decision.hits.map(\.rule).joined(separator: ", ")))"
+        }
+    }
+
+    /// Feeds a chunk of the bot's output; complete lines are decided and published at once.
+    public func feed(_ chunk: UnsafeBufferPointer<UInt8>) {
+        framer.feed(chunk) { process(line: $0) }
+    }
+
+    /// End of input. With `publishPartial` a last line without a newline is decided like any other;
+    /// without it (the wrapped bot died mid-reply) it is discarded and recorded, never published.
+    public func finish(publishPartial: Bool) {
+        framer.finish { line in
+            if publishPartial {
+                process(line: line)
+            } else {
+                diagnose("discarded a partial reply (\(line.count) bytes without a line end) left when the bot exited")
+                count += 1
+                let decision = scanner.decide(line, id: .number(String(count)))
+                audit?.append(record: decision.jsonLine(), action: .discarded, review: nil)
+            }
+        }
+    }
+
+    /// Decides one reply line and publishes what the policy says.
+    public func process(line: UnsafeBufferPointer<UInt8>) {
+        count += 1
+        let message = reader.message(from: line, fallbackID: .number(String(count)))
+        var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
+        if let error = message.error {
+            decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
+            decision.verdict = max(decision.verdict, .escalate)
+        }
+        var extra = ""
+        if options.holdAll && decision.verdict == .allow {
+            decision.verdict = .escalate
+            extra = ",\"reason\":\"hold-all\""
+        }
+        let record = decision.jsonLine()
+        switch decision.verdict {
+        case .allow:
+            publish(Array(line) + [0x0A])
+            audit?.append(record: record, action: .published, review: nil)
+        case .block:
+            publish(replacing(line, message, with: fallback(for: decision)))
+            audit?.append(record: record, action: .fallback, review: nil)
+        case .escalate:
+            let expiry = engine.ruleSet.policy.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
+            do {
+                let review = try queue.enqueue(text: message.error == nil ? message.text : Array(line),
+                                               record: options.format == .jsonl ? Array(line) : nil,
+                                               messageID: message.idJSON, decision: record, expiresAt: expiry)
+                publish(replacing(line, message, with: engine.ruleSet.policy.holdingReply))
+                audit?.append(record: record, action: .held, review: review, extra: extra)
+            } catch {
+                // Fail closed: a reply that cannot be held durably is not published; the fallback is.
+                diagnose("could not store an escalated reply in the review queue (\(error)); published the fallback reply instead")
+                publish(replacing(line, message, with: fallback(for: decision)))
+                audit?.append(record: record, action: .fallback, review: nil, extra: ",\"reason\":\"queue-failed\"")
+            }
+        }
+    }
+
+    /// Publishes replies reviewers approved and expires those past their time. Call it periodically.
+    public func poll() {
+        do {
+            for item in try queue.expire() {
+                audit?.append(record: item.decision, action: .expired, review: item.id)
+            }
+            for item in try queue.claimApproved(by: options.owner) {
+                publish(released(item))
+                audit?.append(record: item.decision, action: .released, review: item.id)
+            }
+        } catch {
+            diagnose("review queue: \(error)")
+        }
+    }
+
+    /// The line to publish for an approved reply: in JSON Lines mode the original record (it carries
+    /// the original id), in line mode the text on one line.
+    private func released(_ item: ReviewItem) -> [UInt8] {
+        switch options.format {
+        case .jsonl:
+            if let record = item.record { return record + [0x0A] }
+            var object = "{" + JSONWriter.string(options.textField) + ":" + JSONWriter.string(String(decoding: item.text, as: UTF8.self))
+            if let id = item.messageID { object += "," + JSONWriter.string(options.idField) + ":" + id }
+            return Array((object + "}\n").utf8)
+        case .text:
+            return item.text.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 } + [0x0A]
+        }
+    }
+
+    private func fallback(for decision: Decision) -> String {
+        let policy = engine.ruleSet.policy
+        let blocking = decision.hits.first { $0.action == .block && !$0.reported }?.category
+            ?? decision.scores.max { $0.value < $1.value }?.key
+        return blocking.flatMap { policy.fallbackReplies[$0] } ?? policy.fallbackReply
+    }
+
+    /// `line` with its reply replaced by `text`: the whole line in line mode, only the text field's
+    /// value in JSON Lines mode (every other byte untouched). A line that could not be read becomes a
+    /// minimal object with just the text (and the id, when it was readable).
+    private func replacing(_ line: UnsafeBufferPointer<UInt8>, _ message: InputMessage, with text: String) -> [UInt8] {
+        switch options.format {
+        case .text:
+            return Array(text.utf8) + [0x0A]
+        case .jsonl:
+            if let range = message.textValueRange, message.error == nil {
+                return Array(line[..<range.lowerBound]) + Array(JSONWriter.string(text).utf8) + Array(line[range.upperBound...]) + [0x0A]
+            }
+            var object = "{" + JSONWriter.string(options.textField) + ":" + JSONWriter.string(text)
+            if let id = message.idJSON { object += "," + JSONWriter.string(options.idField) + ":" + id }
+            return Array((object + "}\n").utf8)
+        }
+    }
+}

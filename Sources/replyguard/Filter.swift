@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+import ReplyGuardReview
+
+/// Options `filter` and `wrap` share.
+struct FilterOptions: ParsableArguments {
+    @OptionGroup var ruleOptions: RuleOptions
+
+    @Flag(name: .long, help: "Replies are JSON Lines (other fields pass through untouched).")
+    var jsonl = false
+
+    @Option(name: .customLong("text-field"), help: "JSON field holding the reply text (with --jsonl).")
+    var textField = "text"
+
+    @Option(name: .customLong("id-field"), help: "JSON field holding the reply id (with --jsonl).")
+    var idField = "id"
+
+    @Option(name: .long, help: ArgumentHelp("Review queue file (default: $REPLYGUARD_QUEUE or ~/.local/share/replyguard/review-queue.sqlite3).", valueName: "path"))
+    var queue: String?
+
+    @Flag(name: .customLong("hold-all"), help: "Send every reply that is not blocked to human review.")
+    var holdAll = false
+
+    @Option(name: .long, help: ArgumentHelp("Append every decision to this JSON Lines file.", valueName: "file"))
+    var audit: String?
+
+    @Option(name: .customLong("poll-interval"), help: "Seconds between checks of the review queue for approved replies.")
+    var pollInterval: Double = 1
+
+    func validate() throws {
+        if pollInterval <= 0 || pollInterval > 3600 { throw ValidationError("--poll-interval must be between 0 and 3600 seconds") }
+        if !jsonl && (textField != "text" || idField != "id") { throw ValidationError("--text-field and --id-field need --jsonl") }
+    }
+
+    /// Loads everything a filter needs, or reports why not and exits with `failureCode`.
+    func makeFilter(failureCode: Int32) throws -> StreamFilter {
+        let ruleSet: RuleSet
+        do { ruleSet = try ruleOptions.load() } catch { throw ExitCode(failureCode) }
+        let engine = Engine(ruleSet: ruleSet)
+        let unsafe = StreamFilter.unsafeReplies(engine: engine)
+        guard unsafe.isEmpty else {
+            for problem in unsafe { Terminal.standardError.write("Error: refusing to start: \(problem)\n") }
+            throw ExitCode(failureCode)
+        }
+        let queuePath = queue ?? ReviewQueue.defaultPath
+        let reviewQueue: ReviewQueue
+        do { reviewQueue = try ReviewQueue(path: queuePath) } catch {
+            Terminal.standardError.write("Error: cannot open the review queue \(queuePath): \(error)\n")
+            throw ExitCode(failureCode)
+        }
+        var log: AuditLog?
+        if let audit {
+            do { log = try AuditLog(path: audit) } catch {
+                Terminal.standardError.write("Error: cannot open the audit log \(audit): \(error)\n")
+                throw ExitCode(failureCode)
+            }
+        }
+        var options = StreamFilterOptions()
+        options.format = jsonl ? .jsonl : .text
+        options.textField = textField
+        options.idField = idField
+        options.holdAll = holdAll
+        let out = Terminal.standardOutput
+        return StreamFilter(engine: engine, queue: reviewQueue, audit: log, options: options,
+                            publish: { bytes in out.write(bytes); out.flush() },
+                            diagnose: { Terminal.standardError.write("replyguard: \($0)\n") })
+    }
+}
+
+/// Reads `fd` until end of input, feeding the filter and polling the review queue between reads.
+/// Returns when the input ends (or fails), or — when `finished` is given — once it reports true and
+/// what was already written to `fd` has been read (a bot's orphaned children may keep the pipe open).
+func pump(fd: Int32, into filter: StreamFilter, pollInterval: Double, finished: (() -> Bool)? = nil) {
+    let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 16)
+    defer { buffer.deallocate() }
+    var lastPoll = Date()
+    filter.poll()
+    var draining = false
+    while true {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, draining ? 20 : 100)
+        if ready < 0 && errno != EINTR { return }
+        if ready == 0 {
+            if draining { return }
+            if let finished, finished() { draining = true }
+        }
+        if ready > 0 {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return }
+            if n == 0 { return }
+            filter.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+        }
+        if Date().timeIntervalSince(lastPoll) >= pollInterval {
+            filter.poll()
+            lastPoll = Date()
+        }
+    }
+}
+
+struct Filter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Filter replies from standard input to standard output: publish, replace with the fallback, or hold for review.",
+        discussion: """
+        One reply per line (or one JSON object per line with --jsonl). Each reply is decided and its output \
+        line written and flushed at once, in order: allowed replies as written, blocked ones replaced by the \
+        policy's fallback reply, escalated ones stored in the review queue and replaced by the holding reply. \
+        Replies approved with `replyguard review approve` are published by a running filter (in --jsonl mode \
+        as the original record, carrying its id). Standard output carries only published replies. \
+        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used or a fallback/holding reply \
+        fails the policy.
+        """)
+
+    @OptionGroup var options: FilterOptions
+
+    func run() throws {
+        let filter = try options.makeFilter(failureCode: 2)
+        pump(fd: 0, into: filter, pollInterval: options.pollInterval)
+        filter.finish(publishPartial: true)
+        filter.poll()
+        Terminal.standardOutput.flush()
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+import ReplyGuardReview
+
+struct Review: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, show, approve or reject replies held for human review.",
+        discussion: "Exit 0 on success, 1 when the review does not exist or is no longer pending, 2 when the queue cannot be opened.",
+        subcommands: [List.self, Show.self, Approve.self, Reject.self])
+
+    struct QueueOption: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("Review queue file (default: $REPLYGUARD_QUEUE or ~/.local/share/replyguard/review-queue.sqlite3).", valueName: "path"))
+        var queue: String?
+
+        func open() throws -> ReviewQueue {
+            let path = queue ?? ReviewQueue.defaultPath
+            do { return try ReviewQueue(path: path) } catch {
+                Terminal.standardError.write("Error: cannot open the review queue \(path): \(error)\n")
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case pending, approved, rejected, released, expired, all }
+
+    static func preview(_ bytes: [UInt8], limit: Int = 40) -> String {
+        var shown = Visible.scalars(String(decoding: bytes, as: UTF8.self))
+        if shown.count > limit { shown = Array(shown.prefix(limit - 1)) + ["…"] }
+        return String(String.UnicodeScalarView(shown))
+    }
+
+    static func rules(of decision: String) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return "-" }
+        let hits = (object["hits"] as? [[String: Any]] ?? []).compactMap { $0["rule"] as? String }
+        let errors = (object["errors"] as? [[String: Any]] ?? []).isEmpty ? [] : ["error"]
+        let all = hits + errors
+        return all.isEmpty ? "-" : all.joined(separator: ",")
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List held replies (pending by default).")
+        @OptionGroup var queue: QueueOption
+        @Option(name: .long, help: "Which replies to list.") var status: StatusFilter = .pending
+        @Flag(name: .long, help: "One JSON object per reply.") var json = false
+
+        func run() throws {
+            let items = try queue.open().list(status: status == .all ? nil : ReviewStatus(rawValue: status.rawValue))
+            let out = Terminal.standardOutput
+            for item in items {
+                if json {
+                    out.write("{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"created\":\(JSONWriter.string(item.createdAt)),\"id\":\(item.messageID ?? "null"),\"text\":\(JSONWriter.string(String(decoding: item.text, as: UTF8.self))),\"decision\":\(item.decision)}\n")
+                } else {
+                    out.write("\(item.id)\t\(item.status.rawValue)\t\(item.createdAt.prefix(19))\t\(Review.rules(of: item.decision))\t\(Review.preview(item.text))\n")
+                }
+            }
+            if !json && items.isEmpty { Terminal.standardError.write("no \(status == .all ? "" : status.rawValue + " ")replies in \(queue.queue ?? ReviewQueue.defaultPath)\n") }
+            out.flush()
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one held reply in full, with why it was held.")
+        @OptionGroup var queue: QueueOption
+        @Argument(help: "Review id (from `review list`).") var id: Int64
+
+        func run() throws {
+            guard let item = try queue.open().item(id) else {
+                Terminal.standardError.write("Error: no review \(id)\n")
+                throw ExitCode(1)
+            }
+            let out = Terminal.standardOutput
+            out.write("review:   \(item.id) (\(item.status.rawValue))\ncreated:  \(item.createdAt)\n")
+            if let expires = item.expiresAt { out.write("expires:  \(expires)\n") }
+            if let id = item.messageID { out.write("id:       \(id)\n") }
+            out.write("text:     \(String(String.UnicodeScalarView(Visible.scalars(String(decoding: item.text, as: UTF8.self)))))\n")
+            out.write("rules:    \(Review.rules(of: item.decision))\n")
+            if let decided = item.decidedAt { out.write("decided:  \(decided)\(item.note.map { " — \($0)" } ?? "")\n") }
+            if let released = item.releasedAt { out.write("released: \(released) by \(item.releasedBy ?? "?")\n") }
+            out.write("decision: \(item.decision)\n")
+            out.flush()
+        }
+    }
+
+    struct Approve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a pending reply; a running filter publishes it.")
+        @OptionGroup var queue: QueueOption
+        @Argument(help: "Review id.") var id: Int64
+        @Option(name: .long, help: "Why (kept with the review).") var note: String?
+
+        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note) }
+    }
+
+    struct Reject: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a pending reply; it is never published.")
+        @OptionGroup var queue: QueueOption
+        @Argument(help: "Review id.") var id: Int64
+        @Option(name: .long, help: "Why (kept with the review).") var note: String?
+
+        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note) }
+    }
+
+    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?) throws {
+        let reviewQueue = try queue.open()
+        guard try reviewQueue.decide(id, approve: approve, note: note) else {
+            let state = try reviewQueue.item(id).map { "is \($0.status.rawValue), not pending" } ?? "does not exist"
+            Terminal.standardError.write("Error: review \(id) \(state)\n")
+            throw ExitCode(1)
+        }
+        Terminal.standardOutput.write("review \(id) \(approve ? "approved" : "rejected")\n")
+        Terminal.standardOutput.flush()
+    }
+}

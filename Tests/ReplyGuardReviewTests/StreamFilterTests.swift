@@ -1,0 +1,91 @@
+import Foundation
+import ReplyGuard
+import ReplyGuardReview
+import Testing
+
+@Suite struct StreamFilterTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let engine = try! Engine(rulesDirectory: root + "/rules")
+
+    final class Output: @unchecked Sendable { var bytes: [UInt8] = []; var lines = 0 }
+
+    func makeFilter(_ format: InputFormat = .text, holdAll: Bool = false) throws -> (StreamFilter, Output, ReviewQueue) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sf-\(UUID().uuidString).sqlite3").path
+        let queue = try ReviewQueue(path: path)
+        var options = StreamFilterOptions()
+        options.format = format
+        options.holdAll = holdAll
+        let output = Output()
+        let filter = StreamFilter(engine: StreamFilterTests.engine, queue: queue, audit: nil, options: options,
+                                  publish: { output.bytes += $0; output.lines += 1 }, diagnose: { _ in })
+        return (filter, output, queue)
+    }
+
+    static let input: [UInt8] = Array("您好，办事大厅周一至周五开放。\n你不说话没人把你当哑巴\r\n网传明天起全市停水\n\n".utf8)
+        + [0xFF, 0x00, 0x0A] + Array("感谢您的留言。\n最后一行没有换行".utf8)
+
+    func run(_ chunks: [Int]) throws -> ([UInt8], Int) {
+        let (filter, output, queue) = try makeFilter()
+        var offset = 0, k = 0
+        let input = StreamFilterTests.input
+        while offset < input.count {
+            let size = min(chunks[k % chunks.count], input.count - offset)
+            input[offset..<offset + size].withUnsafeBufferPointer { filter.feed($0) }
+            offset += size
+            k += 1
+        }
+        filter.finish(publishPartial: true)
+        return (output.bytes, try queue.list(status: .pending).count)
+    }
+
+    @Test func dripFedInputGivesIdenticalOutput() throws {
+        let (whole, held) = try run([StreamFilterTests.input.count])
+        let lines = String(decoding: whole, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 8) // 7 replies (one empty) + the trailing newline
+        #expect(lines[0] == "您好，办事大厅周一至周五开放。")
+        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.policy.fallbackReply))
+        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply))
+        #expect(lines[3] == "")
+        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply)) // invalid UTF-8: held
+        #expect(held == 2)
+        #expect(try run([1]).0 == whole)
+        for _ in 0..<20 {
+            let chunks = (0..<6).map { _ in Int.random(in: 1...9) }
+            #expect(try run(chunks).0 == whole, "\(chunks)")
+        }
+    }
+
+    @Test func jsonLinesKeepOtherFieldsByteForByte() throws {
+        let (filter, output, queue) = try makeFilter(.jsonl)
+        let lines = [
+            #"{"id": 1, "text": "您好", "meta": {"text": "x", "n": 1.50}}"#,
+            #"{"meta":[1,2],"text":"你不说话没人把你当哑巴","id":"b"}"#,
+            #"{"id":3,"text":"网传明天停水","channel":"wechat"}"#,
+            #"{"id":4,"text":"#,
+        ]
+        for line in lines { Array((line + "\n").utf8).withUnsafeBufferPointer { filter.feed($0) } }
+        let out = String(decoding: output.bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(out[0] == lines[0])
+        #expect(out[1] == #"{"meta":[1,2],"text":"抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。","id":"b"}"#)
+        #expect(out[2] == #"{"id":3,"text":"您的留言已收到，工作人员将尽快人工回复。","channel":"wechat"}"#)
+        #expect(out[3] == #"{"text":"您的留言已收到，工作人员将尽快人工回复。"}"#)
+        let held = try queue.list(status: .pending)
+        #expect(held.map(\.messageID) == ["3", nil])
+        #expect(held[0].record == Array(lines[2].utf8))
+        // Approval releases the original record, carrying its id.
+        #expect(try queue.decide(held[0].id, approve: true, note: nil))
+        filter.poll()
+        #expect(String(decoding: output.bytes, as: UTF8.self).hasSuffix(lines[2] + "\n"))
+    }
+
+    @Test func holdAllSendsEverythingNotBlockedToReview() throws {
+        let (filter, output, queue) = try makeFilter(holdAll: true)
+        Array("您好\n你不说话没人把你当哑巴\n".utf8).withUnsafeBufferPointer { filter.feed($0) }
+        #expect(try queue.list(status: .pending).map { String(decoding: $0.text, as: UTF8.self) } == ["您好"])
+        #expect(output.lines == 2)
+    }
+
+    @Test func shippedRepliesPassThePolicy() {
+        #expect(StreamFilter.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
+    }
+}
