@@ -21,9 +21,10 @@ let package = Package(
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
-            dependencies: ["ReplyGuardPCRE2", .product(name: "Yams", package: "Yams")]
+            dependencies: ["ReplyGuardPCRE2", "CZlib", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "ReplyGuardCLI",

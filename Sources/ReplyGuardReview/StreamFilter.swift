@@ -189,7 +189,7 @@ public final class StreamFilter {
             var object = "{" + JSONWriter.string(options.textField) + ":" + JSONWriter.string(String(decoding: item.text, as: UTF8.self))
             if let id = item.messageID { object += "," + JSONWriter.string(options.idField) + ":" + id }
             return Array((object + "}\n").utf8)
-        case .text:
+        case .text, .csv:
             return item.text.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 } + [0x0A]
         }
     }
@@ -206,7 +206,7 @@ public final class StreamFilter {
     /// minimal object with just the text (and the id, when it was readable).
     private func replacing(_ line: UnsafeBufferPointer<UInt8>, _ message: InputMessage, with text: String) -> [UInt8] {
         switch options.format {
-        case .text:
+        case .text, .csv:
             return Array(text.utf8) + [0x0A]
         case .jsonl:
             if let range = message.textValueRange, message.error == nil {

@@ -1,39 +1,54 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
+import ReplyGuardReview
 
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decide every message in files, directories or standard input; one JSON record per message.",
+        abstract: "Decide every message in files, directories or standard input; one record per message.",
         discussion: """
-        Plain text is one message per line (blank lines are skipped); JSON Lines input (*.jsonl, *.ndjson or \
-        --input jsonl) takes the text and id from fields. Directories are walked recursively for *.txt, \
-        *.text, *.log, *.jsonl and *.ndjson files. Records come out in input order; a summary goes to \
-        standard error. Exit 0 when no message is at or above --fail-on, 1 when one is, 2 on error.
+        Plain text is one message per line (blank lines are skipped); JSON Lines (*.jsonl, *.ndjson) and CSV \
+        (*.csv, with a header row) take the text and id from --text-field / --id-field; *.gz files are \
+        decompressed. Directories are walked recursively (hidden entries skipped) for *.txt, *.text, *.log, \
+        *.jsonl, *.ndjson and *.csv files (and their .gz forms), or for what --include names. Messages are \
+        decided on --jobs threads; records come out in input order. The verdicts are exactly those `filter` \
+        gives. Exit 0 when no message is at or above --fail-on, 1 when one is, 2 on error.
         """)
 
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, table }
-    enum InputChoice: String, ExpressibleByArgument, CaseIterable { case auto, text, jsonl }
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, table, summary, sarif }
+    enum InputChoice: String, ExpressibleByArgument, CaseIterable { case auto, text, jsonl, csv }
 
     @OptionGroup var ruleOptions: RuleOptions
 
-    @Option(name: .long, help: "Output: jsonl (one record per message) or table (flagged messages).")
+    @Option(name: .long, help: "jsonl: a record per message; table: flagged messages and a summary; summary: counts only; sarif: SARIF 2.1.0.")
     var format: OutputFormat = .jsonl
 
-    @Option(name: .long, help: "Input format: auto (by file extension; stdin is text), text, jsonl.")
+    @Option(name: .long, help: "Input format: auto (by file extension; stdin is text), text, jsonl, csv.")
     var input: InputChoice = .auto
 
-    @Option(name: .customLong("text-field"), help: "JSON field holding the message text.")
+    @Option(name: .customLong("text-field"), help: "JSON field or CSV column holding the message text.")
     var textField = "text"
 
-    @Option(name: .customLong("id-field"), help: "JSON field holding the message id (default: path:line).")
+    @Option(name: .customLong("id-field"), help: "JSON field or CSV column holding the message id (default: path:line).")
     var idField = "id"
 
     @Option(name: .customLong("fail-on"), help: "Lowest verdict that makes the exit status 1.")
     var failOn: Verdict = .escalate
 
-    @Flag(name: .customLong("only-flagged"), help: "Write records only for escalated and blocked messages.")
+    @Flag(name: .customLong("only-flagged"), help: "Report only escalated and blocked messages.")
     var onlyFlagged = false
+
+    @Option(name: .shortAndLong, help: "Matching threads (default: all cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("In directories, scan only files matching this glob (name or relative path); repeatable.", valueName: "glob"))
+    var include: [String] = []
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Skip files and directories matching this glob; repeatable.", valueName: "glob"))
+    var exclude: [String] = []
+
+    @Flag(name: .customLong("no-progress"), help: "No progress bar, even on a terminal.")
+    var noProgress = false
 
     @Option(name: .long, help: "Colour for --format table: auto, always, never.")
     var color: ColorChoice = .auto
@@ -43,129 +58,197 @@ struct Scan: ParsableCommand {
 
     func validate() throws {
         if paths.isEmpty { throw ValidationError("give at least one PATH, or - for standard input") }
+        if jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256") }
     }
+
+    static let scannedExtensions = ["txt", "text", "log", "jsonl", "ndjson", "csv"]
 
     func run() throws {
         let ruleSet = try ruleOptions.load()
         let engine = Engine(ruleSet: ruleSet)
-        let scanner = engine.makeScanner()
         let out = Terminal.standardOutput
-        var summary = ScanSummary()
-        var hadError = false
         let started = Date()
-        let table = TableWriter(out: out, colored: color.enabled(fd: 1))
+        var hadError = false
+        let files = expand(paths, hadError: &hadError)
+        let totalBytes = files.allSatisfy { $0 != "-" } ? files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) } : nil
+        var progress: ProgressBar? = !noProgress && isatty(2) == 1 ? ProgressBar(total: totalBytes) : nil
+        var summary = ScanSummary()
+        var sarif = format == .sarif ? SARIFWriter(rules: engine.rules) : nil
+        let colored = color.enabled(fd: 1)
+        let (format, onlyFlagged, textField, idField) = (self.format, self.onlyFlagged, self.textField, self.idField)
 
-        for file in try expand(paths) {
-            let format: InputFormat
-            switch input {
-            case .text: format = .text
-            case .jsonl: format = .jsonl
-            case .auto: format = file.hasSuffix(".jsonl") || file.hasSuffix(".ndjson") ? .jsonl : .text
-            }
-            let reader = MessageReader(format: format, textField: textField, idField: idField)
-            let fd = file == "-" ? 0 : open(file, O_RDONLY)
-            if fd < 0 {
-                Terminal.standardError.write("Error: cannot open \(file): \(String(cString: strerror(errno)))\n")
+        let pipeline = ScanPipeline(jobs: jobs, engine: engine, process: { batch, scanner in
+            Scan.process(batch, scanner: scanner, format: format, onlyFlagged: onlyFlagged, colored: colored,
+                         textField: textField, idField: idField)
+        }, write: { batch in
+            out.write(batch.output)
+            summary.merge(batch.summary)
+            for (decision, line) in batch.findings { sarif?.add(decision, uri: batch.file, line: line, columnsAreExact: batch.format == .text) }
+            progress?.draw(bytes: batch.progressBytes, messages: summary.messages)
+        })
+
+        var sequence = 0
+        var consumedBefore = 0
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 20)
+        defer { buffer.deallocate() }
+        for file in files {
+            let source: InputSource
+            do { source = try InputSource(path: file) } catch {
+                Terminal.standardError.write("Error: cannot open \(file): \(error)\n")
                 hadError = true
                 continue
             }
-            defer { if fd != 0 { close(fd) } }
-            let name = file == "-" ? "<stdin>" : file
+            let name = source.name
+            let fileFormat: InputFormat
+            switch input {
+            case .text: fileFormat = .text
+            case .jsonl: fileFormat = .jsonl
+            case .csv: fileFormat = .csv
+            case .auto:
+                let logical = source.logicalName
+                fileFormat = logical.hasSuffix(".jsonl") || logical.hasSuffix(".ndjson") ? .jsonl : logical.hasSuffix(".csv") ? .csv : .text
+            }
+            var columns: (Int, Int?)?
+            var batch: ScanBatch?
+            func add(_ record: UnsafeBufferPointer<UInt8>, _ line: Int) -> Bool {
+                if fileFormat == .text && record.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }
+                if fileFormat == .csv && columns == nil {
+                    let header = CSVFields.split(record).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+                    guard let text = header.firstIndex(of: textField) else {
+                        Terminal.standardError.write("Error: \(name) has no column '\(textField)' (columns: \(header.joined(separator: ", "))); use --text-field\n")
+                        return false
+                    }
+                    columns = (text, header.firstIndex(of: idField))
+                    return true
+                }
+                let current = batch ?? ScanBatch(sequence: sequence, file: name, format: fileFormat, csvColumns: columns ?? (0, nil))
+                batch = current
+                current.append(record, line: line)
+                if current.isFull {
+                    current.progressBytes = consumedBefore + source.consumed
+                    pipeline.submit(current)
+                    sequence += 1
+                    batch = nil
+                }
+                return true
+            }
+            var ok = true
             do {
-                try LineReader.forEachLine(fd: fd) { line, number in
-                    summary.bytes += line.count + 1
-                    if format == .text && line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }
-                    let message = reader.message(from: line, fallbackID: .string("\(name):\(number)"))
-                    var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
-                    if let error = message.error {
-                        decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
-                        decision.verdict = max(decision.verdict, .escalate)
+                if fileFormat == .csv {
+                    var framer = CSVRecordFramer()
+                    while ok, case let n = try source.read(into: buffer), n > 0 {
+                        framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { record, line in if ok { ok = add(record, line) } }
                     }
-                    summary.add(decision)
-                    if onlyFlagged && decision.verdict == .allow { return }
-                    switch self.format {
-                    case .jsonl: out.write(decision.jsonLine() + "\n")
-                    case .table: table.row(decision, text: String(decoding: message.text, as: UTF8.self))
+                    if ok { framer.finish { record, line in _ = add(record, line) } }
+                } else {
+                    var framer = LineFramer()
+                    var line = 0
+                    while case let n = try source.read(into: buffer), n > 0 {
+                        framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { line += 1; _ = add($0, line) }
                     }
+                    framer.finish { line += 1; _ = add($0, line) }
                 }
             } catch {
                 Terminal.standardError.write("Error: reading \(name): \(error)\n")
                 hadError = true
             }
-        }
-        out.flush()
-        Terminal.standardError.write(summary.text(seconds: Date().timeIntervalSince(started)))
-        if hadError { throw ExitCode(2) }
-        if summary.maxVerdict >= failOn && summary.messages > 0 { throw ExitCode(1) }
-    }
-
-    /// Extensions of the files picked up when walking a directory (files named explicitly are always read).
-    static let scannedExtensions = ["txt", "text", "log", "jsonl", "ndjson"]
-
-    /// Files in argument order; directories walked recursively in sorted order, hidden entries skipped,
-    /// only files with a ``scannedExtensions`` extension.
-    private func expand(_ paths: [String]) throws -> [String] {
-        var files: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            if path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
-                    .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
-                    .filter { Scan.scannedExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
-                    .map { (path as NSString).appendingPathComponent($0) }
-                    .filter { var d: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &d) && !d.boolValue }
-                files += found.sorted()
-            } else {
-                files.append(path)
+            if !ok { hadError = true }
+            consumedBefore += source.size ?? 0
+            if let last = batch {
+                last.progressBytes = consumedBefore
+                pipeline.submit(last)
+                sequence += 1
             }
         }
-        return files
-    }
-}
-
-/// Counts for the end-of-scan summary.
-struct ScanSummary {
-    var messages = 0
-    var bytes = 0
-    var verdicts: [Verdict: Int] = [:]
-    var categories: [String: Int] = [:]
-    var rules: [String: Int] = [:]
-    var errors = 0
-    var maxVerdict = Verdict.allow
-
-    mutating func add(_ decision: Decision) {
-        messages += 1
-        verdicts[decision.verdict, default: 0] += 1
-        maxVerdict = max(maxVerdict, decision.verdict)
-        if !decision.errors.isEmpty { errors += 1 }
-        for category in Set(decision.hits.map(\.category)) { categories[category, default: 0] += 1 }
-        for rule in Set(decision.hits.map(\.rule)) { rules[rule, default: 0] += 1 }
-    }
-
-    func text(seconds: Double) -> String {
-        let mb = Double(bytes) / 1_000_000
-        var lines = [String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d escalate, %d block; %d with errors",
-                            messages, mb, seconds, seconds > 0 ? mb / seconds : 0,
-                            verdicts[.allow] ?? 0, verdicts[.escalate] ?? 0, verdicts[.block] ?? 0, errors)]
-        if !categories.isEmpty {
-            lines.append("by category: " + categories.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-            lines.append("top rules: " + rules.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(5).map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        pipeline.finish()
+        progress?.draw(bytes: consumedBefore, messages: summary.messages, force: true)
+        progress?.clear()
+        switch self.format {
+        case .sarif: out.write(sarif!.document(version: ReplyGuardVersion.string))
+        case .table, .summary: out.write(summary.table())
+        case .jsonl: break
         }
-        return lines.joined(separator: "\n") + "\n"
+        out.flush()
+        Terminal.standardError.write(summary.line(seconds: Date().timeIntervalSince(started)))
+        if hadError { throw ExitCode(2) }
+        if summary.messages > 0 && summary.maxVerdict >= failOn { throw ExitCode(1) }
     }
-}
 
-/// `--format table`: one row per message, flagged ones highlighted.
-struct TableWriter {
-    let out: Terminal
-    let colored: Bool
+    /// Decides every record of a batch (on a worker thread) and renders its output.
+    static func process(_ batch: ScanBatch, scanner: MessageScanner, format: OutputFormat, onlyFlagged: Bool,
+                        colored: Bool, textField: String, idField: String) {
+        let reader = MessageReader(format: batch.format, textField: textField, idField: idField)
+        var start = 0
+        batch.data.withUnsafeBufferPointer { data in
+            for (index, end) in batch.ends.enumerated() {
+                let record = UnsafeBufferPointer(rebasing: data[start..<end])
+                start = end
+                let line = batch.lines[index]
+                let fallback = MessageID.string("\(batch.file):\(line)")
+                let message = batch.format == .csv
+                    ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
+                    : reader.message(from: record, fallbackID: fallback)
+                var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
+                if let error = message.error {
+                    decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
+                    decision.verdict = max(decision.verdict, .escalate)
+                }
+                batch.summary.add(decision)
+                batch.summary.bytes += record.count + 1
+                if onlyFlagged && decision.verdict == .allow { continue }
+                switch format {
+                case .jsonl: batch.output += Array((decision.jsonLine() + "\n").utf8)
+                case .table:
+                    if decision.verdict != .allow { batch.output += Array(tableRow(decision, text: message.text, colored: colored).utf8) }
+                case .sarif:
+                    if !decision.hits.isEmpty || !decision.errors.isEmpty { batch.findings.append((decision, line)) }
+                case .summary: break
+                }
+            }
+        }
+        batch.data = []
+    }
 
-    func row(_ decision: Decision, text: String) {
+    static func tableRow(_ decision: Decision, text: [UInt8], colored: Bool) -> String {
         let style = Style(enabled: colored, code: decision.verdict.colorCode)
-        var shown = Visible.scalars(text)
+        var shown = Visible.scalars(String(decoding: text, as: UTF8.self))
         if shown.count > 60 { shown = Array(shown.prefix(59)) + ["…"] }
         let rules = decision.hits.map(\.rule) + decision.errors.map { _ in "error" }
         let verdict = decision.verdict.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-        out.write("\(decision.id)\t\(style.paint(verdict))\t\(rules.isEmpty ? "-" : rules.joined(separator: ","))\t\(String(String.UnicodeScalarView(shown)))\n")
+        return "\(decision.id)\t\(style.paint(verdict))\t\(rules.isEmpty ? "-" : rules.joined(separator: ","))\t\(String(String.UnicodeScalarView(shown)))\n"
     }
+
+    /// Files in argument order; directories walked recursively in sorted order, hidden entries and
+    /// --exclude matches skipped, keeping files that match --include (default: known extensions).
+    private func expand(_ paths: [String], hadError: inout Bool) -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                files.append(path)
+                continue
+            }
+            guard let enumerator = FileManager.default.enumerator(atPath: path) else { continue }
+            var found: [String] = []
+            while let relative = enumerator.nextObject() as? String {
+                let name = (relative as NSString).lastPathComponent
+                let full = (path as NSString).appendingPathComponent(relative)
+                var dir: ObjCBool = false
+                FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+                if name.hasPrefix(".") || exclude.contains(where: { Scan.glob($0, name) || Scan.glob($0, relative) }) {
+                    if dir.boolValue { enumerator.skipDescendants() }
+                    continue
+                }
+                if dir.boolValue { continue }
+                let wanted = include.isEmpty
+                    ? Scan.scannedExtensions.contains(((name.hasSuffix(".gz") ? String(name.dropLast(3)) : name) as NSString).pathExtension.lowercased())
+                    : include.contains { Scan.glob($0, name) || Scan.glob($0, relative) }
+                if wanted { found.append(full) }
+            }
+            files += found.sorted()
+        }
+        return files
+    }
+
+    static func glob(_ pattern: String, _ path: String) -> Bool { fnmatch(pattern, path, 0) == 0 }
 }

@@ -4,6 +4,8 @@ public enum InputFormat: String, Sendable, CaseIterable {
     case text
     /// One JSON object per line; the text and id come from named fields.
     case jsonl
+    /// CSV with a header row (RFC 4180 quoting); the text and id come from named columns.
+    case csv
 }
 
 /// A message read from input: its id, its text bytes, or why it could not be read.
@@ -32,10 +34,21 @@ public struct MessageReader: Sendable {
         self.idField = idField
     }
 
+    /// The message in a CSV record, given the indexes of the text and id columns (from the header).
+    public func message(fromCSV record: UnsafeBufferPointer<UInt8>, textColumn: Int, idColumn: Int?, fallbackID: MessageID) -> InputMessage {
+        let fields = CSVFields.split(record)
+        let id = idColumn.flatMap { $0 < fields.count ? MessageID.string(String(decoding: fields[$0], as: UTF8.self)) : nil } ?? fallbackID
+        guard textColumn < fields.count else {
+            return InputMessage(id: id, text: [], error: "CSV record has \(fields.count) field(s), no '\(textField)' column")
+        }
+        return InputMessage(id: id, text: fields[textColumn], error: nil)
+    }
+
     /// The message on `line`; `fallbackID` is used when the line has no id of its own.
+    /// (CSV records go through ``message(fromCSV:textColumn:idColumn:fallbackID:)``.)
     public func message(from line: UnsafeBufferPointer<UInt8>, fallbackID: MessageID) -> InputMessage {
         switch format {
-        case .text:
+        case .text, .csv:
             return InputMessage(id: fallbackID, text: Array(line), error: nil)
         case .jsonl:
             guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line) else {

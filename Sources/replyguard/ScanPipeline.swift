@@ -1,0 +1,198 @@
+import Foundation
+import ReplyGuard
+
+/// Framed records of one input file, decided together by one worker.
+final class ScanBatch: @unchecked Sendable {
+    let sequence: Int
+    let file: String
+    let format: InputFormat
+    /// CSV: indexes of the text and id columns.
+    let csvColumns: (text: Int, id: Int?)
+    var data: [UInt8] = []
+    var ends: [Int] = []
+    var lines: [Int] = []
+    /// Input consumed (across all files) when the batch was cut, for progress.
+    var progressBytes = 0
+    // Results, filled by a worker.
+    var output: [UInt8] = []
+    var summary = ScanSummary()
+    var findings: [(Decision, Int)] = []
+
+    init(sequence: Int, file: String, format: InputFormat, csvColumns: (Int, Int?)) {
+        self.sequence = sequence
+        self.file = file
+        self.format = format
+        self.csvColumns = csvColumns
+    }
+
+    var isFull: Bool { data.count >= 1 << 18 || ends.count >= 4096 }
+
+    func append(_ record: UnsafeBufferPointer<UInt8>, line: Int) {
+        data.append(contentsOf: record)
+        ends.append(data.count)
+        lines.append(line)
+    }
+}
+
+/// Decides batches on `jobs` worker threads and hands the results to `write` strictly in submission
+/// order, on one writer thread. At most `4 × jobs` batches are in flight, so memory stays bounded
+/// whatever the input size.
+final class ScanPipeline: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var queue: [ScanBatch] = []
+    private var results: [Int: ScanBatch] = [:]
+    private var submitted = 0
+    private var closed = false
+    private let inFlight: DispatchSemaphore
+    private let writerDone = DispatchSemaphore(value: 0)
+
+    init(jobs: Int, engine: Engine, process: @escaping @Sendable (ScanBatch, MessageScanner) -> Void,
+         write: @escaping (ScanBatch) -> Void) {
+        inFlight = DispatchSemaphore(value: max(4, 4 * jobs))
+        for _ in 0..<jobs {
+            let worker = Thread { [self] in
+                let scanner = engine.makeScanner()
+                while let batch = next() {
+                    process(batch, scanner)
+                    condition.lock()
+                    results[batch.sequence] = batch
+                    condition.broadcast()
+                    condition.unlock()
+                }
+            }
+            worker.stackSize = 8 << 20
+            worker.start()
+        }
+        // Only the writer thread calls `write`; the caller reads what it touches after `finish()`,
+        // which waits for the writer (a happens-before edge through `writerDone`).
+        nonisolated(unsafe) let write = write
+        let writer = Thread { [self] in
+            var expected = 0
+            while true {
+                condition.lock()
+                while results[expected] == nil && !(closed && expected == submitted) { condition.wait() }
+                if closed && expected == submitted { condition.unlock(); break }
+                let batch = results.removeValue(forKey: expected)!
+                condition.unlock()
+                write(batch)
+                inFlight.signal()
+                expected += 1
+            }
+            writerDone.signal()
+        }
+        writer.start()
+    }
+
+    private func next() -> ScanBatch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !closed { condition.wait() }
+        return queue.isEmpty ? nil : queue.removeFirst()
+    }
+
+    /// Hands a batch to the workers; blocks while too many are in flight.
+    func submit(_ batch: ScanBatch) {
+        inFlight.wait()
+        condition.lock()
+        queue.append(batch)
+        submitted += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// No more batches: waits until every result has been written.
+    func finish() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+        writerDone.wait()
+    }
+}
+
+/// Counts for the summary: per verdict, per category, top rules with an example each.
+struct ScanSummary {
+    var messages = 0
+    var bytes = 0
+    var verdicts: [Verdict: Int] = [:]
+    var categories: [String: Int] = [:]
+    var rules: [String: Int] = [:]
+    var examples: [String: String] = [:]
+    var errors = 0
+    var maxVerdict = Verdict.allow
+
+    mutating func add(_ decision: Decision) {
+        messages += 1
+        verdicts[decision.verdict, default: 0] += 1
+        maxVerdict = max(maxVerdict, decision.verdict)
+        if !decision.errors.isEmpty { errors += 1 }
+        for category in Set(decision.hits.map(\.category)) { categories[category, default: 0] += 1 }
+        for hit in decision.hits where examples[hit.rule] == nil { examples[hit.rule] = hit.match }
+        for rule in Set(decision.hits.map(\.rule)) { rules[rule, default: 0] += 1 }
+    }
+
+    mutating func merge(_ other: ScanSummary) {
+        messages += other.messages
+        bytes += other.bytes
+        errors += other.errors
+        maxVerdict = max(maxVerdict, other.maxVerdict)
+        for (k, v) in other.verdicts { verdicts[k, default: 0] += v }
+        for (k, v) in other.categories { categories[k, default: 0] += v }
+        for (k, v) in other.rules { rules[k, default: 0] += v }
+        for (k, v) in other.examples where examples[k] == nil { examples[k] = v }
+    }
+
+    func line(seconds: Double) -> String {
+        let mb = Double(bytes) / 1_000_000
+        return String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d escalate, %d block; %d with errors\n",
+                      messages, mb, seconds, seconds > 0 ? mb / seconds : 0,
+                      verdicts[.allow] ?? 0, verdicts[.escalate] ?? 0, verdicts[.block] ?? 0, errors)
+    }
+
+    /// The `--format table|summary` report: counts per verdict and category, top rules with examples.
+    func table(top: Int = 10) -> String {
+        var out = "\nverdict     messages\n"
+        for verdict in Verdict.allCases { out += verdict.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(verdicts[verdict] ?? 0)\n" }
+        if errors > 0 { out += "(with errors: \(errors))\n" }
+        if !categories.isEmpty {
+            out += "\ncategory    messages\n"
+            for (category, count) in categories.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+                out += category.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(count)\n"
+            }
+            out += "\ntop rules                                 messages  example\n"
+            for (rule, count) in rules.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }).prefix(top) {
+                var example = Array((examples[rule] ?? "").unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
+                if example.count > 30 { example = Array(example.prefix(29)) + ["…"] }
+                out += rule.padding(toLength: 42, withPad: " ", startingAt: 0) + String(count).padding(toLength: 10, withPad: " ", startingAt: 0) + String(example) + "\n"
+            }
+        }
+        return out
+    }
+}
+
+/// A one-line progress display on standard error (terminal only): bytes, messages/s, ETA.
+struct ProgressBar {
+    let total: Int?
+    let started = Date()
+    var lastDraw = Date.distantPast
+
+    mutating func draw(bytes: Int, messages: Int, force: Bool = false) {
+        let now = Date()
+        guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        let elapsed = max(now.timeIntervalSince(started), 0.001)
+        let rate = Double(messages) / elapsed
+        var text = String(format: "%.1f MB", Double(bytes) / 1_000_000)
+        if let total, total > 0 {
+            let fraction = min(1, Double(bytes) / Double(total))
+            let filled = Int(fraction * 24)
+            let eta = fraction > 0 ? elapsed / fraction - elapsed : 0
+            text = "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: 24 - filled) + "] " + text
+                + String(format: " / %.1f MB  %3.0f%%  ETA %d:%02d", Double(total) / 1_000_000, fraction * 100, Int(eta) / 60, Int(eta) % 60)
+        }
+        text += String(format: "  %.0f msg/s", rate)
+        Terminal.standardError.write("\r\u{1B}[K" + text)
+    }
+
+    func clear() { Terminal.standardError.write("\r\u{1B}[K") }
+}
