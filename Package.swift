@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The matching hot path is single-threaded per scanner and keeps its state in final classes; dynamic
+/// exclusivity checks on those accesses cost about a tenth of scan time in release builds.
+let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "replyguard",
     platforms: [.macOS(.v13)],
@@ -24,7 +28,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
-            dependencies: ["ReplyGuardPCRE2", "CZlib", .product(name: "Yams", package: "Yams")]
+            dependencies: ["ReplyGuardPCRE2", "CZlib", .product(name: "Yams", package: "Yams")],
+            swiftSettings: hotPathSettings
         ),
         .executableTarget(
             name: "ReplyGuardCLI",

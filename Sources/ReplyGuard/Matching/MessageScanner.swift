@@ -1,3 +1,4 @@
+import Foundation
 import ReplyGuardPCRE2
 
 /// A span in a message: original scalar offsets and the kept (normalized) positions they cover.
@@ -217,7 +218,8 @@ public final class MessageScanner {
         }
         var byteRanges: [Range<Int>] = []
         func run(_ subject: UnsafeBufferPointer<UInt8>) {
-            if engine.options.prefilter, let required = spec.pattern.requiredByte, !subject.contains(required) { return }
+            if engine.options.prefilter, let required = spec.pattern.requiredByte,
+               subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return }
             do {
                 try matcher.forEachMatch(of: spec.pattern, in: subject) { range in
                     if spec.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }

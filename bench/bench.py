@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Benchmark replyguard scan against peers on the same inputs, in one run (see bench/run).
+
+Inputs (deterministic, in bench/out/): replies.txt (bench/make-replies.py, default 100 MB) and packs of
+1k, 20k and 100k literal words taken from jieba's dictionary (frequency ranks from 30,000 on, 2-4 Chinese
+characters), 100 words per rule, plus 30 regex rules (10 ungated, 20 gated by a word). The same word
+lists go to the peers:
+  - ripgrep: rg -c -F -f words.txt replies.txt (counts matching lines; no normalization)
+  - Hyperscan (python hyperscan, block mode over the whole buffer, HS_FLAG_SINGLEMATCH)
+  - pyahocorasick (iterating every match over the decoded text)
+replyguard runs with normalization on, --format summary (no per-message output), 1 job and all jobs;
+also all jobs writing a JSON record per message. Prints MB/s, peak RSS and ratios, start-up times, and
+throughput with 1k / 20k / 100k literals.
+"""
+import argparse, json, os, re, subprocess, sys, time
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(here)
+out = os.path.join(here, "out")
+binary = os.path.join(root, ".build/release/replyguard")
+jobs = os.cpu_count() or 1
+
+REGEXES_UNGATED = [r"(?<!\d)1[3-9]\d{9}(?!\d)", r"\d{3,4}-\d{7,8}", r"https?://[a-z0-9./_-]+", r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}",
+                   r"第[一二三四五六七八九十百]+[章条款]", r"\d+(?:元|万元|亿元)", r"(?<![0-9a-z])[1-9]\d{16}[0-9x](?![0-9a-z])",
+                   r"\d{4}年\d{1,2}月\d{1,2}日", r"[a-z]{3,}\d{3,}", r"(?:加|\+)\s*(?:微信|v|vx|qq)\s*[a-z0-9_-]{5,}"]
+
+def words_from_jieba(count):
+    import jieba
+    entries = []
+    with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), encoding="utf-8") as f:
+        for line in f:
+            w, freq = line.split()[:2]
+            if 2 <= len(w) <= 4 and all("\u4e00" <= c <= "\u9fff" for c in w):
+                entries.append((-int(freq), w))
+    entries.sort()
+    chosen = [w for _, w in entries[30000:30000 + count]]
+    assert len(chosen) == count, f"jieba has only {len(chosen)} words in range"
+    return chosen
+
+def write_pack(directory, words):
+    os.makedirs(directory, exist_ok=True)
+    lines = ["pack: bench", "version: 1.0.0", "category: bench", "description: generated benchmark pack", "rules:"]
+    def rule(rid, match, example):
+        lines.extend([f"  - id: bench.{rid}", "    title: t", "    description: d", "    action: escalate", "    match:",
+                      *["      " + m for m in match], "    examples:", f"      match: [\"⟦{example}⟧\"]", "      no_match: [\"zzz\"]"])
+    for i in range(0, len(words), 100):
+        chunk = words[i:i + 100]
+        rule(f"w{i // 100:05d}", ["words: [" + ", ".join(chunk) + "]"], chunk[0])
+    for i, pattern in enumerate(REGEXES_UNGATED):
+        rule(f"r{i:02d}", ["regex: '" + pattern.replace("'", "''") + "'"], "x")
+    for i in range(20):
+        gate = words[i * 7]
+        rule(f"g{i:02d}", ["all:", f"  - words: [{gate}]", "  - regex: '" + gate + r".{0,20}\d+'"], gate)
+    with open(os.path.join(directory, "bench.yaml"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(directory, "policy.yaml"), "w", encoding="utf-8") as f:
+        f.write("packs: [bench]\n")
+    with open(os.path.join(directory, "words.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(words) + "\n")
+
+def timed(cmd, discard_output=False):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS MB, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, stdout=subprocess.DEVNULL if discard_output else subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - t0
+    if p.returncode not in (0, 1):
+        raise SystemExit(f"{cmd[0]} failed ({p.returncode}): {p.stderr[-500:]}")
+    return elapsed, int(p.stderr.strip().splitlines()[-1]) / 1024, p.stdout
+
+PEER = r'''
+import sys, time, resource
+kind, words_path, data_path = sys.argv[1:4]
+words = open(words_path, encoding="utf-8").read().split()
+data = open(data_path, "rb").read()
+if kind == "hyperscan":
+    import hyperscan, re
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    t0 = time.perf_counter()
+    db.compile(expressions=[re.escape(w).encode() for w in words], ids=list(range(len(words))),
+               flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(words))
+    compile_s = time.perf_counter() - t0
+    found = []
+    t0 = time.perf_counter()
+    db.scan(data, match_event_handler=lambda i, a, b, f, c: found.append(i))
+    scan_s = time.perf_counter() - t0
+else:
+    import ahocorasick
+    t0 = time.perf_counter()
+    A = ahocorasick.Automaton()
+    for w in words: A.add_word(w, w)
+    A.make_automaton()
+    compile_s = time.perf_counter() - t0
+    text = data.decode("utf-8")
+    t0 = time.perf_counter()
+    found = sum(1 for _ in A.iter(text))
+    scan_s = time.perf_counter() - t0
+print(compile_s, scan_s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+'''
+
+def peer(kind, words, data):
+    p = subprocess.run([sys.executable, "-c", PEER, kind, words, data], capture_output=True, text=True)
+    if p.returncode != 0: raise SystemExit(p.stderr[-800:])
+    c, s, rss = map(float, p.stdout.split())
+    return c, s, rss
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mb", type=float, default=100)
+    ap.add_argument("--gigabyte", action="store_true", help="also scan a 1 GB file (the 100 MB corpus ten times) with the 20k pack")
+    args = ap.parse_args()
+    os.makedirs(out, exist_ok=True)
+    replies = os.path.join(out, "replies.txt")
+    subprocess.run([sys.executable, os.path.join(here, "make-replies.py"), str(args.size_mb), replies], check=True)
+    mb = os.path.getsize(replies) / 1e6
+    packs = {}
+    for n in (1000, 20000, 100000):
+        d = os.path.join(out, f"rules-{n // 1000}k")
+        write_pack(d, words_from_jieba(n))
+        packs[n] = d
+    d20 = packs[20000]
+    words20 = os.path.join(d20, "words.txt")
+    rows = []
+    def rg_scan(j, pack=d20, fmt="summary"):
+        return timed([binary, "scan", "--rules", pack, "--format", fmt, "-j", str(j), "--no-progress", replies],
+                     discard_output=fmt == "jsonl")
+    print(f"corpus: {mb:.1f} MB, {sum(1 for _ in open(replies, 'rb'))} lines; machine: {jobs} cores\n", flush=True)
+    t, rss, _ = rg_scan(1); rows.append(("replyguard scan -j1 (summary)", t, rss))
+    t, rss, _ = rg_scan(jobs); rows.append((f"replyguard scan -j{jobs} (summary)", t, rss))
+    t, rss, _ = rg_scan(jobs, fmt="jsonl"); rows.append((f"replyguard scan -j{jobs} (JSONL record per message)", t, rss))
+    t, rss, _ = timed(["rg", "-c", "-F", "-f", words20, replies]); rows.append(("ripgrep rg -c -F -f words.txt", t, rss))
+    hc, hs, hrss = peer("hyperscan", words20, replies); rows.append(("Hyperscan block mode (scan only)", hs, hrss))
+    ac, acs, acrss = peer("ahocorasick", words20, replies); rows.append(("pyahocorasick iter (scan only)", acs, acrss))
+    base = {name: t for name, t, _ in rows}
+    print(f"{'20k-word pack + 30 regexes':52} {'seconds':>8} {'MB/s':>8} {'peak MB':>8}")
+    for name, t, rss in rows:
+        print(f"{name:52} {t:8.2f} {mb / t:8.1f} {rss:8.0f}")
+    one, alljobs = rows[0][1], rows[1][1]
+    print(f"\nratios (throughput): replyguard -j1 / ripgrep = {base['ripgrep rg -c -F -f words.txt'] / one:.2f}, "
+          f"replyguard -j{jobs} / Hyperscan = {hs / alljobs:.2f}, replyguard -j1 / pyahocorasick = {acs / one:.2f}")
+    print(f"peer set-up: Hyperscan compile {hc:.2f} s, pyahocorasick build {ac:.2f} s")
+    # Start-up: load + compile the rules, decide one message.
+    one_line = os.path.join(out, "one.txt")
+    open(one_line, "w").write("您好\n")
+    for name, pack in (("shipped packs", os.path.join(root, "rules")), ("20k pack", d20), ("100k pack", packs[100000])):
+        times = sorted(timed([binary, "scan", "--rules", pack, "--format", "summary", "--no-progress", one_line])[0] for _ in range(5))
+        print(f"start-up with {name}: {times[2] * 1000:.0f} ms (median of 5)")
+    print()
+    for n, pack in sorted(packs.items()):
+        t, rss, _ = rg_scan(1, pack)
+        print(f"{n:>6} literals: replyguard -j1 {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
+    if args.gigabyte:
+        big = os.path.join(out, "replies-1gb.txt")
+        with open(big, "wb") as f:
+            chunk = open(replies, "rb").read()
+            while f.tell() < 1_000_000_000: f.write(chunk)
+        gb = os.path.getsize(big) / 1e6
+        t, rss, _ = timed([binary, "scan", "--rules", d20, "--format", "summary", "--no-progress", big])
+        print(f"\n1 GB ({gb:.0f} MB), 20k pack, -j{jobs}: {t:.1f} s, {gb / t:.1f} MB/s, peak {rss:.0f} MB")
+
+main()
