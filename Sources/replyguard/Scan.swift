@@ -184,7 +184,7 @@ struct Scan: ParsableCommand {
                 let record = UnsafeBufferPointer(rebasing: data[start..<end])
                 start = end
                 let line = batch.lines[index]
-                let fallback = MessageID.string("\(batch.file):\(line)")
+                let fallback = MessageID.position(file: batch.file, line: line)
                 let message = batch.format == .csv
                     ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
                     : reader.message(from: record, fallbackID: fallback)

@@ -125,6 +125,7 @@ struct ScanSummary {
         messages += 1
         verdicts[decision.verdict, default: 0] += 1
         maxVerdict = max(maxVerdict, decision.verdict)
+        if decision.hits.isEmpty && decision.errors.isEmpty { return }
         if !decision.errors.isEmpty { errors += 1 }
         for category in Set(decision.hits.map(\.category)) { categories[category, default: 0] += 1 }
         for hit in decision.hits where examples[hit.rule] == nil { examples[hit.rule] = hit.match }

@@ -1,8 +1,15 @@
-/// The id of a message: a string, or a JSON number kept exactly as written.
+/// The id of a message: a string, a JSON number kept exactly as written, or a position in a file
+/// (rendered `path:line` only when needed, which matters at millions of messages).
 public enum MessageID: Sendable, Equatable, CustomStringConvertible {
     case string(String)
     case number(String)
-    public var description: String { switch self { case .string(let s), .number(let s): return s } }
+    case position(file: String, line: Int)
+    public var description: String {
+        switch self {
+        case .string(let s), .number(let s): return s
+        case .position(let file, let line): return "\(file):\(line)"
+        }
+    }
 }
 
 /// One rule hit in a message (SPEC §5). Offsets refer to the original text.

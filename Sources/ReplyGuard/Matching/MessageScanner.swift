@@ -212,6 +212,9 @@ public final class MessageScanner {
     private func regexSpans(_ spec: RegexSpec, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
         // When folding changed nothing, the folded view is the original: search the bytes directly.
         let useFolded = spec.view == .folded && !text.foldingIsIdentity
+        // Every match needs this ASCII byte and the folded view has none: skip (and do not build it).
+        if useFolded, engine.options.prefilter, let required = spec.pattern.requiredByte, required < 0x80,
+           !text.foldedViewContains(ascii: required) { return [] }
         if useFolded && !foldedReady {
             engine.normalizer.foldedView(of: text, into: &folded)
             foldedReady = true

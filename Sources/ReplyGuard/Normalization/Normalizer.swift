@@ -20,6 +20,14 @@ public struct NormalizedText: Sendable {
     /// True when folding changed nothing (no scalar mapped, dropped or expanded, all UTF-8 valid): the
     /// folded view is then byte-for-byte the original and need not be built.
     public internal(set) var foldingIsIdentity = true
+    /// Which ASCII bytes occur in the folded view (bit b of word b / 64), for regex prefiltering.
+    public internal(set) var foldedASCII: (UInt64, UInt64) = (0, 0)
+
+    /// True when byte `b` (< 0x80) occurs in the folded view of the message.
+    @inline(__always)
+    public func foldedViewContains(ascii b: UInt8) -> Bool {
+        b < 64 ? foldedASCII.0 & (1 << UInt64(b)) != 0 : foldedASCII.1 & (1 << UInt64(b - 64)) != 0
+    }
 
     public init() {}
 
@@ -103,6 +111,10 @@ public struct Normalizer: Sendable {
         output.invalidUTF8Count = invalid
         var identity = invalid == 0
         var pendingGap = 0
+        var low: UInt64 = 0, high: UInt64 = 0
+        @inline(__always) func noteASCII(_ v: UInt32) {
+            if v < 64 { low |= 1 << UInt64(v) } else if v < 128 { high |= 1 << UInt64(v - 64) }
+        }
         output.scalars.withUnsafeBufferPointer { scalars in
             var i = 0
             while i < scalars.count {
@@ -115,6 +127,7 @@ public struct Normalizer: Sendable {
                 let entry = tables.entry(value)
                 let kind = entry >> NormalizationTables.kindShift
                 if kind > NormalizationTables.filler || entry & 0x1F_FFFF != value { identity = false }
+                if kind <= NormalizationTables.filler { noteASCII(entry & 0x1F_FFFF) }
                 if kind == NormalizationTables.keep {
                     output.kept.append(entry & 0x1F_FFFF)
                     output.keptOrigin.append(Int32(i))
@@ -127,11 +140,12 @@ public struct Normalizer: Sendable {
                     for element in tables.expansions[offset..<offset + count] {
                         switch element >> NormalizationTables.kindShift {
                         case NormalizationTables.keep:
+                            noteASCII(element & 0x1F_FFFF)
                             output.kept.append(element & 0x1F_FFFF)
                             output.keptOrigin.append(Int32(i))
                             output.gaps.append(UInt8(min(pendingGap, 255)))
                             pendingGap = 0
-                        case NormalizationTables.filler: pendingGap += 1
+                        case NormalizationTables.filler: noteASCII(element & 0x1F_FFFF); pendingGap += 1
                         default: break
                         }
                     }
@@ -140,6 +154,7 @@ public struct Normalizer: Sendable {
             }
         }
         output.foldingIsIdentity = identity
+        output.foldedASCII = (low, high)
     }
 
     /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right

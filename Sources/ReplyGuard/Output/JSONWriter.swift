@@ -59,6 +59,7 @@ extension Decision {
         switch id {
         case .string(let s): JSONWriter.appendString(s, to: &out)
         case .number(let n): out += n
+        case .position: JSONWriter.appendString(id.description, to: &out)
         }
         out += ",\"verdict\":\"\(verdict.rawValue)\",\"scores\":{"
         for (i, key) in scores.keys.sorted().enumerated() {
