@@ -61,12 +61,14 @@ extension Verdict {
     var colorCode: String { self == .block ? "1;31" : self == .escalate ? "1;33" : "1;32" }
 }
 
-/// Renders text on one terminal line: controls and line breaks shown as visible symbols.
+/// Renders text on one terminal line, one symbol per scalar (so spans still line up): controls and
+/// line breaks as control pictures (␤ ␉ ␀), zero-width and other format characters as ◌.
 enum Visible {
     static func scalars(_ text: String) -> [Unicode.Scalar] {
         text.unicodeScalars.map { s in
             if s.value < 0x20 { return Unicode.Scalar(0x2400 + s.value)! }
             if s.value == 0x7F { return "\u{2421}" }
+            if s.properties.generalCategory == .format { return "\u{25CC}" }
             return s
         }
     }

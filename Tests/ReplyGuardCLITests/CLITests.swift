@@ -69,6 +69,7 @@ struct CLI {
         #expect(result.status == 1)
         #expect(result.stdout.contains("verdict:    BLOCK"))
         #expect(result.stdout.contains("normalized: 你不说话没人把你当哑巴"))
+        #expect(result.stdout.contains("text:       你◌不說話 沒人把你當啞巴")) // the zero-width space is shown
         #expect(result.stdout.contains("insult.mute-mockery"))
         #expect(!result.stdout.contains("\u{1B}["))
         let clean = try CLI.run(["explain", "办事大厅周一至周五开放"])
