@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
 
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
