@@ -28,6 +28,9 @@ public final class PCRE2Pattern: @unchecked Sendable {
     /// A byte every match must contain, when PCRE2 can name one (`PCRE2_INFO_LASTCODEUNIT` or the
     /// first code unit). Used as a prefilter: a subject without this byte cannot match.
     public let requiredByte: UInt8?
+    /// When every match must start with an ASCII byte from a known set (PCRE2's start bitmap), that
+    /// set as a 128-bit mask (bit b of word b / 64). A subject without any of these bytes cannot match.
+    public let asciiFirstBytes: (UInt64, UInt64)?
     let code: OpaquePointer
 
     public init(_ pattern: String) throws(PCRE2CompileError) {
@@ -51,6 +54,18 @@ public final class PCRE2Pattern: @unchecked Sendable {
         code = compiled
         isJITCompiled = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
         requiredByte = PCRE2Pattern.requiredByte(of: compiled, pattern: pattern)
+        asciiFirstBytes = PCRE2Pattern.asciiFirstBytes(of: compiled)
+    }
+
+    private static func asciiFirstBytes(of code: OpaquePointer) -> (UInt64, UInt64)? {
+        var bitmap: UnsafePointer<UInt8>?
+        guard pcre2_pattern_info_8(code, UInt32(PCRE2_INFO_FIRSTBITMAP), &bitmap) == 0, let bitmap else { return nil }
+        var low: UInt64 = 0, high: UInt64 = 0
+        for byte in 0..<256 where bitmap[byte / 8] & (1 << UInt8(byte % 8)) != 0 {
+            if byte >= 128 { return nil } // a non-ASCII start byte: no cheap test
+            if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
+        }
+        return low == 0 && high == 0 ? nil : (low, high)
     }
 
     deinit { pcre2_code_free_8(code) }

@@ -53,6 +53,13 @@ import ReplyGuardPCRE2
         #expect(try ranges("x*", []) == [0..<0])
     }
 
+    @Test func asciiFirstByteSetComesFromPCRE2sStartBitmap() throws {
+        let digits = try PCRE2Pattern(#"(?<![0-9])[1-9]\d{5}"#).asciiFirstBytes
+        #expect(digits?.0 == (0x3FE << 48) && digits?.1 == 0) // bits for "1"..."9"
+        #expect(try PCRE2Pattern("加|x").asciiFirstBytes == nil) // a non-ASCII start byte
+        #expect(try PCRE2Pattern("x*").asciiFirstBytes == nil)   // can match empty: no start bitmap
+    }
+
     @Test func requiredByteIsOnlyOfferedWhenSafe() throws {
         #expect(try PCRE2Pattern("abc\\d+").requiredByte == UInt8(ascii: "c"))
         #expect(try PCRE2Pattern("(?i)abc").requiredByte == nil)

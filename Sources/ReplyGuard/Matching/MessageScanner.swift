@@ -215,6 +215,9 @@ public final class MessageScanner {
         // Every match needs this ASCII byte and the folded view has none: skip (and do not build it).
         if useFolded, engine.options.prefilter, let required = spec.pattern.requiredByte, required < 0x80,
            !text.foldedViewContains(ascii: required) { return [] }
+        // Every match starts with one of these ASCII bytes and the folded view has none: skip.
+        if useFolded, engine.options.prefilter, let first = spec.pattern.asciiFirstBytes,
+           !text.foldedViewContains(anyOf: first) { return [] }
         if useFolded && !foldedReady {
             engine.normalizer.foldedView(of: text, into: &folded)
             foldedReady = true

@@ -23,6 +23,12 @@ public struct NormalizedText: Sendable {
     /// Which ASCII bytes occur in the folded view (bit b of word b / 64), for regex prefiltering.
     public internal(set) var foldedASCII: (UInt64, UInt64) = (0, 0)
 
+    /// True when some byte of `mask` (a 128-bit ASCII set) occurs in the folded view of the message.
+    @inline(__always)
+    public func foldedViewContains(anyOf mask: (UInt64, UInt64)) -> Bool {
+        foldedASCII.0 & mask.0 != 0 || foldedASCII.1 & mask.1 != 0
+    }
+
     /// True when byte `b` (< 0x80) occurs in the folded view of the message.
     @inline(__always)
     public func foldedViewContains(ascii b: UInt8) -> Bool {
