@@ -196,7 +196,9 @@ struct Scan: ParsableCommand {
                 batch.summary.bytes += record.count + 1
                 if onlyFlagged && decision.verdict == .allow { continue }
                 switch format {
-                case .jsonl: batch.output += Array((decision.jsonLine() + "\n").utf8)
+                case .jsonl:
+                    batch.output.append(contentsOf: decision.jsonLine().utf8)
+                    batch.output.append(0x0A)
                 case .table:
                     if decision.verdict != .allow { batch.output += Array(tableRow(decision, text: message.text, colored: colored).utf8) }
                 case .sarif:

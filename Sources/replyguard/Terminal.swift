@@ -2,7 +2,8 @@ import Foundation
 import ReplyGuard
 
 /// Buffered writes to a file descriptor; EPIPE (reader went away) ends the process quietly.
-/// `@unchecked Sendable`: the CLI writes from one thread only (workers hand results back to it).
+/// `@unchecked Sendable`: every access to the buffer holds `lock` (scan's writer thread and the main
+/// thread may both write to standard error).
 final class Terminal: @unchecked Sendable {
     static let standardOutput = Terminal(fd: 1)
     static let standardError = Terminal(fd: 2, bufferLimit: 0)
@@ -11,6 +12,7 @@ final class Terminal: @unchecked Sendable {
     let fd: Int32
     private var buffer: [UInt8] = []
     private let bufferLimit: Int
+    private let lock = NSLock()
 
     init(fd: Int32, bufferLimit: Int = 1 << 16) {
         self.fd = fd
@@ -19,16 +21,26 @@ final class Terminal: @unchecked Sendable {
     }
 
     func write(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
         buffer.append(contentsOf: text.utf8)
-        if buffer.count > bufferLimit { flush() }
+        if buffer.count > bufferLimit { flushLocked() }
     }
 
     func write(_ bytes: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
         buffer.append(contentsOf: bytes)
-        if buffer.count > bufferLimit { flush() }
+        if buffer.count > bufferLimit { flushLocked() }
     }
 
     func flush() {
+        lock.lock()
+        defer { lock.unlock() }
+        flushLocked()
+    }
+
+    private func flushLocked() {
         var offset = 0
         while offset < buffer.count {
             let n = buffer[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
@@ -47,7 +59,7 @@ final class Terminal: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    deinit { flush() }
+    deinit { flushLocked() }
 }
 
 /// ANSI styling that is a no-op when colour is off.
