@@ -130,11 +130,7 @@ public final class StreamFilter {
     public func process(line: UnsafeBufferPointer<UInt8>) {
         count += 1
         let message = reader.message(from: line, fallbackID: .number(String(count)))
-        var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
-        if let error = message.error {
-            decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
-            decision.verdict = max(decision.verdict, .escalate)
-        }
+        var decision = scanner.decide(message)
         var extra = ""
         if options.holdAll && decision.verdict == .allow {
             decision.verdict = .escalate

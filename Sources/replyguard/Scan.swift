@@ -187,11 +187,7 @@ struct Scan: ParsableCommand {
                 let message = batch.format == .csv
                     ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
                     : reader.message(from: record, fallbackID: fallback)
-                var decision = message.text.withUnsafeBufferPointer { scanner.decide($0, id: message.id) }
-                if let error = message.error {
-                    decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
-                    decision.verdict = max(decision.verdict, .escalate)
-                }
+                let decision = scanner.decide(message)
                 batch.summary.add(decision)
                 batch.summary.bytes += record.count + 1
                 if onlyFlagged && decision.verdict == .allow { continue }

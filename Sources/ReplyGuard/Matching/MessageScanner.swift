@@ -34,6 +34,18 @@ public final class MessageScanner {
     /// The normalized form of the last message decided (for `explain`).
     public var lastNormalized: NormalizedText { text }
 
+    /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
+    /// field) carries its reason as the first error and is escalated: `scan` and `filter` both decide
+    /// through here, so they agree.
+    public func decide(_ message: InputMessage) -> Decision {
+        var decision = message.text.withUnsafeBufferPointer { decide($0, id: message.id) }
+        if let error = message.error {
+            decision.errors.insert(DecisionError(rule: nil, message: error), at: 0)
+            decision.verdict = max(decision.verdict, .escalate)
+        }
+        return decision
+    }
+
     public func decide(_ message: String, id: MessageID) -> Decision {
         var copy = message
         return copy.withUTF8 { decide($0, id: id) }
