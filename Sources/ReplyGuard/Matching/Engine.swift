@@ -23,6 +23,13 @@ public struct EngineOptions: Sendable {
     }
 }
 
+/// A regex's prefilter data: a byte every match contains, and the ASCII bytes a match can start with.
+struct RegexGate: Sendable {
+    let folded: Bool
+    let requiredByte: UInt8?
+    let asciiFirstBytes: (UInt64, UInt64)?
+}
+
 /// Reporting cues normalized like words.
 struct CompiledReportedSpeech: Sendable {
     let cues: [[UInt32]]
@@ -52,11 +59,20 @@ public final class Engine: Sendable {
     let patternRightBoundary: [Bool]
     let reportedSpeech: CompiledReportedSpeech?
 
+    /// The compiled regexes, indexed by `Node.regex`.
+    let regexes: [RegexSpec]
+    /// What each regex's prefilter needs, as plain values (same indexes as `regexes`).
+    let regexGates: [RegexGate]
+    /// Child node ids of `any` and `all` nodes, indexed by their ranges (positive children of `all`
+    /// ordered literal-only first, so a regex gated by a word runs only when the word is present).
+    let children: [Int]
+
+    /// An expression node. Payloads are plain values, so evaluating a node retains nothing.
     enum Node: Sendable {
         case literal(slot: Int)
-        case regex(RegexSpec)
-        case any([Int])
-        case all(positive: [Int], negative: [Int], within: Int?)
+        case regex(Int)
+        case any(Range<Int>)
+        case all(positive: Range<Int>, negative: Range<Int>, within: Int32?)
     }
 
     public init(ruleSet: RuleSet, options: EngineOptions = EngineOptions()) {
@@ -68,6 +84,20 @@ public final class Engine: Sendable {
             ? ruleSet.policy.exceptions.filter { $0.expires.map { $0 >= options.today } ?? true } : []
 
         var nodes: [Node] = []
+        var regexes: [RegexSpec] = []
+        var children: [Int] = []
+        func isCheap(_ id: Int) -> Bool {
+            switch nodes[id] {
+            case .literal: return true
+            case .regex: return false
+            case .any(let range): return children[range].allSatisfy(isCheap)
+            case .all(let positive, let negative, _): return children[positive].allSatisfy(isCheap) && children[negative].allSatisfy(isCheap)
+            }
+        }
+        func append(_ ids: [Int]) -> Range<Int> {
+            children += ids
+            return children.count - ids.count..<children.count
+        }
         var patternIndex: [[UInt32]: Int] = [:]
         var patterns: [[UInt32]] = []
         var patternNodeLists: [[Int32]] = []
@@ -87,18 +117,20 @@ public final class Engine: Sendable {
                 }
                 return node
             case .regex(let spec):
-                nodes.append(.regex(spec))
+                regexes.append(spec)
+                nodes.append(.regex(regexes.count - 1))
                 return nodes.count - 1
-            case .any(let children):
-                let ids = children.map { compile($0, slot: slot) }
-                nodes.append(.any(ids))
+            case .any(let expressions):
+                let ids = expressions.map { compile($0, slot: slot) }
+                nodes.append(.any(append(ids)))
                 return nodes.count - 1
-            case .all(let children, let within):
+            case .all(let expressions, let within):
                 var positive: [Int] = [], negative: [Int] = []
-                for child in children {
+                for child in expressions {
                     if case .not(let inner) = child { negative.append(compile(inner, slot: slot)) } else { positive.append(compile(child, slot: slot)) }
                 }
-                nodes.append(.all(positive: positive, negative: negative, within: within))
+                let cheapFirst = positive.filter(isCheap) + positive.filter { !isCheap($0) }
+                nodes.append(.all(positive: append(cheapFirst), negative: append(negative), within: within.map(Int32.init)))
                 return nodes.count - 1
             case .not(let inner): // the loader only allows `not` inside `all`
                 return compile(inner, slot: slot)
@@ -112,11 +144,15 @@ public final class Engine: Sendable {
             switch nodes[id] {
             case .literal: return false
             case .regex: return true
-            case .any(let children): return children.contains(where: ungated)
-            case .all(let positive, _, _): return positive.allSatisfy(ungated)
+            case .any(let range): return children[range].contains(where: ungated)
+            case .all(let positive, _, _): return children[positive].allSatisfy(ungated)
             }
         }
         self.nodes = nodes
+        self.regexes = regexes
+        regexGates = regexes.map { RegexGate(folded: $0.view == .folded, requiredByte: $0.pattern.requiredByte,
+                                             asciiFirstBytes: $0.pattern.asciiFirstBytes) }
+        self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
         automaton = LiteralAutomaton(patterns: patterns)

@@ -142,7 +142,13 @@ public struct LiteralAutomaton: Sendable {
     /// `endIndex` is the index of the occurrence's last scalar. Overlapping occurrences are all reported.
     @inline(__always)
     public func forEachMatch(in text: [UInt32], _ report: (Int, Int) -> Void) {
-        text.withUnsafeBufferPointer { buffer in
+        text.withUnsafeBufferPointer { forEachMatch(in: $0, report) }
+    }
+
+    /// ``forEachMatch(in:_:)`` over scalars in memory.
+    @inline(__always)
+    public func forEachMatch(in buffer: UnsafeBufferPointer<UInt32>, _ report: (Int, Int) -> Void) {
+        do {
             var state: Int32 = 0
             for i in 0..<buffer.count {
                 let c = symbol(buffer[i])

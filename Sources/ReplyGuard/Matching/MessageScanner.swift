@@ -14,14 +14,13 @@ struct Span: Equatable {
 public final class MessageScanner {
     public let engine: Engine
     private let matcher: PCRE2Matcher
-    private var text = NormalizedText()
-    private var folded = FoldedView()
-    private var foldedReady = false
+    private let work = NormalizationWorkspace()
     private var literalHits: [(node: Int32, span: Span)] = []
     private var nodeHitRange: [Range<Int>?]
     private var touched: [Bool]
     private var touchedSlots: [Int] = []
     private var errors: [DecisionError] = []
+    private var exceptionHits: [Bool]
     private var currentSlot = 0
 
     init(engine: Engine) {
@@ -29,10 +28,11 @@ public final class MessageScanner {
         matcher = PCRE2Matcher(limits: engine.ruleSet.policy.limits)
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
+        exceptionHits = Array(repeating: false, count: engine.exceptions.count)
     }
 
     /// The normalized form of the last message decided (for `explain`).
-    public var lastNormalized: NormalizedText { text }
+    public var lastNormalized: NormalizedText { work.snapshot() }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
     /// field) carries its reason as the first error and is escalated: `scan` and `filter` both decide
@@ -53,11 +53,10 @@ public final class MessageScanner {
 
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
-        engine.normalizer.normalize(bytes, into: &text)
-        foldedReady = false
+        engine.normalizer.normalize(bytes, into: work)
         errors.removeAll(keepingCapacity: true)
-        if text.invalidUTF8Count > 0 {
-            errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(text.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
+        if work.invalidUTF8Count > 0 {
+            errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
         }
         collectLiteralHits()
 
@@ -65,12 +64,12 @@ public final class MessageScanner {
         for slot in engine.alwaysEvaluated where !touched[slot] { touched[slot] = true; touchedSlots.append(slot) }
         touchedSlots.sort()
         var ruleSpans: [(rule: Int, spans: [Span])] = []
-        var exceptionHits: [Bool] = Array(repeating: false, count: engine.exceptions.count)
+        var anyExceptionHit = false
         for slot in touchedSlots {
             currentSlot = slot
             let spans = evaluate(engine.slotRoots[slot], bytes)
             if spans.isEmpty { continue }
-            if slot < engine.rules.count { ruleSpans.append((slot, spans)) } else { exceptionHits[slot - engine.rules.count] = true }
+            if slot < engine.rules.count { ruleSpans.append((slot, spans)) } else { exceptionHits[slot - engine.rules.count] = true; anyExceptionHit = true }
         }
         for slot in touchedSlots { touched[slot] = false }
         touchedSlots.removeAll(keepingCapacity: true)
@@ -81,10 +80,11 @@ public final class MessageScanner {
         var suppressed: [Suppression] = []
         var scores: [String: Int] = [:]
         var verdict = Verdict.allow
-        let exceptionApplies = engine.exceptions.indices.map { engine.exceptions[$0].match == nil || exceptionHits[$0] }
         for (ruleIndex, spans) in ruleSpans {
             let rule = engine.rules[ruleIndex]
-            if let index = engine.exceptions.indices.first(where: { exceptionApplies[$0] && engine.exceptions[$0].covers(rule.id) }) {
+            if let index = engine.exceptions.indices.first(where: {
+                (engine.exceptions[$0].match == nil || exceptionHits[$0]) && engine.exceptions[$0].covers(rule.id)
+            }) {
                 suppressed.append(Suppression(rule: rule.id, reason: engine.exceptions[index].reason))
                 continue
             }
@@ -102,15 +102,17 @@ public final class MessageScanner {
             if let block = thresholds.block, score >= block { verdict = max(verdict, .block) }
             if let escalate = thresholds.escalate, score >= escalate { verdict = max(verdict, .escalate) }
         }
-        if !errors.isEmpty { verdict = max(verdict, .escalate) }
+        if anyExceptionHit { for i in exceptionHits.indices { exceptionHits[i] = false } }
         literalHits.removeAll(keepingCapacity: true)
-        return Decision(id: id, verdict: verdict, scores: scores, hits: hits, errors: errors,
-                        suppressed: suppressed, policy: engine.ruleSet.digest)
+        // The scanner keeps its error buffer; the decision gets its own (none, usually: no allocation).
+        let decisionErrors = errors.isEmpty ? [] : errors
+        return Decision(id: id, verdict: errors.isEmpty ? verdict : max(verdict, .escalate), scores: scores, hits: hits,
+                        errors: decisionErrors, suppressed: suppressed, policy: engine.ruleSet.digest)
     }
 
     private func makeHit(_ rule: Rule, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
-        let byteStart = Int(text.scalarByteOffsets[Int(span.start)])
-        let byteEnd = Int(text.scalarByteOffsets[Int(span.end)])
+        let byteStart = Int(work.offsets[Int(span.start)])
+        let byteEnd = Int(work.offsets[Int(span.end)])
         let match = String(decoding: UnsafeBufferPointer(rebasing: bytes[byteStart..<byteEnd]), as: UTF8.self)
         return Hit(rule: rule.id, pack: rule.packID, category: rule.category, action: rule.action, score: rule.score,
                    start: Int(span.start), end: Int(span.end), byteStart: byteStart, byteEnd: byteEnd, match: match,
@@ -120,16 +122,16 @@ public final class MessageScanner {
     /// True when `span` lies inside quotation marks and a reporting cue stands within the window just
     /// before the opening or just after the closing mark (in normalized characters).
     private func isReportedSpeech(_ span: Span, _ speech: CompiledReportedSpeech) -> Bool {
-        let count = text.originalScalarCount
+        let count = work.originalScalarCount
         let openers: Set<UInt32> = [0x201C, 0x300C, 0x300E, 0x2018, 0x300A, 0xFF02]
         let closers: Set<UInt32> = [0x201D, 0x300D, 0x300F, 0x2019, 0x300B]
         // Opening mark: the nearest quote character before the span, if it opens (ASCII " by parity).
         var open = -1
         var asciiQuotes = 0
-        for i in 0..<Int(span.start) where text.scalars[i] == 0x22 { asciiQuotes += 1 }
+        for i in 0..<Int(span.start) where work.scalars[i] == 0x22 { asciiQuotes += 1 }
         var i = Int(span.start) - 1
         while i >= 0 && Int(span.start) - i <= 400 {
-            let v = text.scalars[i]
+            let v = work.scalars[i]
             if openers.contains(v) || (v == 0x22 && asciiQuotes % 2 == 1) { open = i; break }
             if closers.contains(v) || v == 0x22 { return false }
             i -= 1
@@ -138,14 +140,14 @@ public final class MessageScanner {
         var close = -1
         i = Int(span.end)
         while i < count && i - Int(span.end) <= 400 {
-            let v = text.scalars[i]
+            let v = work.scalars[i]
             if closers.contains(v) || v == 0x22 || v == 0xFF02 { close = i; break }
             if openers.contains(v) { return false }
             i += 1
         }
         guard close >= 0 else { return false }
-        let before = text.keptIndex(atOrAfterOriginal: open), after = text.keptIndex(atOrAfterOriginal: close + 1)
-        let kept = text.kept
+        let before = work.keptIndex(atOrAfterOriginal: open), after = work.keptIndex(atOrAfterOriginal: close + 1)
+        let kept = work.kept.buffer
         func containsCue(_ range: Range<Int>) -> Bool {
             speech.cues.contains { cue in
                 guard cue.count <= range.count else { return false }
@@ -158,7 +160,7 @@ public final class MessageScanner {
     /// Runs the automaton over the kept text and keeps occurrences whose inner gaps and word boundaries hold.
     private func collectLiteralHits() {
         let maxFiller = engine.normalizer.maxFiller
-        let kept = text.kept, gaps = text.gaps, origin = text.keptOrigin
+        let kept = work.kept.buffer, gaps = work.gaps.buffer, origin = work.keptOrigin.buffer
         engine.automaton.forEachMatch(in: kept) { pattern, end in
             let start = end - Int(engine.automaton.patternLengths[pattern]) + 1
             var k = start + 1
@@ -188,92 +190,70 @@ public final class MessageScanner {
         }
     }
 
-    /// Spans where `node` matches; empty when it does not. Literal children of `all` are checked first,
-    /// so a regex gated by a word only runs when the word is present.
+    /// Spans where `node` matches; empty when it does not. Positive children of `all` are ordered
+    /// literal-only first (see ``Engine/children``), and evaluation stops at the first that fails.
     private func evaluate(_ node: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
         switch engine.nodes[node] {
         case .literal:
             guard let range = nodeHitRange[node] else { return [] }
             return literalHits[range].map(\.span)
-        case .regex(let spec):
-            return regexSpans(spec, bytes)
-        case .any(let children):
-            return children.flatMap { evaluate($0, bytes) }
+        case .regex(let index):
+            return regexSpans(index, bytes)
+        case .any(let range):
+            var spans: [Span] = []
+            for child in range { spans += evaluate(engine.children[child], bytes) }
+            return spans
         case .all(let positive, let negative, let within):
-            var results: [[Span]] = Array(repeating: [], count: positive.count)
-            let order = positive.indices.sorted { isCheap(positive[$0]) && !isCheap(positive[$1]) }
-            for index in order {
-                results[index] = evaluate(positive[index], bytes)
-                if results[index].isEmpty { return [] }
+            var results: [[Span]] = []
+            for child in positive {
+                let spans = evaluate(engine.children[child], bytes)
+                if spans.isEmpty { return [] }
+                results.append(spans)
             }
-            for child in negative where !evaluate(child, bytes).isEmpty { return [] }
-            guard let within else { return results.flatMap { $0 } }
-            return MessageScanner.windows(results, within: Int32(within))
+            for child in negative where !evaluate(engine.children[child], bytes).isEmpty { return [] }
+            guard let within else { return results.count == 1 ? results[0] : results.flatMap { $0 } }
+            return MessageScanner.windows(results, within: within)
         }
     }
 
-    private func isCheap(_ node: Int) -> Bool {
-        switch engine.nodes[node] {
-        case .literal: return true
-        case .regex: return false
-        case .any(let children): return children.allSatisfy(isCheap)
-        case .all(let positive, let negative, _): return (positive + negative).allSatisfy(isCheap)
-        }
-    }
-
-    private func regexSpans(_ spec: RegexSpec, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
+    private func regexSpans(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
+        let gate = engine.regexGates[index]
         // When folding changed nothing, the folded view is the original: search the bytes directly.
-        let useFolded = spec.view == .folded && !text.foldingIsIdentity
-        // Every match needs this ASCII byte and the folded view has none: skip (and do not build it).
-        if useFolded, engine.options.prefilter, let required = spec.pattern.requiredByte, required < 0x80,
-           !text.foldedViewContains(ascii: required) { return [] }
-        // Every match starts with one of these ASCII bytes and the folded view has none: skip.
-        if useFolded, engine.options.prefilter, let first = spec.pattern.asciiFirstBytes,
-           !text.foldedViewContains(anyOf: first) { return [] }
-        if useFolded && !foldedReady {
-            engine.normalizer.foldedView(of: text, into: &folded)
-            foldedReady = true
+        let useFolded = gate.folded && !work.foldingIsIdentity
+        if useFolded && engine.options.prefilter {
+            // Every match needs this ASCII byte, or starts with one of these, and the folded view has none:
+            // skip (and do not build the view).
+            if let required = gate.requiredByte, required < 0x80, !work.foldedViewContains(ascii: required) { return [] }
+            if let first = gate.asciiFirstBytes, !work.foldedViewContains(anyOf: first) { return [] }
         }
+        if useFolded && !work.foldedViewReady { engine.normalizer.buildFoldedView(work) }
+        let subject = useFolded ? work.foldedBytes.buffer : bytes
+        if engine.options.prefilter, let required = gate.requiredByte,
+           subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return [] }
+        let spec = engine.regexes[index]
         var byteRanges: [Range<Int>] = []
-        func run(_ subject: UnsafeBufferPointer<UInt8>) {
-            if engine.options.prefilter, let required = spec.pattern.requiredByte,
-               subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return }
-            do {
-                try matcher.forEachMatch(of: spec.pattern, in: subject) { range in
-                    if spec.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }
-                    return true
-                }
-            } catch {
-                let rule = currentSlot < engine.rules.count ? engine.rules[currentSlot].id : nil
-                errors.append(DecisionError(rule: rule, message: "regex at \(spec.location) failed: \(error.message)"))
+        do {
+            try matcher.forEachMatch(of: spec.pattern, in: subject) { range in
+                if spec.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }
+                return true
             }
+        } catch {
+            let rule = currentSlot < engine.rules.count ? engine.rules[currentSlot].id : nil
+            errors.append(DecisionError(rule: rule, message: "regex at \(spec.location) failed: \(error.message)"))
         }
-        if useFolded { folded.bytes.withUnsafeBufferPointer { run($0) } } else { run(bytes) }
-        let count = text.originalScalarCount
         return byteRanges.map { range in
             let start: Int, end: Int
             if useFolded {
-                start = folded.originalIndex(forByte: range.lowerBound, originalCount: count, isEnd: false)
-                end = range.isEmpty ? start : folded.originalIndex(forByte: range.upperBound, originalCount: count, isEnd: true)
+                start = work.originalIndex(forFoldedByte: range.lowerBound, isEnd: false)
+                end = range.isEmpty ? start : work.originalIndex(forFoldedByte: range.upperBound, isEnd: true)
             } else {
-                start = originalIndex(forByte: range.lowerBound)
-                end = range.isEmpty ? start : originalIndex(forByte: range.upperBound, roundUp: true)
+                start = work.originalIndex(forByte: range.lowerBound)
+                end = range.isEmpty ? start : work.originalIndex(forByte: range.upperBound, roundUp: true)
             }
             return Span(start: Int32(start), end: Int32(end),
-                        keptStart: Int32(text.keptIndex(atOrAfterOriginal: start)),
-                        keptEnd: Int32(text.keptIndex(atOrAfterOriginal: end)))
+                        keptStart: Int32(work.keptIndex(atOrAfterOriginal: start)),
+                        keptEnd: Int32(work.keptIndex(atOrAfterOriginal: end)))
         }
-    }
-
-    /// Original scalar index of a byte offset (rounded to the scalar containing or following it).
-    private func originalIndex(forByte offset: Int, roundUp: Bool = false) -> Int {
-        let offsets = text.scalarByteOffsets
-        var low = 0, high = offsets.count - 1
-        while low < high {
-            let mid = (low + high + 1) / 2
-            if Int(offsets[mid]) <= offset { low = mid } else { high = mid - 1 }
-        }
-        return roundUp && Int(offsets[low]) < offset ? low + 1 : low
     }
 
     /// For `all` with `within`: every window (leftmost hit plus the earliest-ending hit of each other

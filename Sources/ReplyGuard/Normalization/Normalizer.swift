@@ -58,28 +58,6 @@ public struct NormalizedText: Sendable {
     }
 }
 
-/// The folded view of a message for regexes that run `on: folded`: every original scalar folded as for
-/// literals, ignorable characters dropped, fillers kept (folded too: an ideographic space becomes " ").
-struct FoldedView {
-    var bytes: [UInt8] = []
-    /// For each folded scalar: its byte offset in `bytes` (plus an end entry) and its original scalar index.
-    var scalarStarts: [Int32] = []
-    var origins: [Int32] = []
-
-    /// Original scalar index for a byte offset in `bytes` that starts a scalar (or equals `bytes.count`).
-    func originalIndex(forByte offset: Int, originalCount: Int, isEnd: Bool) -> Int {
-        var low = 0, high = scalarStarts.count - 1
-        while low < high {
-            let mid = (low + high) / 2
-            if Int(scalarStarts[mid]) < offset { low = mid + 1 } else { high = mid }
-        }
-        if isEnd {
-            return low == 0 ? (origins.isEmpty ? 0 : Int(origins[0])) : Int(origins[low - 1]) + 1
-        }
-        return low < origins.count ? Int(origins[low]) : originalCount
-    }
-}
-
 /// Normalizes messages (SPEC §4) in one table-driven pass over their Unicode scalars.
 public struct Normalizer: Sendable {
     /// How many filler characters may stand between two characters of a word before it stops matching.
@@ -91,76 +69,102 @@ public struct Normalizer: Sendable {
         self.tables = tables
     }
 
-    /// Normalizes `text` into `output`, reusing its buffers.
-    ///
-    /// Decodes the scalars first (kept in `output` for the folded view), then folds them. A pinyin
-    /// annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion artifact in
-    /// reposted text and an evasion — is dropped like a zero-width character.
+    /// Normalizes `text` into `output` (a snapshot with its own arrays; for tests and one-off use).
     public func normalize(_ text: UnsafeBufferPointer<UInt8>, into output: inout NormalizedText) {
-        output.scalarByteOffsets.removeAll(keepingCapacity: true)
-        output.scalars.removeAll(keepingCapacity: true)
-        output.kept.removeAll(keepingCapacity: true)
-        output.keptOrigin.removeAll(keepingCapacity: true)
-        output.gaps.removeAll(keepingCapacity: true)
-        output.scalarByteOffsets.reserveCapacity(text.count + 1)
-        output.scalars.reserveCapacity(text.count)
-        output.kept.reserveCapacity(text.count)
-        output.keptOrigin.reserveCapacity(text.count)
-        output.gaps.reserveCapacity(text.count)
+        let workspace = NormalizationWorkspace()
+        normalize(text, into: workspace)
+        output = workspace.snapshot()
+    }
+
+    /// Normalizes `text` into `workspace`, reusing its buffers (the matching hot path).
+    ///
+    /// Decodes the scalars first (kept for the folded view and for mapping spans back), then folds them.
+    /// A pinyin annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion
+    /// artifact in reposted text and an evasion — is dropped like a zero-width character.
+    func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace) {
+        let byteCount = text.count
+        workspace.offsets.reserve(byteCount + 1)
+        workspace.scalars.reserve(byteCount)
+        let offsets = workspace.offsets.base, scalars = workspace.scalars.base
+        var scalarCount = 0
         var invalid = 0
         UTF8Scanner.forEachScalar(in: text) { value, byteOffset, valid in
-            output.scalarByteOffsets.append(Int32(truncatingIfNeeded: byteOffset))
-            output.scalars.append(value)
+            offsets[scalarCount] = Int32(truncatingIfNeeded: byteOffset)
+            scalars[scalarCount] = value
+            scalarCount += 1
             if !valid { invalid += 1 }
         }
-        output.scalarByteOffsets.append(Int32(truncatingIfNeeded: text.count))
-        output.invalidUTF8Count = invalid
+        offsets[scalarCount] = Int32(truncatingIfNeeded: byteCount)
+        workspace.offsets.count = scalarCount + 1
+        workspace.scalars.count = scalarCount
+        workspace.invalidUTF8Count = invalid
+
+        // Each scalar keeps at most one character unless it expands; expansions reserve their extra room.
+        workspace.reserveKept(scalarCount)
+        var kept = workspace.kept.base, origin = workspace.keptOrigin.base, gaps = workspace.gaps.base
+        var keptCapacity = workspace.kept.capacity
+        var keptCount = 0
         var identity = invalid == 0
         var pendingGap = 0
         var low: UInt64 = 0, high: UInt64 = 0
         @inline(__always) func noteASCII(_ v: UInt32) {
             if v < 64 { low |= 1 << UInt64(v) } else if v < 128 { high |= 1 << UInt64(v - 64) }
         }
-        output.scalars.withUnsafeBufferPointer { scalars in
+        @inline(__always) func keep(_ v: UInt32, _ i: Int) {
+            kept[keptCount] = v
+            origin[keptCount] = Int32(truncatingIfNeeded: i)
+            gaps[keptCount] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
+            keptCount += 1
+            pendingGap = 0
+        }
+        let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
+        tables.flat.withUnsafeBufferPointer { flat in
             var i = 0
-            while i < scalars.count {
+            while i < scalarCount {
                 let value = scalars[i]
-                if value == 0x28 || value == 0xFF08, let end = annotationEnd(scalars, i) {
+                if value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
                     identity = false
                     i = end
                     continue
                 }
-                let entry = tables.entry(value)
+                let entry = value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
                 let kind = entry >> NormalizationTables.kindShift
-                if kind > NormalizationTables.filler || entry & 0x1F_FFFF != value { identity = false }
-                if kind <= NormalizationTables.filler { noteASCII(entry & 0x1F_FFFF) }
                 if kind == NormalizationTables.keep {
-                    output.kept.append(entry & 0x1F_FFFF)
-                    output.keptOrigin.append(Int32(i))
-                    output.gaps.append(UInt8(min(pendingGap, 255)))
-                    pendingGap = 0
+                    let folded = entry & 0x1F_FFFF
+                    if folded != value { identity = false }
+                    if folded < 0x80 { noteASCII(folded) }
+                    keep(folded, i)
                 } else if kind == NormalizationTables.filler {
+                    let folded = entry & 0x1F_FFFF
+                    if folded != value { identity = false }
+                    noteASCII(folded)
                     pendingGap += 1
                 } else if kind == NormalizationTables.expansion {
+                    identity = false
                     let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                    if keptCount + count + (scalarCount - i) > keptCapacity {
+                        workspace.setKeptCount(keptCount)
+                        workspace.reserveKept(keptCount + count + (scalarCount - i))
+                        kept = workspace.kept.base; origin = workspace.keptOrigin.base; gaps = workspace.gaps.base
+                        keptCapacity = workspace.kept.capacity
+                    }
                     for element in tables.expansions[offset..<offset + count] {
                         switch element >> NormalizationTables.kindShift {
-                        case NormalizationTables.keep:
-                            noteASCII(element & 0x1F_FFFF)
-                            output.kept.append(element & 0x1F_FFFF)
-                            output.keptOrigin.append(Int32(i))
-                            output.gaps.append(UInt8(min(pendingGap, 255)))
-                            pendingGap = 0
+                        case NormalizationTables.keep: noteASCII(element & 0x1F_FFFF); keep(element & 0x1F_FFFF, i)
                         case NormalizationTables.filler: noteASCII(element & 0x1F_FFFF); pendingGap += 1
                         default: break
                         }
                     }
+                } else {
+                    identity = false
                 }
                 i += 1
             }
         }
-        output.foldingIsIdentity = identity
-        output.foldedASCII = (low, high)
+        workspace.setKeptCount(keptCount)
+        workspace.foldingIsIdentity = identity
+        workspace.foldedASCII = (low, high)
+        workspace.foldedViewReady = false
     }
 
     /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right
@@ -192,37 +196,49 @@ public struct Normalizer: Sendable {
         return output
     }
 
-    /// Builds the folded view (fillers kept, folded) of the message last normalized into `text`.
-    func foldedView(of text: NormalizedText, into view: inout FoldedView) {
-        view.bytes.removeAll(keepingCapacity: true)
-        view.scalarStarts.removeAll(keepingCapacity: true)
-        view.origins.removeAll(keepingCapacity: true)
-        text.scalars.withUnsafeBufferPointer { scalars in
-            var i = 0
-            func emit(_ value: UInt32) {
-                view.scalarStarts.append(Int32(view.bytes.count))
-                view.origins.append(Int32(i))
-                UTF8Scanner.appendUTF8(value, to: &view.bytes)
-            }
-            while i < scalars.count {
-                let entry = tables.entry(scalars[i])
-                switch entry >> NormalizationTables.kindShift {
-                case NormalizationTables.keep, NormalizationTables.filler:
-                    if scalars[i] == 0x28 || scalars[i] == 0xFF08, let end = annotationEnd(scalars, i) { i = end; continue }
-                    emit(entry & 0x1F_FFFF)
-                case NormalizationTables.expansion:
-                    let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                    for element in tables.expansions[offset..<offset + count] {
-                        switch element >> NormalizationTables.kindShift {
-                        case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
-                        default: break
-                        }
-                    }
-                default: break
-                }
-                i += 1
-            }
+    /// Builds the folded view (fillers kept, folded; see ``NormalizationWorkspace``) of the message last
+    /// normalized into `workspace`.
+    func buildFoldedView(_ workspace: NormalizationWorkspace) {
+        let scalarCount = workspace.scalars.count
+        let input = workspace.scalars.buffer
+        // Up to 4 bytes per folded scalar; one folded scalar per original unless it expands.
+        workspace.reserveFolded(scalars: scalarCount + 1)
+        var bytes = workspace.foldedBytes.base, starts = workspace.foldedStarts.base, origins = workspace.foldedOrigins.base
+        var scalarCapacity = workspace.foldedStarts.capacity
+        var byteCount = 0, foldedCount = 0
+        var i = 0
+        @inline(__always) func emit(_ value: UInt32) {
+            starts[foldedCount] = Int32(truncatingIfNeeded: byteCount)
+            origins[foldedCount] = Int32(truncatingIfNeeded: i)
+            foldedCount += 1
+            byteCount += UTF8Scanner.encode(value, into: bytes + byteCount)
         }
-        view.scalarStarts.append(Int32(view.bytes.count))
+        while i < scalarCount {
+            let entry = tables.entry(input[i])
+            switch entry >> NormalizationTables.kindShift {
+            case NormalizationTables.keep, NormalizationTables.filler:
+                if input[i] == 0x28 || input[i] == 0xFF08, let end = annotationEnd(input, i) { i = end; continue }
+                emit(entry & 0x1F_FFFF)
+            case NormalizationTables.expansion:
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                if foldedCount + count + (scalarCount - i) + 1 > scalarCapacity {
+                    workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)
+                    workspace.reserveFolded(scalars: foldedCount + count + (scalarCount - i) + 1)
+                    bytes = workspace.foldedBytes.base; starts = workspace.foldedStarts.base; origins = workspace.foldedOrigins.base
+                    scalarCapacity = workspace.foldedStarts.capacity
+                }
+                for element in tables.expansions[offset..<offset + count] {
+                    switch element >> NormalizationTables.kindShift {
+                    case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
+                    default: break
+                    }
+                }
+            default: break
+            }
+            i += 1
+        }
+        starts[foldedCount] = Int32(truncatingIfNeeded: byteCount)
+        workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)
+        workspace.foldedViewReady = true
     }
 }

@@ -36,17 +36,23 @@ enum UTF8Scanner {
         }
     }
 
-    static func appendUTF8(_ value: UInt32, to bytes: inout [UInt8]) {
+    /// Writes the UTF-8 encoding of `value` at `out` (room for 4 bytes) and returns its length.
+    @inline(__always)
+    static func encode(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
         switch value {
-        case 0..<0x80: bytes.append(UInt8(value))
+        case 0..<0x80:
+            out[0] = UInt8(value)
+            return 1
         case 0x80..<0x800:
-            bytes.append(UInt8(0xC0 | value >> 6)); bytes.append(UInt8(0x80 | value & 0x3F))
+            out[0] = UInt8(0xC0 | value >> 6); out[1] = UInt8(0x80 | value & 0x3F)
+            return 2
         case 0x800..<0x10000:
-            bytes.append(UInt8(0xE0 | value >> 12)); bytes.append(UInt8(0x80 | value >> 6 & 0x3F))
-            bytes.append(UInt8(0x80 | value & 0x3F))
+            out[0] = UInt8(0xE0 | value >> 12); out[1] = UInt8(0x80 | value >> 6 & 0x3F); out[2] = UInt8(0x80 | value & 0x3F)
+            return 3
         default:
-            bytes.append(UInt8(0xF0 | value >> 18)); bytes.append(UInt8(0x80 | value >> 12 & 0x3F))
-            bytes.append(UInt8(0x80 | value >> 6 & 0x3F)); bytes.append(UInt8(0x80 | value & 0x3F))
+            out[0] = UInt8(0xF0 | value >> 18); out[1] = UInt8(0x80 | value >> 12 & 0x3F)
+            out[2] = UInt8(0x80 | value >> 6 & 0x3F); out[3] = UInt8(0x80 | value & 0x3F)
+            return 4
         }
     }
 }

@@ -1,0 +1,110 @@
+/// One thread's normalization state for the message being decided, reused for every message.
+///
+/// Holds the original scalars and their byte offsets, the kept scalars with their origins and filler
+/// gaps (see ``NormalizedText`` for the terms), and — built only when a regex needs it — the *folded
+/// view*: every original scalar folded as for literals, ignorable characters dropped, fillers kept
+/// (folded too: an ideographic space becomes " "), as UTF-8 with a map back to original scalars.
+final class NormalizationWorkspace {
+    /// Byte offset of each original scalar plus one entry for the end.
+    var offsets = ScratchBuffer<Int32>()
+    var scalars = ScratchBuffer<UInt32>()
+    var kept = ScratchBuffer<UInt32>()
+    var keptOrigin = ScratchBuffer<Int32>()
+    var gaps = ScratchBuffer<UInt8>()
+    var invalidUTF8Count = 0
+    var foldingIsIdentity = true
+    var foldedASCII: (UInt64, UInt64) = (0, 0)
+
+    var foldedViewReady = false
+    var foldedBytes = ScratchBuffer<UInt8>()
+    /// For each folded scalar: its byte offset in `foldedBytes` (plus an end entry) and its original index.
+    var foldedStarts = ScratchBuffer<Int32>()
+    var foldedOrigins = ScratchBuffer<Int32>()
+
+    var originalScalarCount: Int { scalars.count }
+
+    func reserveKept(_ count: Int) {
+        kept.reserve(count)
+        keptOrigin.reserve(count)
+        gaps.reserve(count)
+    }
+
+    func setKeptCount(_ count: Int) {
+        kept.count = count
+        keptOrigin.count = count
+        gaps.count = count
+    }
+
+    /// Room for `scalars` folded scalars (plus the end entry) and 4 bytes each.
+    func reserveFolded(scalars count: Int) {
+        foldedStarts.reserve(count + 1)
+        foldedOrigins.reserve(count)
+        foldedBytes.reserve(count * 4)
+    }
+
+    func setFoldedCounts(scalars count: Int, bytes: Int) {
+        foldedStarts.count = count + 1
+        foldedOrigins.count = count
+        foldedBytes.count = bytes
+    }
+
+    /// True when some byte of `mask` (a 128-bit ASCII set) occurs in the folded view of the message.
+    @inline(__always)
+    func foldedViewContains(anyOf mask: (UInt64, UInt64)) -> Bool {
+        foldedASCII.0 & mask.0 != 0 || foldedASCII.1 & mask.1 != 0
+    }
+
+    /// True when byte `b` (< 0x80) occurs in the folded view of the message.
+    @inline(__always)
+    func foldedViewContains(ascii b: UInt8) -> Bool {
+        b < 64 ? foldedASCII.0 & (1 << UInt64(b)) != 0 : foldedASCII.1 & (1 << UInt64(b - 64)) != 0
+    }
+
+    /// Index of the first kept scalar whose origin is at or after original scalar `index`.
+    func keptIndex(atOrAfterOriginal index: Int) -> Int {
+        var low = 0, high = keptOrigin.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(keptOrigin[mid]) < index { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
+    /// Original scalar index of a byte offset in the original text (rounded to the scalar containing or
+    /// following it).
+    func originalIndex(forByte offset: Int, roundUp: Bool = false) -> Int {
+        var low = 0, high = offsets.count - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if Int(offsets[mid]) <= offset { low = mid } else { high = mid - 1 }
+        }
+        return roundUp && Int(offsets[low]) < offset ? low + 1 : low
+    }
+
+    /// Original scalar index for a byte offset in the folded view that starts a scalar (or is its end).
+    func originalIndex(forFoldedByte offset: Int, isEnd: Bool) -> Int {
+        var low = 0, high = foldedStarts.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(foldedStarts[mid]) < offset { low = mid + 1 } else { high = mid }
+        }
+        if isEnd {
+            return low == 0 ? (foldedOrigins.count == 0 ? 0 : Int(foldedOrigins[0])) : Int(foldedOrigins[low - 1]) + 1
+        }
+        return low < foldedOrigins.count ? Int(foldedOrigins[low]) : originalScalarCount
+    }
+
+    /// The current message's normalization as a value with its own arrays.
+    func snapshot() -> NormalizedText {
+        var text = NormalizedText()
+        text.scalarByteOffsets = offsets.array
+        text.scalars = scalars.array
+        text.kept = kept.array
+        text.keptOrigin = keptOrigin.array
+        text.gaps = gaps.array
+        text.invalidUTF8Count = invalidUTF8Count
+        text.foldingIsIdentity = foldingIsIdentity
+        text.foldedASCII = foldedASCII
+        return text
+    }
+}
