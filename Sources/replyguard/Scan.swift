@@ -184,29 +184,37 @@ struct Scan: ParsableCommand {
                 start = end
                 let line = batch.lines[index]
                 let fallback = MessageID.position(file: batch.file, line: line)
+                batch.summary.bytes += record.count + 1
+                // Plain text has nothing to parse: decide the record's bytes where they lie.
+                if batch.format == .text {
+                    handle(scanner.decide(record, id: fallback), text: record, line: line)
+                    continue
+                }
                 let message = batch.format == .csv
                     ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
                     : reader.message(from: record, fallbackID: fallback)
                 let decision = scanner.decide(message)
-                batch.summary.add(decision)
-                batch.summary.bytes += record.count + 1
-                if onlyFlagged && decision.verdict == .allow { continue }
-                switch format {
-                case .jsonl:
-                    batch.output.append(contentsOf: decision.jsonLine().utf8)
-                    batch.output.append(0x0A)
-                case .table:
-                    if decision.verdict != .allow { batch.output += Array(tableRow(decision, text: message.text, colored: colored).utf8) }
-                case .sarif:
-                    if !decision.hits.isEmpty || !decision.errors.isEmpty { batch.findings.append((decision, line)) }
-                case .summary: break
-                }
+                message.text.withUnsafeBufferPointer { handle(decision, text: $0, line: line) }
+            }
+        }
+        func handle(_ decision: Decision, text: UnsafeBufferPointer<UInt8>, line: Int) {
+            batch.summary.add(decision)
+            if onlyFlagged && decision.verdict == .allow { return }
+            switch format {
+            case .jsonl:
+                batch.output.append(contentsOf: decision.jsonLine().utf8)
+                batch.output.append(0x0A)
+            case .table:
+                if decision.verdict != .allow { batch.output += Array(tableRow(decision, text: text, colored: colored).utf8) }
+            case .sarif:
+                if !decision.hits.isEmpty || !decision.errors.isEmpty { batch.findings.append((decision, line)) }
+            case .summary: break
             }
         }
         batch.data = []
     }
 
-    static func tableRow(_ decision: Decision, text: [UInt8], colored: Bool) -> String {
+    static func tableRow(_ decision: Decision, text: UnsafeBufferPointer<UInt8>, colored: Bool) -> String {
         let style = Style(enabled: colored, code: decision.verdict.colorCode)
         var shown = Visible.scalars(String(decoding: text, as: UTF8.self))
         if shown.count > 60 { shown = Array(shown.prefix(59)) + ["…"] }

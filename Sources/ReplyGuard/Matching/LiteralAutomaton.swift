@@ -5,7 +5,7 @@
 /// transitions sorted in one shared edge array (CSR) and fall back along failure links. Each state knows
 /// its own patterns and the nearest state on its failure chain that has any (dictionary link), so
 /// reporting costs nothing on states without output.
-public struct LiteralAutomaton: Sendable {
+public final class LiteralAutomaton: Sendable {
     /// Number of patterns; pattern ids are 0..<patternCount in the order given to `init`.
     public let patternCount: Int
     /// Length of each pattern in scalars.
