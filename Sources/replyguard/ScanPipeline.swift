@@ -114,7 +114,8 @@ final class ScanPipeline: @unchecked Sendable {
 struct ScanSummary {
     var messages = 0
     var bytes = 0
-    var verdicts: [Verdict: Int] = [:]
+    /// Messages per verdict, in `Verdict.allCases` order.
+    var verdicts = [0, 0, 0]
     var categories: [String: Int] = [:]
     var rules: [String: Int] = [:]
     var examples: [String: String] = [:]
@@ -123,13 +124,18 @@ struct ScanSummary {
 
     mutating func add(_ decision: Decision) {
         messages += 1
-        verdicts[decision.verdict, default: 0] += 1
+        verdicts[decision.verdict.rank] += 1
         maxVerdict = max(maxVerdict, decision.verdict)
         if decision.hits.isEmpty && decision.errors.isEmpty { return }
         if !decision.errors.isEmpty { errors += 1 }
-        for category in Set(decision.hits.map(\.category)) { categories[category, default: 0] += 1 }
-        for hit in decision.hits where examples[hit.rule] == nil { examples[hit.rule] = hit.match }
-        for rule in Set(decision.hits.map(\.rule)) { rules[rule, default: 0] += 1 }
+        // Each category and rule counts once per message (hits of one rule are adjacent).
+        for (index, hit) in decision.hits.enumerated() {
+            if !decision.hits[..<index].contains(where: { $0.category == hit.category }) { categories[hit.category, default: 0] += 1 }
+            if index == 0 || decision.hits[index - 1].rule != hit.rule {
+                rules[hit.rule, default: 0] += 1
+                if examples[hit.rule] == nil { examples[hit.rule] = hit.match }
+            }
+        }
     }
 
     mutating func merge(_ other: ScanSummary) {
@@ -137,7 +143,7 @@ struct ScanSummary {
         bytes += other.bytes
         errors += other.errors
         maxVerdict = max(maxVerdict, other.maxVerdict)
-        for (k, v) in other.verdicts { verdicts[k, default: 0] += v }
+        for k in verdicts.indices { verdicts[k] += other.verdicts[k] }
         for (k, v) in other.categories { categories[k, default: 0] += v }
         for (k, v) in other.rules { rules[k, default: 0] += v }
         for (k, v) in other.examples where examples[k] == nil { examples[k] = v }
@@ -147,13 +153,13 @@ struct ScanSummary {
         let mb = Double(bytes) / 1_000_000
         return String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d escalate, %d block; %d with errors\n",
                       messages, mb, seconds, seconds > 0 ? mb / seconds : 0,
-                      verdicts[.allow] ?? 0, verdicts[.escalate] ?? 0, verdicts[.block] ?? 0, errors)
+                      verdicts[0], verdicts[1], verdicts[2], errors)
     }
 
     /// The `--format table|summary` report: counts per verdict and category, top rules with examples.
     func table(top: Int = 10) -> String {
         var out = "\nverdict     messages\n"
-        for verdict in Verdict.allCases { out += verdict.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(verdicts[verdict] ?? 0)\n" }
+        for verdict in Verdict.allCases { out += verdict.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(verdicts[verdict.rank])\n" }
         if errors > 0 { out += "(with errors: \(errors))\n" }
         if !categories.isEmpty {
             out += "\ncategory    messages\n"

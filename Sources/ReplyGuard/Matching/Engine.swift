@@ -23,11 +23,23 @@ public struct EngineOptions: Sendable {
     }
 }
 
-/// A regex's prefilter data: a byte every match contains, and the ASCII bytes a match can start with.
-struct RegexGate: Sendable {
+/// What matching needs of a regex, as plain values: the compiled pattern (owned by ``Engine/regexes``,
+/// referenced without retain counting), its view and validator, and its prefilter data: a byte every
+/// match contains, and the ASCII bytes a match can start with.
+struct RegexGate: @unchecked Sendable {
+    let pattern: Unmanaged<PCRE2Pattern>
     let folded: Bool
+    let validator: Validator?
     let requiredByte: UInt8?
     let asciiFirstBytes: (UInt64, UInt64)?
+
+    init(_ spec: RegexSpec) {
+        pattern = .passUnretained(spec.pattern)
+        folded = spec.view == .folded
+        validator = spec.validator
+        requiredByte = spec.pattern.requiredByte
+        asciiFirstBytes = spec.pattern.asciiFirstBytes
+    }
 }
 
 /// Reporting cues normalized like words.
@@ -61,7 +73,7 @@ public final class Engine: Sendable {
 
     /// The compiled regexes, indexed by `Node.regex`.
     let regexes: [RegexSpec]
-    /// What each regex's prefilter needs, as plain values (same indexes as `regexes`).
+    /// Each regex as the hot path uses it (same indexes as `regexes`, which keeps the patterns alive).
     let regexGates: [RegexGate]
     /// Child node ids of `any` and `all` nodes, indexed by their ranges (positive children of `all`
     /// ordered literal-only first, so a regex gated by a word runs only when the word is present).
@@ -150,8 +162,7 @@ public final class Engine: Sendable {
         }
         self.nodes = nodes
         self.regexes = regexes
-        regexGates = regexes.map { RegexGate(folded: $0.view == .folded, requiredByte: $0.pattern.requiredByte,
-                                             asciiFirstBytes: $0.pattern.asciiFirstBytes) }
+        regexGates = regexes.map(RegexGate.init)
         self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }

@@ -230,16 +230,17 @@ public final class MessageScanner {
         let subject = useFolded ? work.foldedBytes.buffer : bytes
         if engine.options.prefilter, let required = gate.requiredByte,
            subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return [] }
-        let spec = engine.regexes[index]
         var byteRanges: [Range<Int>] = []
         do {
-            try matcher.forEachMatch(of: spec.pattern, in: subject) { range in
-                if spec.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }
-                return true
+            try gate.pattern._withUnsafeGuaranteedRef { pattern in
+                try matcher.forEachMatch(of: pattern, in: subject) { range in
+                    if gate.validator?.accepts(subject[range]) ?? true { byteRanges.append(range) }
+                    return true
+                }
             }
         } catch {
             let rule = currentSlot < engine.rules.count ? engine.rules[currentSlot].id : nil
-            errors.append(DecisionError(rule: rule, message: "regex at \(spec.location) failed: \(error.message)"))
+            errors.append(DecisionError(rule: rule, message: "regex at \(engine.regexes[index].location) failed: \((error as? PCRE2MatchError)?.message ?? "\(error)")"))
         }
         return byteRanges.map { range in
             let start: Int, end: Int

@@ -3,7 +3,8 @@ import ReplyGuardPCRE2
 /// Verdict for a message, ordered `allow < escalate < block`.
 public enum Verdict: String, Sendable, Comparable, CaseIterable, Codable {
     case allow, escalate, block
-    var rank: Int { self == .allow ? 0 : self == .escalate ? 1 : 2 }
+    /// 0, 1, 2 for allow, escalate, block (the `allCases` order).
+    public var rank: Int { self == .allow ? 0 : self == .escalate ? 1 : 2 }
     public static func < (lhs: Verdict, rhs: Verdict) -> Bool { lhs.rank < rhs.rank }
 }
 
