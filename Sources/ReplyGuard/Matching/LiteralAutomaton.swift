@@ -5,25 +5,53 @@
 /// transitions sorted in one shared edge array (CSR) and fall back along failure links. Each state knows
 /// its own patterns and the nearest state on its failure chain that has any (dictionary link), so
 /// reporting costs nothing on states without output.
-public final class LiteralAutomaton: Sendable {
+public final class LiteralAutomaton: @unchecked Sendable {
     /// Number of patterns; pattern ids are 0..<patternCount in the order given to `init`.
     public let patternCount: Int
     /// Length of each pattern in scalars.
     public let patternLengths: [Int32]
 
-    private let bmpSymbols: [Int32]
+    /// A state's hot data in one 16-byte record: its edges (a range of `edges`), its failure link, and
+    /// the first state on its failure chain (itself included) that has patterns to report (0: none).
+    private struct State {
+        var edgeStart: Int32
+        var edgeCount: Int32
+        var failure: Int32
+        var report: Int32
+    }
+
+    private struct Edge {
+        var symbol: Int32
+        var target: Int32
+    }
+
+    // Immutable after init; raw memory so the matching loop has no bounds or uniqueness checks.
+    private let bmpSymbols: UnsafeMutablePointer<Int32>
     private let otherSymbols: [UInt32: Int32]
-    private let rootRow: [Int32]
-    private let edgeStart: [Int32]
-    private let edgeSymbols: [Int32]
-    private let edgeTargets: [Int32]
-    private let failure: [Int32]
-    private let outputStart: [Int32]
-    private let outputPatterns: [Int32]
-    private let dictionaryLink: [Int32]
+    private let rootRow: UnsafeMutablePointer<Int32>
+    private let states: UnsafeMutablePointer<State>
+    private let edges: UnsafeMutablePointer<Edge>
+    private let outputStart: UnsafeMutablePointer<Int32>
+    private let outputPatterns: UnsafeMutablePointer<Int32>
+    /// The next state with patterns on the failure chain, past the state itself (0: none).
+    private let dictionaryLink: UnsafeMutablePointer<Int32>
 
     /// Number of automaton states (for diagnostics and benchmarks).
-    public var stateCount: Int { failure.count }
+    public let stateCount: Int
+
+    deinit {
+        for pointer in [UnsafeMutableRawPointer(bmpSymbols), UnsafeMutableRawPointer(rootRow), UnsafeMutableRawPointer(states),
+                        UnsafeMutableRawPointer(edges), UnsafeMutableRawPointer(outputStart),
+                        UnsafeMutableRawPointer(outputPatterns), UnsafeMutableRawPointer(dictionaryLink)] {
+            pointer.deallocate()
+        }
+    }
+
+    private static func copy<T>(_ array: [T]) -> UnsafeMutablePointer<T> {
+        let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(array.count, 1))
+        array.withUnsafeBufferPointer { if let base = $0.baseAddress { pointer.initialize(from: base, count: array.count) } }
+        return pointer
+    }
 
     public init(patterns: [[UInt32]]) {
         patternCount = patterns.count
@@ -89,32 +117,29 @@ public final class LiteralAutomaton: Sendable {
         // Flatten.
         var rootRow = [Int32](repeating: 0, count: Int(symbolCount) + 1)
         for (c, child) in children[0] { rootRow[Int(c)] = child }
-        var edgeStart = [Int32](repeating: 0, count: stateCount + 1)
-        var edgeSymbols: [Int32] = []
-        var edgeTargets: [Int32] = []
+        var states: [State] = []
+        states.reserveCapacity(stateCount)
+        var edges: [Edge] = []
         var outputStart = [Int32](repeating: 0, count: stateCount + 1)
         var outputPatterns: [Int32] = []
         for state in 0..<stateCount {
-            edgeStart[state] = Int32(edgeSymbols.count)
-            for (c, child) in children[state].sorted(by: { $0.key < $1.key }) {
-                edgeSymbols.append(c)
-                edgeTargets.append(child)
-            }
+            let start = Int32(edges.count)
+            for (c, child) in children[state].sorted(by: { $0.key < $1.key }) { edges.append(Edge(symbol: c, target: child)) }
+            let report = own[state].isEmpty ? max(dictionary[state], 0) : Int32(state)
+            states.append(State(edgeStart: start, edgeCount: Int32(edges.count) - start, failure: failure[state], report: report))
             outputStart[state] = Int32(outputPatterns.count)
             outputPatterns += own[state]
         }
-        edgeStart[stateCount] = Int32(edgeSymbols.count)
         outputStart[stateCount] = Int32(outputPatterns.count)
-        self.bmpSymbols = bmp
+        self.stateCount = stateCount
+        self.bmpSymbols = LiteralAutomaton.copy(bmp)
         self.otherSymbols = other
-        self.rootRow = rootRow
-        self.edgeStart = edgeStart
-        self.edgeSymbols = edgeSymbols
-        self.edgeTargets = edgeTargets
-        self.failure = failure
-        self.outputStart = outputStart
-        self.outputPatterns = outputPatterns
-        self.dictionaryLink = dictionary
+        self.rootRow = LiteralAutomaton.copy(rootRow)
+        self.states = LiteralAutomaton.copy(states)
+        self.edges = LiteralAutomaton.copy(edges)
+        self.outputStart = LiteralAutomaton.copy(outputStart)
+        self.outputPatterns = LiteralAutomaton.copy(outputPatterns)
+        self.dictionaryLink = LiteralAutomaton.copy(dictionary.map { max($0, 0) })
     }
 
     @inline(__always)
@@ -123,17 +148,17 @@ public final class LiteralAutomaton: Sendable {
     }
 
     @inline(__always)
-    private func child(_ state: Int32, _ c: Int32) -> Int32? {
-        var low = Int(edgeStart[Int(state)]), high = Int(edgeStart[Int(state) + 1])
+    private func child(_ state: State, _ c: Int32) -> Int32? {
+        var low = Int(state.edgeStart), high = low + Int(state.edgeCount)
         if high - low <= 8 {
-            while low < high { if edgeSymbols[low] == c { return edgeTargets[low] }; low += 1 }
+            while low < high { if edges[low].symbol == c { return edges[low].target }; low += 1 }
             return nil
         }
         while low < high {
             let mid = (low + high) >> 1
-            let s = edgeSymbols[mid]
-            if s == c { return edgeTargets[mid] }
-            if s < c { low = mid + 1 } else { high = mid }
+            let edge = edges[mid]
+            if edge.symbol == c { return edge.target }
+            if edge.symbol < c { low = mid + 1 } else { high = mid }
         }
         return nil
     }
@@ -155,11 +180,11 @@ public final class LiteralAutomaton: Sendable {
                 if c == 0 { state = 0; continue }
                 while true {
                     if state == 0 { state = rootRow[Int(c)]; break }
-                    if let next = child(state, c) { state = next; break }
-                    state = failure[Int(state)]
+                    let record = states[Int(state)]
+                    if let next = child(record, c) { state = next; break }
+                    state = record.failure
                 }
-                var out = state
-                if outputStart[Int(out)] == outputStart[Int(out) + 1] { out = dictionaryLink[Int(out)] }
+                var out = states[Int(state)].report
                 while out > 0 {
                     for k in Int(outputStart[Int(out)])..<Int(outputStart[Int(out) + 1]) {
                         report(Int(outputPatterns[k]), i)
