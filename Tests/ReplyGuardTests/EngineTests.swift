@@ -142,3 +142,50 @@ import Testing
     }
 }
 
+
+/// The regex prefilter (ASCII start bytes, required bytes and the clauses read from the pattern text)
+/// skips a regex only where it cannot match: decisions are the same with it on and off.
+@Suite struct RegexPrefilterTests {
+    static let patterns = [
+        #"\d+(?:元|万元|亿元)"#, #"\d{4}年\d{1,2}月\d{1,2}日"#, #"第[一二三四五六七八九十百]+[章条款]"#,
+        #"(?:加|\+)\s*(?:微信|v|vx|qq)\s*[a-z0-9_-]{5,}"#, #"(?<![乐笑])呵呵(?![大一]笑)"#, #"不转不是\p{Han}{1,6}"#,
+        #"哑?巴"#, #"(?:哑|聋)*子"#, #"(?<name>说)话{0}"#, #"(?P<x>骂)人|滚"#, #"[^哑]巴"#, #"[哑聋a-c]+了"#,
+        #"a\.b"#, #"(?i)SB"#, #"\Q哑巴\E"#, #"[[:alpha:]]{2}蛋"#, #"(哑|)巴"#, #"(?:你|您)(?:好|坏){1,}"#,
+        #"傻[\x{903C}b]"#, #"(?=.*元)\d"#, #"說話"#, #"[說说]话"#, #"x{2,}|y+"#, #"\\d哑"#, #"①\d"#,
+    ]
+    /// Fragments that match the patterns above, so random messages reach the regexes' full matches.
+    static let fragments = ["3元", "12万元", "2018年1月2日", "第三章", "加微信abcde1", "+ vx abc_12", "不转不是中国人",
+                            "a.b", "ab蛋", "xx", "y", "\\d哑", "①1", "①１", "說話", "哑巴", "乐呵呵", "呵呵大笑", "骂人"]
+    static let palette = Array("元万亿年月日第一二三章条款加+微信vxq abc_-0123456789乐笑呵大不转是哑聋巴子说話话骂人滚了.你您好坏傻逼b說SBsb①１２，、 \u{3000}😀（")
+
+    @Test func prefilterNeverChangesDecisions() throws {
+        var yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: prefilter test\nrules:\n"
+        for (i, pattern) in Self.patterns.enumerated() {
+            yaml += "  - id: p.r\(i)\n    title: t\n    description: d\n    action: block\n"
+            yaml += "    match: {regex: '\(pattern.replacingOccurrences(of: "'", with: "''"))'}\n"
+            yaml += "    examples: {match: [\"⟦x⟧\"], no_match: [\"y\"]}\n"
+        }
+        var off = EngineOptions()
+        off.prefilter = false
+        let files = ["p.yaml": yaml]
+        let with = try engine(files), without = try engine(files, options: off)
+        var state: UInt64 = 2018
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % n
+        }
+        var matched = Set<String>()
+        for _ in 0..<6000 {
+            func noise() -> String { String((0..<next(6)).map { _ in Self.palette[next(Self.palette.count)] }) }
+            var fragment = Array(Self.fragments[next(Self.fragments.count)])
+            if next(3) == 0 { fragment[next(fragment.count)] = Self.palette[next(Self.palette.count)] }
+            let text = noise() + String(fragment) + noise()
+            let a = with.decide(text), b = without.decide(text)
+            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
+            matched.formUnion(a.hits.map(\.rule))
+        }
+        // The messages reach every rule that can match (the comparison is not vacuous); `說話` and `①\d`
+        // cannot, as folding rewrites those characters in the view the regexes see.
+        #expect(matched.count == Self.patterns.count - 2, "\(matched.sorted())")
+    }
+}

@@ -32,6 +32,8 @@ struct RegexGate: @unchecked Sendable {
     let validator: Validator?
     let requiredByte: UInt8?
     let asciiFirstBytes: (UInt64, UInt64)?
+    /// Clauses (a range of ``Engine/gateClauses``) the folded view must all satisfy for a match.
+    var clauses: Range<Int> = 0..<0
 
     init(_ spec: RegexSpec) {
         pattern = .passUnretained(spec.pattern)
@@ -40,6 +42,13 @@ struct RegexGate: @unchecked Sendable {
         requiredByte = spec.pattern.requiredByte
         asciiFirstBytes = spec.pattern.asciiFirstBytes
     }
+}
+
+/// One prefilter clause: satisfied when the folded view holds one of these ASCII bytes or one of these
+/// Chinese characters (a range of ``Engine/gateClauseHan``).
+struct GateClause: Sendable {
+    let ascii: (UInt64, UInt64)
+    let han: Range<Int>
 }
 
 /// Reporting cues normalized like words.
@@ -67,6 +76,12 @@ public final class Engine: Sendable {
     /// For each automaton pattern, the literal nodes that contain it (CSR).
     let patternNodeStart: [Int32]
     let patternNodes: [Int32]
+    /// Prefilter clauses of folded-view regexes (``RegexGate/clauses`` ranges), the Chinese characters
+    /// they name (as ids), how many such characters there are, and each automaton pattern's id (-1: none).
+    let gateClauses: [GateClause]
+    let gateClauseHan: [Int32]
+    let gateHanCount: Int
+    let patternGateHan: [Int32]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     let reportedSpeech: CompiledReportedSpeech?
@@ -162,10 +177,49 @@ public final class Engine: Sendable {
         }
         self.nodes = nodes
         self.regexes = regexes
-        regexGates = regexes.map(RegexGate.init)
         self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
+        // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character in
+        // a clause becomes a one-character automaton pattern that marks it seen in the message.
+        var gates = regexes.map(RegexGate.init)
+        var clauses: [GateClause] = []
+        var clauseHan: [Int32] = []
+        var hanIDs: [UInt32: Int32] = [:]
+        var patternHan = [Int32](repeating: -1, count: patterns.count)
+        let tables = normalizer.tables
+        for (index, spec) in regexes.enumerated() where spec.view == .folded && options.prefilter {
+            guard let requirement = RegexRequirement.of(spec.pattern.pattern) else { continue }
+            let start = clauses.count
+            for clause in requirement.clauses.prefix(4) where clause.han.count <= 16 {
+                // A character that folding changes never stands in the folded view: drop such clauses.
+                guard clause.han.allSatisfy({ tables.entry($0) == $0 }) else { continue }
+                let hanStart = clauseHan.count
+                for c in clause.han {
+                    let id = hanIDs[c] ?? {
+                        let id = Int32(hanIDs.count)
+                        hanIDs[c] = id
+                        let pattern = patternIndex[[c]] ?? {
+                            patterns.append([c])
+                            patternNodeLists.append([])
+                            patternHan.append(-1)
+                            patternIndex[[c]] = patterns.count - 1
+                            return patterns.count - 1
+                        }()
+                        patternHan[pattern] = id
+                        return id
+                    }()
+                    clauseHan.append(id)
+                }
+                clauses.append(GateClause(ascii: clause.ascii, han: hanStart..<clauseHan.count))
+            }
+            gates[index].clauses = start..<clauses.count
+        }
+        regexGates = gates
+        gateClauses = clauses
+        gateClauseHan = clauseHan
+        gateHanCount = hanIDs.count
+        patternGateHan = patternHan
         automaton = LiteralAutomaton(patterns: patterns)
         var start: [Int32] = [0], flat: [Int32] = []
         for list in patternNodeLists { flat += list; start.append(Int32(flat.count)) }

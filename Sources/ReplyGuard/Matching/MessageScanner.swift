@@ -21,6 +21,9 @@ public final class MessageScanner {
     private var touchedSlots: [Int] = []
     private var errors: [DecisionError] = []
     private var exceptionHits: [Bool]
+    /// `hanSeen[h] == generation` when prefilter character `h` occurs in the current message.
+    private var hanSeen: [Int]
+    private var generation = 0
     private var currentSlot = 0
 
     init(engine: Engine) {
@@ -29,6 +32,7 @@ public final class MessageScanner {
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionHits = Array(repeating: false, count: engine.exceptions.count)
+        hanSeen = Array(repeating: 0, count: engine.gateHanCount)
     }
 
     /// The normalized form of the last message decided (for `explain`).
@@ -54,6 +58,7 @@ public final class MessageScanner {
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         engine.normalizer.normalize(bytes, into: work)
+        generation += 1
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -162,6 +167,8 @@ public final class MessageScanner {
         let maxFiller = engine.normalizer.maxFiller
         let kept = work.kept.buffer, gaps = work.gaps.buffer, origin = work.keptOrigin.buffer
         engine.automaton.forEachMatch(in: kept) { pattern, end in
+            let han = engine.patternGateHan[pattern]
+            if han >= 0 { hanSeen[Int(han)] = generation }
             let start = end - Int(engine.automaton.patternLengths[pattern]) + 1
             var k = start + 1
             while k <= end { if Int(gaps[k]) > maxFiller { return }; k += 1 }
@@ -220,11 +227,18 @@ public final class MessageScanner {
         let gate = engine.regexGates[index]
         // When folding changed nothing, the folded view is the original: search the bytes directly.
         let useFolded = gate.folded && !work.foldingIsIdentity
-        if useFolded && engine.options.prefilter {
-            // Every match needs this ASCII byte, or starts with one of these, and the folded view has none:
-            // skip (and do not build the view).
+        if gate.folded && engine.options.prefilter {
+            // Every match needs this ASCII byte, or starts with one of these, and the folded view (the
+            // original when folding changed nothing) has none: skip (and do not build the view).
             if let required = gate.requiredByte, required < 0x80, !work.foldedViewContains(ascii: required) { return [] }
             if let first = gate.asciiFirstBytes, !work.foldedViewContains(anyOf: first) { return [] }
+        }
+        // Every clause of what a match must contain is present (see ``RegexRequirement``); these tests are
+        // about the folded view, which is the original when folding changed nothing.
+        for clause in gate.clauses {
+            let clause = engine.gateClauses[clause]
+            if work.foldedViewContains(anyOf: clause.ascii) { continue }
+            if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return [] }
         }
         if useFolded && !work.foldedViewReady { engine.normalizer.buildFoldedView(work) }
         let subject = useFolded ? work.foldedBytes.buffer : bytes

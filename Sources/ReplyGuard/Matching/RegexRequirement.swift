@@ -1,0 +1,219 @@
+/// What every match of a regex must contain, read from the pattern's text: a conjunction of clauses,
+/// each satisfied when the subject contains any one of its characters (Chinese characters and ASCII).
+///
+/// This is a prefilter in the manner of ripgrep's and Hyperscan's literal extraction: a message whose
+/// folded view fails a clause cannot match, so the regex need not run. The reading is deliberately
+/// partial and errs one way only: whatever it does not understand (escapes such as `\d`, `.`, classes
+/// with ranges outside ASCII, optional parts) adds no clause, and constructs that change how the rest
+/// reads (`\Q`, inline options, verbs, comments) give no requirement at all.
+struct RegexRequirement: Equatable {
+    struct Clause: Equatable {
+        /// Chinese characters (U+3400–U+9FFF and the other Han blocks), any of which satisfies the clause.
+        var han: [UInt32] = []
+        /// ASCII bytes (bit b of word b / 64), any of which satisfies the clause.
+        var ascii: (UInt64, UInt64) = (0, 0)
+
+        static func == (a: Clause, b: Clause) -> Bool { a.han == b.han && a.ascii == b.ascii }
+
+        mutating func insert(ascii b: UInt32) {
+            if b < 64 { ascii.0 |= 1 << UInt64(b) } else { ascii.1 |= 1 << UInt64(b - 64) }
+        }
+
+        mutating func formUnion(_ other: Clause) {
+            han += other.han.filter { !han.contains($0) }
+            ascii.0 |= other.ascii.0
+            ascii.1 |= other.ascii.1
+        }
+    }
+
+    var clauses: [Clause]
+
+    /// The requirement of `pattern`, or nil when nothing useful is known.
+    static func of(_ pattern: String) -> RegexRequirement? {
+        var parser = Parser(Array(pattern.unicodeScalars.map(\.value)))
+        guard let clauses = parser.alternation(), parser.index == parser.p.count, !clauses.isEmpty else { return nil }
+        return RegexRequirement(clauses: clauses)
+    }
+
+    private struct Parser {
+        let p: [UInt32]
+        var index = 0
+        init(_ p: [UInt32]) { self.p = p }
+
+        var atEnd: Bool { index >= p.count }
+        func peek(_ offset: Int = 0) -> UInt32? { index + offset < p.count ? p[index + offset] : nil }
+
+        /// Alternatives up to `)` or the end. Nil: give up on the whole pattern.
+        mutating func alternation() -> [Clause]? {
+            var alternatives: [[Clause]] = []
+            while true {
+                guard let sequence = sequence() else { return nil }
+                alternatives.append(sequence)
+                if peek() == 0x7C { index += 1; continue } // |
+                break
+            }
+            if alternatives.count == 1 { return alternatives[0] }
+            // Each alternative implies its first clause, so the alternation implies their union.
+            guard alternatives.allSatisfy({ !$0.isEmpty }) else { return [] }
+            var union = Clause()
+            for alternative in alternatives { union.formUnion(alternative[0]) }
+            return [union]
+        }
+
+        /// Atoms up to `|`, `)` or the end: the conjunction of what each required atom needs.
+        mutating func sequence() -> [Clause]? {
+            var clauses: [Clause] = []
+            while let c = peek(), c != 0x7C, c != 0x29 {
+                guard let atom = atom() else { return nil }
+                guard let zeroAllowed = quantifier() else { return nil }
+                if !zeroAllowed { clauses += atom }
+            }
+            return clauses
+        }
+
+        /// Skips a quantifier after an atom; true when it allows zero repetitions. Nil: give up.
+        mutating func quantifier() -> Bool? {
+            guard let c = peek() else { return false }
+            var zero: Bool
+            switch c {
+            case 0x3F, 0x2A: zero = true; index += 1 // ? *
+            case 0x2B: zero = false; index += 1 // +
+            case 0x7B: // {n}, {n,}, {n,m}; anything else is a literal brace, which we do not try to read
+                var j = index + 1
+                var digits: [UInt32] = []
+                while j < p.count, p[j] >= 0x30, p[j] <= 0x39 { digits.append(p[j]); j += 1 }
+                guard !digits.isEmpty else { return nil }
+                while j < p.count, p[j] == 0x2C || (p[j] >= 0x30 && p[j] <= 0x39) { j += 1 }
+                guard j < p.count, p[j] == 0x7D else { return nil }
+                zero = digits.allSatisfy { $0 == 0x30 }
+                index = j + 1
+            default: return false
+            }
+            if let next = peek(), next == 0x3F || next == 0x2B { index += 1 } // lazy, possessive
+            if let next = peek(), [0x3F, 0x2A, 0x2B, 0x7B].contains(next) { return nil } // stacked: unusual
+            return zero
+        }
+
+        /// One atom: what it requires (empty when unknown or zero-width). Nil: give up.
+        mutating func atom() -> [Clause]? {
+            let c = p[index]
+            switch c {
+            case 0x28: return group()
+            case 0x5B: return characterClass()
+            case 0x5C: return escape()
+            case 0x2E, 0x5E, 0x24: index += 1; return [] // . ^ $
+            case 0x3F, 0x2A, 0x2B, 0x7B, 0x7D, 0x5D: return nil // a quantifier or bracket with nothing before it
+            default:
+                index += 1
+                return literal(c).map { [$0] } ?? []
+            }
+        }
+
+        func literal(_ c: UInt32) -> Clause? {
+            var clause = Clause()
+            if c < 0x80 { clause.insert(ascii: c); return clause }
+            if Normalizer.isHan(c) { clause.han = [c]; return clause }
+            return nil
+        }
+
+        mutating func group() -> [Clause]? {
+            index += 1
+            var lookaround = false
+            if peek() == 0x3F { // (?
+                switch peek(1) {
+                case 0x3A, 0x7C, 0x3E: index += 2 // (?: (?| (?>
+                case 0x3D, 0x21: index += 2; lookaround = true // (?= (?!
+                case 0x3C where peek(2) == 0x3D || peek(2) == 0x21: index += 3; lookaround = true // (?<= (?<!
+                case 0x3C, 0x50 where peek(2) == 0x3C, 0x27: // (?<name> (?P<name> (?'name'
+                    let close: UInt32 = peek(1) == 0x27 ? 0x27 : 0x3E
+                    index += peek(1) == 0x50 ? 3 : 2
+                    while let c = peek(), c != close {
+                        guard c == 0x5F || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) else { return nil }
+                        index += 1
+                    }
+                    guard !atEnd else { return nil }
+                    index += 1
+                default: return nil // options, comments, recursion, conditionals
+                }
+            } else if peek() == 0x2A { // (*VERB)
+                return nil
+            }
+            guard let inner = alternation(), peek() == 0x29 else { return nil }
+            index += 1
+            return lookaround ? [] : inner
+        }
+
+        mutating func escape() -> [Clause]? {
+            guard let c = peek(1) else { return nil }
+            index += 2
+            if c < 0x80, !(c >= 0x30 && c <= 0x39), !(c >= 0x41 && c <= 0x5A), !(c >= 0x61 && c <= 0x7A) {
+                return literal(c).map { [$0] } // \. \+ \( ...
+            }
+            switch c {
+            case 0x64, 0x44, 0x77, 0x57, 0x73, 0x53, 0x68, 0x48, 0x76, 0x56, 0x52, 0x58, // \d \D \w \W \s \S \h \H \v \V \R \X
+                 0x62, 0x42, 0x41, 0x7A, 0x5A, 0x47, 0x4B, 0x6E, 0x74, 0x72, 0x66, 0x65, 0x61: // \b \B \A \z \Z \G \K \n \t \r \f \e \a
+                return []
+            case 0x70, 0x50: // \p{..} \pL
+                if peek() == 0x7B { return skipBraces() ? [] : nil }
+                index += 1
+                return []
+            default: return nil // \x \o \c \N \g \k \Q \E back-references: not read
+            }
+        }
+
+        mutating func skipBraces() -> Bool {
+            while let c = peek(), c != 0x7D { index += 1 }
+            guard peek() == 0x7D else { return false }
+            index += 1
+            return true
+        }
+
+        /// `[...]`: a clause when every member is a plain ASCII character or range, or a Chinese character.
+        mutating func characterClass() -> [Clause]? {
+            index += 1
+            var clause = Clause()
+            var known = true
+            if peek() == 0x5E { known = false; index += 1 } // negated
+            var first = true
+            while let c = peek(), c != 0x5D || first {
+                first = false
+                if c == 0x5B, peek(1) == 0x3A { // [:posix:]
+                    known = false
+                    index += 2
+                    while let d = peek(), !(d == 0x3A && peek(1) == 0x5D) { index += 1 }
+                    guard !atEnd else { return nil }
+                    index += 2
+                    continue
+                }
+                var member = c
+                if c == 0x5C {
+                    guard let e = peek(1) else { return nil }
+                    index += 2
+                    let punctuation = e < 0x80 && !(e >= 0x30 && e <= 0x39) && !(e >= 0x41 && e <= 0x5A) && !(e >= 0x61 && e <= 0x7A)
+                    if !punctuation {
+                        known = false
+                        if (e == 0x70 || e == 0x50 || e == 0x78) && peek() == 0x7B { guard skipBraces() else { return nil } }
+                        continue
+                    }
+                    member = e
+                } else {
+                    index += 1
+                }
+                if peek() == 0x2D, let high = peek(1), high != 0x5D { // a range
+                    index += 2
+                    if high == 0x5C { return nil }
+                    if member < 0x80 && high < 0x80 && member <= high {
+                        for b in member...high { clause.insert(ascii: b) }
+                    } else {
+                        known = false
+                    }
+                    continue
+                }
+                if let single = literal(member) { clause.formUnion(single) } else { known = false }
+            }
+            guard peek() == 0x5D else { return nil }
+            index += 1
+            return known ? [clause] : []
+        }
+    }
+}
