@@ -70,67 +70,81 @@ public final class LiteralAutomaton: @unchecked Sendable {
             other[scalar] = symbolCount
             return symbolCount
         }
-        // Trie with dictionary children (build time only).
-        var children: [[Int32: Int32]] = [[:]]
-        var own: [[Int32]] = [[]]
+        // Trie: one transition table keyed by state and symbol (build time only).
+        var transitions: [UInt64: Int32] = [:]
+        transitions.reserveCapacity(patterns.reduce(0) { $0 + $1.count })
+        @inline(__always) func key(_ state: Int32, _ c: Int32) -> UInt64 { UInt64(UInt32(state)) << 32 | UInt64(UInt32(c)) }
+        var created: [Edge] = [] // in creation order; `target` is the new state, whose parent is `parents`
+        var parents: [Int32] = []
+        var ownPairs: [(state: Int32, pattern: Int32)] = []
+        var stateCount = 1
         for (id, pattern) in patterns.enumerated() {
             var state: Int32 = 0
             for scalar in pattern {
                 let c = symbol(scalar)
-                if let next = children[Int(state)][c] {
+                if let next = transitions[key(state, c)] {
                     state = next
                 } else {
-                    let next = Int32(children.count)
-                    children.append([:])
-                    own.append([])
-                    children[Int(state)][c] = next
+                    let next = Int32(stateCount)
+                    stateCount += 1
+                    transitions[key(state, c)] = next
+                    created.append(Edge(symbol: c, target: next))
+                    parents.append(state)
                     state = next
                 }
             }
-            own[Int(state)].append(Int32(id))
+            ownPairs.append((state, Int32(id)))
         }
-        let stateCount = children.count
+        // Children of each state, sorted by symbol (CSR over `created`).
+        let order = created.indices.sorted { (parents[$0], created[$0].symbol) < (parents[$1], created[$1].symbol) }
+        let edges = order.map { created[$0] }
+        var childStart = [Int32](repeating: 0, count: stateCount + 1)
+        for parent in parents { childStart[Int(parent) + 1] += 1 }
+        for state in 0..<stateCount { childStart[state + 1] += childStart[state] }
+        var hasOwn = [Bool](repeating: false, count: stateCount)
+        for pair in ownPairs { hasOwn[Int(pair.state)] = true }
         // Breadth-first failure and dictionary links.
         var failure = [Int32](repeating: 0, count: stateCount)
         var dictionary = [Int32](repeating: -1, count: stateCount)
-        var order: [Int32] = []
-        order.reserveCapacity(stateCount)
-        for (_, child) in children[0] { order.append(child) }
+        var queue: [Int32] = []
+        queue.reserveCapacity(stateCount)
+        for k in Int(childStart[0])..<Int(childStart[1]) { queue.append(edges[k].target) }
         var head = 0
-        while head < order.count {
-            let state = order[head]
+        while head < queue.count {
+            let state = queue[head]
             head += 1
-            for (c, child) in children[Int(state)] {
+            for k in Int(childStart[Int(state)])..<Int(childStart[Int(state) + 1]) {
+                let (c, child) = (edges[k].symbol, edges[k].target)
                 var f = failure[Int(state)]
                 while true {
-                    if let next = children[Int(f)][c], next != child { failure[Int(child)] = next; break }
+                    if let next = transitions[key(f, c)], next != child { failure[Int(child)] = next; break }
                     if f == 0 { failure[Int(child)] = 0; break }
                     f = failure[Int(f)]
                 }
-                order.append(child)
+                queue.append(child)
             }
         }
-        for state in order {
+        for state in queue {
             let f = failure[Int(state)]
-            dictionary[Int(state)] = own[Int(f)].isEmpty ? dictionary[Int(f)] : f
+            dictionary[Int(state)] = hasOwn[Int(f)] ? f : dictionary[Int(f)]
         }
         // Flatten.
         var rootRow = [Int32](repeating: 0, count: Int(symbolCount) + 1)
-        for (c, child) in children[0] { rootRow[Int(c)] = child }
+        for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = edges[k].target }
         var states: [State] = []
         states.reserveCapacity(stateCount)
-        var edges: [Edge] = []
-        var outputStart = [Int32](repeating: 0, count: stateCount + 1)
-        var outputPatterns: [Int32] = []
         for state in 0..<stateCount {
-            let start = Int32(edges.count)
-            for (c, child) in children[state].sorted(by: { $0.key < $1.key }) { edges.append(Edge(symbol: c, target: child)) }
-            let report = own[state].isEmpty ? max(dictionary[state], 0) : Int32(state)
-            states.append(State(edgeStart: start, edgeCount: Int32(edges.count) - start, failure: failure[state], report: report))
-            outputStart[state] = Int32(outputPatterns.count)
-            outputPatterns += own[state]
+            let report = hasOwn[state] ? Int32(state) : max(dictionary[state], 0)
+            states.append(State(edgeStart: childStart[state], edgeCount: childStart[state + 1] - childStart[state],
+                                failure: failure[state], report: report))
         }
-        outputStart[stateCount] = Int32(outputPatterns.count)
+        // Patterns per state (CSR), in pattern order.
+        var outputStart = [Int32](repeating: 0, count: stateCount + 1)
+        for pair in ownPairs { outputStart[Int(pair.state) + 1] += 1 }
+        for state in 0..<stateCount { outputStart[state + 1] += outputStart[state] }
+        var fill = outputStart
+        var outputPatterns = [Int32](repeating: 0, count: ownPairs.count)
+        for pair in ownPairs { outputPatterns[Int(fill[Int(pair.state)])] = pair.pattern; fill[Int(pair.state)] += 1 }
         self.stateCount = stateCount
         self.bmpSymbols = LiteralAutomaton.copy(bmp)
         self.otherSymbols = other
