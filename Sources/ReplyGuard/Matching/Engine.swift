@@ -191,9 +191,12 @@ public final class Engine: Sendable {
         for (index, spec) in regexes.enumerated() where spec.view == .folded && options.prefilter {
             guard let requirement = RegexRequirement.of(spec.pattern.pattern) else { continue }
             let start = clauses.count
-            for clause in requirement.clauses.prefix(4) where clause.han.count <= 16 {
-                // A character that folding changes never stands in the folded view: drop such clauses.
-                guard clause.han.allSatisfy({ tables.entry($0) == $0 }) else { continue }
+            // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
+            // patterns that report wherever they occur, so one of those is kept (the first).
+            let asciiOnly = requirement.clauses.filter { $0.han.isEmpty }
+            // A character that folding changes never stands in the folded view: such clauses are unusable.
+            let withHan = requirement.clauses.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
+            for clause in asciiOnly.prefix(4) + (withHan.map { [$0] } ?? []) {
                 let hanStart = clauseHan.count
                 for c in clause.han {
                     let id = hanIDs[c] ?? {

@@ -128,32 +128,43 @@ public final class LiteralAutomaton: @unchecked Sendable {
             let f = failure[Int(state)]
             dictionary[Int(state)] = hasOwn[Int(f)] ? f : dictionary[Int(f)]
         }
-        // Flatten.
+        // Flatten, renumbering states in breadth-first order: the shallow states, which nearly every
+        // step visits, then sit together in memory (and so do their edges).
+        var renumbered = [Int32](repeating: 0, count: stateCount)
+        for (k, state) in queue.enumerated() { renumbered[Int(state)] = Int32(k + 1) }
+        let byNewID = [Int32(0)] + queue
+        @inline(__always) func new(_ old: Int32) -> Int32 { renumbered[Int(old)] }
         var rootRow = [Int32](repeating: 0, count: Int(symbolCount) + 1)
-        for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = edges[k].target }
+        for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = new(edges[k].target) }
         var states: [State] = []
         states.reserveCapacity(stateCount)
-        for state in 0..<stateCount {
-            let report = hasOwn[state] ? Int32(state) : max(dictionary[state], 0)
-            states.append(State(edgeStart: childStart[state], edgeCount: childStart[state + 1] - childStart[state],
-                                failure: failure[state], report: report))
+        var flatEdges: [Edge] = []
+        flatEdges.reserveCapacity(edges.count)
+        for old in byNewID {
+            let start = Int32(flatEdges.count)
+            for k in Int(childStart[Int(old)])..<Int(childStart[Int(old) + 1]) {
+                flatEdges.append(Edge(symbol: edges[k].symbol, target: new(edges[k].target)))
+            }
+            let report = hasOwn[Int(old)] ? new(old) : dictionary[Int(old)] > 0 ? new(dictionary[Int(old)]) : 0
+            states.append(State(edgeStart: start, edgeCount: Int32(flatEdges.count) - start, failure: new(failure[Int(old)]), report: report))
         }
         // Patterns per state (CSR), in pattern order.
         var outputStart = [Int32](repeating: 0, count: stateCount + 1)
-        for pair in ownPairs { outputStart[Int(pair.state) + 1] += 1 }
+        for pair in ownPairs { outputStart[Int(new(pair.state)) + 1] += 1 }
         for state in 0..<stateCount { outputStart[state + 1] += outputStart[state] }
         var fill = outputStart
         var outputPatterns = [Int32](repeating: 0, count: ownPairs.count)
-        for pair in ownPairs { outputPatterns[Int(fill[Int(pair.state)])] = pair.pattern; fill[Int(pair.state)] += 1 }
+        for pair in ownPairs { outputPatterns[Int(fill[Int(new(pair.state))])] = pair.pattern; fill[Int(new(pair.state))] += 1 }
+        let dictionaryLink = byNewID.map { dictionary[Int($0)] > 0 ? new(dictionary[Int($0)]) : 0 }
         self.stateCount = stateCount
         self.bmpSymbols = LiteralAutomaton.copy(bmp)
         self.otherSymbols = other
         self.rootRow = LiteralAutomaton.copy(rootRow)
         self.states = LiteralAutomaton.copy(states)
-        self.edges = LiteralAutomaton.copy(edges)
+        self.edges = LiteralAutomaton.copy(flatEdges)
         self.outputStart = LiteralAutomaton.copy(outputStart)
         self.outputPatterns = LiteralAutomaton.copy(outputPatterns)
-        self.dictionaryLink = LiteralAutomaton.copy(dictionary.map { max($0, 0) })
+        self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
     }
 
     @inline(__always)
