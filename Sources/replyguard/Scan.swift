@@ -202,7 +202,7 @@ struct Scan: ParsableCommand {
             if onlyFlagged && decision.verdict == .allow { return }
             switch format {
             case .jsonl:
-                batch.output.append(contentsOf: decision.jsonLine().utf8)
+                decision.appendJSONLine(to: &batch.output)
                 batch.output.append(0x0A)
             case .table:
                 if decision.verdict != .allow { batch.output += Array(tableRow(decision, text: text, colored: colored).utf8) }

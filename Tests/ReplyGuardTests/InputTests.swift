@@ -55,6 +55,19 @@ import Testing
         #expect(object["verdict"] as? String == "block")
         let hits = object["hits"] as? [[String: Any]]
         #expect(hits?.first?["match"] as? String == "傻逼")
+        // Every kind of character that needs escaping, in ids, positions and matches, round-trips; line
+        // and paragraph separators are escaped so a record never spans lines for any reader.
+        for id: MessageID in [.string("x\u{2028}\"\\\u{0}\u{1F}\r\t\u{2029}😀"), .position(file: "a\"b\u{2028}.txt", line: 1207), .number("-12.5")] {
+            let tricky = Engine(ruleSet: Repo.shipped).decide("\u{2028}傻逼\"\u{2029}", id: id)
+            let line = tricky.jsonLine()
+            #expect(!line.contains("\u{2028}") && !line.contains("\u{2029}") && !line.contains("\n"))
+            let decoded = try JSONSerializationRoundTrip.decode(line)
+            switch id {
+            case .number: #expect(decoded["id"] as? Double == -12.5)
+            default: #expect(decoded["id"] as? String == id.description)
+            }
+            #expect((decoded["hits"] as? [[String: Any]])?.first?["match"] as? String == "傻逼")
+        }
     }
 }
 

@@ -51,50 +51,144 @@ public enum JSONWriter {
     }
 }
 
+extension JSONWriter {
+    /// Appends `value` as a JSON string literal to UTF-8 bytes (the same escaping as ``appendString(_:to:)``).
+    public static func appendString(_ value: String, to out: inout [UInt8]) {
+        let open = out.count
+        out.append(0x22)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(0x6E)
+            case 0x0D: out.append(0x5C); out.append(0x72)
+            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0..<0x20:
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30])
+                out.append(hexDigit(byte >> 4))
+                out.append(hexDigit(byte & 0xF))
+            default: out.append(byte)
+            }
+        }
+        // U+2028 and U+2029 (E2 80 A8/A9) are escaped too: some JSON readers treat them as line ends.
+        if value.utf8.contains(0xE2) { escapeLineSeparators(in: &out, after: open) }
+        out.append(0x22)
+    }
+
+    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
+
+    /// Rewrites raw U+2028/U+2029 in the string literal being written (its opening quote is at `open`).
+    private static func escapeLineSeparators(in out: inout [UInt8], after open: Int) {
+        var rewritten: [UInt8] = []
+        var i = open + 1
+        while i < out.count {
+            if out[i] == 0xE2, i + 2 < out.count, out[i + 1] == 0x80, out[i + 2] == 0xA8 || out[i + 2] == 0xA9 {
+                rewritten += Array("\\u202".utf8) + [out[i + 2] == 0xA8 ? 0x38 : 0x39]
+                i += 3
+            } else {
+                rewritten.append(out[i])
+                i += 1
+            }
+        }
+        out.replaceSubrange((open + 1)..., with: rewritten)
+    }
+
+    /// Appends the decimal digits of `value`.
+    public static func appendInt(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 { out.append(0x2D) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(magnitude % 10) + 0x30
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+}
+
 extension Decision {
     /// The decision as one line of JSON (no trailing newline), schema ``Decision/schema``:
     /// `{"schema","id","verdict","scores","hits":[…],"errors":[…],"suppressed":[…],"policy"}`.
     public func jsonLine(extra: [(String, String)] = []) -> String {
-        var out = "{\"schema\":\"\(Decision.schema)\",\"id\":"
+        var out: [UInt8] = []
+        appendJSONLine(to: &out, extra: extra)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends ``jsonLine(extra:)``'s bytes to `out` (scan renders millions of records this way).
+    public func appendJSONLine(to out: inout [UInt8], extra: [(String, String)] = []) {
+        func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
+        func string(_ value: String) { JSONWriter.appendString(value, to: &out) }
+        func int(_ value: Int) { JSONWriter.appendInt(value, to: &out) }
+        raw("{\"schema\":")
+        string(Decision.schema)
+        raw(",\"id\":")
         switch id {
-        case .string(let s): JSONWriter.appendString(s, to: &out)
-        case .number(let n): out += n
-        case .position: JSONWriter.appendString(id.description, to: &out)
+        case .string(let s): string(s)
+        case .number(let n): out.append(contentsOf: n.utf8)
+        case .position(let file, let line):
+            // "file:line", escaped as one string: the file part, then the line number before the quote.
+            string(file)
+            out.removeLast()
+            out.append(0x3A)
+            int(line)
+            out.append(0x22)
         }
-        out += ",\"verdict\":\"\(verdict.rawValue)\",\"scores\":{"
+        raw(",\"verdict\":\"")
+        out.append(contentsOf: verdict.rawValue.utf8)
+        raw("\",\"scores\":{")
         for (i, key) in scores.keys.sorted().enumerated() {
-            if i > 0 { out += "," }
-            JSONWriter.appendString(key, to: &out)
-            out += ":\(scores[key]!)"
+            if i > 0 { out.append(0x2C) }
+            string(key)
+            out.append(0x3A)
+            int(scores[key]!)
         }
-        out += "},\"hits\":["
+        raw("},\"hits\":[")
         for (i, hit) in hits.enumerated() {
-            if i > 0 { out += "," }
-            out += "{\"rule\":"; JSONWriter.appendString(hit.rule, to: &out)
-            out += ",\"pack\":"; JSONWriter.appendString(hit.pack, to: &out)
-            out += ",\"category\":"; JSONWriter.appendString(hit.category, to: &out)
-            out += ",\"action\":" + (hit.action.map { "\"\($0.rawValue)\"" } ?? "null")
-            out += ",\"score\":" + (hit.score.map(String.init) ?? "null")
-            out += ",\"start\":\(hit.start),\"end\":\(hit.end),\"byteStart\":\(hit.byteStart),\"byteEnd\":\(hit.byteEnd),\"match\":"
-            JSONWriter.appendString(hit.match, to: &out)
-            out += hit.reported ? ",\"reported\":true}" : ",\"reported\":false}"
+            if i > 0 { out.append(0x2C) }
+            raw("{\"rule\":"); string(hit.rule)
+            raw(",\"pack\":"); string(hit.pack)
+            raw(",\"category\":"); string(hit.category)
+            raw(",\"action\":")
+            if let action = hit.action { out.append(0x22); out.append(contentsOf: action.rawValue.utf8); out.append(0x22) } else { raw("null") }
+            raw(",\"score\":")
+            if let score = hit.score { int(score) } else { raw("null") }
+            raw(",\"start\":"); int(hit.start)
+            raw(",\"end\":"); int(hit.end)
+            raw(",\"byteStart\":"); int(hit.byteStart)
+            raw(",\"byteEnd\":"); int(hit.byteEnd)
+            raw(",\"match\":"); string(hit.match)
+            if hit.reported { raw(",\"reported\":true}") } else { raw(",\"reported\":false}") }
         }
-        out += "],\"errors\":["
+        raw("],\"errors\":[")
         for (i, error) in errors.enumerated() {
-            if i > 0 { out += "," }
-            out += "{\"rule\":" + (error.rule.map(JSONWriter.string) ?? "null") + ",\"message\":"
-            JSONWriter.appendString(error.message, to: &out)
-            out += "}"
+            if i > 0 { out.append(0x2C) }
+            raw("{\"rule\":")
+            if let rule = error.rule { string(rule) } else { raw("null") }
+            raw(",\"message\":"); string(error.message)
+            out.append(0x7D)
         }
-        out += "],\"suppressed\":["
+        raw("],\"suppressed\":[")
         for (i, item) in suppressed.enumerated() {
-            if i > 0 { out += "," }
-            out += "{\"rule\":" + JSONWriter.string(item.rule) + ",\"reason\":" + JSONWriter.string(item.reason) + "}"
+            if i > 0 { out.append(0x2C) }
+            raw("{\"rule\":"); string(item.rule)
+            raw(",\"reason\":"); string(item.reason)
+            out.append(0x7D)
         }
-        out += "],\"policy\":"
-        JSONWriter.appendString(policy, to: &out)
-        for (key, rawJSON) in extra { out += ",\(JSONWriter.string(key)):\(rawJSON)" }
-        out += "}"
-        return out
+        raw("],\"policy\":")
+        string(policy)
+        for (key, rawJSON) in extra {
+            out.append(0x2C)
+            string(key)
+            out.append(0x3A)
+            out.append(contentsOf: rawJSON.utf8)
+        }
+        out.append(0x7D)
     }
 }
