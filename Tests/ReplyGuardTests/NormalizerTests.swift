@@ -48,4 +48,14 @@ import Testing
         #expect(text.keptString == "株x")
         #expect(text.keptOrigin == [0, 1])
     }
+
+    /// The tables skip the Unicode property lookup for these blocks and keep every scalar in them; that
+    /// is only right while all of them are letters.
+    @Test func blocksKeptWithoutLookupAreAllLetters() {
+        for block: ClosedRange<UInt32> in [0x4E00...0x9FFF, 0x3400...0x4DBF, 0xAC00...0xD7A3] {
+            let others = block.filter { Unicode.Scalar($0)!.properties.generalCategory != .otherLetter }
+            #expect(others.isEmpty, "\(others.prefix(5).map { String($0, radix: 16) })")
+        }
+        #expect(normalizer.normalize("丂㐀가").keptString == "丂㐀가")
+    }
 }

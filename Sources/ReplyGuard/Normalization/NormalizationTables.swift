@@ -19,21 +19,31 @@ public final class NormalizationTables: Sendable {
     let high: [UInt32: UInt32]
     /// Expansion entries (never themselves expansions).
     let expansions: [UInt32]
-    /// Simplified → Traditional, for mutating test examples (`check`); not used when matching.
-    public let simplifiedToTraditional: [Unicode.Scalar: Unicode.Scalar]
-    /// Pinyin initial letter of each scalar in U+4E00–U+9FFF (0 where there is none).
-    private let pinyinInitials: [UInt8]
+    /// Simplified → Traditional, for mutating test examples (`check`); not used when matching (built on
+    /// first use).
+    public var simplifiedToTraditional: [Unicode.Scalar: Unicode.Scalar] { NormalizationTables.simplifiedToTraditionalTable }
+    private static let simplifiedToTraditionalTable: [Unicode.Scalar: Unicode.Scalar] = {
+        var s2t: [Unicode.Scalar: Unicode.Scalar] = [:]
+        for item in generatedSimplifiedToTraditional.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let parts = item.split(separator: ":")
+            s2t[Unicode.Scalar(UInt32(parts[0], radix: 16)!)!] = Unicode.Scalar(UInt32(parts[1], radix: 16)!)!
+        }
+        return s2t
+    }()
+    /// Pinyin initial letter of each scalar in U+4E00–U+9FFF (0 where there is none), built on first use
+    /// (only words with the `pinyin-initials` evasion need it).
+    private static let pinyinInitials: [UInt8] =
+        generatedPinyinInitials.utf8.filter { $0 != 0x0A }.map { $0 == UInt8(ascii: ".") ? 0 : $0 }
 
     private init() {
-        var folding: [UInt32: [UInt32]] = [:]
+        var folding: [(UInt32, [UInt32])] = []
         for item in NormalizationTables.generatedFolding.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
             let parts = item.split(separator: ":", omittingEmptySubsequences: false)
             let from = UInt32(parts[0], radix: 16)!
-            folding[from] = parts[1].isEmpty ? [] : parts[1].split(separator: ",").map { UInt32($0, radix: 16)! }
+            folding.append((from, parts[1].isEmpty ? [] : parts[1].split(separator: ",").map { UInt32($0, radix: 16)! }))
         }
         var expansions: [UInt32] = []
-        func entry(for value: UInt32) -> UInt32 {
-            guard let replacement = folding[value] else { return NormalizationTables.classify(value) }
+        func entry(replacing replacement: [UInt32]) -> UInt32 {
             if replacement.isEmpty { return NormalizationTables.ignorable << NormalizationTables.kindShift }
             if replacement.count == 1 { return NormalizationTables.classify(replacement[0]) }
             let offset = UInt32(expansions.count)
@@ -41,33 +51,33 @@ public final class NormalizationTables: Sendable {
             return NormalizationTables.expansion << NormalizationTables.kindShift
                 | UInt32(replacement.count) << 21 | offset
         }
-        var flat = [UInt32](repeating: 0, count: NormalizationTables.flatLimit)
-        for value in 0..<UInt32(NormalizationTables.flatLimit) { flat[Int(value)] = entry(for: value) }
+        // Every scalar classified as itself, then the folded ones overwritten.
+        var flat = (0..<UInt32(NormalizationTables.flatLimit)).map(NormalizationTables.classify)
         var high: [UInt32: UInt32] = [:]
-        for value in folding.keys where value >= NormalizationTables.flatLimit { high[value] = entry(for: value) }
-        for value in UInt32(0xE0000)...0xE0FFF where folding[value] == nil { high[value] = entry(for: value) }
+        for value in UInt32(0xE0000)...0xE0FFF { high[value] = NormalizationTables.classify(value) }
+        for (from, replacement) in folding {
+            if from < NormalizationTables.flatLimit { flat[Int(from)] = entry(replacing: replacement) } else { high[from] = entry(replacing: replacement) }
+        }
         self.flat = flat
         self.high = high
         self.expansions = expansions
-
-        var s2t: [Unicode.Scalar: Unicode.Scalar] = [:]
-        for item in NormalizationTables.generatedSimplifiedToTraditional.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-            let parts = item.split(separator: ":")
-            s2t[Unicode.Scalar(UInt32(parts[0], radix: 16)!)!] = Unicode.Scalar(UInt32(parts[1], radix: 16)!)!
-        }
-        simplifiedToTraditional = s2t
-        pinyinInitials = NormalizationTables.generatedPinyinInitials.utf8.filter { $0 != 0x0A }.map { $0 == UInt8(ascii: ".") ? 0 : $0 }
     }
 
     /// The first letter of the Mandarin reading of a CJK ideograph (`傻` → `s`), or nil.
     public func pinyinInitial(of value: UInt32) -> UInt32? {
-        guard value >= 0x4E00, value < 0x4E00 + UInt32(pinyinInitials.count) else { return nil }
-        let letter = pinyinInitials[Int(value - 0x4E00)]
+        let initials = NormalizationTables.pinyinInitials
+        guard value >= 0x4E00, value < 0x4E00 + UInt32(initials.count) else { return nil }
+        let letter = initials[Int(value - 0x4E00)]
         return letter == 0 ? nil : UInt32(letter)
     }
 
+    static let allLetterBlocks: [ClosedRange<UInt32>] = [0x4E00...0x9FFF, 0x3400...0x4DBF, 0xAC00...0xD7A3]
+
     /// The entry for a scalar that is already in folded form: keep, filler or ignorable by category.
     static func classify(_ value: UInt32) -> UInt32 {
+        // Blocks that are all letters (Lo) need no property lookup: CJK Unified Ideographs and Extension A,
+        // Hangul syllables. (A test checks this against the Unicode properties.)
+        if NormalizationTables.allLetterBlocks.contains(where: { $0.contains(value) }) { return keep << kindShift | value }
         guard let scalar = Unicode.Scalar(value) else { return ignorable << kindShift }
         switch scalar.properties.generalCategory {
         case .spaceSeparator, .lineSeparator, .paragraphSeparator, .control,
