@@ -120,7 +120,8 @@ final class YAMLReader {
             return nil
         }
         do {
-            guard let root = try Yams.compose(yaml: text) else {
+            // Every scalar is read as text (the loader checks numbers and dates itself): no tag resolution.
+            guard let root = try Yams.compose(yaml: text, .basic) else {
                 problems.append(RuleProblem(file: file, line: 1, message: "file is empty"))
                 return nil
             }
