@@ -143,8 +143,8 @@ import Testing
 }
 
 
-/// The regex prefilter (ASCII start bytes, required bytes and the clauses read from the pattern text)
-/// skips a regex only where it cannot match: decisions are the same with it on and off.
+/// The prefilters (a regex's ASCII start bytes, required bytes and the clauses read from its text; the
+/// one-pass prescreen) skip work only where it cannot change a decision: the same with them on and off.
 @Suite struct RegexPrefilterTests {
     static let patterns = [
         #"\d+(?:元|万元|亿元)"#, #"\d{4}年\d{1,2}月\d{1,2}日"#, #"第[一二三四五六七八九十百]+[章条款]"#,
@@ -155,7 +155,8 @@ import Testing
     ]
     /// Fragments that match the patterns above, so random messages reach the regexes' full matches.
     static let fragments = ["3元", "12万元", "2018年1月2日", "第三章", "加微信abcde1", "+ vx abc_12", "不转不是中国人",
-                            "a.b", "ab蛋", "xx", "y", "\\d哑", "①1", "①１", "說話", "哑巴", "乐呵呵", "呵呵大笑", "骂人"]
+                            "a.b", "ab蛋", "xx", "y", "\\d哑", "①1", "①１", "說話", "哑巴", "乐呵呵", "呵呵大笑", "骂人",
+                            "當(dāng)", "㈱", "哑\u{200B}巴", "S B", "(x)"]
     static let palette = Array("元万亿年月日第一二三章条款加+微信vxq abc_-0123456789乐笑呵大不转是哑聋巴子说話话骂人滚了.你您好坏傻逼b說SBsb①１２，、 \u{3000}😀（")
 
     @Test func prefilterNeverChangesDecisions() throws {
@@ -165,6 +166,9 @@ import Testing
             yaml += "    match: {regex: '\(pattern.replacingOccurrences(of: "'", with: "''"))'}\n"
             yaml += "    examples: {match: [\"⟦x⟧\"], no_match: [\"y\"]}\n"
         }
+        // Words too, so the prescreen (one pass, no tables) meets word ends, fillers, annotations, expansions.
+        yaml += "  - id: p.words\n    title: t\n    description: d\n    action: escalate\n    match: {words: [哑巴, 当, sb, 株式]}\n"
+        yaml += "    examples: {match: [\"⟦哑巴⟧\"], no_match: [\"y\"]}\n"
         var off = EngineOptions()
         off.prefilter = false
         let files = ["p.yaml": yaml]
@@ -186,6 +190,35 @@ import Testing
         }
         // The messages reach every rule that can match (the comparison is not vacuous); `說話` and `①\d`
         // cannot, as folding rewrites those characters in the view the regexes see.
-        #expect(matched.count == Self.patterns.count - 2, "\(matched.sorted())")
+        #expect(matched.count == Self.patterns.count - 1, "\(matched.sorted())")
+    }
+
+    /// Words with fillers, Traditional forms, annotations, expansions and zero-width characters between
+    /// them, and a regex the prescreen can rule out: most messages are settled by the prescreen, the
+    /// rest by the full path, and both agree with the full path alone.
+    @Test func prescreenAgreesWithTheFullPath() throws {
+        let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 当面, sb, 株式会社, 你不说话]\n  - regex: 'https?://\\S+'")
+        var off = EngineOptions()
+        off.prefilter = false
+        let with = try engine(["t.yaml": yaml]), without = try engine(["t.yaml": yaml], options: off)
+        let palette = Array("哑巴啞当當面你不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x")
+        let fragments = ["哑巴", "啞 巴", "哑\u{200B}巴", "當(dāng)面", "当（dang）面", "你不說話", "ＳＢ", "s b", "sb", "bsb",
+                         "株式会社", "㈱会社", "http://x", "", "面当"]
+        var state: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % n
+        }
+        var verdicts: [Verdict: Int] = [:]
+        for _ in 0..<6000 {
+            func noise() -> String { String((0..<next(8)).map { _ in palette[next(palette.count)] }) }
+            var fragment = Array(fragments[next(fragments.count)])
+            if next(3) == 0 { fragment.insert(palette[next(palette.count)], at: next(fragment.count + 1)) }
+            let text = noise() + String(fragment) + noise()
+            let a = with.decide(text), b = without.decide(text)
+            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
+            verdicts[a.verdict, default: 0] += 1
+        }
+        #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000, "\(verdicts)")
     }
 }

@@ -7,7 +7,9 @@ public struct EngineOptions: Sendable {
     public var includeDisabledPacks = false
     /// Apply the policy's exceptions (off when testing rules' own examples).
     public var applyExceptions = true
-    /// Skip a regex when a byte every match needs is absent. Never changes results; tests compare.
+    /// Skip work that cannot change a decision: a regex whose required bytes or characters are absent
+    /// from the message, and the full normalization of a message the one-pass prescreen settles as a
+    /// plain allow. Never changes results; tests compare.
     public var prefilter = true
     /// Today's date (`YYYY-MM-DD`, UTC) for exception expiry.
     public var today: String = EngineOptions.utcToday()
@@ -72,6 +74,8 @@ public final class Engine: Sendable {
     let slotRoots: [Int]
     /// Slots whose expression can match without any literal hit (they contain an ungated regex).
     let alwaysEvaluated: [Int]
+    /// The regexes in those slots (indexes into `regexes`).
+    let alwaysEvaluatedRegexes: [Int]
     let automaton: LiteralAutomaton
     /// For each automaton pattern, the literal nodes that contain it (CSR).
     let patternNodeStart: [Int32]
@@ -180,6 +184,15 @@ public final class Engine: Sendable {
         self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
+        func regexesIn(_ id: Int) -> [Int] {
+            switch nodes[id] {
+            case .literal: return []
+            case .regex(let index): return [index]
+            case .any(let range): return children[range].flatMap(regexesIn)
+            case .all(let positive, let negative, _): return children[positive].flatMap(regexesIn) + children[negative].flatMap(regexesIn)
+            }
+        }
+        alwaysEvaluatedRegexes = Array(Set(alwaysEvaluated.flatMap { regexesIn(roots[$0]) })).sorted()
         // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character in
         // a clause becomes a one-character automaton pattern that marks it seen in the message.
         var gates = regexes.map(RegexGate.init)

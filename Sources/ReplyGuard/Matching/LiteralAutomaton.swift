@@ -188,6 +188,31 @@ public final class LiteralAutomaton: @unchecked Sendable {
         return nil
     }
 
+    /// Advances `state` by one scalar; returns the first state on the new state's failure chain that has
+    /// patterns to report (see ``forEachPattern(reportedBy:_:)``), or 0 when none ends here.
+    @inline(__always)
+    func step(_ state: inout Int32, _ scalar: UInt32) -> Int32 {
+        let c = symbol(scalar)
+        if c == 0 { state = 0; return 0 }
+        while true {
+            if state == 0 { state = rootRow[Int(c)]; break }
+            let record = states[Int(state)]
+            if let next = child(record, c) { state = next; break }
+            state = record.failure
+        }
+        return states[Int(state)].report
+    }
+
+    /// Calls `body(patternID)` for every pattern ending at a step that returned `reporting`.
+    @inline(__always)
+    func forEachPattern(reportedBy reporting: Int32, _ body: (Int) -> Void) {
+        var out = reporting
+        while out > 0 {
+            for k in Int(outputStart[Int(out)])..<Int(outputStart[Int(out) + 1]) { body(Int(outputPatterns[k])) }
+            out = dictionaryLink[Int(out)]
+        }
+    }
+
     /// Calls `report(patternID, endIndex)` for every occurrence of every pattern in `text`, where
     /// `endIndex` is the index of the occurrence's last scalar. Overlapping occurrences are all reported.
     @inline(__always)
@@ -198,25 +223,10 @@ public final class LiteralAutomaton: @unchecked Sendable {
     /// ``forEachMatch(in:_:)`` over scalars in memory.
     @inline(__always)
     public func forEachMatch(in buffer: UnsafeBufferPointer<UInt32>, _ report: (Int, Int) -> Void) {
-        do {
-            var state: Int32 = 0
-            for i in 0..<buffer.count {
-                let c = symbol(buffer[i])
-                if c == 0 { state = 0; continue }
-                while true {
-                    if state == 0 { state = rootRow[Int(c)]; break }
-                    let record = states[Int(state)]
-                    if let next = child(record, c) { state = next; break }
-                    state = record.failure
-                }
-                var out = states[Int(state)].report
-                while out > 0 {
-                    for k in Int(outputStart[Int(out)])..<Int(outputStart[Int(out) + 1]) {
-                        report(Int(outputPatterns[k]), i)
-                    }
-                    out = dictionaryLink[Int(out)]
-                }
-            }
+        var state: Int32 = 0
+        for i in 0..<buffer.count {
+            let reporting = step(&state, buffer[i])
+            if reporting > 0 { forEachPattern(reportedBy: reporting) { report($0, i) } }
         }
     }
 }

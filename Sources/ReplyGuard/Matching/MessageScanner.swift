@@ -24,6 +24,7 @@ public final class MessageScanner {
     /// `hanSeen[h] == generation` when prefilter character `h` occurs in the current message.
     private var hanSeen: [Int]
     private var generation = 0
+    private var prescreen = PrescreenGovernor()
     private var currentSlot = 0
 
     init(engine: Engine) {
@@ -57,8 +58,15 @@ public final class MessageScanner {
 
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
-        engine.normalizer.normalize(bytes, into: work)
         generation += 1
+        if engine.options.prefilter && prescreen.shouldTry() {
+            let allowed = certainlyAllowed(bytes)
+            prescreen.record(allowed)
+            if allowed {
+                return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: engine.ruleSet.digest)
+            }
+        }
+        engine.normalizer.normalize(bytes, into: work)
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -113,6 +121,51 @@ public final class MessageScanner {
         let decisionErrors = errors.isEmpty ? [] : errors
         return Decision(id: id, verdict: errors.isEmpty ? verdict : max(verdict, .escalate), scores: scores, hits: hits,
                         errors: decisionErrors, suppressed: suppressed, policy: engine.ruleSet.digest)
+    }
+
+    /// One pass over the message that builds no tables: true when it certainly decides as an allow with
+    /// nothing to report — no literal word ends anywhere in it and no regex of an always-evaluated rule
+    /// can match (its prefilters fail). Whatever the pass does not model (invalid UTF-8, expansions, an
+    /// opening parenthesis after a Chinese character, which may start a pinyin annotation) answers false,
+    /// and the full path decides. It computes exactly what ``Normalizer/normalize(_:into:)`` would for
+    /// the prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
+    /// folding changed anything.
+    private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let automaton = engine.automaton, tables = engine.normalizer.tables
+        var state: Int32 = 0
+        var identity = true, previousHan = false, wordEnds = false
+        var low: UInt64 = 0, high: UInt64 = 0
+        let completed = tables.flat.withUnsafeBufferPointer { flat in
+            UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
+                guard valid, !(previousHan && (value == 0x28 || value == 0xFF08)) else { return false }
+                previousHan = Normalizer.isHan(value)
+                let entry = value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
+                let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
+                switch kind {
+                case NormalizationTables.keep, NormalizationTables.filler:
+                    if folded != value { identity = false }
+                    if folded < 64 { low |= 1 << UInt64(folded) } else if folded < 128 { high |= 1 << UInt64(folded - 64) }
+                    guard kind == NormalizationTables.keep else { return true }
+                    let reporting = automaton.step(&state, folded)
+                    guard reporting > 0 else { return true }
+                    automaton.forEachPattern(reportedBy: reporting) { pattern in
+                        if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
+                        let han = engine.patternGateHan[pattern]
+                        if han >= 0 { hanSeen[Int(han)] = generation }
+                    }
+                    return !wordEnds
+                case NormalizationTables.ignorable:
+                    identity = false
+                    return true
+                default:
+                    return false
+                }
+            }
+        }
+        guard completed else { return false }
+        work.foldedASCII = (low, high)
+        work.foldingIsIdentity = identity
+        return !engine.alwaysEvaluatedRegexes.contains { regexMightMatch($0, bytes) }
     }
 
     private func makeHit(_ rule: Rule, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
@@ -223,26 +276,39 @@ public final class MessageScanner {
         }
     }
 
+    /// False when regex `index` certainly cannot match the current message (its prefilters fail); needs
+    /// the folded-view facts of the normalization (or the prescreen) and the Chinese characters seen.
+    private func regexMightMatch(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard engine.options.prefilter else { return true }
+        let gate = engine.regexGates[index]
+        if gate.folded {
+            // Every match needs this ASCII byte, or starts with one of these, and the folded view (the
+            // original when folding changed nothing) has none.
+            if let required = gate.requiredByte, required < 0x80, !work.foldedViewContains(ascii: required) { return false }
+            if let first = gate.asciiFirstBytes, !work.foldedViewContains(anyOf: first) { return false }
+            // A clause of what every match contains is not met (see ``RegexRequirement``).
+            for clause in gate.clauses {
+                let clause = engine.gateClauses[clause]
+                if work.foldedViewContains(anyOf: clause.ascii) { continue }
+                if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return false }
+            }
+        }
+        // The regex searches the original bytes (its view, or the folded view when folding changed
+        // nothing): the byte every match needs is not there. (On a folded view built for the regex,
+        // ``regexSpans(_:_:)`` checks the view itself.)
+        if !(gate.folded && !work.foldingIsIdentity), let required = gate.requiredByte,
+           bytes.isEmpty || memchr(bytes.baseAddress!, Int32(required), bytes.count) == nil { return false }
+        return true
+    }
+
     private func regexSpans(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
+        guard regexMightMatch(index, bytes) else { return [] }
         let gate = engine.regexGates[index]
         // When folding changed nothing, the folded view is the original: search the bytes directly.
         let useFolded = gate.folded && !work.foldingIsIdentity
-        if gate.folded && engine.options.prefilter {
-            // Every match needs this ASCII byte, or starts with one of these, and the folded view (the
-            // original when folding changed nothing) has none: skip (and do not build the view).
-            if let required = gate.requiredByte, required < 0x80, !work.foldedViewContains(ascii: required) { return [] }
-            if let first = gate.asciiFirstBytes, !work.foldedViewContains(anyOf: first) { return [] }
-        }
-        // Every clause of what a match must contain is present (see ``RegexRequirement``); these tests are
-        // about the folded view, which is the original when folding changed nothing.
-        for clause in gate.clauses {
-            let clause = engine.gateClauses[clause]
-            if work.foldedViewContains(anyOf: clause.ascii) { continue }
-            if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return [] }
-        }
         if useFolded && !work.foldedViewReady { engine.normalizer.buildFoldedView(work) }
         let subject = useFolded ? work.foldedBytes.buffer : bytes
-        if engine.options.prefilter, let required = gate.requiredByte,
+        if useFolded, engine.options.prefilter, let required = gate.requiredByte,
            subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return [] }
         var byteRanges: [Range<Int>] = []
         do {
@@ -304,5 +370,26 @@ public final class MessageScanner {
             }
         }
         return merged
+    }
+}
+
+/// Decides when ``MessageScanner``'s one-pass prescreen is worth trying. It never changes a decision; it
+/// costs a pass over every message it does not settle, so where most messages contain pack words (or
+/// digits for always-run regexes) it is switched off for a while, then probed again.
+struct PrescreenGovernor {
+    private var tried = 0, settled = 0, pausedFor = 0
+
+    mutating func shouldTry() -> Bool {
+        if pausedFor > 0 { pausedFor -= 1; return false }
+        return true
+    }
+
+    mutating func record(_ settledIt: Bool) {
+        tried += 1
+        if settledIt { settled += 1 }
+        guard tried == 1024 else { return }
+        if settled < 256 { pausedFor = 16 * 1024 }
+        tried = 0
+        settled = 0
     }
 }

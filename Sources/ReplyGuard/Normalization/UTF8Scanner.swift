@@ -6,11 +6,18 @@ enum UTF8Scanner {
     /// yields U+FFFD for its first byte and decoding resumes at the next byte.
     @inline(__always)
     static func forEachScalar(in bytes: UnsafeBufferPointer<UInt8>, _ body: (UInt32, Int, Bool) -> Void) {
+        forEachScalarWhile(in: bytes) { body($0, $1, $2); return true }
+    }
+
+    /// Like ``forEachScalar(in:_:)``, stopping as soon as `body` returns false; returns false if it did.
+    @inline(__always)
+    @discardableResult
+    static func forEachScalarWhile(in bytes: UnsafeBufferPointer<UInt8>, _ body: (UInt32, Int, Bool) -> Bool) -> Bool {
         let count = bytes.count
         var i = 0
         while i < count {
             let b0 = bytes[i]
-            if b0 < 0x80 { body(UInt32(b0), i, true); i += 1; continue }
+            if b0 < 0x80 { if !body(UInt32(b0), i, true) { return false }; i += 1; continue }
             var value: UInt32 = 0
             var length = 0
             if b0 >= 0xC2 && b0 <= 0xDF, i + 1 < count, bytes[i + 1] & 0xC0 == 0x80 {
@@ -27,13 +34,14 @@ enum UTF8Scanner {
                 if value >= 0x10000 && value <= 0x10FFFF { length = 4 }
             }
             if length == 0 {
-                body(0xFFFD, i, false)
+                if !body(0xFFFD, i, false) { return false }
                 i += 1
             } else {
-                body(value, i, true)
+                if !body(value, i, true) { return false }
                 i += length
             }
         }
+        return true
     }
 
     /// Writes the UTF-8 encoding of `value` at `out` (room for 4 bytes) and returns its length.
