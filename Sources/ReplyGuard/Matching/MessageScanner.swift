@@ -66,7 +66,7 @@ public final class MessageScanner {
                 return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: engine.ruleSet.digest)
             }
         }
-        engine.normalizer.normalize(bytes, into: work)
+        engine.normalizer.normalize(bytes, into: work, automaton: engine.automaton)
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -215,20 +215,24 @@ public final class MessageScanner {
         return containsCue(max(0, before - speech.window)..<before) || containsCue(after..<min(kept.count, after + speech.window))
     }
 
-    /// Runs the automaton over the kept text and keeps occurrences whose inner gaps and word boundaries hold.
+    /// Keeps the literal matches found while normalizing whose inner gaps and word boundaries hold, and
+    /// notes the prefilter characters seen.
     private func collectLiteralHits() {
         let maxFiller = engine.normalizer.maxFiller
         let kept = work.kept.buffer, gaps = work.gaps.buffer, origin = work.keptOrigin.buffer
-        engine.automaton.forEachMatch(in: kept) { pattern, end in
+        for index in 0..<work.matches.count {
+            let match = work.matches[index]
+            let pattern = Int(match >> 32), end = Int(match & 0xFFFF_FFFF)
             let han = engine.patternGateHan[pattern]
             if han >= 0 { hanSeen[Int(han)] = generation }
             let start = end - Int(engine.automaton.patternLengths[pattern]) + 1
-            var k = start + 1
-            while k <= end { if Int(gaps[k]) > maxFiller { return }; k += 1 }
+            var inner = start + 1
+            while inner <= end && Int(gaps[inner]) <= maxFiller { inner += 1 }
+            if inner <= end { continue }
             if engine.patternLeftBoundary[pattern], start > 0, gaps[start] == 0,
-               Engine.isASCIIAlphanumeric(kept[start - 1]) { return }
+               Engine.isASCIIAlphanumeric(kept[start - 1]) { continue }
             if engine.patternRightBoundary[pattern], end + 1 < kept.count, gaps[end + 1] == 0,
-               Engine.isASCIIAlphanumeric(kept[end + 1]) { return }
+               Engine.isASCIIAlphanumeric(kept[end + 1]) { continue }
             let span = Span(start: origin[start], end: origin[end] + 1, keptStart: Int32(start), keptEnd: Int32(end + 1))
             for n in Int(engine.patternNodeStart[pattern])..<Int(engine.patternNodeStart[pattern + 1]) {
                 literalHits.append((engine.patternNodes[n], span))

@@ -15,6 +15,9 @@ final class NormalizationWorkspace {
     var foldingIsIdentity = true
     var foldedASCII: (UInt64, UInt64) = (0, 0)
 
+    /// Literal matches found while normalizing: pattern id << 32 | index of the match's last kept scalar.
+    var matches = ScratchBuffer<UInt64>()
+
     var foldedViewReady = false
     var foldedBytes = ScratchBuffer<UInt8>()
     /// For each folded scalar: its byte offset in `foldedBytes` (plus an end entry) and its original index.

@@ -81,7 +81,10 @@ public struct Normalizer: Sendable {
     /// Decodes the scalars first (kept for the folded view and for mapping spans back), then folds them.
     /// A pinyin annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion
     /// artifact in reposted text and an evasion — is dropped like a zero-width character.
-    func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace) {
+    ///
+    /// With an `automaton`, each kept scalar also steps it as it is written, and every pattern ending
+    /// there lands in `workspace.matches` (the literal search costs no pass of its own).
+    func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace, automaton: LiteralAutomaton? = nil) {
         let byteCount = text.count
         workspace.offsets.reserve(byteCount + 1)
         workspace.scalars.reserve(byteCount)
@@ -110,10 +113,19 @@ public struct Normalizer: Sendable {
         @inline(__always) func noteASCII(_ v: UInt32) {
             if v < 64 { low |= 1 << UInt64(v) } else if v < 128 { high |= 1 << UInt64(v - 64) }
         }
+        workspace.matches.count = 0
+        var state: Int32 = 0
         @inline(__always) func keep(_ v: UInt32, _ i: Int) {
             kept[keptCount] = v
             origin[keptCount] = Int32(truncatingIfNeeded: i)
             gaps[keptCount] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
+            if let automaton {
+                let reporting = automaton.step(&state, v)
+                if reporting > 0 {
+                    let end = UInt64(keptCount)
+                    automaton.forEachPattern(reportedBy: reporting) { workspace.matches.append(UInt64($0) << 32 | end) }
+                }
+            }
             keptCount += 1
             pendingGap = 0
         }
