@@ -10,7 +10,9 @@ lists go to the peers:
   - pyahocorasick (iterating every match over the decoded text)
 replyguard runs with normalization on, --format summary (no per-message output), 1 job and all jobs;
 also all jobs writing a JSON record per message. Prints MB/s, peak RSS and ratios, start-up times, and
-throughput with 1k / 20k / 100k literals.
+throughput with 1k / 20k / 100k literals. Every command-line run (replyguard, ripgrep) is the median of
+three, process start-up included; Hyperscan's is the median of three scans of the loaded buffer;
+pyahocorasick (slow) runs once.
 """
 import argparse, json, os, re, subprocess, sys, time
 
@@ -58,8 +60,12 @@ def write_pack(directory, words):
     with open(os.path.join(directory, "words.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(words) + "\n")
 
-def timed(cmd, discard_output=False):
-    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS MB, stdout)."""
+def timed(cmd, discard_output=False, runs=3):
+    """Runs cmd `runs` times under /usr/bin/time; returns (median seconds, peak RSS MB, last stdout)."""
+    results = sorted((timed_once(cmd, discard_output) for _ in range(runs)), key=lambda r: r[0])
+    return results[len(results) // 2][0], max(r[1] for r in results), results[-1][2]
+
+def timed_once(cmd, discard_output=False):
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, stdout=subprocess.DEVNULL if discard_output else subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
@@ -80,10 +86,13 @@ if kind == "hyperscan":
     db.compile(expressions=[re.escape(w).encode() for w in words], ids=list(range(len(words))),
                flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(words))
     compile_s = time.perf_counter() - t0
-    found = []
-    t0 = time.perf_counter()
-    db.scan(data, match_event_handler=lambda i, a, b, f, c: found.append(i))
-    scan_s = time.perf_counter() - t0
+    times = []
+    for _ in range(3):
+        found = []
+        t0 = time.perf_counter()
+        db.scan(data, match_event_handler=lambda i, a, b, f, c: found.append(i))
+        times.append(time.perf_counter() - t0)
+    scan_s = sorted(times)[1]
 else:
     import ahocorasick
     t0 = time.perf_counter()
@@ -143,19 +152,23 @@ def main():
     one_line = os.path.join(out, "one.txt")
     open(one_line, "w").write("您好\n")
     for name, pack in (("shipped packs", os.path.join(root, "rules")), ("20k pack", d20), ("100k pack", packs[100000])):
-        times = sorted(timed([binary, "scan", "--rules", pack, "--format", "summary", "--no-progress", one_line])[0] for _ in range(5))
+        times = sorted(timed_once([binary, "scan", "--rules", pack, "--format", "summary", "--no-progress", one_line])[0] for _ in range(5))
         print(f"start-up with {name}: {times[2] * 1000:.0f} ms (median of 5)")
     print()
     for n, pack in sorted(packs.items()):
         t, rss, _ = rg_scan(1, pack)
         print(f"{n:>6} literals: replyguard -j1 {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
+    shipped = os.path.join(root, "rules")
+    for j in (1, jobs):
+        t, rss, _ = rg_scan(j, shipped)
+        print(f"shipped packs: replyguard -j{j} {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
     if args.gigabyte:
         big = os.path.join(out, "replies-1gb.txt")
         with open(big, "wb") as f:
             chunk = open(replies, "rb").read()
             while f.tell() < 1_000_000_000: f.write(chunk)
         gb = os.path.getsize(big) / 1e6
-        t, rss, _ = timed([binary, "scan", "--rules", d20, "--format", "summary", "--no-progress", big])
+        t, rss, _ = timed([binary, "scan", "--rules", d20, "--format", "summary", "--no-progress", big], runs=1)
         print(f"\n1 GB ({gb:.0f} MB), 20k pack, -j{jobs}: {t:.1f} s, {gb / t:.1f} MB/s, peak {rss:.0f} MB")
 
 main()

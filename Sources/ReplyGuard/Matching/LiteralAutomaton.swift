@@ -212,21 +212,4 @@ public final class LiteralAutomaton: @unchecked Sendable {
             out = dictionaryLink[Int(out)]
         }
     }
-
-    /// Calls `report(patternID, endIndex)` for every occurrence of every pattern in `text`, where
-    /// `endIndex` is the index of the occurrence's last scalar. Overlapping occurrences are all reported.
-    @inline(__always)
-    public func forEachMatch(in text: [UInt32], _ report: (Int, Int) -> Void) {
-        text.withUnsafeBufferPointer { forEachMatch(in: $0, report) }
-    }
-
-    /// ``forEachMatch(in:_:)`` over scalars in memory.
-    @inline(__always)
-    public func forEachMatch(in buffer: UnsafeBufferPointer<UInt32>, _ report: (Int, Int) -> Void) {
-        var state: Int32 = 0
-        for i in 0..<buffer.count {
-            let reporting = step(&state, buffer[i])
-            if reporting > 0 { forEachPattern(reportedBy: reporting) { report($0, i) } }
-        }
-    }
 }

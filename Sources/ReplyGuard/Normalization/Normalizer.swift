@@ -3,7 +3,8 @@
 /// Terms: the *original* is the message's bytes as given (UTF-8, possibly invalid; each invalid byte counts
 /// as one scalar U+FFFD). *Kept* scalars are what literal words are matched against: folded (NFKC width,
 /// case, diacritics, Traditional → Simplified), with fillers and ignorable characters removed. `gaps[i]`
-/// says how many fillers stood between kept scalar `i - 1` and `i`. Buffers are reused between messages.
+/// says how many fillers stood between kept scalar `i - 1` and `i`. A snapshot with its own arrays (for
+/// `explain` and tests); matching keeps the same data in a per-scanner ``NormalizationWorkspace``.
 public struct NormalizedText: Sendable {
     /// Byte offset of each original scalar in the input, plus one entry for the end (count + 1 entries).
     public internal(set) var scalarByteOffsets: [Int32] = []
@@ -20,20 +21,8 @@ public struct NormalizedText: Sendable {
     /// True when folding changed nothing (no scalar mapped, dropped or expanded, all UTF-8 valid): the
     /// folded view is then byte-for-byte the original and need not be built.
     public internal(set) var foldingIsIdentity = true
-    /// Which ASCII bytes occur in the folded view (bit b of word b / 64), for regex prefiltering.
+    /// Which ASCII bytes occur in the folded view (bit b of word b / 64).
     public internal(set) var foldedASCII: (UInt64, UInt64) = (0, 0)
-
-    /// True when some byte of `mask` (a 128-bit ASCII set) occurs in the folded view of the message.
-    @inline(__always)
-    public func foldedViewContains(anyOf mask: (UInt64, UInt64)) -> Bool {
-        foldedASCII.0 & mask.0 != 0 || foldedASCII.1 & mask.1 != 0
-    }
-
-    /// True when byte `b` (< 0x80) occurs in the folded view of the message.
-    @inline(__always)
-    public func foldedViewContains(ascii b: UInt8) -> Bool {
-        b < 64 ? foldedASCII.0 & (1 << UInt64(b)) != 0 : foldedASCII.1 & (1 << UInt64(b - 64)) != 0
-    }
 
     public init() {}
 
@@ -45,16 +34,6 @@ public struct NormalizedText: Sendable {
         var s = String.UnicodeScalarView()
         for v in kept { if let u = Unicode.Scalar(v) { s.append(u) } }
         return String(s)
-    }
-
-    /// Index of the first kept scalar whose origin is at or after original scalar `index`.
-    public func keptIndex(atOrAfterOriginal index: Int) -> Int {
-        var low = 0, high = keptOrigin.count
-        while low < high {
-            let mid = (low + high) / 2
-            if Int(keptOrigin[mid]) < index { low = mid + 1 } else { high = mid }
-        }
-        return low
     }
 }
 
