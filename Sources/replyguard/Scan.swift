@@ -239,7 +239,7 @@ struct Scan: ParsableCommand {
                 let name = (relative as NSString).lastPathComponent
                 let full = (path as NSString).appendingPathComponent(relative)
                 var dir: ObjCBool = false
-                FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+                _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
                 if name.hasPrefix(".") || exclude.contains(where: { Scan.glob($0, name) || Scan.glob($0, relative) }) {
                     if dir.boolValue { enumerator.skipDescendants() }
                     continue

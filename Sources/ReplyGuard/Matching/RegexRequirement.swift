@@ -124,15 +124,10 @@ struct RegexRequirement: Equatable {
                 case 0x3A, 0x7C, 0x3E: index += 2 // (?: (?| (?>
                 case 0x3D, 0x21: index += 2; lookaround = true // (?= (?!
                 case 0x3C where peek(2) == 0x3D || peek(2) == 0x21: index += 3; lookaround = true // (?<= (?<!
-                case 0x3C, 0x50 where peek(2) == 0x3C, 0x27: // (?<name> (?P<name> (?'name'
-                    let close: UInt32 = peek(1) == 0x27 ? 0x27 : 0x3E
-                    index += peek(1) == 0x50 ? 3 : 2
-                    while let c = peek(), c != close {
-                        guard c == 0x5F || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) else { return nil }
-                        index += 1
-                    }
-                    guard !atEnd else { return nil }
-                    index += 1
+                case 0x3C, 0x27: // (?<name> (?'name'
+                    guard skipGroupName(after: 2, close: peek(1) == 0x27 ? 0x27 : 0x3E) else { return nil }
+                case 0x50 where peek(2) == 0x3C: // (?P<name>
+                    guard skipGroupName(after: 3, close: 0x3E) else { return nil }
                 default: return nil // options, comments, recursion, conditionals
                 }
             } else if peek() == 0x2A { // (*VERB)
@@ -141,6 +136,18 @@ struct RegexRequirement: Equatable {
             guard let inner = alternation(), peek() == 0x29 else { return nil }
             index += 1
             return lookaround ? [] : inner
+        }
+
+        /// Skips `(?` plus `prefix - 1` more characters, a group name and its closing character.
+        mutating func skipGroupName(after prefix: Int, close: UInt32) -> Bool {
+            index += prefix
+            while let c = peek(), c != close {
+                guard c == 0x5F || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) else { return false }
+                index += 1
+            }
+            guard !atEnd else { return false }
+            index += 1
+            return true
         }
 
         mutating func escape() -> [Clause]? {

@@ -1,47 +1,11 @@
 /// Minimal, fast JSON text building with a fixed key order (records are compared by tests as decoded
 /// values, by people as text).
 public enum JSONWriter {
-    /// Appends `value` as a JSON string literal: quotes, backslashes and control characters escaped,
-    /// everything else written as UTF-8.
+    /// Appends `value` as a JSON string literal, escaped as by the `[UInt8]` variant.
     public static func appendString(_ value: String, to out: inout String) {
-        out.append("\"")
-        // Fast path: nothing to escape (0xE2 leads U+2028/U+2029, which need the slow path's check).
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
-            out.append(value)
-            out.append("\"")
-            return
-        }
-        var pending = Substring(value).startIndex
-        let scalars = value.unicodeScalars
-        var index = scalars.startIndex
-        while index != scalars.endIndex {
-            let scalar = scalars[index]
-            let escape: String?
-            switch scalar {
-            case "\"": escape = "\\\""
-            case "\\": escape = "\\\\"
-            case "\n": escape = "\\n"
-            case "\r": escape = "\\r"
-            case "\t": escape = "\\t"
-            case "\u{2028}": escape = "\\u2028"
-            case "\u{2029}": escape = "\\u2029"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    escape = nil
-                }
-            }
-            if let escape {
-                out.append(contentsOf: value[pending..<index])
-                out.append(escape)
-                pending = scalars.index(after: index)
-            }
-            index = scalars.index(after: index)
-        }
-        out.append(contentsOf: value[pending...])
-        out.append("\"")
+        var bytes: [UInt8] = []
+        appendString(value, to: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
     }
 
     public static func string(_ value: String) -> String {
@@ -52,7 +16,8 @@ public enum JSONWriter {
 }
 
 extension JSONWriter {
-    /// Appends `value` as a JSON string literal to UTF-8 bytes (the same escaping as ``appendString(_:to:)``).
+    /// Appends `value` as a JSON string literal to UTF-8 bytes: quotes, backslashes and control characters
+    /// escaped, everything else written as UTF-8.
     public static func appendString(_ value: String, to out: inout [UInt8]) {
         let open = out.count
         out.append(0x22)
