@@ -222,3 +222,21 @@ import Testing
         #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000, "\(verdicts)")
     }
 }
+
+@Suite struct LargeAlphabetTests {
+    /// Packs whose words use more than 65,535 distinct characters still match each character as itself
+    /// (the automaton's 16-bit symbol table gives way to a 32-bit one).
+    @Test func moreThan65535DistinctCharacters() throws {
+        // Extension B and the unified block first, so Extension A (another pack, another rule) gets the
+        // symbol ids above 65,535.
+        func words(_ scalars: [Int]) -> String { scalars.map { String(Unicode.Scalar(UInt32($0))!) }.joined(separator: ", ") }
+        let e = try engine(["t1.yaml": pack("t1", action: "escalate", match: "words: [\(words(Array(0x20000...0x2A6DF) + Array(0x4E00...0x9FFF)))]"),
+                            "t2.yaml": pack("t2", action: "escalate", match: "words: [\(words(Array(0x3400...0x4DBF)))]")])
+        for (probe, rule) in [("\u{3400}", "t2.rule"), ("\u{4DBF}", "t2.rule"), ("x\u{4567}y", "t2.rule"), ("\u{9FFF}", "t1.rule"),
+                              ("\u{20000}", "t1.rule"), ("\u{2A6DF}", "t1.rule")] {
+            let hits = e.decide(probe).hits
+            #expect(hits.map(\.rule) == [rule], "\(probe)")
+        }
+        #expect(e.decide("abc").hits.isEmpty)
+    }
+}

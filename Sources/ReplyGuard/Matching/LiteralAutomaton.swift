@@ -26,7 +26,10 @@ public final class LiteralAutomaton: @unchecked Sendable {
     }
 
     // Immutable after init; raw memory so the matching loop has no bounds or uniqueness checks.
-    private let bmpSymbols: UnsafeMutablePointer<Int32>
+    /// Symbol of each BMP scalar: 16-bit when there are fewer than 65,536 symbols (half the cache
+    /// footprint; every pack in practice), else 32-bit.
+    private let bmpSymbols16: UnsafeMutablePointer<UInt16>?
+    private let bmpSymbols32: UnsafeMutablePointer<Int32>?
     private let otherSymbols: [UInt32: Int32]
     private let rootRow: UnsafeMutablePointer<Int32>
     private let states: UnsafeMutablePointer<State>
@@ -40,7 +43,9 @@ public final class LiteralAutomaton: @unchecked Sendable {
     public let stateCount: Int
 
     deinit {
-        for pointer in [UnsafeMutableRawPointer(bmpSymbols), UnsafeMutableRawPointer(rootRow), UnsafeMutableRawPointer(states),
+        bmpSymbols16?.deallocate()
+        bmpSymbols32?.deallocate()
+        for pointer in [UnsafeMutableRawPointer(rootRow), UnsafeMutableRawPointer(states),
                         UnsafeMutableRawPointer(edges), UnsafeMutableRawPointer(outputStart),
                         UnsafeMutableRawPointer(outputPatterns), UnsafeMutableRawPointer(dictionaryLink)] {
             pointer.deallocate()
@@ -157,7 +162,13 @@ public final class LiteralAutomaton: @unchecked Sendable {
         for pair in ownPairs { outputPatterns[Int(fill[Int(new(pair.state))])] = pair.pattern; fill[Int(new(pair.state))] += 1 }
         let dictionaryLink = byNewID.map { dictionary[Int($0)] > 0 ? new(dictionary[Int($0)]) : 0 }
         self.stateCount = stateCount
-        self.bmpSymbols = LiteralAutomaton.copy(bmp)
+        if symbolCount < 0x10000 {
+            bmpSymbols16 = LiteralAutomaton.copy(bmp.map { UInt16(truncatingIfNeeded: $0) })
+            bmpSymbols32 = nil
+        } else {
+            bmpSymbols16 = nil
+            bmpSymbols32 = LiteralAutomaton.copy(bmp)
+        }
         self.otherSymbols = other
         self.rootRow = LiteralAutomaton.copy(rootRow)
         self.states = LiteralAutomaton.copy(states)
@@ -169,7 +180,9 @@ public final class LiteralAutomaton: @unchecked Sendable {
 
     @inline(__always)
     private func symbol(_ scalar: UInt32) -> Int32 {
-        scalar < 0x10000 ? bmpSymbols[Int(scalar)] : (otherSymbols[scalar] ?? 0)
+        guard scalar < 0x10000 else { return otherSymbols[scalar] ?? 0 }
+        if let table = bmpSymbols16 { return Int32(table[Int(scalar)]) }
+        return bmpSymbols32.unsafelyUnwrapped[Int(scalar)]
     }
 
     @inline(__always)

@@ -133,12 +133,13 @@ public final class MessageScanner {
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let automaton = engine.automaton, tables = engine.normalizer.tables
         var state: Int32 = 0
-        var identity = true, previousHan = false, wordEnds = false
+        var identity = true, wordEnds = false
+        var previous: UInt32 = 0
         var low: UInt64 = 0, high: UInt64 = 0
         let completed = tables.flat.withUnsafeBufferPointer { flat in
             UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
-                guard valid, !(previousHan && (value == 0x28 || value == 0xFF08)) else { return false }
-                previousHan = Normalizer.isHan(value)
+                guard valid, !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(previous)) else { return false }
+                previous = value
                 let entry = value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
                 let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
                 switch kind {
