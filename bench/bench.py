@@ -10,9 +10,11 @@ lists go to the peers:
   - pyahocorasick (iterating every match over the decoded text)
 replyguard runs with normalization on, --format summary (no per-message output), 1 job and all jobs;
 also all jobs writing a JSON record per message. Prints MB/s, peak RSS and ratios, start-up times, and
-throughput with 1k / 20k / 100k literals. Every command-line run (replyguard, ripgrep) is the median of
-three, process start-up included; Hyperscan's is the median of three scans of the loaded buffer;
-pyahocorasick (slow) runs once.
+throughput with 1k / 20k / 100k literals. The main comparison runs in five interleaved rounds
+(replyguard, ripgrep, Hyperscan each round; process start-up included for the command-line tools,
+Hyperscan's time is the median of three scans of the loaded buffer) and reports medians and the median
+per-round ratio, so the machine's slow spells do not favour one tool; the other measurements are medians
+of three; pyahocorasick (slow) runs once.
 """
 import argparse, json, os, re, subprocess, sys, time
 
@@ -129,24 +131,44 @@ def main():
         packs[n] = d
     d20 = packs[20000]
     words20 = os.path.join(d20, "words.txt")
-    rows = []
     def rg_scan(j, pack=d20, fmt="summary"):
         return timed([binary, "scan", "--rules", pack, "--format", fmt, "-j", str(j), "--no-progress", replies],
                      discard_output=fmt == "jsonl")
     print(f"corpus: {mb:.1f} MB, {sum(1 for _ in open(replies, 'rb'))} lines; machine: {jobs} cores\n", flush=True)
-    t, rss, _ = rg_scan(1); rows.append(("replyguard scan -j1 (summary)", t, rss))
-    t, rss, _ = rg_scan(jobs); rows.append((f"replyguard scan -j{jobs} (summary)", t, rss))
-    t, rss, _ = rg_scan(jobs, fmt="jsonl"); rows.append((f"replyguard scan -j{jobs} (JSONL record per message)", t, rss))
-    t, rss, _ = timed(["rg", "-c", "-F", "-f", words20, replies]); rows.append(("ripgrep rg -c -F -f words.txt", t, rss))
-    hc, hs, hrss = peer("hyperscan", words20, replies); rows.append(("Hyperscan block mode (scan only)", hs, hrss))
-    ac, acs, acrss = peer("ahocorasick", words20, replies); rows.append(("pyahocorasick iter (scan only)", acs, acrss))
-    base = {name: t for name, t, _ in rows}
-    print(f"{'20k-word pack + 30 regexes':52} {'seconds':>8} {'MB/s':>8} {'peak MB':>8}")
-    for name, t, rss in rows:
-        print(f"{name:52} {t:8.2f} {mb / t:8.1f} {rss:8.0f}")
-    one, alljobs = rows[0][1], rows[1][1]
-    print(f"\nratios (throughput): replyguard -j1 / ripgrep = {base['ripgrep rg -c -F -f words.txt'] / one:.2f}, "
-          f"replyguard -j{jobs} / Hyperscan = {hs / alljobs:.2f}, replyguard -j1 / pyahocorasick = {acs / one:.2f}")
+    # The main comparison runs in interleaved rounds, so a slow spell of the machine hits every tool alike;
+    # ratios are the median of the per-round ratios.
+    def scan_cmd(j, fmt="summary"):
+        return [binary, "scan", "--rules", d20, "--format", fmt, "-j", str(j), "--no-progress", replies]
+    commands = [("replyguard scan -j1 (summary)", scan_cmd(1), False),
+                (f"replyguard scan -j{jobs} (summary)", scan_cmd(jobs), False),
+                (f"replyguard scan -j{jobs} (JSONL record per message)", scan_cmd(jobs, "jsonl"), True),
+                ("ripgrep rg -c -F -f words.txt", ["rg", "-c", "-F", "-f", words20, replies], False)]
+    hs_name = "Hyperscan block mode (scan only)"
+    times = {name: [] for name, _, _ in commands + [(hs_name, None, None)]}
+    rss = dict.fromkeys(times, 0.0)
+    rounds = 5
+    for _ in range(rounds):
+        for name, cmd, discard in commands:
+            t, r, _ = timed_once(cmd, discard)
+            times[name].append(t)
+            rss[name] = max(rss[name], r)
+        hc, hs, hrss = peer("hyperscan", words20, replies)
+        times[hs_name].append(hs)
+        rss[hs_name] = max(rss[hs_name], hrss)
+    ac, acs, acrss = peer("ahocorasick", words20, replies)
+    times["pyahocorasick iter (scan only)"] = [acs]
+    rss["pyahocorasick iter (scan only)"] = acrss
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"{'20k-word pack + 30 regexes (median of ' + str(rounds) + ' rounds)':56} {'seconds':>8} {'MB/s':>8} {'peak MB':>8}")
+    for name, ts in times.items():
+        print(f"{name:56} {median(ts):8.2f} {mb / median(ts):8.1f} {rss[name]:8.0f}")
+    j1, jn = times[commands[0][0]], times[commands[1][0]]
+    def ratio(label, peer_times, ours):
+        rs = sorted(p / o for p, o in zip(peer_times, ours))
+        return f"{label} = {median(rs):.2f} (rounds {rs[0]:.2f}–{rs[-1]:.2f})"
+    print("\nratios (throughput, per round): " + ratio("replyguard -j1 / ripgrep", times[commands[3][0]], j1) + ", "
+          + ratio(f"replyguard -j{jobs} / Hyperscan", times[hs_name], jn)
+          + f", replyguard -j1 / pyahocorasick = {acs / median(j1):.1f}")
     print(f"peer set-up: Hyperscan compile {hc:.2f} s, pyahocorasick build {ac:.2f} s")
     # Start-up: load + compile the rules, decide one message.
     one_line = os.path.join(out, "one.txt")
