@@ -9,11 +9,29 @@ struct Span: Equatable {
     var keptEnd: Int32
 }
 
+/// What a hit records of its rule.
+struct RuleLabel {
+    let id: String
+    let pack: String
+    let category: String
+    let action: Verdict?
+    let score: Int?
+}
+
 /// Per-thread matching state for an ``Engine``: normalization buffers, literal hits, the PCRE2 matcher.
 /// Not thread-safe; make one per thread with ``Engine/makeScanner()``.
 public final class MessageScanner {
     public let engine: Engine
     private let matcher: PCRE2Matcher
+    // What every message touches, held by this scanner so that scanners on different cores never
+    // count references on the same objects (atomic increments on a shared cache line cost more than the
+    // matching itself). The engine keeps the automaton and tables alive; the strings are this scanner's
+    // own copies.
+    private let automaton: LiteralAutomaton
+    private let tables: NormalizationTables
+    private let normalizer: Normalizer
+    private let digest: String
+    private let ruleLabels: [RuleLabel]
     private let work = NormalizationWorkspace()
     private var literalHits: [(node: Int32, span: Span)] = []
     private var nodeHitRange: [Range<Int>?]
@@ -30,6 +48,12 @@ public final class MessageScanner {
     init(engine: Engine) {
         self.engine = engine
         matcher = PCRE2Matcher(limits: engine.ruleSet.policy.limits)
+        automaton = engine.automaton
+        tables = engine.normalizer.tables
+        normalizer = engine.normalizer
+        func own(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
+        digest = own(engine.ruleSet.digest)
+        ruleLabels = engine.rules.map { RuleLabel(id: own($0.id), pack: own($0.packID), category: own($0.category), action: $0.action, score: $0.score) }
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionHits = Array(repeating: false, count: engine.exceptions.count)
@@ -63,10 +87,10 @@ public final class MessageScanner {
             let allowed = certainlyAllowed(bytes)
             prescreen.record(allowed)
             if allowed {
-                return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: engine.ruleSet.digest)
+                return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: digest)
             }
         }
-        engine.normalizer.normalize(bytes, into: work, automaton: engine.automaton)
+        normalizer.normalize(bytes, into: work, automaton: automaton)
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -94,7 +118,7 @@ public final class MessageScanner {
         var scores: [String: Int] = [:]
         var verdict = Verdict.allow
         for (ruleIndex, spans) in ruleSpans {
-            let rule = engine.rules[ruleIndex]
+            let rule = ruleLabels[ruleIndex]
             if let index = engine.exceptions.indices.first(where: {
                 (engine.exceptions[$0].match == nil || exceptionHits[$0]) && engine.exceptions[$0].covers(rule.id)
             }) {
@@ -120,7 +144,7 @@ public final class MessageScanner {
         // The scanner keeps its error buffer; the decision gets its own (none, usually: no allocation).
         let decisionErrors = errors.isEmpty ? [] : errors
         return Decision(id: id, verdict: errors.isEmpty ? verdict : max(verdict, .escalate), scores: scores, hits: hits,
-                        errors: decisionErrors, suppressed: suppressed, policy: engine.ruleSet.digest)
+                        errors: decisionErrors, suppressed: suppressed, policy: digest)
     }
 
     /// One pass over the message that builds no tables: true when it certainly decides as an allow with
@@ -131,36 +155,33 @@ public final class MessageScanner {
     /// the prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
     /// folding changed anything.
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let automaton = engine.automaton, tables = engine.normalizer.tables
         var state: Int32 = 0
         var identity = true, wordEnds = false
         var previous: UInt32 = 0
         var low: UInt64 = 0, high: UInt64 = 0
-        let completed = tables.flat.withUnsafeBufferPointer { flat in
-            UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
-                guard valid, !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(previous)) else { return false }
-                previous = value
-                let entry = value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
-                let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
-                switch kind {
-                case NormalizationTables.keep, NormalizationTables.filler:
-                    if folded != value { identity = false }
-                    if folded < 64 { low |= 1 << UInt64(folded) } else if folded < 128 { high |= 1 << UInt64(folded - 64) }
-                    guard kind == NormalizationTables.keep else { return true }
-                    let reporting = automaton.step(&state, folded)
-                    guard reporting > 0 else { return true }
-                    automaton.forEachPattern(reportedBy: reporting) { pattern in
-                        if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
-                        let han = engine.patternGateHan[pattern]
-                        if han >= 0 { hanSeen[Int(han)] = generation }
-                    }
-                    return !wordEnds
-                case NormalizationTables.ignorable:
-                    identity = false
-                    return true
-                default:
-                    return false
+        let completed = UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
+            guard valid, !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(previous)) else { return false }
+            previous = value
+            let entry = value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
+            let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
+            switch kind {
+            case NormalizationTables.keep, NormalizationTables.filler:
+                if folded != value { identity = false }
+                if folded < 64 { low |= 1 << UInt64(folded) } else if folded < 128 { high |= 1 << UInt64(folded - 64) }
+                guard kind == NormalizationTables.keep else { return true }
+                let reporting = automaton.step(&state, folded)
+                guard reporting > 0 else { return true }
+                automaton.forEachPattern(reportedBy: reporting) { pattern in
+                    if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
+                    let han = engine.patternGateHan[pattern]
+                    if han >= 0 { hanSeen[Int(han)] = generation }
                 }
+                return !wordEnds
+            case NormalizationTables.ignorable:
+                identity = false
+                return true
+            default:
+                return false
             }
         }
         guard completed else { return false }
@@ -169,11 +190,11 @@ public final class MessageScanner {
         return !engine.alwaysEvaluatedRegexes.contains { regexMightMatch($0, bytes) }
     }
 
-    private func makeHit(_ rule: Rule, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
+    private func makeHit(_ rule: RuleLabel, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
         let byteStart = Int(work.offsets[Int(span.start)])
         let byteEnd = Int(work.offsets[Int(span.end)])
         let match = String(decoding: UnsafeBufferPointer(rebasing: bytes[byteStart..<byteEnd]), as: UTF8.self)
-        return Hit(rule: rule.id, pack: rule.packID, category: rule.category, action: rule.action, score: rule.score,
+        return Hit(rule: rule.id, pack: rule.pack, category: rule.category, action: rule.action, score: rule.score,
                    start: Int(span.start), end: Int(span.end), byteStart: byteStart, byteEnd: byteEnd, match: match,
                    reported: reported)
     }
@@ -219,14 +240,14 @@ public final class MessageScanner {
     /// Keeps the literal matches found while normalizing whose inner gaps and word boundaries hold, and
     /// notes the prefilter characters seen.
     private func collectLiteralHits() {
-        let maxFiller = engine.normalizer.maxFiller
+        let maxFiller = normalizer.maxFiller
         let kept = work.kept.buffer, gaps = work.gaps.buffer, origin = work.keptOrigin.buffer
         for index in 0..<work.matches.count {
             let match = work.matches[index]
             let pattern = Int(match >> 32), end = Int(match & 0xFFFF_FFFF)
             let han = engine.patternGateHan[pattern]
             if han >= 0 { hanSeen[Int(han)] = generation }
-            let start = end - Int(engine.automaton.patternLengths[pattern]) + 1
+            let start = end - Int(automaton.patternLengths[pattern]) + 1
             var inner = start + 1
             while inner <= end && Int(gaps[inner]) <= maxFiller { inner += 1 }
             if inner <= end { continue }
@@ -311,7 +332,7 @@ public final class MessageScanner {
         let gate = engine.regexGates[index]
         // When folding changed nothing, the folded view is the original: search the bytes directly.
         let useFolded = gate.folded && !work.foldingIsIdentity
-        if useFolded && !work.foldedViewReady { engine.normalizer.buildFoldedView(work) }
+        if useFolded && !work.foldedViewReady { normalizer.buildFoldedView(work) }
         let subject = useFolded ? work.foldedBytes.buffer : bytes
         if useFolded, engine.options.prefilter, let required = gate.requiredByte,
            subject.isEmpty || memchr(subject.baseAddress!, Int32(required), subject.count) == nil { return [] }

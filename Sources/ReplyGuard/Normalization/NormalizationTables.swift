@@ -3,7 +3,7 @@
 /// Every scalar has one entry saying what it becomes: kept as a (possibly different) scalar, a filler
 /// (space, punctuation, symbol, emoji: skipped between the characters of a word), ignorable (zero-width
 /// and format characters, combining marks: dropped), or an expansion into several entries (`㈱` → `(株)`).
-public final class NormalizationTables: Sendable {
+public final class NormalizationTables: @unchecked Sendable {
     /// The shared tables; built on first use (about 10 ms), then immutable.
     public static let shared = NormalizationTables()
 
@@ -12,8 +12,9 @@ public final class NormalizationTables: Sendable {
     static let kindShift: UInt32 = 29
     static let keep: UInt32 = 0, filler: UInt32 = 1, ignorable: UInt32 = 2, expansion: UInt32 = 3
 
-    /// Entries for scalars below `flatLimit`, indexed by scalar value.
-    let flat: [UInt32]
+    /// Entries for scalars below `flatLimit`, indexed by scalar value (raw memory: immutable after init,
+    /// read by every scanner thread without reference counting).
+    let flat: UnsafeBufferPointer<UInt32>
     static let flatLimit = 0x20000
     /// Entries for scalars at or above `flatLimit` that are not plain "keep".
     let high: [UInt32: UInt32]
@@ -34,6 +35,8 @@ public final class NormalizationTables: Sendable {
     /// (only words with the `pinyin-initials` evasion need it).
     private static let pinyinInitials: [UInt8] =
         generatedPinyinInitials.utf8.filter { $0 != 0x0A }.map { $0 == UInt8(ascii: ".") ? 0 : $0 }
+
+    deinit { flat.deallocate() }
 
     private init() {
         var folding: [(UInt32, [UInt32])] = []
@@ -58,7 +61,9 @@ public final class NormalizationTables: Sendable {
         for (from, replacement) in folding {
             if from < NormalizationTables.flatLimit { flat[Int(from)] = entry(replacing: replacement) } else { high[from] = entry(replacing: replacement) }
         }
-        self.flat = flat
+        let table = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: flat.count)
+        _ = table.initialize(from: flat)
+        self.flat = UnsafeBufferPointer(table)
         self.high = high
         self.expansions = expansions
     }

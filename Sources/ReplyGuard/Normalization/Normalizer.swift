@@ -109,7 +109,8 @@ public struct Normalizer: Sendable {
             pendingGap = 0
         }
         let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
-        tables.flat.withUnsafeBufferPointer { flat in
+        do {
+            let flat = tables.flat
             var i = 0
             while i < scalarCount {
                 let value = scalars[i]
