@@ -11,15 +11,17 @@ public final class LiteralAutomaton: @unchecked Sendable {
     /// Length of each pattern in scalars.
     public let patternLengths: [Int32]
 
-    /// A state's hot data in one 16-byte record: its edges (a range of `edges`), its failure link, and
-    /// the first state on its failure chain (itself included) that has patterns to report (0: none).
+    /// A state's hot data in one 16-byte record: its edges (a range of `edges`), its failure link, and a
+    /// 32-bit filter of its edges' symbols (bit `symbol % 32`): most failed lookups read no edge.
     private struct State {
         var edgeStart: Int32
         var edgeCount: Int32
         var failure: Int32
-        var report: Int32
+        var symbolFilter: UInt32
     }
 
+    /// A transition. `target` (here and in `rootRow`) is the state id, or its bitwise complement when
+    /// that state reports patterns: a step learns whether to report without reading the state.
     private struct Edge {
         var symbol: Int32
         var target: Int32
@@ -33,6 +35,8 @@ public final class LiteralAutomaton: @unchecked Sendable {
     private let otherSymbols: [UInt32: Int32]
     private let rootRow: UnsafeMutablePointer<Int32>
     private let states: UnsafeMutablePointer<State>
+    /// For each state, the first state on its failure chain (itself included) that has patterns (0: none).
+    private let reportFrom: UnsafeMutablePointer<Int32>
     private let edges: UnsafeMutablePointer<Edge>
     private let outputStart: UnsafeMutablePointer<Int32>
     private let outputPatterns: UnsafeMutablePointer<Int32>
@@ -45,7 +49,7 @@ public final class LiteralAutomaton: @unchecked Sendable {
     deinit {
         bmpSymbols16?.deallocate()
         bmpSymbols32?.deallocate()
-        for pointer in [UnsafeMutableRawPointer(rootRow), UnsafeMutableRawPointer(states),
+        for pointer in [UnsafeMutableRawPointer(rootRow), UnsafeMutableRawPointer(states), UnsafeMutableRawPointer(reportFrom),
                         UnsafeMutableRawPointer(edges), UnsafeMutableRawPointer(outputStart),
                         UnsafeMutableRawPointer(outputPatterns), UnsafeMutableRawPointer(dictionaryLink)] {
             pointer.deallocate()
@@ -139,19 +143,23 @@ public final class LiteralAutomaton: @unchecked Sendable {
         for (k, state) in queue.enumerated() { renumbered[Int(state)] = Int32(k + 1) }
         let byNewID = [Int32(0)] + queue
         @inline(__always) func new(_ old: Int32) -> Int32 { renumbered[Int(old)] }
+        let reportFrom = byNewID.map { old in hasOwn[Int(old)] ? new(old) : dictionary[Int(old)] > 0 ? new(dictionary[Int(old)]) : 0 }
+        @inline(__always) func target(_ old: Int32) -> Int32 { reportFrom[Int(new(old))] > 0 ? ~new(old) : new(old) }
         var rootRow = [Int32](repeating: 0, count: Int(symbolCount) + 1)
-        for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = new(edges[k].target) }
+        for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = target(edges[k].target) }
         var states: [State] = []
         states.reserveCapacity(stateCount)
         var flatEdges: [Edge] = []
         flatEdges.reserveCapacity(edges.count)
         for old in byNewID {
             let start = Int32(flatEdges.count)
+            var filter: UInt32 = 0
             for k in Int(childStart[Int(old)])..<Int(childStart[Int(old) + 1]) {
-                flatEdges.append(Edge(symbol: edges[k].symbol, target: new(edges[k].target)))
+                flatEdges.append(Edge(symbol: edges[k].symbol, target: target(edges[k].target)))
+                filter |= 1 << UInt32(edges[k].symbol & 31)
             }
-            let report = hasOwn[Int(old)] ? new(old) : dictionary[Int(old)] > 0 ? new(dictionary[Int(old)]) : 0
-            states.append(State(edgeStart: start, edgeCount: Int32(flatEdges.count) - start, failure: new(failure[Int(old)]), report: report))
+            states.append(State(edgeStart: start, edgeCount: Int32(flatEdges.count) - start, failure: new(failure[Int(old)]),
+                                symbolFilter: filter))
         }
         // Patterns per state (CSR), in pattern order.
         var outputStart = [Int32](repeating: 0, count: stateCount + 1)
@@ -172,6 +180,7 @@ public final class LiteralAutomaton: @unchecked Sendable {
         self.otherSymbols = other
         self.rootRow = LiteralAutomaton.copy(rootRow)
         self.states = LiteralAutomaton.copy(states)
+        self.reportFrom = LiteralAutomaton.copy(reportFrom)
         self.edges = LiteralAutomaton.copy(flatEdges)
         self.outputStart = LiteralAutomaton.copy(outputStart)
         self.outputPatterns = LiteralAutomaton.copy(outputPatterns)
@@ -207,13 +216,16 @@ public final class LiteralAutomaton: @unchecked Sendable {
     func step(_ state: inout Int32, _ scalar: UInt32) -> Int32 {
         let c = symbol(scalar)
         if c == 0 { state = 0; return 0 }
+        var target: Int32
         while true {
-            if state == 0 { state = rootRow[Int(c)]; break }
+            if state == 0 { target = rootRow[Int(c)]; break }
             let record = states[Int(state)]
-            if let next = child(record, c) { state = next; break }
+            if record.symbolFilter & 1 << UInt32(c & 31) != 0, let next = child(record, c) { target = next; break }
             state = record.failure
         }
-        return states[Int(state)].report
+        if target >= 0 { state = target; return 0 }
+        state = ~target
+        return reportFrom[Int(state)]
     }
 
     /// Calls `body(patternID)` for every pattern ending at a step that returned `reporting`.
