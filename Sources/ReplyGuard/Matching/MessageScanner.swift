@@ -162,7 +162,8 @@ public final class MessageScanner {
         let completed = UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
             guard valid, !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(previous)) else { return false }
             previous = value
-            let entry = value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
+            let entry = tables.isPlainKeep(value) ? value
+                : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
             let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
             switch kind {
             case NormalizationTables.keep, NormalizationTables.filler:

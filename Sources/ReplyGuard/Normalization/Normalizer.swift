@@ -119,7 +119,7 @@ public struct Normalizer: Sendable {
                     i = end
                     continue
                 }
-                let entry = value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
+                let entry = tables.isPlainKeep(value) ? value : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
                 let kind = entry >> NormalizationTables.kindShift
                 if kind == NormalizationTables.keep {
                     let folded = entry & 0x1F_FFFF
