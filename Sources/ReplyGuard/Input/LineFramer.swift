@@ -10,12 +10,14 @@ public struct LineFramer {
 
     /// Feeds a chunk; calls `line` for each complete line in it, in order.
     public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ line: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard let base = chunk.baseAddress else { return }
         var start = 0
         while start < chunk.count {
-            guard let newline = chunk[start...].firstIndex(of: 0x0A) else {
+            guard let found = memchr(base + start, 0x0A, chunk.count - start) else {
                 pending.append(contentsOf: chunk[start...])
                 return
             }
+            let newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
             if pending.isEmpty {
                 var end = newline
                 if end > start && chunk[end - 1] == 0x0D { end -= 1 }

@@ -27,13 +27,12 @@ public struct EngineOptions: Sendable {
 
 /// What matching needs of a regex, as plain values: the compiled pattern (owned by ``Engine/regexes``,
 /// referenced without retain counting), its view and validator, and its prefilter data: a byte every
-/// match contains, and the ASCII bytes a match can start with.
+/// match contains (PCRE2's), and clauses the folded view must meet.
 struct RegexGate: @unchecked Sendable {
     let pattern: Unmanaged<PCRE2Pattern>
     let folded: Bool
     let validator: Validator?
     let requiredByte: UInt8?
-    let asciiFirstBytes: (UInt64, UInt64)?
     /// Clauses (a range of ``Engine/gateClauses``) the folded view must all satisfy for a match.
     var clauses: Range<Int> = 0..<0
 
@@ -42,7 +41,6 @@ struct RegexGate: @unchecked Sendable {
         folded = spec.view == .folded
         validator = spec.validator
         requiredByte = spec.pattern.requiredByte
-        asciiFirstBytes = spec.pattern.asciiFirstBytes
     }
 }
 
@@ -74,8 +72,10 @@ public final class Engine: Sendable {
     let slotRoots: [Int]
     /// Slots whose expression can match without any literal hit (they contain an ungated regex).
     let alwaysEvaluated: [Int]
-    /// The regexes in those slots (indexes into `regexes`).
+    /// The regexes in those slots (indexes into `regexes`), and those of them that can match a message
+    /// whose folded view has no ASCII at all (the others have a clause of ASCII bytes only).
     let alwaysEvaluatedRegexes: [Int]
+    let alwaysEvaluatedWithoutASCII: [Int]
     let automaton: LiteralAutomaton
     /// For each automaton pattern, the literal nodes that contain it (CSR).
     let patternNodeStart: [Int32]
@@ -202,14 +202,23 @@ public final class Engine: Sendable {
         var patternHan = [Int32](repeating: -1, count: patterns.count)
         let tables = normalizer.tables
         for (index, spec) in regexes.enumerated() where spec.view == .folded && options.prefilter {
-            guard let requirement = RegexRequirement.of(spec.pattern.pattern) else { continue }
+            // PCRE2's own facts become ASCII-only clauses too: a required ASCII byte, the ASCII bytes every
+            // match starts with.
+            var pcre2Clauses: [RegexRequirement.Clause] = []
+            if let required = spec.pattern.requiredByte, required < 0x80 {
+                var clause = RegexRequirement.Clause()
+                clause.insert(ascii: UInt32(required))
+                pcre2Clauses.append(clause)
+            }
+            if let first = spec.pattern.asciiFirstBytes { pcre2Clauses.append(RegexRequirement.Clause(ascii: first)) }
+            let requirement = RegexRequirement.of(spec.pattern.pattern)?.clauses ?? []
             let start = clauses.count
             // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
             // patterns that report wherever they occur, so one of those is kept (the first).
-            let asciiOnly = requirement.clauses.filter { $0.han.isEmpty }
+            let asciiOnly = pcre2Clauses + requirement.filter { $0.han.isEmpty }.prefix(4)
             // A character that folding changes never stands in the folded view: such clauses are unusable.
-            let withHan = requirement.clauses.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
-            for clause in asciiOnly.prefix(4) + (withHan.map { [$0] } ?? []) {
+            let withHan = requirement.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
+            for clause in asciiOnly + (withHan.map { [$0] } ?? []) {
                 let hanStart = clauseHan.count
                 for c in clause.han {
                     let id = hanIDs[c] ?? {
@@ -232,6 +241,9 @@ public final class Engine: Sendable {
             gates[index].clauses = start..<clauses.count
         }
         regexGates = gates
+        alwaysEvaluatedWithoutASCII = alwaysEvaluatedRegexes.filter { index in
+            !clauses[gates[index].clauses].contains { $0.han.isEmpty && ($0.ascii.0 | $0.ascii.1) != 0 }
+        }
         gateClauses = clauses
         gateClauseHan = clauseHan
         gateHanCount = hanIDs.count

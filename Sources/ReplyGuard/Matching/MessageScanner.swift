@@ -188,7 +188,8 @@ public final class MessageScanner {
         guard completed else { return false }
         work.foldedASCII = (low, high)
         work.foldingIsIdentity = identity
-        return !engine.alwaysEvaluatedRegexes.contains { regexMightMatch($0, bytes) }
+        let candidates = low | high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
+        return !candidates.contains { regexMightMatch($0, bytes) }
     }
 
     private func makeHit(_ rule: RuleLabel, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {
@@ -308,17 +309,13 @@ public final class MessageScanner {
     private func regexMightMatch(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard engine.options.prefilter else { return true }
         let gate = engine.regexGates[index]
-        if gate.folded {
-            // Every match needs this ASCII byte, or starts with one of these, and the folded view (the
-            // original when folding changed nothing) has none.
-            if let required = gate.requiredByte, required < 0x80, !work.foldedViewContains(ascii: required) { return false }
-            if let first = gate.asciiFirstBytes, !work.foldedViewContains(anyOf: first) { return false }
-            // A clause of what every match contains is not met (see ``RegexRequirement``).
-            for clause in gate.clauses {
-                let clause = engine.gateClauses[clause]
-                if work.foldedViewContains(anyOf: clause.ascii) { continue }
-                if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return false }
-            }
+        // A clause of what every match of a folded-view regex contains is not met by the folded view (the
+        // original when folding changed nothing): a byte PCRE2 says every match needs, the ASCII bytes
+        // every match starts with, the characters read from the pattern (see ``RegexRequirement``).
+        for clause in gate.clauses {
+            let clause = engine.gateClauses[clause]
+            if work.foldedViewContains(anyOf: clause.ascii) { continue }
+            if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return false }
         }
         // The regex searches the original bytes (its view, or the folded view when folding changed
         // nothing): the byte every match needs is not there. (On a folded view built for the regex,
