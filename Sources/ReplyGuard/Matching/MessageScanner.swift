@@ -151,7 +151,7 @@ public final class MessageScanner {
     /// nothing to report — no literal word ends anywhere in it and no regex of an always-evaluated rule
     /// can match (its prefilters fail). Whatever the pass does not model (invalid UTF-8, expansions, an
     /// opening parenthesis after a Chinese character, which may start a pinyin annotation) answers false,
-    /// and the full path decides. It computes exactly what ``Normalizer/normalize(_:into:)`` would for
+    /// and the full path decides. It computes exactly what ``Normalizer/normalize(_:into:automaton:)`` would for
     /// the prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
     /// folding changed anything.
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
