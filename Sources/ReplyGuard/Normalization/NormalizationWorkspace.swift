@@ -57,12 +57,6 @@ final class NormalizationWorkspace {
         foldedASCII.0 & mask.0 != 0 || foldedASCII.1 & mask.1 != 0
     }
 
-    /// True when byte `b` (< 0x80) occurs in the folded view of the message.
-    @inline(__always)
-    func foldedViewContains(ascii b: UInt8) -> Bool {
-        b < 64 ? foldedASCII.0 & (1 << UInt64(b)) != 0 : foldedASCII.1 & (1 << UInt64(b - 64)) != 0
-    }
-
     /// Index of the first kept scalar whose origin is at or after original scalar `index`.
     func keptIndex(atOrAfterOriginal index: Int) -> Int {
         var low = 0, high = keptOrigin.count
