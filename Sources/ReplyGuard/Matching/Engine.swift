@@ -77,6 +77,7 @@ public final class Engine: Sendable {
     let alwaysEvaluatedRegexes: [Int]
     let alwaysEvaluatedWithoutASCII: [Int]
     let automaton: LiteralAutomaton
+    let plainSymbols: PlainSymbolTable
     /// For each automaton pattern, the literal nodes that contain it (CSR).
     let patternNodeStart: [Int32]
     let patternNodes: [Int32]
@@ -249,6 +250,7 @@ public final class Engine: Sendable {
         gateHanCount = hanIDs.count
         patternGateHan = patternHan
         automaton = LiteralAutomaton(patterns: patterns)
+        plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
         var start: [Int32] = [0], flat: [Int32] = []
         for list in patternNodeLists { flat += list; start.append(Int32(flat.count)) }
         patternNodeStart = start

@@ -187,8 +187,9 @@ public final class LiteralAutomaton: @unchecked Sendable {
         self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
     }
 
+    /// The symbol of a scalar (0: in no pattern).
     @inline(__always)
-    private func symbol(_ scalar: UInt32) -> Int32 {
+    func symbol(_ scalar: UInt32) -> Int32 {
         guard scalar < 0x10000 else { return otherSymbols[scalar] ?? 0 }
         if let table = bmpSymbols16 { return Int32(table[Int(scalar)]) }
         return bmpSymbols32.unsafelyUnwrapped[Int(scalar)]
@@ -214,7 +215,12 @@ public final class LiteralAutomaton: @unchecked Sendable {
     /// patterns to report (see ``forEachPattern(reportedBy:_:)``), or 0 when none ends here.
     @inline(__always)
     func step(_ state: inout Int32, _ scalar: UInt32) -> Int32 {
-        let c = symbol(scalar)
+        step(&state, symbol: symbol(scalar))
+    }
+
+    /// ``step(_:_:)`` for a scalar whose symbol the caller has looked up (see ``PlainSymbolTable``).
+    @inline(__always)
+    func step(_ state: inout Int32, symbol c: Int32) -> Int32 {
         if c == 0 { state = 0; return 0 }
         var target: Int32
         while true {
@@ -237,4 +243,30 @@ public final class LiteralAutomaton: @unchecked Sendable {
             out = dictionaryLink[Int(out)]
         }
     }
+}
+
+/// The literal automaton's symbols fused with the normalization's "kept as itself" bit, for the hot
+/// loops' fast path: for each BMP scalar from U+0800 that normalization keeps unchanged (nearly all
+/// Chinese text), its automaton symbol; `PlainSymbolTable.general` for every other scalar (ASCII, the
+/// 2-byte range, surrogates, anything folded, dropped or a filler, symbols that do not fit 16 bits),
+/// which takes the general path. One 2-byte read replaces the keep-bit test and the symbol lookup, and
+/// a valid 3-byte UTF-8 sequence needs no range checks of its own (the table rejects overlong forms and
+/// surrogates). Immutable; shared by every scanner.
+final class PlainSymbolTable: @unchecked Sendable {
+    static let general: UInt16 = 0xFFFF
+    let entries: UnsafeMutablePointer<UInt16>
+
+    init(automaton: LiteralAutomaton, tables: NormalizationTables) {
+        entries = .allocate(capacity: 0x10000)
+        for value in 0..<UInt32(0x10000) {
+            var entry = PlainSymbolTable.general
+            if value >= 0x800, !(0xD800...0xDFFF).contains(value), value != 0xFF08, tables.isPlainKeep(value) {
+                let symbol = automaton.symbol(value)
+                if symbol < Int32(PlainSymbolTable.general) { entry = UInt16(symbol) }
+            }
+            entries[Int(value)] = entry
+        }
+    }
+
+    deinit { entries.deallocate() }
 }

@@ -29,6 +29,7 @@ public final class MessageScanner {
     // own copies.
     private let automaton: LiteralAutomaton
     private let tables: NormalizationTables
+    private let plainSymbols: UnsafeMutablePointer<UInt16>
     private let normalizer: Normalizer
     private let digest: String
     private let ruleLabels: [RuleLabel]
@@ -50,6 +51,7 @@ public final class MessageScanner {
         matcher = PCRE2Matcher(limits: engine.ruleSet.policy.limits)
         automaton = engine.automaton
         tables = engine.normalizer.tables
+        plainSymbols = engine.plainSymbols.entries
         normalizer = engine.normalizer
         func own(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
         digest = own(engine.ruleSet.digest)
@@ -90,7 +92,7 @@ public final class MessageScanner {
                 return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: digest)
             }
         }
-        normalizer.normalize(bytes, into: work, automaton: automaton)
+        normalizer.normalize(bytes, into: work, automaton: automaton, plainSymbols: plainSymbols)
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -155,41 +157,82 @@ public final class MessageScanner {
     /// the prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
     /// folding changed anything.
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var pass = PrescreenPass()
+        let count = bytes.count
+        var i = 0
+        while i < count {
+            let b0 = bytes[i]
+            // Fast path: a 3-byte sequence for a scalar kept as itself (most Chinese text); the table
+            // rejects overlong forms and surrogates (see ``PlainSymbolTable``).
+            if b0 & 0xF0 == 0xE0, i + 2 < count, bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80 {
+                let value = UInt32(b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)
+                let symbol = plainSymbols[Int(value)]
+                if symbol != PlainSymbolTable.general {
+                    pass.previous = value
+                    i += 3
+                    let reporting = automaton.step(&pass.state, symbol: Int32(symbol))
+                    if reporting > 0 && !noteWordEnds(reporting) { return false }
+                    continue
+                }
+            }
+            if b0 < 0x80 {
+                guard prescreen(UInt32(b0), &pass) else { return false }
+                i += 1
+                continue
+            }
+            let (value, length) = UTF8Scanner.decodeMultibyte(bytes, at: i)
+            guard length > 0, prescreen(value, &pass) else { return false } // invalid UTF-8: the full path reports it
+            i += length
+        }
+        work.foldedASCII = (pass.low, pass.high)
+        work.foldingIsIdentity = pass.identity
+        let candidates = pass.low | pass.high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
+        return !candidates.contains { regexMightMatch($0, bytes) }
+    }
+
+    /// What the prescreen has read of a message so far.
+    private struct PrescreenPass {
         var state: Int32 = 0
-        var identity = true, wordEnds = false
+        var identity = true
         var previous: UInt32 = 0
         var low: UInt64 = 0, high: UInt64 = 0
-        let completed = UTF8Scanner.forEachScalarWhile(in: bytes) { value, _, valid in
-            guard valid, !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(previous)) else { return false }
-            previous = value
-            let entry = tables.isPlainKeep(value) ? value
-                : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
-            let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
-            switch kind {
-            case NormalizationTables.keep, NormalizationTables.filler:
-                if folded != value { identity = false }
-                if folded < 64 { low |= 1 << UInt64(folded) } else if folded < 128 { high |= 1 << UInt64(folded - 64) }
-                guard kind == NormalizationTables.keep else { return true }
-                let reporting = automaton.step(&state, folded)
-                guard reporting > 0 else { return true }
-                automaton.forEachPattern(reportedBy: reporting) { pattern in
-                    if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
-                    let han = engine.patternGateHan[pattern]
-                    if han >= 0 { hanSeen[Int(han)] = generation }
-                }
-                return !wordEnds
-            case NormalizationTables.ignorable:
-                identity = false
-                return true
-            default:
-                return false
-            }
+    }
+
+    /// The prescreen's step for any scalar, as normalization treats it; false when the message needs the
+    /// full path.
+    @inline(__always)
+    private func prescreen(_ value: UInt32, _ pass: inout PrescreenPass) -> Bool {
+        guard !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(pass.previous)) else { return false }
+        pass.previous = value
+        let entry = tables.isPlainKeep(value) ? value
+            : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
+        let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
+        switch kind {
+        case NormalizationTables.keep, NormalizationTables.filler:
+            if folded != value { pass.identity = false }
+            if folded < 64 { pass.low |= 1 << UInt64(folded) } else if folded < 128 { pass.high |= 1 << UInt64(folded - 64) }
+            guard kind == NormalizationTables.keep else { return true }
+            let reporting = automaton.step(&pass.state, folded)
+            return reporting == 0 || noteWordEnds(reporting)
+        case NormalizationTables.ignorable:
+            pass.identity = false
+            return true
+        default:
+            return false
         }
-        guard completed else { return false }
-        work.foldedASCII = (low, high)
-        work.foldingIsIdentity = identity
-        let candidates = low | high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
-        return !candidates.contains { regexMightMatch($0, bytes) }
+    }
+
+    /// Notes the prefilter characters among the patterns a prescreen step reported; false when one of
+    /// them is a word (the message needs the full path).
+    @inline(__always)
+    private func noteWordEnds(_ reporting: Int32) -> Bool {
+        var wordEnds = false
+        automaton.forEachPattern(reportedBy: reporting) { pattern in
+            if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
+            let han = engine.patternGateHan[pattern]
+            if han >= 0 { hanSeen[Int(han)] = generation }
+        }
+        return !wordEnds
     }
 
     private func makeHit(_ rule: RuleLabel, _ span: Span, _ bytes: UnsafeBufferPointer<UInt8>, reported: Bool) -> Hit {

@@ -62,8 +62,10 @@ public struct Normalizer: Sendable {
     /// artifact in reposted text and an evasion — is dropped like a zero-width character.
     ///
     /// With an `automaton`, each kept scalar also steps it as it is written, and every pattern ending
-    /// there lands in `workspace.matches` (the literal search costs no pass of its own).
-    func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace, automaton: LiteralAutomaton? = nil) {
+    /// there lands in `workspace.matches` (the literal search costs no pass of its own); its
+    /// ``PlainSymbolTable`` entries give scalars kept as themselves a shorter path.
+    func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace, automaton: LiteralAutomaton? = nil,
+                   plainSymbols: UnsafeMutablePointer<UInt16>? = nil) {
         let byteCount = text.count
         workspace.offsets.reserve(byteCount + 1)
         workspace.scalars.reserve(byteCount)
@@ -94,12 +96,13 @@ public struct Normalizer: Sendable {
         }
         workspace.matches.count = 0
         var state: Int32 = 0
-        @inline(__always) func keep(_ v: UInt32, _ i: Int) {
+        /// Keeps `v` from original scalar `i`; `symbol` is its automaton symbol, or -1 to look it up.
+        @inline(__always) func keep(_ v: UInt32, _ i: Int, _ symbol: Int32) {
             kept[keptCount] = v
             origin[keptCount] = Int32(truncatingIfNeeded: i)
             gaps[keptCount] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
             if let automaton {
-                let reporting = automaton.step(&state, v)
+                let reporting = automaton.step(&state, symbol: symbol >= 0 ? symbol : automaton.symbol(v))
                 if reporting > 0 {
                     let end = UInt64(keptCount)
                     automaton.forEachPattern(reportedBy: reporting) { workspace.matches.append(UInt64($0) << 32 | end) }
@@ -114,18 +117,25 @@ public struct Normalizer: Sendable {
             var i = 0
             while i < scalarCount {
                 let value = scalars[i]
-                if value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
+                // A scalar kept as itself whose symbol the table gives (most Chinese text) skips the rest.
+                var symbol: Int32 = -1
+                if let plainSymbols, value < 0x10000 {
+                    let entry = plainSymbols[Int(value)]
+                    if entry != PlainSymbolTable.general { symbol = Int32(entry) }
+                }
+                if symbol < 0, value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
                     identity = false
                     i = end
                     continue
                 }
-                let entry = tables.isPlainKeep(value) ? value : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
+                let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
+                    : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
                 let kind = entry >> NormalizationTables.kindShift
                 if kind == NormalizationTables.keep {
                     let folded = entry & 0x1F_FFFF
                     if folded != value { identity = false }
                     if folded < 0x80 { noteASCII(folded) }
-                    keep(folded, i)
+                    keep(folded, i, symbol)
                 } else if kind == NormalizationTables.filler {
                     let folded = entry & 0x1F_FFFF
                     if folded != value { identity = false }
@@ -142,7 +152,8 @@ public struct Normalizer: Sendable {
                     }
                     for element in tables.expansions[offset..<offset + count] {
                         switch element >> NormalizationTables.kindShift {
-                        case NormalizationTables.keep: noteASCII(element & 0x1F_FFFF); keep(element & 0x1F_FFFF, i)
+                        case NormalizationTables.keep: noteASCII(element & 0x1F_FFFF)
+                            keep(element & 0x1F_FFFF, i, -1)
                         case NormalizationTables.filler: noteASCII(element & 0x1F_FFFF); pendingGap += 1
                         default: break
                         }

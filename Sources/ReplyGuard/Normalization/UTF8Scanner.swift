@@ -18,21 +18,7 @@ enum UTF8Scanner {
         while i < count {
             let b0 = bytes[i]
             if b0 < 0x80 { if !body(UInt32(b0), i, true) { return false }; i += 1; continue }
-            var value: UInt32 = 0
-            var length = 0
-            if b0 >= 0xC2 && b0 <= 0xDF, i + 1 < count, bytes[i + 1] & 0xC0 == 0x80 {
-                value = UInt32(b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)
-                length = 2
-            } else if b0 >= 0xE0 && b0 <= 0xEF, i + 2 < count,
-                      bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80 {
-                value = UInt32(b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)
-                if value >= 0x800 && !(0xD800...0xDFFF).contains(value) { length = 3 }
-            } else if b0 >= 0xF0 && b0 <= 0xF4, i + 3 < count,
-                      bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80, bytes[i + 3] & 0xC0 == 0x80 {
-                value = UInt32(b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
-                    | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
-                if value >= 0x10000 && value <= 0x10FFFF { length = 4 }
-            }
+            let (value, length) = decodeMultibyte(bytes, at: i)
             if length == 0 {
                 if !body(0xFFFD, i, false) { return false }
                 i += 1
@@ -42,6 +28,27 @@ enum UTF8Scanner {
             }
         }
         return true
+    }
+
+    /// Decodes the sequence starting at `bytes[i]` (a byte of 0x80 or more): the scalar and its length
+    /// in bytes, or length 0 when the sequence is invalid or truncated.
+    @inline(__always)
+    static func decodeMultibyte(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> (UInt32, Int) {
+        let count = bytes.count
+        let b0 = bytes[i]
+        if b0 >= 0xC2 && b0 <= 0xDF, i + 1 < count, bytes[i + 1] & 0xC0 == 0x80 {
+            return (UInt32(b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F), 2)
+        } else if b0 >= 0xE0 && b0 <= 0xEF, i + 2 < count,
+                  bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80 {
+            let value = UInt32(b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)
+            if value >= 0x800 && !(0xD800...0xDFFF).contains(value) { return (value, 3) }
+        } else if b0 >= 0xF0 && b0 <= 0xF4, i + 3 < count,
+                  bytes[i + 1] & 0xC0 == 0x80, bytes[i + 2] & 0xC0 == 0x80, bytes[i + 3] & 0xC0 == 0x80 {
+            let value = UInt32(b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
+                | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)
+            if value >= 0x10000 && value <= 0x10FFFF { return (value, 4) }
+        }
+        return (0, 0)
     }
 
     /// Writes the UTF-8 encoding of `value` at `out` (room for 4 bytes) and returns its length.
