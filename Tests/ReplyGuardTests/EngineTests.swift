@@ -223,6 +223,61 @@ import Testing
     }
 }
 
+/// The digit-run prefilter (a regex such as `1[3-9]\d{9}` needs 11 digits in a row; a message whose
+/// digit runs are shorter skips it) counts digits the way either view sees them: fullwidth, circled and
+/// parenthesized numbers, other scripts' digits (2-, 3- and 4-byte UTF-8), zero-width characters inside a
+/// run. Decisions are the same with it on and off.
+@Suite struct DigitRunPrefilterTests {
+    static let patterns: [(String, String)] = [
+        (#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "original"),
+        (#"\d{3,4}-\d{7,8}"#, "folded"), (#"[a-z]{3,}\d{3,}"#, "folded"),
+        (#"(?<![0-9a-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9x](?![0-9a-z])"#, "folded"),
+        (#"(?<![0-9])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?![0-9])"#, "folded"),
+        (#"\d{5}"#, "original"), (#"(?:\d\d|x)\d{3}"#, "folded"), (#"\d(?=\d{3})\d{3}"#, "folded"),
+        (#"^\d{4}$"#, "folded"), (#"\b\d{6}\b"#, "original"), (#"[0-9]{4}"#, "original"),
+        (#"\d{2}(?:\d|a)\d{2}"#, "folded"), (#"(?:12|3)\d{4}"#, "folded"), (#"\d{10}"#, "original"),
+        (#"[1-9][0-9]{10}"#, "folded"), (#"\d{7}"#, "folded"), (#"\d{4,}?"#, "original"), (#"\d{3}\d?\d{3}"#, "folded"),
+    ]
+    static let fragments = ["13812345678", "１３８１２３４５６７８", "138 1234 5678", "+86 138-1234-5678", "110101199003077777",
+                            "11010119900307777x", "①②③④⑤⑥⑦⑧⑨⑩⑪", "⑽⑾⑿", "⒈⒉⒊⒋", "٣٤٥٦٧٨٩٠١٢٣", "३४५६७८९०१२३",
+                            "𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "1\u{200B}3812345678", "1234\u{200D}567", "12:00", "2018年1月2日", "abc12345",
+                            "010-12345678", "6222 0212 3456 7890", "當(dāng)1234", "x123", "1a22", "1234", "123456", "3123456"]
+    static let palette = Array("0123456789０１２３４ ：:-+x a b 你好年①⑩⑽٣३𝟏\u{200B}\u{00AD}()（")
+
+    @Test func digitRunsNeverChangeDecisions() throws {
+        var yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: digit runs\nrules:\n"
+        for (i, (pattern, view)) in Self.patterns.enumerated() {
+            yaml += "  - id: p.r\(i)\n    title: t\n    description: d\n    action: block\n"
+            yaml += "    match: {regex: '\(pattern)', on: \(view)}\n"
+            yaml += "    examples: {match: [\"⟦x⟧\"], no_match: [\"y\"]}\n"
+        }
+        var off = EngineOptions()
+        off.prefilter = false
+        let files = ["p.yaml": yaml]
+        let with = try engine(files), without = try engine(files, options: off)
+        var state: UInt64 = 11
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % n
+        }
+        var matched = Set<String>()
+        var allowed = 0
+        for _ in 0..<6000 {
+            func noise() -> String { String((0..<next(5)).map { _ in Self.palette[next(Self.palette.count)] }) }
+            var fragment = Array(Self.fragments[next(Self.fragments.count)])
+            if next(3) == 0 { fragment[next(fragment.count)] = Self.palette[next(Self.palette.count)] }
+            let text = noise() + String(fragment) + noise()
+            let a = with.decide(text), b = without.decide(text)
+            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
+            matched.formUnion(a.hits.map(\.rule))
+            if a.verdict == .allow { allowed += 1 }
+        }
+        // Every rule matches somewhere and many messages match none: both sides of the prefilter are met.
+        #expect(matched.count == Self.patterns.count, "\(Set(Self.patterns.indices.map { "p.r\($0)" }).subtracting(matched).sorted())")
+        #expect(allowed > 500, "\(allowed)")
+    }
+}
+
 @Suite struct LargeAlphabetTests {
     /// Packs whose words use more than 65,535 distinct characters still match each character as itself
     /// (the automaton's 16-bit symbol table gives way to a 32-bit one).

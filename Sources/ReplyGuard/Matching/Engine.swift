@@ -35,6 +35,8 @@ struct RegexGate: @unchecked Sendable {
     let requiredByte: UInt8?
     /// Clauses (a range of ``Engine/gateClauses``) the folded view must all satisfy for a match.
     var clauses: Range<Int> = 0..<0
+    /// Every match holds this many consecutive decimal digits (0: unknown); see ``RegexRequirement``.
+    var digitRun: Int32 = 0
 
     init(_ spec: RegexSpec) {
         pattern = .passUnretained(spec.pattern)
@@ -202,7 +204,11 @@ public final class Engine: Sendable {
         var hanIDs: [UInt32: Int32] = [:]
         var patternHan = [Int32](repeating: -1, count: patterns.count)
         let tables = normalizer.tables
-        for (index, spec) in regexes.enumerated() where spec.view == .folded && options.prefilter {
+        for (index, spec) in regexes.enumerated() where options.prefilter {
+            let requirement = RegexRequirement.of(spec.pattern.pattern)
+            // Digit runs are counted so that they hold for either view (see ``NormalizationTables/digits``).
+            gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
+            guard spec.view == .folded else { continue }
             // PCRE2's own facts become ASCII-only clauses too: a required ASCII byte, the ASCII bytes every
             // match starts with.
             var pcre2Clauses: [RegexRequirement.Clause] = []
@@ -212,13 +218,13 @@ public final class Engine: Sendable {
                 pcre2Clauses.append(clause)
             }
             if let first = spec.pattern.asciiFirstBytes { pcre2Clauses.append(RegexRequirement.Clause(ascii: first)) }
-            let requirement = RegexRequirement.of(spec.pattern.pattern)?.clauses ?? []
+            let clauseRequirement = requirement?.clauses ?? []
             let start = clauses.count
             // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
             // patterns that report wherever they occur, so one of those is kept (the first).
-            let asciiOnly = pcre2Clauses + requirement.filter { $0.han.isEmpty }.prefix(4)
+            let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty }.prefix(4)
             // A character that folding changes never stands in the folded view: such clauses are unusable.
-            let withHan = requirement.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
+            let withHan = clauseRequirement.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
             for clause in asciiOnly + (withHan.map { [$0] } ?? []) {
                 let hanStart = clauseHan.count
                 for c in clause.han {

@@ -248,8 +248,8 @@ public final class LiteralAutomaton: @unchecked Sendable {
 /// The literal automaton's symbols fused with the normalization's "kept as itself" bit, for the hot
 /// loops' fast path: for each BMP scalar from U+0800 that normalization keeps unchanged (nearly all
 /// Chinese text), its automaton symbol; `PlainSymbolTable.general` for every other scalar (ASCII, the
-/// 2-byte range, surrogates, anything folded, dropped or a filler, symbols that do not fit 16 bits),
-/// which takes the general path. One 2-byte read replaces the keep-bit test and the symbol lookup, and
+/// 2-byte range, surrogates, anything folded, dropped or a filler, digits, symbols that do not fit 16
+/// bits), which takes the general path. A scalar on the fast path ends any run of digits. One 2-byte read replaces the keep-bit test and the symbol lookup, and
 /// a valid 3-byte UTF-8 sequence needs no range checks of its own (the table rejects overlong forms and
 /// surrogates). Immutable; shared by every scanner.
 final class PlainSymbolTable: @unchecked Sendable {
@@ -260,7 +260,8 @@ final class PlainSymbolTable: @unchecked Sendable {
         entries = .allocate(capacity: 0x10000)
         for value in 0..<UInt32(0x10000) {
             var entry = PlainSymbolTable.general
-            if value >= 0x800, !(0xD800...0xDFFF).contains(value), value != 0xFF08, tables.isPlainKeep(value) {
+            if value >= 0x800, !(0xD800...0xDFFF).contains(value), value != 0xFF08, tables.isPlainKeep(value),
+               !tables.countsAsDigit(value) {
                 let symbol = automaton.symbol(value)
                 if symbol < Int32(PlainSymbolTable.general) { entry = UInt16(symbol) }
             }

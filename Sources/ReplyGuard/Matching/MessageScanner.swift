@@ -169,6 +169,7 @@ public final class MessageScanner {
                 let symbol = plainSymbols[Int(value)]
                 if symbol != PlainSymbolTable.general {
                     pass.previous = value
+                    pass.digitRuns.end()
                     i += 3
                     let reporting = automaton.step(&pass.state, symbol: Int32(symbol))
                     if reporting > 0 && !noteWordEnds(reporting) { return false }
@@ -186,6 +187,7 @@ public final class MessageScanner {
         }
         work.foldedASCII = (pass.low, pass.high)
         work.foldingIsIdentity = pass.identity
+        work.longestDigitRun = pass.digitRuns.longest
         let candidates = pass.low | pass.high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
         return !candidates.contains { regexMightMatch($0, bytes) }
     }
@@ -196,6 +198,7 @@ public final class MessageScanner {
         var identity = true
         var previous: UInt32 = 0
         var low: UInt64 = 0, high: UInt64 = 0
+        var digitRuns = DigitRunCounter()
     }
 
     /// The prescreen's step for any scalar, as normalization treats it; false when the message needs the
@@ -210,6 +213,7 @@ public final class MessageScanner {
         switch kind {
         case NormalizationTables.keep, NormalizationTables.filler:
             if folded != value { pass.identity = false }
+            pass.digitRuns.note(value, in: tables)
             if folded < 64 { pass.low |= 1 << UInt64(folded) } else if folded < 128 { pass.high |= 1 << UInt64(folded - 64) }
             guard kind == NormalizationTables.keep else { return true }
             let reporting = automaton.step(&pass.state, folded)
@@ -352,6 +356,7 @@ public final class MessageScanner {
     private func regexMightMatch(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard engine.options.prefilter else { return true }
         let gate = engine.regexGates[index]
+        if gate.digitRun > work.longestDigitRun { return false }
         // A clause of what every match of a folded-view regex contains is not met by the folded view (the
         // original when folding changed nothing): a byte PCRE2 says every match needs, the ASCII bytes
         // every match starts with, the characters read from the pattern (see ``RegexRequirement``).

@@ -1,5 +1,7 @@
 /// What every match of a regex must contain, read from the pattern's text: a conjunction of clauses,
-/// each satisfied when the subject contains any one of its characters (Chinese characters and ASCII).
+/// each satisfied when the subject contains any one of its characters (Chinese characters and ASCII),
+/// and the longest run of consecutive decimal digits every match holds (`1[3-9]\d{9}` holds 11: a
+/// message whose digit runs are all shorter — times, dates, hotlines — cannot match a phone number).
 ///
 /// This is a prefilter in the manner of ripgrep's and Hyperscan's literal extraction: a message whose
 /// folded view fails a clause cannot match, so the regex need not run. The reading is deliberately
@@ -27,12 +29,32 @@ struct RegexRequirement: Equatable {
     }
 
     var clauses: [Clause]
+    /// Every match contains this many consecutive decimal digits (general category Nd, what `\d`
+    /// matches with PCRE2_UCP); 0 when nothing is known.
+    var digitRun = 0
 
     /// The requirement of `pattern`, or nil when nothing useful is known.
     static func of(_ pattern: String) -> RegexRequirement? {
         var parser = Parser(Array(pattern.unicodeScalars.map(\.value)))
-        guard let clauses = parser.alternation(), parser.index == parser.p.count, !clauses.isEmpty else { return nil }
-        return RegexRequirement(clauses: clauses)
+        guard let reading = parser.alternation(), parser.index == parser.p.count,
+              !reading.clauses.isEmpty || reading.digitRun > 0 else { return nil }
+        return RegexRequirement(clauses: reading.clauses, digitRun: reading.digitRun)
+    }
+
+    /// What the parser knows of a piece of the pattern.
+    private struct Reading {
+        var clauses: [Clause] = []
+        /// When every match of the piece is decimal digits only (`\d`, `[0-9]`, `7`, or nothing): how many at least.
+        var digits: Int?
+        /// The longest run of digits every match of the piece holds.
+        var digitRun = 0
+        /// The piece matches no characters (anchors, lookarounds): digits on either side stay adjacent.
+        var zeroWidth = false
+
+        static let zeroWidth = Reading(zeroWidth: true)
+        static func character(_ clause: Clause?, digit: Bool) -> Reading {
+            Reading(clauses: clause.map { [$0] } ?? [], digits: digit ? 1 : nil, digitRun: digit ? 1 : 0)
+        }
     }
 
     private struct Parser {
@@ -44,8 +66,8 @@ struct RegexRequirement: Equatable {
         func peek(_ offset: Int = 0) -> UInt32? { index + offset < p.count ? p[index + offset] : nil }
 
         /// Alternatives up to `)` or the end. Nil: give up on the whole pattern.
-        mutating func alternation() -> [Clause]? {
-            var alternatives: [[Clause]] = []
+        mutating func alternation() -> Reading? {
+            var alternatives: [Reading] = []
             while true {
                 guard let sequence = sequence() else { return nil }
                 alternatives.append(sequence)
@@ -53,61 +75,84 @@ struct RegexRequirement: Equatable {
                 break
             }
             if alternatives.count == 1 { return alternatives[0] }
+            var reading = Reading()
             // Each alternative implies its first clause, so the alternation implies their union.
-            guard alternatives.allSatisfy({ !$0.isEmpty }) else { return [] }
-            var union = Clause()
-            for alternative in alternatives { union.formUnion(alternative[0]) }
-            return [union]
+            if alternatives.allSatisfy({ !$0.clauses.isEmpty }) {
+                var union = Clause()
+                for alternative in alternatives { union.formUnion(alternative.clauses[0]) }
+                reading.clauses = [union]
+            }
+            let digits = alternatives.compactMap(\.digits)
+            reading.digits = digits.count == alternatives.count ? digits.min() : nil
+            reading.digitRun = alternatives.map(\.digitRun).min() ?? 0
+            return reading
         }
 
-        /// Atoms up to `|`, `)` or the end: the conjunction of what each required atom needs.
-        mutating func sequence() -> [Clause]? {
-            var clauses: [Clause] = []
+        /// Atoms up to `|`, `)` or the end: the conjunction of what each required atom needs, and the
+        /// longest digit run: digit-only atoms add to the current run (optional ones and zero-width ones
+        /// leave it be), anything else ends it.
+        mutating func sequence() -> Reading? {
+            var reading = Reading(digits: 0)
+            var run = 0
             while let c = peek(), c != 0x7C, c != 0x29 {
                 guard let atom = atom() else { return nil }
-                guard let zeroAllowed = quantifier() else { return nil }
-                if !zeroAllowed { clauses += atom }
+                guard let minimum = quantifier() else { return nil }
+                if atom.zeroWidth { continue }
+                if minimum > 0 { reading.clauses += atom.clauses }
+                if let digits = atom.digits {
+                    run = min(run + digits * minimum, 1000)
+                    reading.digits = reading.digits.map { min($0 + digits * minimum, 1000) }
+                } else {
+                    reading.digits = nil
+                    run = 0
+                    if minimum > 0 { reading.digitRun = max(reading.digitRun, atom.digitRun) }
+                }
+                reading.digitRun = max(reading.digitRun, run)
             }
-            return clauses
+            return reading
         }
 
-        /// Skips a quantifier after an atom; true when it allows zero repetitions. Nil: give up.
-        mutating func quantifier() -> Bool? {
-            guard let c = peek() else { return false }
-            var zero: Bool
+        /// Skips a quantifier after an atom; the least number of repetitions it allows (1 without one).
+        /// Nil: give up.
+        mutating func quantifier() -> Int? {
+            guard let c = peek() else { return 1 }
+            var minimum: Int
             switch c {
-            case 0x3F, 0x2A: zero = true; index += 1 // ? *
-            case 0x2B: zero = false; index += 1 // +
+            case 0x3F, 0x2A: minimum = 0; index += 1 // ? *
+            case 0x2B: minimum = 1; index += 1 // +
             case 0x7B: // {n}, {n,}, {n,m}; anything else is a literal brace, which we do not try to read
                 var j = index + 1
-                var digits: [UInt32] = []
-                while j < p.count, p[j] >= 0x30, p[j] <= 0x39 { digits.append(p[j]); j += 1 }
-                guard !digits.isEmpty else { return nil }
+                minimum = 0
+                var digitCount = 0
+                while j < p.count, p[j] >= 0x30, p[j] <= 0x39 { minimum = min(minimum * 10 + Int(p[j] - 0x30), 1000); digitCount += 1; j += 1 }
+                guard digitCount > 0 else { return nil }
                 while j < p.count, p[j] == 0x2C || (p[j] >= 0x30 && p[j] <= 0x39) { j += 1 }
                 guard j < p.count, p[j] == 0x7D else { return nil }
-                zero = digits.allSatisfy { $0 == 0x30 }
                 index = j + 1
-            default: return false
+            default: return 1
             }
             if let next = peek(), next == 0x3F || next == 0x2B { index += 1 } // lazy, possessive
             if let next = peek(), [0x3F, 0x2A, 0x2B, 0x7B].contains(next) { return nil } // stacked: unusual
-            return zero
+            return minimum
         }
 
-        /// One atom: what it requires (empty when unknown or zero-width). Nil: give up.
-        mutating func atom() -> [Clause]? {
+        /// One atom: what it requires (nothing when unknown). Nil: give up.
+        mutating func atom() -> Reading? {
             let c = p[index]
             switch c {
             case 0x28: return group()
             case 0x5B: return characterClass()
             case 0x5C: return escape()
-            case 0x2E, 0x5E, 0x24: index += 1; return [] // . ^ $
+            case 0x2E: index += 1; return Reading() // .
+            case 0x5E, 0x24: index += 1; return .zeroWidth // ^ $
             case 0x3F, 0x2A, 0x2B, 0x7B, 0x7D, 0x5D: return nil // a quantifier or bracket with nothing before it
             default:
                 index += 1
-                return literal(c).map { [$0] } ?? []
+                return .character(literal(c), digit: Parser.isASCIIDigit(c))
             }
         }
+
+        static func isASCIIDigit(_ c: UInt32) -> Bool { c >= 0x30 && c <= 0x39 }
 
         func literal(_ c: UInt32) -> Clause? {
             var clause = Clause()
@@ -116,7 +161,7 @@ struct RegexRequirement: Equatable {
             return nil
         }
 
-        mutating func group() -> [Clause]? {
+        mutating func group() -> Reading? {
             index += 1
             var lookaround = false
             if peek() == 0x3F { // (?
@@ -135,7 +180,7 @@ struct RegexRequirement: Equatable {
             }
             guard let inner = alternation(), peek() == 0x29 else { return nil }
             index += 1
-            return lookaround ? [] : inner
+            return lookaround ? .zeroWidth : inner
         }
 
         /// Skips `(?` plus `prefix - 1` more characters, a group name and its closing character.
@@ -150,20 +195,23 @@ struct RegexRequirement: Equatable {
             return true
         }
 
-        mutating func escape() -> [Clause]? {
+        mutating func escape() -> Reading? {
             guard let c = peek(1) else { return nil }
             index += 2
             if c < 0x80, !(c >= 0x30 && c <= 0x39), !(c >= 0x41 && c <= 0x5A), !(c >= 0x61 && c <= 0x7A) {
-                return literal(c).map { [$0] } // \. \+ \( ...
+                return .character(literal(c), digit: false) // \. \+ \( ...
             }
             switch c {
-            case 0x64, 0x44, 0x77, 0x57, 0x73, 0x53, 0x68, 0x48, 0x76, 0x56, 0x52, 0x58, // \d \D \w \W \s \S \h \H \v \V \R \X
-                 0x62, 0x42, 0x41, 0x7A, 0x5A, 0x47, 0x4B, 0x6E, 0x74, 0x72, 0x66, 0x65, 0x61: // \b \B \A \z \Z \G \K \n \t \r \f \e \a
-                return []
+            case 0x64: return .character(nil, digit: true) // \d
+            case 0x44, 0x77, 0x57, 0x73, 0x53, 0x68, 0x48, 0x76, 0x56, 0x52, 0x58, // \D \w \W \s \S \h \H \v \V \R \X
+                 0x6E, 0x74, 0x72, 0x66, 0x65, 0x61: // \n \t \r \f \e \a
+                return Reading()
+            case 0x62, 0x42, 0x41, 0x7A, 0x5A, 0x47, 0x4B: // \b \B \A \z \Z \G \K
+                return .zeroWidth
             case 0x70, 0x50: // \p{..} \pL
-                if peek() == 0x7B { return skipBraces() ? [] : nil }
+                if peek() == 0x7B { return skipBraces() ? Reading() : nil }
                 index += 1
-                return []
+                return Reading()
             default: return nil // \x \o \c \N \g \k \Q \E back-references: not read
             }
         }
@@ -175,17 +223,19 @@ struct RegexRequirement: Equatable {
             return true
         }
 
-        /// `[...]`: a clause when every member is a plain ASCII character or range, or a Chinese character.
-        mutating func characterClass() -> [Clause]? {
+        /// `[...]`: a clause when every member is a plain ASCII character or range, or a Chinese character;
+        /// a digit when every member is an ASCII digit or a range of them.
+        mutating func characterClass() -> Reading? {
             index += 1
             var clause = Clause()
-            var known = true
-            if peek() == 0x5E { known = false; index += 1 } // negated
+            var known = true, digitsOnly = true
+            if peek() == 0x5E { known = false; digitsOnly = false; index += 1 } // negated
             var first = true
             while let c = peek(), c != 0x5D || first {
                 first = false
                 if c == 0x5B, peek(1) == 0x3A { // [:posix:]
                     known = false
+                    digitsOnly = false
                     index += 2
                     while let d = peek(), !(d == 0x3A && peek(1) == 0x5D) { index += 1 }
                     guard !atEnd else { return nil }
@@ -199,6 +249,7 @@ struct RegexRequirement: Equatable {
                     let punctuation = e < 0x80 && !(e >= 0x30 && e <= 0x39) && !(e >= 0x41 && e <= 0x5A) && !(e >= 0x61 && e <= 0x7A)
                     if !punctuation {
                         known = false
+                        digitsOnly = false
                         if (e == 0x70 || e == 0x50 || e == 0x78) && peek() == 0x7B { guard skipBraces() else { return nil } }
                         continue
                     }
@@ -214,13 +265,15 @@ struct RegexRequirement: Equatable {
                     } else {
                         known = false
                     }
+                    if !(Parser.isASCIIDigit(member) && Parser.isASCIIDigit(high)) { digitsOnly = false }
                     continue
                 }
                 if let single = literal(member) { clause.formUnion(single) } else { known = false }
+                if !Parser.isASCIIDigit(member) { digitsOnly = false }
             }
             guard peek() == 0x5D else { return nil }
             index += 1
-            return known ? [clause] : []
+            return .character(known ? clause : nil, digit: digitsOnly)
         }
     }
 }

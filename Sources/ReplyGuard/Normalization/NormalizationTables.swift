@@ -45,9 +45,21 @@ public final class NormalizationTables: @unchecked Sendable {
         value < 0x10000 && plainKeep[Int(value >> 6)] >> UInt64(value & 63) & 1 != 0
     }
 
+    /// One bit per scalar below `flatLimit`: set when it counts as a decimal digit for the regex
+    /// prefilter's digit runs — it is one (general category Nd, what `\d` matches), folds to one (`①`,
+    /// fullwidth digits), or expands to text that holds one (`⑽` → `(10)`; such an expansion counts as
+    /// all of its characters). Every Nd scalar lies below `flatLimit`.
+    let digits: UnsafeBufferPointer<UInt64>
+
+    @inline(__always)
+    func countsAsDigit(_ value: UInt32) -> Bool {
+        value < UInt32(NormalizationTables.flatLimit) && digits[Int(value >> 6)] >> UInt64(value & 63) & 1 != 0
+    }
+
     deinit {
         flat.deallocate()
         plainKeep.deallocate()
+        digits.deallocate()
     }
 
     private init() {
@@ -62,12 +74,16 @@ public final class NormalizationTables: @unchecked Sendable {
             if replacement.isEmpty { return NormalizationTables.ignorable << NormalizationTables.kindShift }
             if replacement.count == 1 { return NormalizationTables.classify(replacement[0]) }
             let offset = UInt32(expansions.count)
-            expansions.append(contentsOf: replacement.map(NormalizationTables.classify))
+            expansions.append(contentsOf: replacement.map { NormalizationTables.classify($0) })
             return NormalizationTables.expansion << NormalizationTables.kindShift
                 | UInt32(replacement.count) << 21 | offset
         }
         // Every scalar classified as itself, then the folded ones overwritten.
-        var flat = (0..<UInt32(NormalizationTables.flatLimit)).map(NormalizationTables.classify)
+        var isDecimal = [Bool](repeating: false, count: NormalizationTables.flatLimit)
+        var flat = (0..<UInt32(NormalizationTables.flatLimit)).map { value in
+            NormalizationTables.classify(value) { isDecimal[Int(value)] = $0 == .decimalNumber }
+        }
+        let unfolded = flat
         var high: [UInt32: UInt32] = [:]
         for value in UInt32(0xE0000)...0xE0FFF { high[value] = NormalizationTables.classify(value) }
         for (from, replacement) in folding {
@@ -82,6 +98,22 @@ public final class NormalizationTables: @unchecked Sendable {
             bits[value >> 6] |= 1 << UInt64(value & 63)
         }
         plainKeep = UnsafeBufferPointer(bits)
+        func decimal(_ value: UInt32) -> Bool { value < NormalizationTables.flatLimit && isDecimal[Int(value)] }
+        let digitBits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: NormalizationTables.flatLimit / 64)
+        digitBits.initialize(repeating: 0)
+        for value in 0..<NormalizationTables.flatLimit where flat[value] != unfolded[value] || isDecimal[value] {
+            let entry = flat[value]
+            let counts: Bool
+            switch entry >> NormalizationTables.kindShift {
+            case NormalizationTables.keep, NormalizationTables.filler: counts = decimal(entry & 0x1F_FFFF)
+            case NormalizationTables.expansion:
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                counts = expansions[offset..<offset + count].contains { decimal($0 & 0x1F_FFFF) }
+            default: counts = false
+            }
+            if counts || isDecimal[value] { digitBits[value >> 6] |= 1 << UInt64(value & 63) }
+        }
+        digits = UnsafeBufferPointer(digitBits)
         self.high = high
         self.expansions = expansions
     }
@@ -96,13 +128,16 @@ public final class NormalizationTables: @unchecked Sendable {
 
     static let allLetterBlocks: [ClosedRange<UInt32>] = [0x4E00...0x9FFF, 0x3400...0x4DBF, 0xAC00...0xD7A3]
 
-    /// The entry for a scalar that is already in folded form: keep, filler or ignorable by category.
-    static func classify(_ value: UInt32) -> UInt32 {
+    /// The entry for a scalar that is already in folded form: keep, filler or ignorable by category
+    /// (which `category` is told, when it was looked up).
+    static func classify(_ value: UInt32, category: (Unicode.GeneralCategory) -> Void = { _ in }) -> UInt32 {
         // Blocks that are all letters (Lo) need no property lookup: CJK Unified Ideographs and Extension A,
         // Hangul syllables. (A test checks this against the Unicode properties.)
         if NormalizationTables.allLetterBlocks.contains(where: { $0.contains(value) }) { return keep << kindShift | value }
         guard let scalar = Unicode.Scalar(value) else { return ignorable << kindShift }
-        switch scalar.properties.generalCategory {
+        let generalCategory = scalar.properties.generalCategory
+        category(generalCategory)
+        switch generalCategory {
         case .spaceSeparator, .lineSeparator, .paragraphSeparator, .control,
              .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
              .initialPunctuation, .finalPunctuation, .otherPunctuation,
@@ -120,4 +155,26 @@ public final class NormalizationTables: @unchecked Sendable {
         if value < NormalizationTables.flatLimit { return flat[Int(value)] }
         return high[value] ?? value
     }
+}
+
+/// The longest run of scalars that count as decimal digits (``NormalizationTables/digits``) in a message
+/// read scalar by scalar; ignorable characters are not noted (they neither count nor end a run).
+struct DigitRunCounter {
+    private(set) var longest: Int32 = 0
+    private var current: Int32 = 0
+
+    /// Original scalar `value`, `weight` characters once folded, continues or ends the current run.
+    @inline(__always)
+    mutating func note(_ value: UInt32, weight: Int32 = 1, in tables: NormalizationTables) {
+        if tables.countsAsDigit(value) {
+            current += weight
+            longest = max(longest, current)
+        } else {
+            current = 0
+        }
+    }
+
+    /// A scalar known not to count ends the current run.
+    @inline(__always)
+    mutating func end() { current = 0 }
 }

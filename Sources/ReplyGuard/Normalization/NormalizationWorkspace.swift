@@ -14,6 +14,9 @@ final class NormalizationWorkspace {
     var invalidUTF8Count = 0
     var foldingIsIdentity = true
     var foldedASCII: (UInt64, UInt64) = (0, 0)
+    /// The longest run of scalars that count as decimal digits (``NormalizationTables/digits``;
+    /// ignorable characters neither count nor end a run).
+    var longestDigitRun: Int32 = 0
 
     /// Literal matches found while normalizing: pattern id << 32 | index of the match's last kept scalar.
     var matches = ScratchBuffer<UInt64>()

@@ -85,89 +85,119 @@ public struct Normalizer: Sendable {
 
         // Each scalar keeps at most one character unless it expands; expansions reserve their extra room.
         workspace.reserveKept(scalarCount)
-        var kept = workspace.kept.base, origin = workspace.keptOrigin.base, gaps = workspace.gaps.base
-        var keptCapacity = workspace.kept.capacity
-        var keptCount = 0
-        var identity = invalid == 0
+        workspace.matches.count = 0
+        var pass = FoldPass(workspace, identity: invalid == 0)
+        let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
+        let flat = tables.flat
+        var i = 0
+        while i < scalarCount {
+            let value = scalars[i]
+            // A scalar kept as itself whose symbol the table gives (most Chinese text) skips the rest.
+            var symbol: Int32 = -1
+            if let plainSymbols, value < 0x10000 {
+                let entry = plainSymbols[Int(value)]
+                if entry != PlainSymbolTable.general { symbol = Int32(entry) }
+            }
+            if symbol < 0, value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
+                pass.identity = false
+                pass.digitRuns.end()
+                i = end
+                continue
+            }
+            let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
+                : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
+            let kind = entry >> NormalizationTables.kindShift
+            if kind == NormalizationTables.keep {
+                let folded = entry & 0x1F_FFFF
+                if folded != value { pass.identity = false }
+                pass.noteASCII(folded)
+                if symbol >= 0 { pass.digitRuns.end() } else { pass.digitRuns.note(value, in: tables) }
+                pass.keep(folded, from: i, symbol: symbol, automaton: automaton, workspace)
+            } else if kind == NormalizationTables.filler {
+                let folded = entry & 0x1F_FFFF
+                if folded != value { pass.identity = false }
+                pass.noteASCII(folded)
+                pass.digitRuns.note(value, in: tables)
+                pass.pendingGap += 1
+            } else if kind == NormalizationTables.expansion {
+                pass.identity = false
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                pass.digitRuns.note(value, weight: Int32(count), in: tables)
+                if pass.count + count + (scalarCount - i) > pass.capacity {
+                    workspace.setKeptCount(pass.count)
+                    workspace.reserveKept(pass.count + count + (scalarCount - i))
+                    pass.reload(workspace)
+                }
+                for element in tables.expansions[offset..<offset + count] {
+                    let folded = element & 0x1F_FFFF
+                    switch element >> NormalizationTables.kindShift {
+                    case NormalizationTables.keep:
+                        pass.noteASCII(folded)
+                        pass.keep(folded, from: i, symbol: -1, automaton: automaton, workspace)
+                    case NormalizationTables.filler:
+                        pass.noteASCII(folded)
+                        pass.pendingGap += 1
+                    default: break
+                    }
+                }
+            } else {
+                pass.identity = false
+            }
+            i += 1
+        }
+        workspace.setKeptCount(pass.count)
+        workspace.foldingIsIdentity = pass.identity
+        workspace.foldedASCII = (pass.low, pass.high)
+        workspace.longestDigitRun = pass.digitRuns.longest
+        workspace.foldedViewReady = false
+    }
+
+    /// What the folding half of ``normalize(_:into:automaton:plainSymbols:)`` has written and learned so far.
+    /// A struct with mutating methods rather than local functions: variables that local functions capture
+    /// can end up boxed on the heap, one allocation per message.
+    private struct FoldPass {
+        var kept: UnsafeMutablePointer<UInt32>, origin: UnsafeMutablePointer<Int32>, gaps: UnsafeMutablePointer<UInt8>
+        var capacity: Int
+        var count = 0
         var pendingGap = 0
+        var identity: Bool
         var low: UInt64 = 0, high: UInt64 = 0
-        @inline(__always) func noteASCII(_ v: UInt32) {
+        var digitRuns = DigitRunCounter()
+        var state: Int32 = 0
+
+        init(_ workspace: NormalizationWorkspace, identity: Bool) {
+            kept = workspace.kept.base; origin = workspace.keptOrigin.base; gaps = workspace.gaps.base
+            capacity = workspace.kept.capacity
+            self.identity = identity
+        }
+
+        /// After the workspace's kept buffers grew.
+        mutating func reload(_ workspace: NormalizationWorkspace) {
+            kept = workspace.kept.base; origin = workspace.keptOrigin.base; gaps = workspace.gaps.base
+            capacity = workspace.kept.capacity
+        }
+
+        @inline(__always)
+        mutating func noteASCII(_ v: UInt32) {
             if v < 64 { low |= 1 << UInt64(v) } else if v < 128 { high |= 1 << UInt64(v - 64) }
         }
-        workspace.matches.count = 0
-        var state: Int32 = 0
-        /// Keeps `v` from original scalar `i`; `symbol` is its automaton symbol, or -1 to look it up.
-        @inline(__always) func keep(_ v: UInt32, _ i: Int, _ symbol: Int32) {
-            kept[keptCount] = v
-            origin[keptCount] = Int32(truncatingIfNeeded: i)
-            gaps[keptCount] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
+
+        /// Keeps `v` from original scalar `i`, stepping the automaton with `symbol` (-1: look it up).
+        @inline(__always)
+        mutating func keep(_ v: UInt32, from i: Int, symbol: Int32, automaton: LiteralAutomaton?, _ workspace: NormalizationWorkspace) {
+            kept[count] = v
+            origin[count] = Int32(truncatingIfNeeded: i)
+            gaps[count] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
             if let automaton {
                 let reporting = automaton.step(&state, symbol: symbol >= 0 ? symbol : automaton.symbol(v))
                 if reporting > 0 {
-                    let end = UInt64(keptCount)
+                    let end = UInt64(count)
                     automaton.forEachPattern(reportedBy: reporting) { workspace.matches.append(UInt64($0) << 32 | end) }
                 }
             }
-            keptCount += 1
+            count += 1
             pendingGap = 0
         }
-        let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
-        do {
-            let flat = tables.flat
-            var i = 0
-            while i < scalarCount {
-                let value = scalars[i]
-                // A scalar kept as itself whose symbol the table gives (most Chinese text) skips the rest.
-                var symbol: Int32 = -1
-                if let plainSymbols, value < 0x10000 {
-                    let entry = plainSymbols[Int(value)]
-                    if entry != PlainSymbolTable.general { symbol = Int32(entry) }
-                }
-                if symbol < 0, value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
-                    identity = false
-                    i = end
-                    continue
-                }
-                let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
-                    : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
-                let kind = entry >> NormalizationTables.kindShift
-                if kind == NormalizationTables.keep {
-                    let folded = entry & 0x1F_FFFF
-                    if folded != value { identity = false }
-                    if folded < 0x80 { noteASCII(folded) }
-                    keep(folded, i, symbol)
-                } else if kind == NormalizationTables.filler {
-                    let folded = entry & 0x1F_FFFF
-                    if folded != value { identity = false }
-                    noteASCII(folded)
-                    pendingGap += 1
-                } else if kind == NormalizationTables.expansion {
-                    identity = false
-                    let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                    if keptCount + count + (scalarCount - i) > keptCapacity {
-                        workspace.setKeptCount(keptCount)
-                        workspace.reserveKept(keptCount + count + (scalarCount - i))
-                        kept = workspace.kept.base; origin = workspace.keptOrigin.base; gaps = workspace.gaps.base
-                        keptCapacity = workspace.kept.capacity
-                    }
-                    for element in tables.expansions[offset..<offset + count] {
-                        switch element >> NormalizationTables.kindShift {
-                        case NormalizationTables.keep: noteASCII(element & 0x1F_FFFF)
-                            keep(element & 0x1F_FFFF, i, -1)
-                        case NormalizationTables.filler: noteASCII(element & 0x1F_FFFF); pendingGap += 1
-                        default: break
-                        }
-                    }
-                } else {
-                    identity = false
-                }
-                i += 1
-            }
-        }
-        workspace.setKeptCount(keptCount)
-        workspace.foldingIsIdentity = identity
-        workspace.foldedASCII = (low, high)
-        workspace.foldedViewReady = false
     }
 
     /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right
