@@ -116,9 +116,10 @@ struct ScanSummary {
     var bytes = 0
     /// Messages per verdict, in `Verdict.allCases` order.
     var verdicts = [0, 0, 0]
-    var categories: [String: Int] = [:]
-    var rules: [String: Int] = [:]
-    var examples: [String: String] = [:]
+    /// Messages per category (a few categories: a list, compared before any hashing).
+    var categories: [(name: String, messages: Int)] = []
+    /// Messages per rule, with the first match seen as an example.
+    var rules: [String: (messages: Int, example: String)] = [:]
     var errors = 0
     var maxVerdict = Verdict.allow
 
@@ -129,12 +130,22 @@ struct ScanSummary {
         if decision.hits.isEmpty && decision.errors.isEmpty { return }
         if !decision.errors.isEmpty { errors += 1 }
         // Each category and rule counts once per message (hits of one rule are adjacent).
-        for (index, hit) in decision.hits.enumerated() {
-            if !decision.hits[..<index].contains(where: { $0.category == hit.category }) { categories[hit.category, default: 0] += 1 }
-            if index == 0 || decision.hits[index - 1].rule != hit.rule {
-                rules[hit.rule, default: 0] += 1
-                if examples[hit.rule] == nil { examples[hit.rule] = hit.match }
-            }
+        let hits = decision.hits
+        for index in hits.indices {
+            let category = hits[index].category, rule = hits[index].rule
+            var categorySeen = false
+            for earlier in 0..<index where hits[earlier].category == category { categorySeen = true; break }
+            if !categorySeen { count(category: category, 1) }
+            guard index == 0 || hits[index - 1].rule != rule else { continue }
+            if let slot = rules.index(forKey: rule) { rules.values[slot].messages += 1 } else { rules[rule] = (1, hits[index].match) }
+        }
+    }
+
+    private mutating func count(category: String, _ messages: Int) {
+        if let index = categories.firstIndex(where: { $0.name == category }) {
+            categories[index].messages += messages
+        } else {
+            categories.append((category, messages))
         }
     }
 
@@ -144,9 +155,8 @@ struct ScanSummary {
         errors += other.errors
         maxVerdict = max(maxVerdict, other.maxVerdict)
         for k in verdicts.indices { verdicts[k] += other.verdicts[k] }
-        for (k, v) in other.categories { categories[k, default: 0] += v }
-        for (k, v) in other.rules { rules[k, default: 0] += v }
-        for (k, v) in other.examples where examples[k] == nil { examples[k] = v }
+        for (name, count) in other.categories { self.count(category: name, count) }
+        for (rule, entry) in other.rules { rules[rule, default: (0, entry.example)].messages += entry.messages }
     }
 
     func line(seconds: Double) -> String {
@@ -163,12 +173,13 @@ struct ScanSummary {
         if errors > 0 { out += "(with errors: \(errors))\n" }
         if !categories.isEmpty {
             out += "\ncategory    messages\n"
-            for (category, count) in categories.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+            for (category, count) in categories.sorted(by: { ($0.messages, $1.name) > ($1.messages, $0.name) }) {
                 out += category.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(count)\n"
             }
             out += "\ntop rules                                 messages  example\n"
-            for (rule, count) in rules.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }).prefix(top) {
-                var example = Array((examples[rule] ?? "").unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
+            for (rule, entry) in rules.sorted(by: { ($0.value.messages, $1.key) > ($1.value.messages, $0.key) }).prefix(top) {
+                let count = entry.messages
+                var example = Array(entry.example.unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
                 if example.count > 30 { example = Array(example.prefix(29)) + ["…"] }
                 out += rule.padding(toLength: 42, withPad: " ", startingAt: 0) + String(count).padding(toLength: 10, withPad: " ", startingAt: 0) + String(example) + "\n"
             }

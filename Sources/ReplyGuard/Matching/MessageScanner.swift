@@ -431,6 +431,7 @@ public final class MessageScanner {
 
     /// Sorts spans and merges overlapping ones.
     static func merge(_ spans: [Span]) -> [Span] {
+        if spans.count < 2 { return spans }
         var merged: [Span] = []
         for span in spans.sorted(by: { ($0.start, $0.end) < ($1.start, $1.end) }) {
             if var last = merged.last, span.start < last.end {
