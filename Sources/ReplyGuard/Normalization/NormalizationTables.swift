@@ -25,9 +25,8 @@ public final class NormalizationTables: @unchecked Sendable {
     public var simplifiedToTraditional: [Unicode.Scalar: Unicode.Scalar] { NormalizationTables.simplifiedToTraditionalTable }
     private static let simplifiedToTraditionalTable: [Unicode.Scalar: Unicode.Scalar] = {
         var s2t: [Unicode.Scalar: Unicode.Scalar] = [:]
-        for item in generatedSimplifiedToTraditional.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-            let parts = item.split(separator: ":")
-            s2t[Unicode.Scalar(UInt32(parts[0], radix: 16)!)!] = Unicode.Scalar(UInt32(parts[1], radix: 16)!)!
+        for (from, to) in parseMappings(generatedSimplifiedToTraditional) {
+            s2t[Unicode.Scalar(from)!] = Unicode.Scalar(to[0])!
         }
         return s2t
     }()
@@ -63,12 +62,7 @@ public final class NormalizationTables: @unchecked Sendable {
     }
 
     private init() {
-        var folding: [(UInt32, [UInt32])] = []
-        for item in NormalizationTables.generatedFolding.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
-            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
-            let from = UInt32(parts[0], radix: 16)!
-            folding.append((from, parts[1].isEmpty ? [] : parts[1].split(separator: ",").map { UInt32($0, radix: 16)! }))
-        }
+        let folding = NormalizationTables.parseMappings(NormalizationTables.generatedFolding)
         var expansions: [UInt32] = []
         func entry(replacing replacement: [UInt32]) -> UInt32 {
             if replacement.isEmpty { return NormalizationTables.ignorable << NormalizationTables.kindShift }
@@ -116,6 +110,37 @@ public final class NormalizationTables: @unchecked Sendable {
         digits = UnsafeBufferPointer(digitBits)
         self.high = high
         self.expansions = expansions
+    }
+
+    /// Reads the generated `SCALAR:REPLACEMENT[,REPLACEMENT…]` items (hex, separated by spaces or
+    /// newlines) byte by byte: splitting the String by Characters cost a tenth of start-up.
+    static func parseMappings(_ text: String) -> [(UInt32, [UInt32])] {
+        var result: [(UInt32, [UInt32])] = []
+        var from: UInt32 = 0, value: UInt32 = 0, digits = 0
+        var replacement: [UInt32] = []
+        var inReplacement = false
+        func finishValue() {
+            if digits > 0 { if inReplacement { replacement.append(value) } else { from = value } }
+            value = 0
+            digits = 0
+        }
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt32(byte - UInt8(ascii: "0")); digits += 1
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt32(byte - UInt8(ascii: "a") + 10); digits += 1
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = value << 4 | UInt32(byte - UInt8(ascii: "A") + 10); digits += 1
+            case UInt8(ascii: ":"): finishValue(); inReplacement = true
+            case UInt8(ascii: ","): finishValue()
+            default: // space or newline ends an item
+                finishValue()
+                if inReplacement { result.append((from, replacement)) }
+                replacement.removeAll(keepingCapacity: true)
+                inReplacement = false
+            }
+        }
+        finishValue()
+        if inReplacement { result.append((from, replacement)) }
+        return result
     }
 
     /// The first letter of the Mandarin reading of a CJK ideograph (`傻` → `s`), or nil.

@@ -221,6 +221,15 @@ public struct Normalizer: Sendable {
         (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0xF900...0xFAFF).contains(v) || (0x20000...0x3FFFF).contains(v)
     }
 
+    /// The kept scalars of `text`, normalized in `workspace` (reused: rule loading normalizes every word).
+    func keptScalars(of text: String, in workspace: NormalizationWorkspace) -> [UInt32] {
+        var copy = text
+        return copy.withUTF8 { bytes in
+            normalize(bytes, into: workspace)
+            return workspace.kept.array
+        }
+    }
+
     /// Convenience for one-off use: normalizes a String.
     public func normalize(_ text: String) -> NormalizedText {
         var output = NormalizedText()

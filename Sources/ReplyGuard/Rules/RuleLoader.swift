@@ -91,6 +91,8 @@ public enum RuleLoader {
 final class YAMLReader {
     let file: String
     let normalizer: Normalizer
+    /// Buffers for normalizing words, reused for every word of the file.
+    private let workspace = NormalizationWorkspace()
     var problems: [RuleProblem] = []
     /// Every rule id read, valid rule or not, so duplicates are reported even next to other problems.
     var ruleIDs: [(String, SourceLocation)] = []
@@ -342,7 +344,7 @@ final class YAMLReader {
             var words: [Word] = []
             for item in list(value, "words") ?? [] {
                 guard let text = string(item, "a word") else { continue }
-                let normalized = normalizer.normalize(text).kept
+                let normalized = normalizer.keptScalars(of: text, in: workspace)
                 if normalized.isEmpty {
                     problem(item, "word '\(text)' normalizes to nothing (only spaces, punctuation, symbols or emoji); use a regex with on: original")
                     continue
