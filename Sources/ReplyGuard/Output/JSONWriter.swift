@@ -16,47 +16,44 @@ public enum JSONWriter {
 }
 
 extension JSONWriter {
-    /// Appends `value` as a JSON string literal to UTF-8 bytes: quotes, backslashes and control characters
-    /// escaped, everything else written as UTF-8.
+    /// Appends `value` as a JSON string literal to UTF-8 bytes: quotes, backslashes, control characters
+    /// and U+2028/U+2029 (which some JSON readers treat as line ends) escaped, everything else copied as
+    /// UTF-8 in runs.
     public static func appendString(_ value: String, to out: inout [UInt8]) {
-        let open = out.count
         out.append(0x22)
-        for byte in value.utf8 {
+        var copy = value
+        copy.withUTF8 { appendEscaped($0, to: &out) }
+        out.append(0x22)
+    }
+
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var start = 0, i = 0
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0xE2 { i += 1; continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+            var length = 1
             switch byte {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
             case 0x0A: out.append(0x5C); out.append(0x6E)
             case 0x0D: out.append(0x5C); out.append(0x72)
             case 0x09: out.append(0x5C); out.append(0x74)
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30])
-                out.append(hexDigit(byte >> 4))
-                out.append(hexDigit(byte & 0xF))
-            default: out.append(byte)
+            case 0xE2 where i + 2 < count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9):
+                out.append(contentsOf: [0x5C, 0x75, 0x32, 0x30, 0x32, bytes[i + 2] == 0xA8 ? 0x38 : 0x39]) // \u2028 \u2029
+                length = 3
+            case 0xE2: out.append(0xE2)
+            default:
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hexDigit(byte >> 4), hexDigit(byte & 0xF)])
             }
+            i += length
+            start = i
         }
-        // U+2028 and U+2029 (E2 80 A8/A9) are escaped too: some JSON readers treat them as line ends.
-        if value.utf8.contains(0xE2) { escapeLineSeparators(in: &out, after: open) }
-        out.append(0x22)
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<count]))
     }
 
     private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
-
-    /// Rewrites raw U+2028/U+2029 in the string literal being written (its opening quote is at `open`).
-    private static func escapeLineSeparators(in out: inout [UInt8], after open: Int) {
-        var rewritten: [UInt8] = []
-        var i = open + 1
-        while i < out.count {
-            if out[i] == 0xE2, i + 2 < out.count, out[i + 1] == 0x80, out[i + 2] == 0xA8 || out[i + 2] == 0xA9 {
-                rewritten += Array("\\u202".utf8) + [out[i + 2] == 0xA8 ? 0x38 : 0x39]
-                i += 3
-            } else {
-                rewritten.append(out[i])
-                i += 1
-            }
-        }
-        out.replaceSubrange((open + 1)..., with: rewritten)
-    }
 
     /// Appends the decimal digits of `value`.
     public static func appendInt(_ value: Int, to out: inout [UInt8]) {
