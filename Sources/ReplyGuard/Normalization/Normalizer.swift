@@ -190,13 +190,16 @@ public struct Normalizer: Sendable {
             gaps[count] = UInt8(truncatingIfNeeded: min(pendingGap, 255))
             if let automaton {
                 let reporting = automaton.step(&state, symbol: symbol >= 0 ? symbol : automaton.symbol(v))
-                if reporting > 0 {
-                    let end = UInt64(count)
-                    automaton.forEachPattern(reportedBy: reporting) { workspace.matches.append(UInt64($0) << 32 | end) }
-                }
+                if reporting > 0 { FoldPass.record(reporting, end: count, automaton, workspace) }
             }
             count += 1
             pendingGap = 0
+        }
+
+        /// Notes the patterns ending at kept scalar `end` (kept out of line: most steps report nothing).
+        @inline(never)
+        static func record(_ reporting: Int32, end: Int, _ automaton: LiteralAutomaton, _ workspace: NormalizationWorkspace) {
+            automaton.forEachPattern(reportedBy: reporting) { workspace.matches.append(UInt64($0) << 32 | UInt64(end)) }
         }
     }
 
