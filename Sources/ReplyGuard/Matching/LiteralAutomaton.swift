@@ -2,7 +2,8 @@
 ///
 /// Scalars are first mapped to dense symbol ids (0 = "in no pattern", which sends the automaton back to
 /// the root without searching). The root has a dense row indexed by symbol; other states keep their
-/// transitions sorted in one shared edge array (CSR) and fall back along failure links. Each state knows
+/// transitions in one shared edge array — a short list, or a small hash table for states with many
+/// children — and fall back along failure links. Each state knows
 /// its own patterns and the nearest state on its failure chain that has any (dictionary link), so
 /// reporting costs nothing on states without output.
 public final class LiteralAutomaton: @unchecked Sendable {
@@ -11,8 +12,9 @@ public final class LiteralAutomaton: @unchecked Sendable {
     /// Length of each pattern in scalars.
     public let patternLengths: [Int32]
 
-    /// A state's hot data in one 16-byte record: its edges (a range of `edges`), its failure link, and a
-    /// 32-bit filter of its edges' symbols (bit `symbol % 32`): most failed lookups read no edge.
+    /// A state's hot data in one 16-byte record: its edges (a range of `edges`: a list, or a hash table
+    /// when `edgeCount` is negative), its failure link, and a 32-bit filter of its edges' symbols (bit
+    /// `symbol % 32`): most failed lookups read no edge.
     private struct State {
         var edgeStart: Int32
         var edgeCount: Int32
@@ -154,12 +156,27 @@ public final class LiteralAutomaton: @unchecked Sendable {
         for old in byNewID {
             let start = Int32(flatEdges.count)
             var filter: UInt32 = 0
-            for k in Int(childStart[Int(old)])..<Int(childStart[Int(old) + 1]) {
-                flatEdges.append(Edge(symbol: edges[k].symbol, target: target(edges[k].target)))
-                filter |= 1 << UInt32(edges[k].symbol & 31)
+            let children = Int(childStart[Int(old)])..<Int(childStart[Int(old) + 1])
+            var count = Int32(children.count)
+            if children.count > LiteralAutomaton.sortedEdgeLimit && old != 0 {
+                // Many children: an open-addressing table of at least twice their number (symbol 0: empty).
+                var size = 16
+                while size < 2 * children.count { size *= 2 }
+                flatEdges.append(contentsOf: repeatElement(Edge(symbol: 0, target: 0), count: size))
+                for k in children {
+                    var slot = Int(edges[k].symbol) & (size - 1)
+                    while flatEdges[Int(start) + slot].symbol != 0 { slot = (slot + 1) & (size - 1) }
+                    flatEdges[Int(start) + slot] = Edge(symbol: edges[k].symbol, target: target(edges[k].target))
+                    filter |= 1 << UInt32(edges[k].symbol & 31)
+                }
+                count = -Int32(size)
+            } else {
+                for k in children {
+                    flatEdges.append(Edge(symbol: edges[k].symbol, target: target(edges[k].target)))
+                    filter |= 1 << UInt32(edges[k].symbol & 31)
+                }
             }
-            states.append(State(edgeStart: start, edgeCount: Int32(flatEdges.count) - start, failure: new(failure[Int(old)]),
-                                symbolFilter: filter))
+            states.append(State(edgeStart: start, edgeCount: count, failure: new(failure[Int(old)]), symbolFilter: filter))
         }
         // Patterns per state (CSR), in pattern order.
         var outputStart = [Int32](repeating: 0, count: stateCount + 1)
@@ -195,20 +212,24 @@ public final class LiteralAutomaton: @unchecked Sendable {
         return bmpSymbols32.unsafelyUnwrapped[Int(scalar)]
     }
 
+    /// States with more children than this keep them in a hash table (`edgeCount` is then minus its size).
+    private static let sortedEdgeLimit = 8
+
     @inline(__always)
     private func child(_ state: State, _ c: Int32) -> Int32? {
-        var low = Int(state.edgeStart), high = low + Int(state.edgeCount)
-        if high - low <= 8 {
-            while low < high { if edges[low].symbol == c { return edges[low].target }; low += 1 }
+        let start = Int(state.edgeStart)
+        if state.edgeCount >= 0 {
+            for k in start..<start + Int(state.edgeCount) where edges[k].symbol == c { return edges[k].target }
             return nil
         }
-        while low < high {
-            let mid = (low + high) >> 1
-            let edge = edges[mid]
+        let mask = Int(-state.edgeCount) - 1
+        var slot = Int(c) & mask
+        while true {
+            let edge = edges[start + slot]
             if edge.symbol == c { return edge.target }
-            if edge.symbol < c { low = mid + 1 } else { high = mid }
+            if edge.symbol == 0 { return nil }
+            slot = (slot + 1) & mask
         }
-        return nil
     }
 
     /// Advances `state` by one scalar; returns the first state on the new state's failure chain that has
