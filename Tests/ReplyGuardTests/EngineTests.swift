@@ -160,34 +160,13 @@ import Testing
     static let palette = Array("元万亿年月日第一二三章条款加+微信vxq abc_-0123456789乐笑呵大不转是哑聋巴子说話话骂人滚了.你您好坏傻逼b說SBsb①１２，、 \u{3000}😀（")
 
     @Test func prefilterNeverChangesDecisions() throws {
-        var yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: prefilter test\nrules:\n"
-        for (i, pattern) in Self.patterns.enumerated() {
-            yaml += "  - id: p.r\(i)\n    title: t\n    description: d\n    action: block\n"
-            yaml += "    match: {regex: '\(pattern.replacingOccurrences(of: "'", with: "''"))'}\n"
-            yaml += "    examples: {match: [\"⟦x⟧\"], no_match: [\"y\"]}\n"
-        }
+        var yaml = regexPack(Self.patterns.map { ($0, "folded") })
         // Words too, so the prescreen (one pass, no tables) meets word ends, fillers, annotations, expansions.
         yaml += "  - id: p.words\n    title: t\n    description: d\n    action: escalate\n    match: {words: [哑巴, 当, sb, 株式]}\n"
         yaml += "    examples: {match: [\"⟦哑巴⟧\"], no_match: [\"y\"]}\n"
-        var off = EngineOptions()
-        off.prefilter = false
-        let files = ["p.yaml": yaml]
-        let with = try engine(files), without = try engine(files, options: off)
-        var state: UInt64 = 2018
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int(state >> 33) % n
-        }
-        var matched = Set<String>()
-        for _ in 0..<6000 {
-            func noise() -> String { String((0..<next(6)).map { _ in Self.palette[next(Self.palette.count)] }) }
-            var fragment = Array(Self.fragments[next(Self.fragments.count)])
-            if next(3) == 0 { fragment[next(fragment.count)] = Self.palette[next(Self.palette.count)] }
-            let text = noise() + String(fragment) + noise()
-            let a = with.decide(text), b = without.decide(text)
-            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
-            matched.formUnion(a.hits.map(\.rule))
-        }
+        let decisions = try decideWithAndWithoutPrefilters(["p.yaml": yaml], fragments: Self.fragments, palette: Self.palette,
+                                                           maxNoise: 6, seed: 2018)
+        let matched = Set(decisions.flatMap { $0.hits.map(\.rule) })
         // The messages reach every rule that can match (the comparison is not vacuous); `說話` and `①\d`
         // cannot, as folding rewrites those characters in the view the regexes see.
         #expect(matched.count == Self.patterns.count - 1, "\(matched.sorted())")
@@ -198,27 +177,12 @@ import Testing
     /// rest by the full path, and both agree with the full path alone.
     @Test func prescreenAgreesWithTheFullPath() throws {
         let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 当面, sb, 株式会社, 你不说话]\n  - regex: 'https?://\\S+'")
-        var off = EngineOptions()
-        off.prefilter = false
-        let with = try engine(["t.yaml": yaml]), without = try engine(["t.yaml": yaml], options: off)
         let palette = Array("哑巴啞当當面你不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x")
         let fragments = ["哑巴", "啞 巴", "哑\u{200B}巴", "當(dāng)面", "当（dang）面", "你不說話", "ＳＢ", "s b", "sb", "bsb",
                          "株式会社", "㈱会社", "http://x", "", "面当"]
-        var state: UInt64 = 7
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int(state >> 33) % n
-        }
-        var verdicts: [Verdict: Int] = [:]
-        for _ in 0..<6000 {
-            func noise() -> String { String((0..<next(8)).map { _ in palette[next(palette.count)] }) }
-            var fragment = Array(fragments[next(fragments.count)])
-            if next(3) == 0 { fragment.insert(palette[next(palette.count)], at: next(fragment.count + 1)) }
-            let text = noise() + String(fragment) + noise()
-            let a = with.decide(text), b = without.decide(text)
-            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
-            verdicts[a.verdict, default: 0] += 1
-        }
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: fragments, palette: palette,
+                                                           maxNoise: 8, seed: 7, insert: true)
+        let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
         #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000, "\(verdicts)")
     }
 }
@@ -245,33 +209,11 @@ import Testing
     static let palette = Array("0123456789０１２３４ ：:-+x a b 你好年①⑩⑽٣३𝟏\u{200B}\u{00AD}()（")
 
     @Test func digitRunsNeverChangeDecisions() throws {
-        var yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: digit runs\nrules:\n"
-        for (i, (pattern, view)) in Self.patterns.enumerated() {
-            yaml += "  - id: p.r\(i)\n    title: t\n    description: d\n    action: block\n"
-            yaml += "    match: {regex: '\(pattern)', on: \(view)}\n"
-            yaml += "    examples: {match: [\"⟦x⟧\"], no_match: [\"y\"]}\n"
-        }
-        var off = EngineOptions()
-        off.prefilter = false
-        let files = ["p.yaml": yaml]
-        let with = try engine(files), without = try engine(files, options: off)
-        var state: UInt64 = 11
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int(state >> 33) % n
-        }
-        var matched = Set<String>()
-        var allowed = 0
-        for _ in 0..<6000 {
-            func noise() -> String { String((0..<next(5)).map { _ in Self.palette[next(Self.palette.count)] }) }
-            var fragment = Array(Self.fragments[next(Self.fragments.count)])
-            if next(3) == 0 { fragment[next(fragment.count)] = Self.palette[next(Self.palette.count)] }
-            let text = noise() + String(fragment) + noise()
-            let a = with.decide(text), b = without.decide(text)
-            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
-            matched.formUnion(a.hits.map(\.rule))
-            if a.verdict == .allow { allowed += 1 }
-        }
+        let yaml = regexPack(Self.patterns)
+        let decisions = try decideWithAndWithoutPrefilters(["p.yaml": yaml], fragments: Self.fragments, palette: Self.palette,
+                                                           maxNoise: 5, seed: 11)
+        let matched = Set(decisions.flatMap { $0.hits.map(\.rule) })
+        let allowed = decisions.filter { $0.verdict == .allow }.count
         // Every rule matches somewhere and many messages match none: both sides of the prefilter are met.
         #expect(matched.count == Self.patterns.count, "\(Set(Self.patterns.indices.map { "p.r\($0)" }).subtracting(matched).sorted())")
         #expect(allowed > 500, "\(allowed)")
