@@ -74,6 +74,9 @@ public final class Engine: Sendable {
     let slotRoots: [Int]
     /// Slots whose expression can match without any literal hit (they contain an ungated regex).
     let alwaysEvaluated: [Int]
+    /// For each of those slots, its regex when the whole expression is that one regex (-1 otherwise):
+    /// a message whose prefilters rule the regex out need not evaluate the slot at all.
+    let alwaysEvaluatedSoleRegex: [Int]
     /// The regexes in those slots (indexes into `regexes`), and those of them that can match a message
     /// whose folded view has no ASCII at all (the others have a clause of ASCII bytes only).
     let alwaysEvaluatedRegexes: [Int]
@@ -187,6 +190,10 @@ public final class Engine: Sendable {
         self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
+        alwaysEvaluatedSoleRegex = alwaysEvaluated.map { slot in
+            if case .regex(let index) = nodes[roots[slot]] { return index }
+            return -1
+        }
         func regexesIn(_ id: Int) -> [Int] {
             switch nodes[id] {
             case .literal: return []

@@ -100,7 +100,12 @@ public final class MessageScanner {
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
-        for slot in engine.alwaysEvaluated where !touched[slot] { touched[slot] = true; touchedSlots.append(slot) }
+        for (k, slot) in engine.alwaysEvaluated.enumerated() where !touched[slot] {
+            let regex = engine.alwaysEvaluatedSoleRegex[k]
+            if regex >= 0 && !regexMightMatch(regex, bytes) { continue }
+            touched[slot] = true
+            touchedSlots.append(slot)
+        }
         touchedSlots.sort()
         var ruleSpans: [(rule: Int, spans: [Span])] = []
         var anyExceptionHit = false
