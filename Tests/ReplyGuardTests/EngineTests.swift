@@ -177,13 +177,16 @@ import Testing
     /// rest by the full path, and both agree with the full path alone.
     @Test func prescreenAgreesWithTheFullPath() throws {
         let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 当面, sb, 株式会社, 你不说话]\n  - regex: 'https?://\\S+'")
-        let palette = Array("哑巴啞当當面你不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x")
+        // Words under `not` cannot make a rule match by themselves: the prescreen settles messages with only those.
+        let context = pack("u", action: "block", match: "all:\n  - words: [骗子, 刷单]\n  - not: {words: [警惕, 诈骗]}")
+        let palette = Array("哑巴啞当當面你不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x警惕诈骗骗子刷单")
         let fragments = ["哑巴", "啞 巴", "哑\u{200B}巴", "當(dāng)面", "当（dang）面", "你不說話", "ＳＢ", "s b", "sb", "bsb",
-                         "株式会社", "㈱会社", "http://x", "", "面当"]
-        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: fragments, palette: palette,
-                                                           maxNoise: 8, seed: 7, insert: true)
+                         "株式会社", "㈱会社", "http://x", "", "面当", "警惕", "诈骗", "骗子", "警惕骗子", "刷单诈骗", "刷 单"]
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "u.yaml": context], fragments: fragments,
+                                                           palette: palette, maxNoise: 8, seed: 7, insert: true)
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
-        #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000, "\(verdicts)")
+        #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000 && verdicts[.block, default: 0] > 100,
+                "\(verdicts)")
     }
 }
 

@@ -92,6 +92,9 @@ public final class Engine: Sendable {
     let gateClauseHan: [Int32]
     let gateHanCount: Int
     let patternGateHan: [Int32]
+    /// Per automaton pattern: some rule can match because of it (a word of a rule, not under `not`).
+    /// A message where no such pattern ends, and no always-evaluated regex can match, matches no rule.
+    let patternCanMatchRule: [Bool]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     let reportedSpeech: CompiledReportedSpeech?
@@ -138,7 +141,10 @@ public final class Engine: Sendable {
         var patternIndex: [[UInt32]: Int] = [:]
         var patterns: [[UInt32]] = []
         var patternNodeLists: [[Int32]] = []
-        func compile(_ expression: MatchExpression, slot: Int) -> Int {
+        var canMatchRule: [Bool] = [] // per pattern: one of its words stands where it can make a rule match
+        let ruleCount = rules.count
+        /// `positive`: not under a `not` (a word there can only stop a match).
+        func compile(_ expression: MatchExpression, slot: Int, positive: Bool = true) -> Int {
             switch expression {
             case .words(let words):
                 let node = nodes.count
@@ -147,10 +153,12 @@ public final class Engine: Sendable {
                     let id = patternIndex[word.normalized] ?? {
                         patterns.append(word.normalized)
                         patternNodeLists.append([])
+                        canMatchRule.append(false)
                         patternIndex[word.normalized] = patterns.count - 1
                         return patterns.count - 1
                     }()
                     if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
+                    if positive && slot < ruleCount { canMatchRule[id] = true }
                 }
                 return node
             case .regex(let spec):
@@ -158,19 +166,24 @@ public final class Engine: Sendable {
                 nodes.append(.regex(regexes.count - 1))
                 return nodes.count - 1
             case .any(let expressions):
-                let ids = expressions.map { compile($0, slot: slot) }
+                let ids = expressions.map { compile($0, slot: slot, positive: positive) }
                 nodes.append(.any(append(ids)))
                 return nodes.count - 1
             case .all(let expressions, let within):
+                let isPositive = positive
                 var positive: [Int] = [], negative: [Int] = []
                 for child in expressions {
-                    if case .not(let inner) = child { negative.append(compile(inner, slot: slot)) } else { positive.append(compile(child, slot: slot)) }
+                    if case .not(let inner) = child {
+                        negative.append(compile(inner, slot: slot, positive: false))
+                    } else {
+                        positive.append(compile(child, slot: slot, positive: isPositive))
+                    }
                 }
                 let cheapFirst = positive.filter(isCheap) + positive.filter { !isCheap($0) }
                 nodes.append(.all(positive: append(cheapFirst), negative: append(negative), within: within.map(Int32.init)))
                 return nodes.count - 1
             case .not(let inner): // the loader only allows `not` inside `all`
-                return compile(inner, slot: slot)
+                return compile(inner, slot: slot, positive: false)
             }
         }
         var roots = rules.enumerated().map { compile($1.match, slot: $0) }
@@ -241,6 +254,7 @@ public final class Engine: Sendable {
                         let pattern = patternIndex[[c]] ?? {
                             patterns.append([c])
                             patternNodeLists.append([])
+                            canMatchRule.append(false)
                             patternHan.append(-1)
                             patternIndex[[c]] = patterns.count - 1
                             return patterns.count - 1
@@ -272,6 +286,7 @@ public final class Engine: Sendable {
         reportedSpeech = ruleSet.policy.reportedSpeech.map { speech in
             CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window)
         }
+        patternCanMatchRule = canMatchRule
         patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
         patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
     }

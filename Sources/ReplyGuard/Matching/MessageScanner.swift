@@ -237,7 +237,7 @@ public final class MessageScanner {
     private func noteWordEnds(_ reporting: Int32) -> Bool {
         var wordEnds = false
         automaton.forEachPattern(reportedBy: reporting) { pattern in
-            if engine.patternNodeStart[pattern] != engine.patternNodeStart[pattern + 1] { wordEnds = true }
+            if engine.patternCanMatchRule[pattern] { wordEnds = true }
             let han = engine.patternGateHan[pattern]
             if han >= 0 { hanSeen[Int(han)] = generation }
         }
