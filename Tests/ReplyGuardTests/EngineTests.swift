@@ -190,8 +190,8 @@ import Testing
     }
 }
 
-/// The digit-run prefilter (a regex such as `1[3-9]\d{9}` needs 11 digits in a row; a message whose
-/// digit runs are shorter skips it) counts digits the way either view sees them: fullwidth, circled and
+/// The digit prefilter (a regex such as `1[3-9]\d{9}` needs 11 digits, in a row; a message with fewer
+/// skips it) counts digits the way either view sees them: fullwidth, circled and
 /// parenthesized numbers, other scripts' digits (2-, 3- and 4-byte UTF-8), zero-width characters inside a
 /// run. Decisions are the same with it on and off.
 @Suite struct DigitRunPrefilterTests {
@@ -204,11 +204,13 @@ import Testing
         (#"^\d{4}$"#, "folded"), (#"\b\d{6}\b"#, "original"), (#"[0-9]{4}"#, "original"),
         (#"\d{2}(?:\d|a)\d{2}"#, "folded"), (#"(?:12|3)\d{4}"#, "folded"), (#"\d{10}"#, "original"),
         (#"[1-9][0-9]{10}"#, "folded"), (#"\d{7}"#, "folded"), (#"\d{4,}?"#, "original"), (#"\d{3}\d?\d{3}"#, "folded"),
+        (#"(?:\d{2}[ -]){2}\d{3}"#, "folded"), (#"\d{3}(?:x\d)?-\d{3}"#, "original"),
     ]
     static let fragments = ["13812345678", "１３８１２３４５６７８", "138 1234 5678", "+86 138-1234-5678", "110101199003077777",
                             "11010119900307777x", "①②③④⑤⑥⑦⑧⑨⑩⑪", "⑽⑾⑿", "⒈⒉⒊⒋", "٣٤٥٦٧٨٩٠١٢٣", "३४५६७८९०१२३",
                             "𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "1\u{200B}3812345678", "1234\u{200D}567", "12:00", "2018年1月2日", "abc12345",
-                            "010-12345678", "6222 0212 3456 7890", "當(dāng)1234", "x123", "1a22", "1234", "123456", "3123456"]
+                            "010-12345678", "6222 0212 3456 7890", "當(dāng)1234", "x123", "1a22", "1234", "123456", "3123456", "12 34 567", "12-３４-567",
+                            "123-456", "123x4-567", "1 2 3"]
     static let palette = Array("0123456789０１２３４ ：:-+x a b 你好年①⑩⑽٣३𝟏\u{200B}\u{00AD}()（")
 
     @Test func digitRunsNeverChangeDecisions() throws {

@@ -35,8 +35,9 @@ struct RegexGate: @unchecked Sendable {
     let requiredByte: UInt8?
     /// Clauses (a range of ``Engine/gateClauses``) the folded view must all satisfy for a match.
     var clauses: Range<Int> = 0..<0
-    /// Every match holds this many consecutive decimal digits (0: unknown); see ``RegexRequirement``.
+    /// Every match holds this many decimal digits in a row and in all (0: unknown); see ``RegexRequirement``.
     var digitRun: Int32 = 0
+    var digitCount: Int32 = 0
 
     init(_ spec: RegexSpec) {
         pattern = .passUnretained(spec.pattern)
@@ -228,6 +229,7 @@ public final class Engine: Sendable {
             let requirement = RegexRequirement.of(spec.pattern.pattern)
             // Digit runs are counted so that they hold for either view (see ``NormalizationTables/digits``).
             gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
+            gates[index].digitCount = Int32(requirement?.digitCount ?? 0)
             guard spec.view == .folded else { continue }
             // PCRE2's own facts become ASCII-only clauses too: a required ASCII byte, the ASCII bytes every
             // match starts with.

@@ -193,6 +193,7 @@ public final class MessageScanner {
         work.foldedASCII = (pass.low, pass.high)
         work.foldingIsIdentity = pass.identity
         work.longestDigitRun = pass.digitRuns.longest
+        work.digitCount = pass.digitRuns.total
         let candidates = pass.low | pass.high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
         return !candidates.contains { regexMightMatch($0, bytes) }
     }
@@ -361,7 +362,7 @@ public final class MessageScanner {
     private func regexMightMatch(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard engine.options.prefilter else { return true }
         let gate = engine.regexGates[index]
-        if gate.digitRun > work.longestDigitRun { return false }
+        if gate.digitRun > work.longestDigitRun || gate.digitCount > work.digitCount { return false }
         // A clause of what every match of a folded-view regex contains is not met by the folded view (the
         // original when folding changed nothing): a byte PCRE2 says every match needs, the ASCII bytes
         // every match starts with, the characters read from the pattern (see ``RegexRequirement``).

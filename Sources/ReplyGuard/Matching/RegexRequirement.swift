@@ -1,7 +1,8 @@
 /// What every match of a regex must contain, read from the pattern's text: a conjunction of clauses,
 /// each satisfied when the subject contains any one of its characters (Chinese characters and ASCII),
-/// and the longest run of consecutive decimal digits every match holds (`1[3-9]\d{9}` holds 11: a
-/// message whose digit runs are all shorter — times, dates, hotlines — cannot match a phone number).
+/// and how many decimal digits every match holds, in all and in one run (`1[3-9]\d(?:[ -]?\d{4}){2}`
+/// holds 11 digits, 4 in a row: a message with fewer — times, dates, hotlines — cannot match a phone
+/// number).
 ///
 /// This is a prefilter in the manner of ripgrep's and Hyperscan's literal extraction: a message whose
 /// folded view fails a clause cannot match, so the regex need not run. The reading is deliberately
@@ -32,13 +33,15 @@ struct RegexRequirement: Equatable {
     /// Every match contains this many consecutive decimal digits (general category Nd, what `\d`
     /// matches with PCRE2_UCP); 0 when nothing is known.
     var digitRun = 0
+    /// Every match contains this many decimal digits in all; 0 when nothing is known.
+    var digitCount = 0
 
     /// The requirement of `pattern`, or nil when nothing useful is known.
     static func of(_ pattern: String) -> RegexRequirement? {
         var parser = Parser(Array(pattern.unicodeScalars.map(\.value)))
         guard let reading = parser.alternation(), parser.index == parser.p.count,
-              !reading.clauses.isEmpty || reading.digitRun > 0 else { return nil }
-        return RegexRequirement(clauses: reading.clauses, digitRun: reading.digitRun)
+              !reading.clauses.isEmpty || reading.digitCount > 0 else { return nil }
+        return RegexRequirement(clauses: reading.clauses, digitRun: reading.digitRun, digitCount: reading.digitCount)
     }
 
     /// What the parser knows of a piece of the pattern.
@@ -48,12 +51,14 @@ struct RegexRequirement: Equatable {
         var digits: Int?
         /// The longest run of digits every match of the piece holds.
         var digitRun = 0
+        /// How many digits every match of the piece holds in all.
+        var digitCount = 0
         /// The piece matches no characters (anchors, lookarounds): digits on either side stay adjacent.
         var zeroWidth = false
 
         static let zeroWidth = Reading(zeroWidth: true)
         static func character(_ clause: Clause?, digit: Bool) -> Reading {
-            Reading(clauses: clause.map { [$0] } ?? [], digits: digit ? 1 : nil, digitRun: digit ? 1 : 0)
+            Reading(clauses: clause.map { [$0] } ?? [], digits: digit ? 1 : nil, digitRun: digit ? 1 : 0, digitCount: digit ? 1 : 0)
         }
     }
 
@@ -85,6 +90,7 @@ struct RegexRequirement: Equatable {
             let digits = alternatives.compactMap(\.digits)
             reading.digits = digits.count == alternatives.count ? digits.min() : nil
             reading.digitRun = alternatives.map(\.digitRun).min() ?? 0
+            reading.digitCount = alternatives.map(\.digitCount).min() ?? 0
             return reading
         }
 
@@ -99,6 +105,7 @@ struct RegexRequirement: Equatable {
                 guard let minimum = quantifier() else { return nil }
                 if atom.zeroWidth { continue }
                 if minimum > 0 { reading.clauses += atom.clauses }
+                reading.digitCount = min(reading.digitCount + atom.digitCount * minimum, 1000)
                 if let digits = atom.digits {
                     run = min(run + digits * minimum, 1000)
                     reading.digits = reading.digits.map { min($0 + digits * minimum, 1000) }

@@ -182,21 +182,26 @@ public final class NormalizationTables: @unchecked Sendable {
     }
 }
 
-/// The longest run of scalars that count as decimal digits (``NormalizationTables/digits``) in a message
-/// read scalar by scalar; ignorable characters are not noted (they neither count nor end a run).
+/// How many scalars count as decimal digits (``NormalizationTables/digits``) in a message read scalar by
+/// scalar, in all and in the longest run; ignorable characters are not noted (they neither count nor end
+/// a run).
 struct DigitRunCounter {
     private(set) var longest: Int32 = 0
+    private(set) var total: Int32 = 0
     private var current: Int32 = 0
 
     /// Original scalar `value`, `weight` characters once folded, continues or ends the current run.
     @inline(__always)
     mutating func note(_ value: UInt32, weight: Int32 = 1, in tables: NormalizationTables) {
-        if tables.countsAsDigit(value) {
-            current += weight
-            longest = max(longest, current)
-        } else {
-            current = 0
-        }
+        if tables.countsAsDigit(value) { add(weight) } else { current = 0 }
+    }
+
+    /// Out of line: digits are rare next to everything else, and the hot loops keep their registers.
+    @inline(never)
+    private mutating func add(_ weight: Int32) {
+        current += weight
+        total += weight
+        longest = max(longest, current)
     }
 
     /// A scalar known not to count ends the current run.

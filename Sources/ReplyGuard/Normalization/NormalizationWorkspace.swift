@@ -17,6 +17,8 @@ final class NormalizationWorkspace {
     /// The longest run of scalars that count as decimal digits (``NormalizationTables/digits``;
     /// ignorable characters neither count nor end a run).
     var longestDigitRun: Int32 = 0
+    /// How many scalars count as decimal digits in all.
+    var digitCount: Int32 = 0
 
     /// Literal matches found while normalizing: pattern id << 32 | index of the match's last kept scalar.
     var matches = ScratchBuffer<UInt64>()

@@ -149,6 +149,7 @@ public struct Normalizer: Sendable {
         workspace.foldingIsIdentity = pass.identity
         workspace.foldedASCII = (pass.low, pass.high)
         workspace.longestDigitRun = pass.digitRuns.longest
+        workspace.digitCount = pass.digitRuns.total
         workspace.foldedViewReady = false
     }
 
