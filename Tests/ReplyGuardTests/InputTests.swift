@@ -69,6 +69,22 @@ import Testing
             #expect((decoded["hits"] as? [[String: Any]])?.first?["match"] as? String == "傻逼")
         }
     }
+
+    /// Strings of every length mixing characters that need escaping with long clean runs (which are
+    /// copied eight bytes at a time) round-trip through the escaper and never hold a raw line break.
+    @Test func generatedStringsRoundTripThroughTheEscaper() throws {
+        let pieces = ["a", "\"", "\\", "\n", "\t", "\u{1}", "\u{1F}", "\u{2028}", "\u{2029}", "\u{2027}", "é", "你", "😀", "abcdefgh", "“引”", "\u{7F}", " "]
+        var random = SeededRandom(3)
+        for _ in 0..<2000 {
+            let value = (0..<random.next(24)).map { _ in pieces[random.next(pieces.count)] }.joined()
+            var bytes: [UInt8] = []
+            JSONWriter.appendString(value, to: &bytes)
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(!text.contains("\u{2028}") && !text.contains("\u{2029}") && !text.contains("\n"))
+            let decoded = try JSONSerialization.jsonObject(with: Data("[\(text)]".utf8)) as? [String]
+            #expect(decoded == [value], "\(value.debugDescription)")
+        }
+    }
 }
 
 import Foundation

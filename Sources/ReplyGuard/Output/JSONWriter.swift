@@ -30,6 +30,11 @@ extension JSONWriter {
         var start = 0, i = 0
         let count = bytes.count
         while i < count {
+            // Eight bytes at a time while none of them needs a look (ids, digests, most of any text).
+            if i + 8 <= count, !mayNeedAttention(UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                i += 8
+                continue
+            }
             let byte = bytes[i]
             if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0xE2 { i += 1; continue }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
@@ -54,6 +59,16 @@ extension JSONWriter {
     }
 
     private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
+
+    /// False when none of the eight bytes is a control character, `"`, `\` or 0xE2 (which may start
+    /// U+2028/U+2029); true when one may be (the usual zero-byte tests: never a false "no").
+    @inline(__always)
+    private static func mayNeedAttention(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        let control = (word &- ones &* 0x20) & ~word & highs != 0
+        return control || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C)) || hasZeroByte(word ^ (ones &* 0xE2))
+    }
 
     /// Appends the decimal digits of `value`.
     public static func appendInt(_ value: Int, to out: inout [UInt8]) {
