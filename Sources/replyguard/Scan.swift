@@ -140,12 +140,16 @@ struct Scan: ParsableCommand {
                     }
                     if ok { framer.finish { record, line in _ = add(record, line) } }
                 } else {
-                    var framer = LineFramer()
-                    var line = 0
-                    while case let n = try source.read(into: buffer), n > 0 {
-                        framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { line += 1; _ = add($0, line) }
+                    // Text and JSON Lines: cut the input into batches at line ends; the workers split the lines.
+                    try Scan.readChunks(source) { data, end, first in
+                        let chunk = ScanBatch(sequence: sequence, file: name, format: fileFormat, csvColumns: (0, nil))
+                        chunk.data = data
+                        chunk.chunkEnd = end
+                        chunk.firstLine = first
+                        chunk.progressBytes = consumedBefore + source.consumed
+                        pipeline.submit(chunk)
+                        sequence += 1
                     }
-                    framer.finish { line += 1; _ = add($0, line) }
                 }
             } catch {
                 Terminal.standardError.write("Error: reading \(name): \(error)\n")
@@ -173,29 +177,104 @@ struct Scan: ParsableCommand {
         if summary.messages > 0 && summary.maxVerdict >= failOn { throw ExitCode(1) }
     }
 
+    /// About this many bytes of input per batch of lines.
+    static let chunkBytes = 1 << 17
+
+    /// Reads `source` in pieces of about ``chunkBytes`` and calls `batch(data, end, firstLine)` with the
+    /// whole lines of each: `data[..<end]`, the first being line `firstLine`. A line longer than a piece
+    /// waits for its end (memory grows with the longest line, as it must); the last line may lack its `\n`.
+    static func readChunks(_ source: InputSource, _ batch: ([UInt8], Int, Int) -> Void) throws {
+        var carry: [UInt8] = []
+        var line = 1
+        while true {
+            let room = max(chunkBytes, carry.count) // double the buffer while one line fills it
+            var read = 0, atEnd = false
+            var data = try [UInt8](unsafeUninitializedCapacity: carry.count + room) { buffer, count in
+                _ = buffer.initialize(fromContentsOf: carry)
+                count = carry.count
+                // Fill the piece (pipes and gzip hand out less per call) unless the input ends.
+                while count < buffer.count {
+                    let n = try source.read(into: UnsafeMutableBufferPointer(rebasing: buffer[count...]))
+                    if n == 0 { atEnd = true; break }
+                    count += n
+                    read += n
+                }
+            }
+            if atEnd && read == 0 {
+                if !data.isEmpty { batch(data, data.count, line) }
+                return
+            }
+            // The piece ends after its last `\n` (the carry before it has none).
+            let end = data.withUnsafeBufferPointer { bytes -> Int in
+                var i = bytes.count
+                while i > carry.count && bytes[i - 1] != 0x0A { i -= 1 }
+                return i > carry.count ? i : 0
+            }
+            guard end > 0 else { carry = data; continue }
+            carry = Array(data[end...])
+            let lines = data.withUnsafeBufferPointer { countNewlines(UnsafeBufferPointer(rebasing: $0[..<end])) }
+            data.removeSubrange(end...)
+            batch(data, end, line)
+            line += lines
+        }
+    }
+
+    /// How many `\n` bytes `bytes` holds, eight at a time.
+    static func countNewlines(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F, newlines: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
+        var count = 0, i = 0
+        while i + 8 <= bytes.count {
+            // A byte of x is zero exactly where the input holds `\n`; t has bit 7 set in every other byte.
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) ^ newlines
+            let t = ((x & low7) &+ low7) | x
+            count += 8 - (t & ~low7).nonzeroBitCount
+            i += 8
+        }
+        while i < bytes.count { if bytes[i] == 0x0A { count += 1 }; i += 1 }
+        return count
+    }
+
     /// Decides every record of a batch (on a worker thread) and renders its output.
     static func process(_ batch: ScanBatch, scanner: MessageScanner, format: OutputFormat, onlyFlagged: Bool,
                         colored: Bool, textField: String, idField: String) {
         let reader = MessageReader(format: batch.format, textField: textField, idField: idField)
-        var start = 0
         batch.data.withUnsafeBufferPointer { data in
-            for (index, end) in batch.ends.enumerated() {
-                let record = UnsafeBufferPointer(rebasing: data[start..<end])
-                start = end
-                let line = batch.lines[index]
-                let fallback = MessageID.position(file: batch.file, line: line)
-                batch.summary.bytes += record.count + 1
-                // Plain text has nothing to parse: decide the record's bytes where they lie.
-                if batch.format == .text {
-                    handle(scanner.decide(record, id: fallback), text: record, line: line)
-                    continue
+            if batch.format == .csv {
+                var start = 0
+                for (index, end) in batch.ends.enumerated() {
+                    decide(UnsafeBufferPointer(rebasing: data[start..<end]), line: batch.lines[index])
+                    start = end
                 }
-                let message = batch.format == .csv
-                    ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
-                    : reader.message(from: record, fallbackID: fallback)
-                let decision = scanner.decide(message)
-                message.text.withUnsafeBufferPointer { handle(decision, text: $0, line: line) }
+                return
             }
+            // Whole lines: `\n` ends each (and may be missing after the last); one `\r` before it is
+            // dropped; blank lines of plain text are skipped.
+            var start = 0, line = batch.firstLine
+            while start < batch.chunkEnd {
+                let newline = memchr(data.baseAddress! + start, 0x0A, batch.chunkEnd - start)
+                    .map { data.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? batch.chunkEnd
+                var end = newline
+                if end > start && data[end - 1] == 0x0D { end -= 1 }
+                let record = UnsafeBufferPointer(rebasing: data[start..<end])
+                if !(batch.format == .text && record.allSatisfy({ $0 == 0x20 || $0 == 0x09 })) { decide(record, line: line) }
+                line += 1
+                start = newline + 1
+            }
+        }
+        func decide(_ record: UnsafeBufferPointer<UInt8>, line: Int) {
+            let fallback = MessageID.position(file: batch.file, line: line)
+            batch.summary.bytes += record.count + 1
+            // Plain text has nothing to parse: decide the record's bytes where they lie.
+            if batch.format == .text {
+                handle(scanner.decide(record, id: fallback), text: record, line: line)
+                return
+            }
+            let message = batch.format == .csv
+                ? reader.message(fromCSV: record, textColumn: batch.csvColumns.text, idColumn: batch.csvColumns.id, fallbackID: fallback)
+                : reader.message(from: record, fallbackID: fallback)
+            let decision = scanner.decide(message)
+            message.text.withUnsafeBufferPointer { handle(decision, text: $0, line: line) }
         }
         func handle(_ decision: Decision, text: UnsafeBufferPointer<UInt8>, line: Int) {
             batch.summary.add(decision)

@@ -1,7 +1,9 @@
 import Foundation
 import ReplyGuard
 
-/// Framed records of one input file, decided together by one worker.
+/// Records of one input file, decided together by one worker. CSV records come framed (`ends`,
+/// `lines`); text and JSON Lines come as whole lines of the input (`data[..<chunkEnd]`, the first being
+/// line `firstLine`), which the worker splits itself.
 final class ScanBatch: @unchecked Sendable {
     let sequence: Int
     let file: String
@@ -11,6 +13,10 @@ final class ScanBatch: @unchecked Sendable {
     var data: [UInt8] = []
     var ends: [Int] = []
     var lines: [Int] = []
+    /// Text and JSON Lines: the bytes of `data` that are whole lines (the last may lack its `\n` at the
+    /// end of the input), and the number of the first.
+    var chunkEnd = 0
+    var firstLine = 0
     /// Input consumed (across all files) when the batch was cut, for progress.
     var progressBytes = 0
     // Results, filled by a worker.

@@ -42,6 +42,26 @@ import Testing
         #expect(!four.stderr.contains("\r")) // no progress bar when stderr is not a terminal
     }
 
+    /// Lines that straddle the reader's pieces (128 KB), one longer than several pieces, CRLF endings,
+    /// blank lines and no newline at the end: every non-blank line is one record, numbered as in the file.
+    @Test func linesAcrossReadPiecesKeepTheirNumbers() throws {
+        let file = directory() + "/long.txt"
+        var lines: [String] = []
+        for i in 1...30_000 {
+            switch i {
+            case 20_000: lines.append(String(repeating: "你", count: 200_000) + "你不说话没人把你当哑巴")
+            case _ where i % 97 == 0: lines.append(i % 2 == 0 ? "" : " \t ")
+            case _ where i % 7 == 0: lines.append("第\(i)条：你不说话没人把你当哑巴")
+            default: lines.append("您好，第\(i)条回复已收到")
+            }
+        }
+        try lines.joined(separator: "\r\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let records = try CLI.run(["scan", "-j", "2", file]).records()
+        let expected = lines.indices.filter { !lines[$0].allSatisfy { $0 == " " || $0 == "\t" } }
+        #expect(records.map { $0["id"] as? String } == expected.map { "\(file):\($0 + 1)" })
+        #expect(records.map { $0["verdict"] as? String } == expected.map { lines[$0].contains("哑巴") ? "block" : "allow" })
+    }
+
     @Test func csvColumnsByNameWithQuotedNewlines() throws {
         let dir = directory()
         let csv = "id,author,text\na1,bot,\"您好，办事大厅开放\"\na2,bot,\"第一行\n你不说话没人把你当哑巴\"\r\n"
