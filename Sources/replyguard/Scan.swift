@@ -141,10 +141,9 @@ struct Scan: ParsableCommand {
                     if ok { framer.finish { record, line in _ = add(record, line) } }
                 } else {
                     // Text and JSON Lines: cut the input into batches at line ends; the workers split the lines.
-                    try Scan.readChunks(source) { data, end, first in
+                    try Scan.readChunks(source) { data, first in
                         let chunk = ScanBatch(sequence: sequence, file: name, format: fileFormat, csvColumns: (0, nil))
                         chunk.data = data
-                        chunk.chunkEnd = end
                         chunk.firstLine = first
                         chunk.progressBytes = consumedBefore + source.consumed
                         pipeline.submit(chunk)
@@ -180,10 +179,10 @@ struct Scan: ParsableCommand {
     /// About this many bytes of input per batch of lines.
     static let chunkBytes = 1 << 17
 
-    /// Reads `source` in pieces of about ``chunkBytes`` and calls `batch(data, end, firstLine)` with the
-    /// whole lines of each: `data[..<end]`, the first being line `firstLine`. A line longer than a piece
-    /// waits for its end (memory grows with the longest line, as it must); the last line may lack its `\n`.
-    static func readChunks(_ source: InputSource, _ batch: ([UInt8], Int, Int) -> Void) throws {
+    /// Reads `source` in pieces of about ``chunkBytes`` and calls `batch(lines, firstLine)` with the
+    /// whole lines of each, the first being line `firstLine`. A line longer than a piece waits for its
+    /// end (memory grows with the longest line, as it must); the last line may lack its `\n`.
+    static func readChunks(_ source: InputSource, _ batch: ([UInt8], Int) -> Void) throws {
         var carry: [UInt8] = []
         var line = 1
         while true {
@@ -201,7 +200,7 @@ struct Scan: ParsableCommand {
                 }
             }
             if atEnd && read == 0 {
-                if !data.isEmpty { batch(data, data.count, line) }
+                if !data.isEmpty { batch(data, line) }
                 return
             }
             // The piece ends after its last `\n` (the carry before it has none).
@@ -214,7 +213,7 @@ struct Scan: ParsableCommand {
             carry = Array(data[end...])
             let lines = data.withUnsafeBufferPointer { countNewlines(UnsafeBufferPointer(rebasing: $0[..<end])) }
             data.removeSubrange(end...)
-            batch(data, end, line)
+            batch(data, line)
             line += lines
         }
     }
@@ -251,9 +250,9 @@ struct Scan: ParsableCommand {
             // Whole lines: `\n` ends each (and may be missing after the last); one `\r` before it is
             // dropped; blank lines of plain text are skipped.
             var start = 0, line = batch.firstLine
-            while start < batch.chunkEnd {
-                let newline = memchr(data.baseAddress! + start, 0x0A, batch.chunkEnd - start)
-                    .map { data.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? batch.chunkEnd
+            while start < data.count {
+                let newline = memchr(data.baseAddress! + start, 0x0A, data.count - start)
+                    .map { data.baseAddress!.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? data.count
                 var end = newline
                 if end > start && data[end - 1] == 0x0D { end -= 1 }
                 let record = UnsafeBufferPointer(rebasing: data[start..<end])

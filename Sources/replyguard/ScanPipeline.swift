@@ -2,8 +2,8 @@ import Foundation
 import ReplyGuard
 
 /// Records of one input file, decided together by one worker. CSV records come framed (`ends`,
-/// `lines`); text and JSON Lines come as whole lines of the input (`data[..<chunkEnd]`, the first being
-/// line `firstLine`), which the worker splits itself.
+/// `lines`); text and JSON Lines come as whole lines of the input (`data`, the first being line
+/// `firstLine`), which the worker splits itself.
 final class ScanBatch: @unchecked Sendable {
     let sequence: Int
     let file: String
@@ -13,9 +13,8 @@ final class ScanBatch: @unchecked Sendable {
     var data: [UInt8] = []
     var ends: [Int] = []
     var lines: [Int] = []
-    /// Text and JSON Lines: the bytes of `data` that are whole lines (the last may lack its `\n` at the
-    /// end of the input), and the number of the first.
-    var chunkEnd = 0
+    /// Text and JSON Lines: the number of the first line in `data` (the last may lack its `\n` at the
+    /// end of the input).
     var firstLine = 0
     /// Input consumed (across all files) when the batch was cut, for progress.
     var progressBytes = 0
