@@ -155,12 +155,13 @@ public final class MessageScanner {
     }
 
     /// One pass over the message that builds no tables: true when it certainly decides as an allow with
-    /// nothing to report — no literal word ends anywhere in it and no regex of an always-evaluated rule
-    /// can match (its prefilters fail). Whatever the pass does not model (invalid UTF-8, expansions, an
-    /// opening parenthesis after a Chinese character, which may start a pinyin annotation) answers false,
-    /// and the full path decides. It computes exactly what ``Normalizer/normalize(_:into:automaton:)`` would for
-    /// the prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
-    /// folding changed anything.
+    /// nothing to report — no word that can make a rule match ends anywhere in it (words under `not` and
+    /// words of exceptions cannot) and no regex of an always-evaluated rule can match (its prefilters
+    /// fail). Whatever the pass does not model (invalid UTF-8, expansions, an opening parenthesis after a
+    /// Chinese character, which may start a pinyin annotation) answers false, and the full path decides.
+    /// It computes exactly what ``Normalizer/normalize(_:into:automaton:plainSymbols:)`` would for the
+    /// prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
+    /// folding changed anything, the digits.
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var pass = PrescreenPass()
         let count = bytes.count
