@@ -52,7 +52,11 @@ import Testing
         let decision = Engine(ruleSet: Repo.shipped).decide("\"引号\"\n\t傻逼\u{1}", id: .string("a\"b"))
         let object = try JSONSerializationRoundTrip.decode(decision.jsonLine())
         #expect(object["id"] as? String == "a\"b")
+        #expect(object["schema"] as? String == Decision.schema)
         #expect(object["verdict"] as? String == "block")
+        let allow = try JSONSerializationRoundTrip.decode(Engine(ruleSet: Repo.shipped).decide("好的", id: .string("x")).jsonLine())
+        #expect(allow["schema"] as? String == Decision.schema && allow["verdict"] as? String == "allow")
+        #expect((allow["hits"] as? [Any])?.isEmpty == true && (allow["scores"] as? [String: Any])?.isEmpty == true)
         let hits = object["hits"] as? [[String: Any]]
         #expect(hits?.first?["match"] as? String == "傻逼")
         // Every kind of character that needs escaping, in ids, positions and matches, round-trips; line

@@ -103,9 +103,7 @@ extension Decision {
         func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
         func string(_ value: String) { JSONWriter.appendString(value, to: &out) }
         func int(_ value: Int) { JSONWriter.appendInt(value, to: &out) }
-        raw("{\"schema\":")
-        string(Decision.schema)
-        raw(",\"id\":")
+        raw("{\"schema\":\"replyguard.decision/1\",\"id\":") // Decision.schema (a test checks they agree)
         switch id {
         case .string(let s): string(s)
         case .number(let n): out.append(contentsOf: n.utf8)
@@ -119,6 +117,27 @@ extension Decision {
         }
         raw(",\"verdict\":\"")
         out.append(contentsOf: verdict.rawValue.utf8)
+        if scores.isEmpty && hits.isEmpty && errors.isEmpty && suppressed.isEmpty {
+            // Most records: the empty lists in one piece.
+            raw("\",\"scores\":{},\"hits\":[],\"errors\":[],\"suppressed\":[],\"policy\":")
+        } else {
+            appendLists(to: &out)
+        }
+        string(policy)
+        for (key, rawJSON) in extra {
+            out.append(0x2C)
+            string(key)
+            out.append(0x3A)
+            out.append(contentsOf: rawJSON.utf8)
+        }
+        out.append(0x7D)
+    }
+
+    /// The scores, hits, errors and suppressions of a record, up to the policy's value.
+    private func appendLists(to out: inout [UInt8]) {
+        func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
+        func string(_ value: String) { JSONWriter.appendString(value, to: &out) }
+        func int(_ value: Int) { JSONWriter.appendInt(value, to: &out) }
         raw("\",\"scores\":{")
         for (i, key) in scores.keys.sorted().enumerated() {
             if i > 0 { out.append(0x2C) }
@@ -159,13 +178,5 @@ extension Decision {
             out.append(0x7D)
         }
         raw("],\"policy\":")
-        string(policy)
-        for (key, rawJSON) in extra {
-            out.append(0x2C)
-            string(key)
-            out.append(0x3A)
-            out.append(contentsOf: rawJSON.utf8)
-        }
-        out.append(0x7D)
     }
 }
