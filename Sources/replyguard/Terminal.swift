@@ -30,6 +30,12 @@ final class Terminal: @unchecked Sendable {
     func write(_ bytes: [UInt8]) {
         lock.lock()
         defer { lock.unlock() }
+        if bytes.count >= bufferLimit {
+            // A large piece (a batch of scan records) goes out as it is, after what is buffered.
+            flushLocked()
+            bytes.withUnsafeBytes(writeAll)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count > bufferLimit { flushLocked() }
     }
@@ -41,9 +47,15 @@ final class Terminal: @unchecked Sendable {
     }
 
     private func flushLocked() {
+        buffer.withUnsafeBytes(writeAll)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes all of `bytes` (a write error other than EPIPE drops the rest).
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) {
         var offset = 0
-        while offset < buffer.count {
-            let n = buffer[offset...].withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
+        while offset < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EPIPE {
@@ -51,12 +63,10 @@ final class Terminal: @unchecked Sendable {
                     if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
                     exit(0)
                 }
-                buffer.removeAll()
                 return
             }
             offset += n
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     deinit { flushLocked() }
