@@ -227,7 +227,7 @@ public final class Engine: Sendable {
         let tables = normalizer.tables
         for (index, spec) in regexes.enumerated() where options.prefilter {
             let requirement = RegexRequirement.of(spec.pattern.pattern)
-            // Digit runs are counted so that they hold for either view (see ``NormalizationTables/digits``).
+            // Digits are counted so that the counts hold for either view (see ``NormalizationTables/digits``).
             gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
             gates[index].digitCount = Int32(requirement?.digitCount ?? 0)
             guard spec.view == .folded else { continue }

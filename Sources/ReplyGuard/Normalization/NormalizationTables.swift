@@ -45,7 +45,7 @@ public final class NormalizationTables: @unchecked Sendable {
     }
 
     /// One bit per scalar below `flatLimit`: set when it counts as a decimal digit for the regex
-    /// prefilter's digit runs — it is one (general category Nd, what `\d` matches), folds to one (`①`,
+    /// prefilter's digit counts — it is one (general category Nd, what `\d` matches), folds to one (`①`,
     /// fullwidth digits), or expands to text that holds one (`⑽` → `(10)`; such an expansion counts as
     /// all of its characters). Every Nd scalar lies below `flatLimit`.
     let digits: UnsafeBufferPointer<UInt64>
