@@ -121,7 +121,46 @@ extension Decision {
             // Most records: the empty lists in one piece.
             raw("\",\"scores\":{},\"hits\":[],\"errors\":[],\"suppressed\":[],\"policy\":")
         } else {
-            appendLists(to: &out)
+            raw("\",\"scores\":{")
+            for (i, key) in scores.keys.sorted().enumerated() {
+                if i > 0 { out.append(0x2C) }
+                string(key)
+                out.append(0x3A)
+                int(scores[key]!)
+            }
+            raw("},\"hits\":[")
+            for (i, hit) in hits.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                raw("{\"rule\":"); string(hit.rule)
+                raw(",\"pack\":"); string(hit.pack)
+                raw(",\"category\":"); string(hit.category)
+                raw(",\"action\":")
+                if let action = hit.action { out.append(0x22); out.append(contentsOf: action.rawValue.utf8); out.append(0x22) } else { raw("null") }
+                raw(",\"score\":")
+                if let score = hit.score { int(score) } else { raw("null") }
+                raw(",\"start\":"); int(hit.start)
+                raw(",\"end\":"); int(hit.end)
+                raw(",\"byteStart\":"); int(hit.byteStart)
+                raw(",\"byteEnd\":"); int(hit.byteEnd)
+                raw(",\"match\":"); string(hit.match)
+                if hit.reported { raw(",\"reported\":true}") } else { raw(",\"reported\":false}") }
+            }
+            raw("],\"errors\":[")
+            for (i, error) in errors.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                raw("{\"rule\":")
+                if let rule = error.rule { string(rule) } else { raw("null") }
+                raw(",\"message\":"); string(error.message)
+                out.append(0x7D)
+            }
+            raw("],\"suppressed\":[")
+            for (i, item) in suppressed.enumerated() {
+                if i > 0 { out.append(0x2C) }
+                raw("{\"rule\":"); string(item.rule)
+                raw(",\"reason\":"); string(item.reason)
+                out.append(0x7D)
+            }
+            raw("],\"policy\":")
         }
         string(policy)
         for (key, rawJSON) in extra {
@@ -131,52 +170,5 @@ extension Decision {
             out.append(contentsOf: rawJSON.utf8)
         }
         out.append(0x7D)
-    }
-
-    /// The scores, hits, errors and suppressions of a record, up to the policy's value.
-    private func appendLists(to out: inout [UInt8]) {
-        func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
-        func string(_ value: String) { JSONWriter.appendString(value, to: &out) }
-        func int(_ value: Int) { JSONWriter.appendInt(value, to: &out) }
-        raw("\",\"scores\":{")
-        for (i, key) in scores.keys.sorted().enumerated() {
-            if i > 0 { out.append(0x2C) }
-            string(key)
-            out.append(0x3A)
-            int(scores[key]!)
-        }
-        raw("},\"hits\":[")
-        for (i, hit) in hits.enumerated() {
-            if i > 0 { out.append(0x2C) }
-            raw("{\"rule\":"); string(hit.rule)
-            raw(",\"pack\":"); string(hit.pack)
-            raw(",\"category\":"); string(hit.category)
-            raw(",\"action\":")
-            if let action = hit.action { out.append(0x22); out.append(contentsOf: action.rawValue.utf8); out.append(0x22) } else { raw("null") }
-            raw(",\"score\":")
-            if let score = hit.score { int(score) } else { raw("null") }
-            raw(",\"start\":"); int(hit.start)
-            raw(",\"end\":"); int(hit.end)
-            raw(",\"byteStart\":"); int(hit.byteStart)
-            raw(",\"byteEnd\":"); int(hit.byteEnd)
-            raw(",\"match\":"); string(hit.match)
-            if hit.reported { raw(",\"reported\":true}") } else { raw(",\"reported\":false}") }
-        }
-        raw("],\"errors\":[")
-        for (i, error) in errors.enumerated() {
-            if i > 0 { out.append(0x2C) }
-            raw("{\"rule\":")
-            if let rule = error.rule { string(rule) } else { raw("null") }
-            raw(",\"message\":"); string(error.message)
-            out.append(0x7D)
-        }
-        raw("],\"suppressed\":[")
-        for (i, item) in suppressed.enumerated() {
-            if i > 0 { out.append(0x2C) }
-            raw("{\"rule\":"); string(item.rule)
-            raw(",\"reason\":"); string(item.reason)
-            out.append(0x7D)
-        }
-        raw("],\"policy\":")
     }
 }
