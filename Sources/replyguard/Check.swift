@@ -7,8 +7,10 @@ struct Check: ParsableCommand {
         abstract: "Load and compile every rule pack, and run every rule's examples (also mutated).",
         discussion: """
         With --corpus DIR, also decides every labelled record in DIR/*.jsonl with the policy as configured and \
-        prints a table per category (recall, block recall, precision, flagged clean replies), every miss and \
-        false alarm with the rules that hit, and checks DIR/floors.yaml. \
+        reports, per file and category, records, flagged, blocked, recall and false alarms (records labelled \
+        allow that were escalated or blocked) with the rules behind them; then the first --list misses and false \
+        alarms, a random --sample of misses per category, and the floors (DIR/floors.yaml, or --floors FILE). \
+        --json prints the same as one JSON object. \
         Exit 0 when everything passes, 1 when an example fails or a floor is not met, 2 when a pack, the policy \
         or the corpus fails to load.
         """)
@@ -24,15 +26,66 @@ struct Check: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also score the packs on the labelled corpus in this directory.", valueName: "dir"))
     var corpus: String?
 
+    @Option(name: .long, help: ArgumentHelp("Floors for the corpus (default: <dir>/floors.yaml if present).", valueName: "file"))
+    var floors: String?
+
+    @Option(name: .long, help: ArgumentHelp("List at most this many misses and this many false alarms.", valueName: "n"))
+    var list = 20
+
+    @Option(name: .long, help: ArgumentHelp("Also show this many randomly chosen misses per category (to read).", valueName: "n"))
+    var sample = 0
+
+    @Option(name: .long, help: ArgumentHelp("Seed of the --sample choice (same seed, same sample).", valueName: "n"))
+    var seed: UInt64 = 1
+
+    @Flag(name: .long, help: "Print the results as one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        if list < 0 || sample < 0 { throw ValidationError("--list and --sample take a number of records, 0 or more") }
+        if floors != nil && corpus == nil { throw ValidationError("--floors needs --corpus") }
+    }
+
     func run() throws {
         let ruleSet = try ruleOptions.load()
+        let results = ExampleChecker(ruleSet: ruleSet).checkAll()
+        var corpusResult: (report: CorpusReport, records: Int)?
+        if let corpus {
+            let loaded: ([CorpusRecord], CorpusFloors)
+            do {
+                loaded = try CorpusLoader.load(directory: corpus, floorsFile: floors)
+            } catch {
+                Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "corpus failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"))\n")
+                for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
+                throw ExitCode(2)
+            }
+            corpusResult = (CorpusReport(records: loaded.0, floors: loaded.1, engine: Engine(ruleSet: ruleSet)), loaded.0.count)
+        }
+        let failed = results.filter { !$0.passed }.count
+        let samples = corpusResult.map { CorpusSample.misses(of: $0.report, perCategory: sample, seed: seed) } ?? []
+        if json {
+            let document = CheckDocument(ruleSet: ruleSet, results: results, warnings: warnings(ruleSet), corpus: corpus,
+                                         report: corpusResult?.report, records: corpusResult?.records ?? 0, list: list, samples: samples)
+            Terminal.standardOutput.write(document.encoded() + "\n")
+        } else {
+            writeExamples(ruleSet, results)
+            if let corpusResult, let corpus {
+                let colored = color.enabled(fd: 1)
+                CorpusTable(out: .standardOutput, ok: Style(enabled: colored, code: "32"), bad: Style(enabled: colored, code: "1;31"),
+                            dim: Style(enabled: colored, code: "2"))
+                    .write(corpusResult.report, directory: corpus, records: corpusResult.records, list: list, samples: samples)
+            }
+        }
+        Terminal.standardOutput.flush()
+        if failed > 0 || !(corpusResult?.report.failures.isEmpty ?? true) { throw ExitCode(1) }
+    }
+
+    private func writeExamples(_ ruleSet: RuleSet, _ results: [ExampleChecker.Result]) {
         let colored = color.enabled(fd: 1)
         let ok = Style(enabled: colored, code: "32"), bad = Style(enabled: colored, code: "1;31"), dim = Style(enabled: colored, code: "2")
         let out = Terminal.standardOutput
-        let results = ExampleChecker(ruleSet: ruleSet).checkAll()
         var byRule: [String: [ExampleChecker.Result]] = [:]
         for result in results { byRule[result.rule.id, default: []].append(result) }
-
         var failedRules = 0
         for pack in ruleSet.packs {
             let enabled = ruleSet.enabledPacks.contains { $0.id == pack.id }
@@ -50,10 +103,7 @@ struct Check: ParsableCommand {
                 failedRules += 1
                 out.write("  " + bad.paint("✗") + " \(rule.id)\n")
                 for failure in failures {
-                    let location = failure.example.location
-                    let kind = failure.example.kind == .match ? "match example" : "no_match example"
-                    let mutation = failure.mutation.map { " (\($0.rawValue))" } ?? ""
-                    out.write("      \(location.file):\(location.line):\(location.column): \(kind)\(mutation): \(failure.failure!)\n")
+                    out.write("      \(failure.where): \(failure.failure!)\n")
                     if failure.mutation != nil { out.write(dim.paint("        text: \(failure.text)") + "\n") }
                 }
             }
@@ -65,23 +115,6 @@ struct Check: ParsableCommand {
         let failed = results.filter { !$0.passed }.count
         let summary = "\(ruleSet.packs.count) packs, \(ruleCount) rules, \(exampleCount) examples, \(mutated) mutated runs: "
         out.write(summary + (failed == 0 ? ok.paint("all passed") : bad.paint("\(failed) failed in \(failedRules) rules")) + "\n")
-        var floorsMet = true
-        if let corpus {
-            let loaded: ([CorpusRecord], CorpusFloors)
-            do {
-                loaded = try CorpusLoader.load(directory: corpus)
-            } catch {
-                out.flush()
-                Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "corpus failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"))\n")
-                for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
-                throw ExitCode(2)
-            }
-            let report = CorpusReport(records: loaded.0, floors: loaded.1, engine: Engine(ruleSet: ruleSet))
-            CorpusTable(out: out, ok: ok, bad: bad, dim: dim).write(report, directory: corpus, records: loaded.0.count)
-            floorsMet = report.failures.isEmpty
-        }
-        out.flush()
-        if failed > 0 || !floorsMet { throw ExitCode(1) }
     }
 
     /// Things that load but probably are not what the author meant.
@@ -103,45 +136,84 @@ struct Check: ParsableCommand {
     }
 }
 
-/// The `check --corpus` report: a table per category, then misses and false alarms, then the floors.
+extension ExampleChecker.Result {
+    /// `file:line:column: kind (mutation)` of the example.
+    var `where`: String {
+        let location = example.location
+        let kind = example.kind == .match ? "match example" : "no_match example"
+        return "\(location.file):\(location.line):\(location.column): \(kind)" + (mutation.map { " (\($0.rawValue))" } ?? "")
+    }
+}
+
+/// Misses chosen at random per category, reproducibly (SplitMix64 from a seed), for reading.
+enum CorpusSample {
+    static func misses(of report: CorpusReport, perCategory count: Int, seed: UInt64) -> [CorpusReport.Mismatch] {
+        guard count > 0 else { return [] }
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var byCategory: [String: [CorpusReport.Mismatch]] = [:]
+        for miss in report.mismatches where miss.isMiss { byCategory[miss.record.category, default: []].append(miss) }
+        var chosen: [CorpusReport.Mismatch] = []
+        for category in byCategory.keys.sorted() {
+            var pool = byCategory[category]!
+            for i in 0..<min(count, pool.count) {  // partial Fisher–Yates
+                let j = i + Int(next() % UInt64(pool.count - i))
+                pool.swapAt(i, j)
+                chosen.append(pool[i])
+            }
+        }
+        return chosen
+    }
+}
+
+/// The `check --corpus` report as text: a table per file and category, category totals, the first
+/// misses and false alarms, the sample, then the floors.
 struct CorpusTable {
     let out: Terminal
     let ok: Style, bad: Style, dim: Style
 
-    func write(_ report: CorpusReport, directory: String, records: Int) {
-        func percent(_ x: Double) -> String { String(format: "%5.1f%%", x * 100) }
+    func write(_ report: CorpusReport, directory: String, records: Int, list: Int, samples: [CorpusReport.Mismatch]) {
+        func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func left(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        out.write("\ncorpus \(directory): \(records) records\n")
-        out.write(pad("category", 11) + left("records", 8) + left("flagged", 9) + left("caught", 10) + left("recall", 8)
-                  + left("blocked", 10) + left("block rec", 10) + left("precision", 10) + "\n")
-        for row in report.rows {
-            switch row.category {
-            case CorpusLoader.cleanCategory:
-                let rate = row.records == 0 ? 0 : Double(row.flagged) / Double(row.records)
-                out.write(pad(row.category, 11) + left("\(row.records)", 8) + left("\(row.flagged)", 9)
-                          + "  false alarms on clean replies: \(row.flagged) (\(percent(rate).trimmingCharacters(in: .whitespaces)))\n")
-            case CorpusLoader.newsCategory:
-                out.write(pad(row.category, 11) + left("\(row.records)", 8) + left("\(row.flagged)", 9)
-                          + "  quoted news: \(row.blockedAny) blocked, \(row.flagged - row.blockedAny) escalated\n")
-            default:
-                out.write(pad(row.category, 11) + left("\(row.records)", 8) + left("\(row.flagged)", 9)
-                          + left("\(row.caught)/\(row.expectedFlagged)", 10) + left(percent(row.recall), 8)
-                          + left("\(row.blocked)/\(row.expectedBlock)", 10) + left(row.expectedBlock == 0 ? "-" : percent(row.blockRecall), 10)
-                          + left(percent(row.precision), 10) + "\n")
-            }
+        let files = Set(report.fileRows.compactMap(\.file)).count
+        out.write("\ncorpus \(directory): \(records) records in \(files) file\(files == 1 ? "" : "s")\n")
+        out.write(dim.paint("flagged = escalated or blocked; recall = labelled escalate/block and flagged; false alarms = labelled allow and flagged") + "\n")
+        out.write(pad("file / category", 30) + left("records", 8) + left("flagged", 9) + left("blocked", 9) + left("recall", 9)
+                  + left("block rec", 10) + left("false al.", 10) + "  rules behind false alarms\n")
+        func row(_ row: CorpusReport.Row, indent: String) {
+            let positives = row.expectedFlagged > 0
+            var line = pad(indent + row.category, 30) + left("\(row.records)", 8) + left("\(row.flagged)", 9) + left("\(row.blockedAny)", 9)
+            line += left(positives ? percent(row.recall) : "-", 9) + left(row.expectedBlock > 0 ? percent(row.blockRecall) : "-", 10)
+            line += left(row.expectedAllow > 0 ? percent(row.falseAlarmRate) : "-", 10)
+            let top = row.topFalseAlarmRules(4).map { "\($0.rule) \($0.records)" }.joined(separator: ", ")
+            out.write(line + (top.isEmpty ? "" : "  " + dim.paint(top)) + "\n")
         }
-        let misses = report.mismatches.filter(\.isMiss), alarms = report.mismatches.filter { !$0.isMiss }
-        for (title, list) in [("misses (verdict below label)", misses), ("false alarms (verdict above label)", alarms)] where !list.isEmpty {
-            out.write("\n\(title): \(list.count)\n")
-            for item in list {
-                let rules = item.decision.hits.map { $0.rule + ($0.reported ? " (reported)" : "") } + item.decision.errors.map { "error: \($0.message)" }
-                var text = Array(item.record.text.unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
-                if text.count > 50 { text = Array(text.prefix(49)) + ["…"] }
-                out.write("  \(item.record.location.file):\(item.record.location.line)  \(item.record.id)  expect \(item.record.expect.rawValue), got \(item.decision.verdict.rawValue)"
-                          + "  rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", "))\n")
-                out.write(dim.paint("      \(String(text))") + "\n")
-            }
+        var lastFile: String?
+        for fileRow in report.fileRows {
+            if fileRow.file != lastFile { out.write(fileRow.file! + "\n"); lastFile = fileRow.file }
+            row(fileRow, indent: "  ")
+        }
+        if files > 1 {
+            out.write("all files\n")
+            for total in report.rows { row(total, indent: "  ") }
+        }
+        let misses = report.mismatches.filter(\.isMiss), alarms = report.mismatches.filter(\.isFalseAlarm)
+        let above = report.mismatches.count - misses.count - alarms.count
+        for (title, all) in [("misses (verdict below label)", misses), ("false alarms (labelled allow, flagged)", alarms)] where !all.isEmpty {
+            out.write("\n\(title): \(all.count)\(all.count > list ? ", first \(list) (--list N for more)" : "")\n")
+            for item in all.prefix(list) { writeItem(item) }
+        }
+        if above > 0 { out.write(dim.paint("\n\(above) record(s) labelled escalate were blocked (not listed)") + "\n") }
+        if !samples.isEmpty {
+            out.write("\nsample of misses (random, per category; --seed N for another):\n")
+            for item in samples { writeItem(item) }
         }
         if report.failures.isEmpty {
             out.write("\nfloors: " + ok.paint("all met") + "\n")
@@ -149,5 +221,83 @@ struct CorpusTable {
             out.write("\nfloors: " + bad.paint("\(report.failures.count) not met") + "\n")
             for failure in report.failures { out.write("  " + bad.paint("✗ ") + failure + "\n") }
         }
+    }
+
+    private func writeItem(_ item: CorpusReport.Mismatch) {
+        let rules = item.decision.hits.map { $0.rule + ($0.reported ? " (reported)" : "") } + item.decision.errors.map { "error: \($0.message)" }
+        var text = Array(item.record.text.unicodeScalars.map { $0.value < 0x20 ? " " : Character($0) })
+        if text.count > 60 { text = Array(text.prefix(59)) + ["…"] }
+        out.write("  \(item.record.location.file):\(item.record.location.line)  \(item.record.id) [\(item.record.category)]  expect \(item.record.expect.rawValue), got \(item.decision.verdict.rawValue)"
+                  + "  rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", "))\n")
+        out.write(dim.paint("      \(String(text))") + "\n")
+    }
+}
+
+/// `check --json`: the examples' results and the corpus report as one object (schema `replyguard.check/1`).
+struct CheckDocument: Encodable {
+    struct ExampleFailure: Encodable { let rule: String, location: String, failure: String, text: String }
+    struct Examples: Encodable {
+        let packs: Int, rules: Int, examples: Int, runs: Int, failed: Int
+        let failures: [ExampleFailure]
+    }
+    struct RuleCount: Encodable { let rule: String, records: Int }
+    struct Row: Encodable {
+        let file: String?, category: String
+        let records: Int, flagged: Int, blocked: Int
+        let positives: Int, caught: Int, recall: Double?
+        let expectedBlock: Int, blockedExpected: Int, blockRecall: Double?
+        let negatives: Int, falseAlarms: Int, falseAlarmRate: Double?
+        let falseAlarmRules: [RuleCount]
+        init(_ row: CorpusReport.Row) {
+            file = row.file; category = row.category; records = row.records; flagged = row.flagged; blocked = row.blockedAny
+            positives = row.expectedFlagged; caught = row.caught; recall = row.expectedFlagged > 0 ? row.recall : nil
+            expectedBlock = row.expectedBlock; blockedExpected = row.blocked; blockRecall = row.expectedBlock > 0 ? row.blockRecall : nil
+            negatives = row.expectedAllow; falseAlarms = row.falseAlarms; falseAlarmRate = row.expectedAllow > 0 ? row.falseAlarmRate : nil
+            falseAlarmRules = row.topFalseAlarmRules(10).map { RuleCount(rule: $0.rule, records: $0.records) }
+        }
+    }
+    struct Item: Encodable {
+        let file: String, line: Int, id: String, category: String, expect: String, verdict: String, rules: [String], text: String
+        init(_ m: CorpusReport.Mismatch) {
+            file = m.record.file; line = m.record.location.line; id = m.record.id; category = m.record.category
+            expect = m.record.expect.rawValue; verdict = m.decision.verdict.rawValue
+            rules = m.decision.hits.map(\.rule) + m.decision.errors.map { "error: \($0.message)" }; text = m.record.text
+        }
+    }
+    struct Corpus: Encodable {
+        let directory: String, records: Int
+        let files: [Row], totals: [Row]
+        let misses: Int, falseAlarms: Int
+        let listedMisses: [Item], listedFalseAlarms: [Item], sample: [Item]
+        let floorsMet: Bool, floorFailures: [String]
+    }
+    let schema = "replyguard.check/1"
+    let examples: Examples
+    let warnings: [String]
+    let corpus: Corpus?
+
+    init(ruleSet: RuleSet, results: [ExampleChecker.Result], warnings: [String], corpus directory: String?,
+         report: CorpusReport?, records: Int, list: Int, samples: [CorpusReport.Mismatch]) {
+        let failures = results.filter { !$0.passed }
+        examples = Examples(packs: ruleSet.packs.count, rules: ruleSet.packs.reduce(0) { $0 + $1.rules.count },
+                            examples: ruleSet.packs.reduce(0) { $0 + $1.rules.reduce(0) { $0 + $1.examples.count } },
+                            runs: results.count, failed: failures.count,
+                            failures: failures.map { ExampleFailure(rule: $0.rule.id, location: $0.where, failure: $0.failure!, text: $0.text) })
+        self.warnings = warnings
+        if let report, let directory {
+            let misses = report.mismatches.filter(\.isMiss), alarms = report.mismatches.filter(\.isFalseAlarm)
+            corpus = Corpus(directory: directory, records: records, files: report.fileRows.map(Row.init), totals: report.rows.map(Row.init),
+                            misses: misses.count, falseAlarms: alarms.count,
+                            listedMisses: misses.prefix(list).map(Item.init), listedFalseAlarms: alarms.prefix(list).map(Item.init),
+                            sample: samples.map(Item.init), floorsMet: report.failures.isEmpty, floorFailures: report.failures)
+        } else {
+            corpus = nil
+        }
+    }
+
+    func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }

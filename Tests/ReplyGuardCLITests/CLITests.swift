@@ -206,4 +206,26 @@ struct CLI {
         #expect(broken.status == 2)
         #expect(broken.stderr.contains("d.jsonl:1: not a JSON object"))
     }
+
+    @Test func checkCorpusJSONReportsPerFileAndListsAtMostN() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgcorpus-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let lines = (0..<30).map { #"{"id":"m\#($0)","text":"您好\#($0)","expect":"escalate","category":"spam","source":"s"}"# }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/spam.jsonl", atomically: true, encoding: .utf8)
+        try "files: {spam.jsonl: {spam: {recall: 0.5}}}\ndefault: {recall: 0}\n".write(toFile: dir + "/floors.yaml", atomically: true, encoding: .utf8)
+        let result = try CLI.run(["check", "--corpus", dir, "--json", "--list", "2", "--sample", "3"])
+        #expect(result.status == 1)
+        let document = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect(document["schema"] as? String == "replyguard.check/1")
+        let corpus = document["corpus"] as! [String: Any]
+        #expect(corpus["misses"] as? Int == 30)
+        #expect((corpus["listedMisses"] as! [Any]).count == 2)
+        #expect((corpus["sample"] as! [Any]).count == 3)
+        let file = (corpus["files"] as! [[String: Any]])[0]
+        #expect(file["file"] as? String == "spam.jsonl" && file["recall"] as? Double == 0)
+        #expect(corpus["floorFailures"] as? [String] == ["spam.jsonl spam: recall 0.0% (0/30) below floor 50.0%"])
+        let text = try CLI.run(["check", "--corpus", dir, "--list", "1", "--color", "never"])
+        #expect(text.stdout.contains("misses (verdict below label): 30, first 1 (--list N for more)"))
+        #expect(text.stdout.components(separatedBy: "expect escalate, got allow").count == 2)
+    }
 }
