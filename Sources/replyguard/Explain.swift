@@ -38,7 +38,10 @@ struct Explain: ParsableCommand {
         if json {
             out.write(decision.jsonLine() + "\n")
         } else {
-            render(decision, original: String(decoding: input, as: UTF8.self), normalized: scanner.lastNormalized.keptString,
+            // Normalized again here: the scanner's fast path may allow a message without keeping its normalized form.
+            var normalized = NormalizedText()
+            input.withUnsafeBufferPointer { Normalizer(maxFiller: ruleSet.policy.maxFiller).normalize($0, into: &normalized) }
+            render(decision, original: String(decoding: input, as: UTF8.self), normalized: normalized.keptString,
                    policy: ruleSet.policy, to: out)
         }
         out.flush()

@@ -228,4 +228,10 @@ struct CLI {
         #expect(text.stdout.contains("misses (verdict below label): 30, first 1 (--list N for more)"))
         #expect(text.stdout.components(separatedBy: "expect escalate, got allow").count == 2)
     }
+
+    @Test func explainShowsTheNormalizedTextOfAnAllowedMessageToo() throws {
+        let result = try CLI.run(["explain", "--color", "never", "您好，請到 辦事大廳 Ｂ座 辦理"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("normalized: 您好请到办事大厅b座办理\n"), "\(result.stdout)")
+    }
 }

@@ -31,6 +31,20 @@ import Testing
         #expect(e.decide("哑...巴").verdict == .allow)
     }
 
+    @Test func latinWordsNeverMatchInsideLinksAddressesHandlesOrHashes() throws {
+        let e = try engine(["t.yaml": pack(match: "words: [cnm, sb, tmd, 250]", extra: "")])
+        for text in ["详情见 www.gov.cn/m/index.html", "详情见www.gov.cn/m/index.html。", "请访问 https://example.org/cn/m/sb",
+                     "来信请寄 sb2024@qq.com", "转发 @tmd_official 的微博", "官网 gov.cn/m/ 查询", "短链 t.cn/A6sb250x",
+                     "校验码 9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f6a sb"] {
+            let verdict = e.decide(text).verdict
+            #expect(verdict == (text.hasSuffix(" sb") ? .block : .allow), "\(text)")
+        }
+        for text in ["cnm", "c/n/m", "你个sb。", "tmd.", "sb@", "说你呢 sb,快走"] {
+            #expect(e.decide(text).verdict == .block, "\(text)")
+        }
+        #expect(shipped.decide("详情见 www.gov.cn/m/index.html").verdict == .allow)
+    }
+
     @Test func latinWordsNeedWordBoundaries() {
         #expect(shipped.decide("请使用USB接口").verdict == .allow)
         #expect(shipped.decide("jobs build").verdict == .allow)

@@ -98,6 +98,9 @@ public final class Engine: Sendable {
     let patternCanMatchRule: [Bool]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
+    /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
+    /// @handle or hash (see ``LinkToken``).
+    let patternHasASCIIAlphanumeric: [Bool]
     let reportedSpeech: CompiledReportedSpeech?
 
     /// The compiled regexes, indexed by `Node.regex`.
@@ -291,6 +294,7 @@ public final class Engine: Sendable {
         patternCanMatchRule = canMatchRule
         patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
         patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
+        patternHasASCIIAlphanumeric = patterns.map { $0.contains(where: Engine.isASCIIAlphanumeric) }
     }
 
     /// Convenience: load a rules directory and policy and compile them.

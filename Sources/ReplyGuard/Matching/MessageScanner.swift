@@ -62,9 +62,6 @@ public final class MessageScanner {
         hanSeen = Array(repeating: 0, count: engine.gateHanCount)
     }
 
-    /// The normalized form of the last message decided (for `explain`).
-    public var lastNormalized: NormalizedText { work.snapshot() }
-
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
     /// field) carries its reason as the first error and is escalated: `scan` and `filter` both decide
     /// through here, so they agree.
@@ -311,6 +308,8 @@ public final class MessageScanner {
                Engine.isASCIIAlphanumeric(kept[start - 1]) { continue }
             if engine.patternRightBoundary[pattern], end + 1 < kept.count, gaps[end + 1] == 0,
                Engine.isASCIIAlphanumeric(kept[end + 1]) { continue }
+            if engine.patternHasASCIIAlphanumeric[pattern],
+               LinkToken.contains(work.scalars.buffer, first: Int(origin[start]), last: Int(origin[end])) { continue }
             let span = Span(start: origin[start], end: origin[end] + 1, keptStart: Int32(start), keptEnd: Int32(end + 1))
             for n in Int(engine.patternNodeStart[pattern])..<Int(engine.patternNodeStart[pattern + 1]) {
                 literalHits.append((engine.patternNodes[n], span))
