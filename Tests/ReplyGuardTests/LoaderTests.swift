@@ -1,3 +1,4 @@
+import Foundation
 import ReplyGuard
 import Testing
 
@@ -100,5 +101,41 @@ import Testing
         let c = try RuleLoader.load(rulesDirectory: makeRulesDirectory(["t.yaml": pack(match: "words: [x]")]))
         #expect(a.digest != b.digest)
         #expect(a.digest == c.digest)
+    }
+
+    @Test func wordListFilesLoadLikeInlineWordsAndTheirBytesAreInTheDigest() throws {
+        let list = "# abuse\n\n傻瓜蛋\r\n  蠢 驴  \n傻瓜蛋\n# end\n"
+        let files = ["t.yaml": pack(match: "any: [{words_file: lists/core.txt}, {words_file: [lists/core.txt]}]", extra: "    evasions: [pinyin-initials]\n"),
+                     "lists/core.txt": list]
+        let e = try engine(files)
+        #expect(e.decide("你这个傻瓜蛋").verdict == .block)
+        #expect(e.decide("蠢驴").verdict == .block)
+        #expect(e.decide("SGD").verdict == .block) // pinyin initials of 傻瓜蛋
+        #expect(e.decide("# abuse").verdict == .allow)
+        let dir = makeRulesDirectory(files)
+        let before = try RuleLoader.load(rulesDirectory: dir).digest
+        try (list + "笨驴\n").write(toFile: dir + "/lists/core.txt", atomically: true, encoding: .utf8)
+        #expect(try RuleLoader.load(rulesDirectory: dir).digest != before)
+    }
+
+    @Test func badWordListEntriesAreReportedWithTheListsFileAndLine() throws {
+        let dir = makeRulesDirectory(["t.yaml": pack(match: "words_file: bad.txt"), "u.yaml": pack("u", match: "words_file: missing.txt"),
+                                      "v.yaml": pack("v", match: "words_file: empty.txt"), "empty.txt": "# nothing\n"])
+        var bytes = Array("好词\n，。！\n".utf8)
+        bytes += [0xE5, 0x82, 0x0A]  // line 3: a cut-off UTF-8 sequence
+        FileManager.default.createFile(atPath: dir + "/bad.txt", contents: Data(bytes))
+        #expect(mkfifo(dir + "/fifo.txt", 0o600) == 0)
+        try pack("w", match: "words_file: fifo.txt").write(toFile: dir + "/w.yaml", atomically: true, encoding: .utf8)
+        do {
+            _ = try RuleLoader.load(rulesDirectory: dir)
+            Issue.record("expected problems")
+        } catch {
+            let lines = error.problems.map { "\(($0.file as NSString).lastPathComponent):\($0.line ?? 0): \($0.message)" }
+            #expect(lines.contains("bad.txt:2: word '，。！' normalizes to nothing (only spaces, punctuation, symbols or emoji)"), "\(lines)")
+            #expect(lines.contains("bad.txt:3: not valid UTF-8"), "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("u.yaml:") && $0.contains("words_file 'missing.txt' not found") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("v.yaml:") && $0.contains("words_file 'empty.txt' has no words") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("w.yaml:") && $0.contains("words_file 'fifo.txt' is not a regular file") }, "\(lines)")
+        }
     }
 }

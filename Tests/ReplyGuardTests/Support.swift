@@ -13,7 +13,11 @@ enum Repo {
 func makeRulesDirectory(_ files: [String: String]) -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rg-\(UUID().uuidString)").path
     try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    for (name, content) in files { try! content.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
+    for (name, content) in files {
+        let path = dir + "/" + name
+        try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try! content.write(toFile: path, atomically: true, encoding: .utf8)
+    }
     return dir
 }
 

@@ -28,10 +28,10 @@ public enum RuleLoader {
         var fileBytes: [String: [UInt8]] = [:]
         for name in names {
             let path = directoryURL.appendingPathComponent(name).path
-            let reader = YAMLReader(file: displayPath(path), normalizer: normalizer)
+            let reader = YAMLReader(file: displayPath(path), normalizer: normalizer, directory: rulesDirectory)
             if let (root, bytes) = reader.compose(path: path), let pack = reader.pack(root) {
                 packs.append(pack)
-                fileBytes[pack.id] = bytes
+                fileBytes[pack.id] = bytes + reader.includedBytes
             }
             problems += reader.problems
             ruleIDs += reader.ruleIDs
@@ -43,10 +43,11 @@ public enum RuleLoader {
         let defaultPolicy = directoryURL.appendingPathComponent("policy.yaml").path
         let policyPath = policyFile ?? (FileManager.default.fileExists(atPath: defaultPolicy) ? defaultPolicy : nil)
         if let policyPath {
-            let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer)
+            let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer,
+                                    directory: (policyPath as NSString).deletingLastPathComponent)
             if let (root, bytes) = reader.compose(path: policyPath), let loaded = reader.policy(root, packs: packs) {
                 policy = loaded
-                policyBytes = bytes
+                policyBytes = bytes + reader.includedBytes
             }
             problems += reader.problems
         }
@@ -96,10 +97,18 @@ final class YAMLReader {
     var problems: [RuleProblem] = []
     /// Every rule id read, valid rule or not, so duplicates are reported even next to other problems.
     var ruleIDs: [(String, SourceLocation)] = []
+    /// Where `words_file` paths are resolved from (the pack's or policy's directory).
+    let directory: String
+    /// The bytes of every word list read (with their paths), for the policy digest.
+    private(set) var includedBytes: [UInt8] = []
+    private var wordLists: [String: [Word]] = [:]
+    /// Largest word list read (bytes); an operator's 60,000-word list is about 1 MB.
+    static let maxWordListBytes = 64 << 20
 
-    init(file: String, normalizer: Normalizer) {
+    init(file: String, normalizer: Normalizer, directory: String = ".") {
         self.file = file
         self.normalizer = normalizer
+        self.directory = directory
     }
 
     func location(_ node: Node) -> SourceLocation {
@@ -326,13 +335,13 @@ final class YAMLReader {
 
     // MARK: Expressions
 
-    static let expressionKinds = ["words", "regex", "any", "all", "not"]
+    static let expressionKinds = ["words", "words_file", "regex", "any", "all", "not"]
 
     func expression(_ node: Node, insideAll: Bool) -> MatchExpression? {
         guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate"], required: []) else { return nil }
         let kinds = YAMLReader.expressionKinds.filter { keys[$0] != nil }
         guard kinds.count == 1, let kind = kinds.first else {
-            problem(node, "a match expression needs exactly one of words, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
+            problem(node, "a match expression needs exactly one of words, words_file, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
             return nil
         }
         if keys["within"] != nil && kind != "all" { problem(keys["within"], "'within' only goes with 'all'") }
@@ -350,6 +359,15 @@ final class YAMLReader {
                     continue
                 }
                 words.append(Word(text: text, normalized: normalized, location: location(item)))
+            }
+            return words.isEmpty ? nil : .words(words)
+        case "words_file":
+            let paths: [Node]
+            if case .sequence = value { paths = list(value, "words_file") ?? [] } else { paths = [value] }
+            var words: [Word] = []
+            for node in paths {
+                guard let path = string(node, "words_file") else { continue }
+                words += wordList(path, node)
             }
             return words.isEmpty ? nil : .words(words)
         case "regex":
@@ -391,6 +409,40 @@ final class YAMLReader {
             }
             return expression(value, insideAll: false).map { .not($0) }
         }
+    }
+
+    /// The words of a word-list file: one per line, UTF-8, blank lines and lines starting with `#` skipped,
+    /// surrounding whitespace trimmed. Every bad entry is a problem at `file:line` (fail closed).
+    func wordList(_ path: String, _ node: Node) -> [Word] {
+        let resolved = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+        if let cached = wordLists[resolved] { return cached }
+        var info = stat()
+        guard stat(resolved, &info) == 0 else { problem(node, "words_file '\(path)' not found (looked for \(resolved))"); return [] }
+        guard info.st_mode & S_IFMT == S_IFREG else { problem(node, "words_file '\(path)' is not a regular file"); return [] }
+        guard Int(info.st_size) <= YAMLReader.maxWordListBytes else {
+            problem(node, "words_file '\(path)' is larger than \(YAMLReader.maxWordListBytes >> 20) MB; split it")
+            return []
+        }
+        guard let data = FileManager.default.contents(atPath: resolved) else { problem(node, "words_file '\(path)' cannot be read"); return [] }
+        includedBytes += Array(resolved.utf8) + [0] + Array(data) + [0]
+        var words: [Word] = []
+        var seen = Set<[UInt32]>()
+        let before = problems.count
+        for (index, raw) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            func bad(_ message: String) { problems.append(RuleProblem(file: resolved, line: line, message: message)) }
+            guard let text = String(validating: raw, as: UTF8.self) else { bad("not valid UTF-8"); continue }
+            let word = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if word.isEmpty || word.hasPrefix("#") { continue }
+            let normalized = normalizer.keptScalars(of: word, in: workspace)
+            if normalized.isEmpty { bad("word '\(word)' normalizes to nothing (only spaces, punctuation, symbols or emoji)"); continue }
+            if seen.insert(normalized).inserted {
+                words.append(Word(text: word, normalized: normalized, location: SourceLocation(file: resolved, line: line, column: 1)))
+            }
+        }
+        if words.isEmpty && problems.count == before { problem(node, "words_file '\(path)' has no words") }
+        wordLists[resolved] = words
+        return words
     }
 
     /// A line with `^` under the scalar at `byteOffset`, counting East Asian wide characters as 2 columns.
