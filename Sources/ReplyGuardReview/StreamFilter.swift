@@ -5,6 +5,8 @@ import ReplyGuard
 public enum FilterAction: String, Sendable {
     /// Allowed and published as written.
     case published
+    /// Published with the spans of `mask` rules starred out.
+    case masked
     /// Blocked; the policy's fallback reply was published instead.
     case fallback
     /// Escalated: stored in the review queue, the holding reply published.
@@ -132,7 +134,7 @@ public final class StreamFilter {
         let message = reader.message(from: line, fallbackID: .number(String(count)))
         var decision = scanner.decide(message)
         var extra = ""
-        if options.holdAll && decision.verdict == .allow {
+        if options.holdAll && decision.verdict < .escalate {
             decision.verdict = .escalate
             extra = ",\"reason\":\"hold-all\""
         }
@@ -141,6 +143,9 @@ public final class StreamFilter {
         case .allow:
             publish(Array(line) + [0x0A])
             audit?.append(record: record, action: .published, review: nil)
+        case .mask:
+            publish(replacing(line, message, with: decision.masked(message.text, with: engine.ruleSet.policy.maskWith)))
+            audit?.append(record: record, action: .masked, review: nil)
         case .block:
             publish(replacing(line, message, with: fallback(for: decision)))
             audit?.append(record: record, action: .fallback, review: nil)

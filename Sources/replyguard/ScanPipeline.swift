@@ -120,7 +120,7 @@ struct ScanSummary {
     var messages = 0
     var bytes = 0
     /// Messages per verdict, in `Verdict.allCases` order.
-    var verdicts = [0, 0, 0]
+    var verdicts = [Int](repeating: 0, count: Verdict.allCases.count)
     /// Messages per category (a few categories: a list, compared before any hashing).
     var categories: [(name: String, messages: Int)] = []
     /// Messages per rule, with the first match seen as an example.
@@ -166,9 +166,9 @@ struct ScanSummary {
 
     func line(seconds: Double) -> String {
         let mb = Double(bytes) / 1_000_000
-        return String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d escalate, %d block; %d with errors\n",
+        return String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d mask, %d escalate, %d block; %d with errors\n",
                       messages, mb, seconds, seconds > 0 ? mb / seconds : 0,
-                      verdicts[0], verdicts[1], verdicts[2], errors)
+                      verdicts[Verdict.allow.rank], verdicts[Verdict.mask.rank], verdicts[Verdict.escalate.rank], verdicts[Verdict.block.rank], errors)
     }
 
     /// The `--format table|summary` report: counts per verdict and category, top rules with examples.

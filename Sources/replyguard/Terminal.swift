@@ -80,7 +80,7 @@ struct Style {
 }
 
 extension Verdict {
-    var colorCode: String { self == .block ? "1;31" : self == .escalate ? "1;33" : "1;32" }
+    var colorCode: String { self == .block ? "1;31" : self == .escalate ? "1;33" : self == .mask ? "1;36" : "1;32" }
 }
 
 /// Renders text on one terminal line, one symbol per scalar (so spans still line up): controls and

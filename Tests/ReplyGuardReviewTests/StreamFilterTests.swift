@@ -88,4 +88,36 @@ import Testing
     @Test func shippedRepliesPassThePolicy() {
         #expect(StreamFilter.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
     }
+
+    @Test func aMaskedReplyIsPublishedWithItsSpansStarredAndAudited() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sfm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+        pack: m
+        version: 1.0.0
+        category: m
+        description: d
+        rules:
+          - id: m.mild
+            title: t
+            description: d
+            action: mask
+            match: {words: [他妈的]}
+            examples: {match: ["⟦他妈的⟧"], no_match: ["你好"]}
+        """.write(toFile: dir + "/m.yaml", atomically: true, encoding: .utf8)
+        let engine = try Engine(rulesDirectory: dir)
+        let queue = try ReviewQueue(path: dir + "/q.sqlite3")
+        let audit = try AuditLog(path: dir + "/audit.jsonl")
+        var options = StreamFilterOptions()
+        options.format = .jsonl
+        let output = Output()
+        let filter = StreamFilter(engine: engine, queue: queue, audit: audit, options: options,
+                                  publish: { output.bytes += $0 }, diagnose: { _ in })
+        let input = Array(#"{"id":1,"text":"这他妈的\"难\"","x":"他妈的"}"#.utf8) + [0x0A]
+        input.withUnsafeBufferPointer { filter.feed($0) }
+        #expect(String(decoding: output.bytes, as: UTF8.self) == #"{"id":1,"text":"这＊＊＊\"难\"","x":"他妈的"}"# + "\n")
+        let record = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: dir + "/audit.jsonl")!) as! [String: Any]
+        #expect(record["verdict"] as? String == "mask" && record["action"] as? String == "masked")
+        #expect(try queue.list(status: .pending).isEmpty)
+    }
 }

@@ -135,6 +135,7 @@ import Testing
         exceptions:
           - rules: [t.*]
             match: {words: [慈善]}
+            scope: message
             reason: charity events are announced with performers
           - rules: [t.rule]
             match: {words: [过期]}
@@ -146,6 +147,46 @@ import Testing
         #expect(e.decide("明星慈善演唱会").suppressed.map(\.reason) == ["charity events are announced with performers"])
         #expect(e.decide("明星过期").verdict == .escalate)
         #expect(e.decide("明星").verdict == .escalate)
+    }
+
+    @Test func exceptionsCoverOnlyTheHitsTheirOwnMatchCoversUnlessScopedToTheMessage() throws {
+        let rules = ["t.yaml": pack(match: "words: [黄片, 操你妈]")]
+        let hitScope = try engine(rules.merging(["policy.yaml": """
+            exceptions:
+              - {rules: [t.rule], match: {words: [三黄片]}, reason: a medicine}
+              - {rules: [t.rule], match: {words: [操]}, reason: a one-character entry}
+            """]) { $1 })
+        #expect(hitScope.decide("三黄片").verdict == .allow)
+        #expect(hitScope.decide("三黄片").suppressed.map(\.reason) == ["a medicine"])
+        let both = hitScope.decide("三黄片黄片")
+        #expect(both.verdict == .block && both.hits.map(\.start) == [3])
+        #expect(hitScope.decide("操你妈").verdict == .block)
+        #expect(hitScope.decide("操场上的三黄片").verdict == .allow)
+        let messageScope = try engine(rules.merging(["policy.yaml": """
+            exceptions:
+              - {rules: [t.rule], match: {words: [三黄片]}, scope: message, reason: a medicine}
+            """]) { $1 })
+        #expect(messageScope.decide("三黄片黄片").verdict == .allow)
+        #expect(messageScope.decide("黄片").verdict == .block)
+        #expect(loadProblems(rules.merging(["policy.yaml": "exceptions: [{rules: [t.rule], scope: message, reason: r}]"]) { $1 })
+            .map(\.message) == ["'scope' only goes with 'match' (without match an exception covers the whole message)"])
+    }
+
+    @Test func maskSitsBetweenAllowAndEscalateAndStarsOnlyItsOwnSpans() throws {
+        let files = ["t.yaml": pack(action: "mask", match: "words: [他妈的]"), "u.yaml": pack("u", action: "escalate", match: "words: [网传]"),
+                     "v.yaml": pack("v", action: "escalate", match: "words: [明星]", extra: "    score: 1\n"),
+                     "policy.yaml": "mask_with: \"*\""]
+        let e = try engine(files)
+        #expect(Verdict.allCases == [.allow, .mask, .escalate, .block])
+        let mild = e.decide("这他妈的也太难了")
+        #expect(mild.verdict == .mask)
+        #expect(mild.masked(Array("这他妈的也太难了".utf8), with: "*") == "这***也太难了")
+        #expect(e.decide("网传他妈的").verdict == .escalate)
+        let spaced = "😀他 妈 的, 明星"
+        #expect(e.decide(spaced).masked(Array(spaced.utf8), with: "＊") == "😀＊＊＊＊＊, 明星")
+        #expect(loadProblems(["t.yaml": pack(action: "star", match: "words: [x]")]).map(\.message)
+            == ["action must be 'block', 'escalate' or 'mask', not 'star'"])
+        #expect(loadProblems(files.merging(["policy.yaml": "mask_with: \"a\\nb\""]) { $1 }).map(\.message) == ["mask_with must not contain a line break"])
     }
 
     @Test func disabledPacksAreNotUsed() throws {

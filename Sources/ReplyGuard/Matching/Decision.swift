@@ -74,3 +74,21 @@ public struct Decision: Sendable {
         self.policy = policy
     }
 }
+
+extension Decision {
+    /// `text` — the bytes this decision was made on — with every character inside the span of a `mask`
+    /// hit replaced by `replacement` (one per character: `他妈的` → `＊＊＊`). Invalid UTF-8 reads as U+FFFD.
+    public func masked(_ text: [UInt8], with replacement: String) -> String {
+        var hidden = [Bool](repeating: false, count: text.count)
+        for hit in hits where hit.action == .mask {
+            for i in max(0, hit.byteStart)..<min(text.count, hit.byteEnd) { hidden[i] = true }
+        }
+        var result = String.UnicodeScalarView()
+        text.withUnsafeBufferPointer { bytes in
+            UTF8Scanner.forEachScalar(in: bytes) { value, offset, _ in
+                if hidden[offset] { result.append(contentsOf: replacement.unicodeScalars) } else { result.append(Unicode.Scalar(value) ?? "\u{FFFD}") }
+            }
+        }
+        return String(result)
+    }
+}

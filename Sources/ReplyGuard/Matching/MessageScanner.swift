@@ -39,7 +39,8 @@ public final class MessageScanner {
     private var touched: [Bool]
     private var touchedSlots: [Int] = []
     private var errors: [DecisionError] = []
-    private var exceptionHits: [Bool]
+    /// Where each exception with a `match` matched in the current message (empty: not at all).
+    private var exceptionSpans: [[Span]]
     /// `hanSeen[h] == generation` when prefilter character `h` occurs in the current message.
     private var hanSeen: [Int]
     private var generation = 0
@@ -58,7 +59,7 @@ public final class MessageScanner {
         ruleLabels = engine.rules.map { RuleLabel(id: own($0.id), pack: own($0.packID), category: own($0.category), action: $0.action, score: $0.score) }
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
-        exceptionHits = Array(repeating: false, count: engine.exceptions.count)
+        exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
         hanSeen = Array(repeating: 0, count: engine.gateHanCount)
     }
 
@@ -110,7 +111,7 @@ public final class MessageScanner {
             currentSlot = slot
             let spans = evaluate(engine.slotRoots[slot], bytes)
             if spans.isEmpty { continue }
-            if slot < engine.rules.count { ruleSpans.append((slot, spans)) } else { exceptionHits[slot - engine.rules.count] = true; anyExceptionHit = true }
+            if slot < engine.rules.count { ruleSpans.append((slot, spans)) } else { exceptionSpans[slot - engine.rules.count] = spans; anyExceptionHit = true }
         }
         for slot in touchedSlots { touched[slot] = false }
         touchedSlots.removeAll(keepingCapacity: true)
@@ -123,12 +124,7 @@ public final class MessageScanner {
         var verdict = Verdict.allow
         for (ruleIndex, spans) in ruleSpans {
             let rule = ruleLabels[ruleIndex]
-            if let index = engine.exceptions.indices.first(where: {
-                (engine.exceptions[$0].match == nil || exceptionHits[$0]) && engine.exceptions[$0].covers(rule.id)
-            }) {
-                suppressed.append(Suppression(rule: rule.id, reason: engine.exceptions[index].reason))
-                continue
-            }
+            guard let spans = unexcepted(spans, of: rule, &suppressed) else { continue }
             let merged = MessageScanner.merge(spans)
             var reported = false
             if rule.action == .block, let speech = engine.reportedSpeech {
@@ -143,12 +139,34 @@ public final class MessageScanner {
             if let block = thresholds.block, score >= block { verdict = max(verdict, .block) }
             if let escalate = thresholds.escalate, score >= escalate { verdict = max(verdict, .escalate) }
         }
-        if anyExceptionHit { for i in exceptionHits.indices { exceptionHits[i] = false } }
+        if anyExceptionHit { for i in exceptionSpans.indices { exceptionSpans[i].removeAll() } }
         literalHits.removeAll(keepingCapacity: true)
         // The scanner keeps its error buffer; the decision gets its own (none, usually: no allocation).
         let decisionErrors = errors.isEmpty ? [] : errors
         return Decision(id: id, verdict: errors.isEmpty ? verdict : max(verdict, .escalate), scores: scores, hits: hits,
                         errors: decisionErrors, suppressed: suppressed, policy: digest)
+    }
+
+    /// The spans of `rule` that the policy's exceptions leave, or nil (and a suppression noted) when none
+    /// is left. An exception without `match`, or with `scope: message`, suppresses the rule in the whole
+    /// message once its match (if any) matches anywhere; otherwise (`scope: hit`, the default) it
+    /// suppresses only the spans that one of its own matches covers, so allowing 三黄片 leaves the
+    /// separate 黄片 in 三黄片黄片 a hit, and allowing 操 leaves 操你妈 one.
+    private func unexcepted(_ spans: [Span], of rule: RuleLabel, _ suppressed: inout [Suppression]) -> [Span]? {
+        var left = spans
+        for (index, exception) in engine.exceptions.enumerated() where exception.covers(rule.id) {
+            let matched = exceptionSpans[index]
+            if exception.match == nil || (exception.scope == .message && !matched.isEmpty) {
+                left.removeAll()
+            } else if !matched.isEmpty {
+                left.removeAll { span in matched.contains { $0.start <= span.start && $0.end >= span.end } }
+            }
+            if left.isEmpty {
+                suppressed.append(Suppression(rule: rule.id, reason: exception.reason))
+                return nil
+            }
+        }
+        return left
     }
 
     /// One pass over the message that builds no tables: true when it certainly decides as an allow with

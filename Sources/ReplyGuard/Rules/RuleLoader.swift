@@ -254,12 +254,13 @@ final class YAMLReader {
             switch text {
             case "block": action = .block
             case "escalate": action = .escalate
-            default: problem(keys["action"], "action must be 'block' or 'escalate', not '\(text)'")
+            case "mask": action = .mask
+            default: problem(keys["action"], "action must be 'block', 'escalate' or 'mask', not '\(text)'")
             }
         }
         let score = int(keys["score"], "score", min: 1)
         if keys["action"] == nil && keys["score"] == nil {
-            problem(node, "rule needs an 'action' (block | escalate) or a 'score', or both")
+            problem(node, "rule needs an 'action' (block | escalate | mask) or a 'score', or both")
         }
         let category = keys["category"].flatMap { string($0, "category") } ?? packCategory
         var evasions: [Evasion] = []
@@ -459,7 +460,7 @@ final class YAMLReader {
 
     // MARK: Policy
 
-    static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies",
+    static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies", "mask_with",
                              "exceptions", "normalization", "limits", "reported_speech", "review"]
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
@@ -512,6 +513,9 @@ final class YAMLReader {
                 policy.reportedSpeech = speech
             }
         }
+        if let text = string(keys["mask_with"], "mask_with") {
+            if text.contains(where: \.isNewline) { problem(keys["mask_with"], "mask_with must not contain a line break") } else { policy.maskWith = text }
+        }
         if let node = keys["review"], let entries = mapping(node, "review", allowed: ["expire_after_minutes"], required: []) {
             if let node = entries["expire_after_minutes"] {
                 policy.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
@@ -519,20 +523,25 @@ final class YAMLReader {
         }
         let ruleIDs = packs.flatMap(\.rules).map(\.id)
         for item in list(keys["exceptions"], "exceptions", allowEmpty: true) ?? [] {
-            guard let entry = mapping(item, "an exception", allowed: ["rules", "match", "reason", "expires"], required: ["rules", "reason"]) else { continue }
+            guard let entry = mapping(item, "an exception", allowed: ["rules", "match", "scope", "reason", "expires"], required: ["rules", "reason"]) else { continue }
             let rules = stringList(entry["rules"], "rules") ?? []
             for pattern in rules {
-                let probe = PolicyException(rules: [pattern], match: nil, reason: "", expires: nil, location: location(item))
+                let probe = PolicyException(rules: [pattern], match: nil, scope: .hit, reason: "", expires: nil, location: location(item))
                 if !ruleIDs.contains(where: probe.covers) { problem(entry["rules"], "exception names '\(pattern)', which matches no rule") }
             }
             let match = entry["match"].flatMap { expression($0, insideAll: false) }
             let reason = string(entry["reason"], "reason")
+            var scope = ExceptionScope.hit
+            if let text = string(entry["scope"], "scope") {
+                if let parsed = ExceptionScope(rawValue: text) { scope = parsed } else { problem(entry["scope"], "scope must be 'hit' or 'message', not '\(text)'") }
+                if entry["match"] == nil { problem(entry["scope"], "'scope' only goes with 'match' (without match an exception covers the whole message)") }
+            }
             var expires: String?
             if let text = string(entry["expires"], "expires") {
                 if YAMLReader.isDate(text) { expires = text } else { problem(entry["expires"], "expires must be a date YYYY-MM-DD, not '\(text)'") }
             }
             if let reason, !rules.isEmpty, entry["match"] == nil || match != nil {
-                policy.exceptions.append(PolicyException(rules: rules, match: match, reason: reason, expires: expires, location: location(item)))
+                policy.exceptions.append(PolicyException(rules: rules, match: match, scope: scope, reason: reason, expires: expires, location: location(item)))
             }
         }
         return policy

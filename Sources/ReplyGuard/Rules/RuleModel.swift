@@ -2,9 +2,18 @@ import ReplyGuardPCRE2
 
 /// Verdict for a message, ordered `allow < escalate < block`.
 public enum Verdict: String, Sendable, Comparable, CaseIterable, Codable {
-    case allow, escalate, block
-    /// 0, 1, 2 for allow, escalate, block (the `allCases` order).
-    public var rank: Int { self == .allow ? 0 : self == .escalate ? 1 : 2 }
+    /// Published as written.
+    case allow
+    /// Published with the spans of `mask` rules starred out (policy `mask_with`).
+    case mask
+    /// Held for a human (the holding reply is published meanwhile).
+    case escalate
+    /// Never published (the fallback reply is).
+    case block
+    /// 0, 1, 2, 3 for allow, mask, escalate, block (the `allCases` order).
+    public var rank: Int {
+        switch self { case .allow: return 0; case .mask: return 1; case .escalate: return 2; case .block: return 3 }
+    }
     public static func < (lhs: Verdict, rhs: Verdict) -> Bool { lhs.rank < rhs.rank }
 }
 
@@ -126,11 +135,21 @@ public struct Thresholds: Sendable, Equatable {
     }
 }
 
-/// An allow-list entry: suppresses the hits of some rules, optionally only when `match` matches.
+/// What an exception with a `match` suppresses.
+public enum ExceptionScope: String, Sendable {
+    /// Only the rule hits that one of the exception's own matches covers (houbb's `wordAllow`).
+    case hit
+    /// Every hit of the covered rules, once the exception's match matches anywhere in the message.
+    case message
+}
+
+/// An allow-list entry: suppresses the hits of some rules; with `match`, only the hits its matches cover
+/// (or, with `scope: message`, every hit once it matches).
 public struct PolicyException: Sendable {
     /// Rule ids this exception covers: an exact id, a prefix ending in `*` (`celebrity.*`), or `*`.
     public let rules: [String]
     public let match: MatchExpression?
+    public let scope: ExceptionScope
     public let reason: String
     /// Last day (inclusive, `YYYY-MM-DD`) on which the exception applies; nil for no expiry.
     public let expires: String?
@@ -170,6 +189,8 @@ public struct Policy: Sendable {
     public var reportedSpeech: ReportedSpeech?
     /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
     public var reviewExpiryMinutes: Int?
+    /// What each character of a `mask` rule's span is replaced with when a masked reply is published.
+    public var maskWith: String
     /// The file it came from, or nil for the built-in default.
     public var file: String?
 
@@ -178,7 +199,7 @@ public struct Policy: Sendable {
         fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
         holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
         fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
-        reportedSpeech: .standard, reviewExpiryMinutes: 24 * 60, file: nil)
+        reportedSpeech: .standard, reviewExpiryMinutes: 24 * 60, maskWith: "＊", file: nil)
 }
 
 /// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.
