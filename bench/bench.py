@@ -62,6 +62,17 @@ def write_pack(directory, words):
     with open(os.path.join(directory, "words.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(words) + "\n")
 
+def write_list_pack(directory, words):
+    """An operator's word list as one file (words_file), the way sensitive-word libraries keep theirs."""
+    os.makedirs(os.path.join(directory, "lists"), exist_ok=True)
+    with open(os.path.join(directory, "lists", "operator.txt"), "w", encoding="utf-8") as f:
+        f.write("# generated operator word list\n" + "\n".join(words) + "\n")
+    with open(os.path.join(directory, "list.yaml"), "w", encoding="utf-8") as f:
+        f.write("\n".join(["pack: list", "version: 1.0.0", "category: list", "description: generated word-list pack", "rules:",
+                           "  - id: list.operator", "    title: t", "    description: d", "    action: escalate",
+                           "    match: {words_file: lists/operator.txt}",
+                           f"    examples: {{match: [\"⟦{words[0]}⟧\"], no_match: [\"zzz\"]}}"]) + "\n")
+
 def timed(cmd, discard_output=False, runs=3):
     """Runs cmd `runs` times under /usr/bin/time; returns (median seconds, peak RSS MB, last stdout)."""
     results = sorted((timed_once(cmd, discard_output) for _ in range(runs)), key=lambda r: r[0])
@@ -176,6 +187,11 @@ def main():
     for name, pack in (("shipped packs", os.path.join(root, "rules")), ("20k pack", d20), ("100k pack", packs[100000])):
         times = sorted(timed_once([binary, "scan", "--rules", pack, "--format", "summary", "--no-progress", one_line])[0] for _ in range(5))
         print(f"start-up with {name}: {times[2] * 1000:.0f} ms (median of 5)")
+    list60 = os.path.join(out, "rules-60k-list")
+    write_list_pack(list60, words_from_jieba(60000))
+    times = sorted(timed_once([binary, "scan", "--rules", list60, "--format", "summary", "--no-progress", one_line])[0] for _ in range(5))
+    t, rss60, _ = rg_scan(1, list60)
+    print(f"60k-word list file (words_file): start-up {times[2] * 1000:.0f} ms (median of 5), -j1 {mb / t:.1f} MB/s, peak {rss60:.0f} MB")
     print()
     for n, pack in sorted(packs.items()):
         t, rss, _ = rg_scan(1, pack)

@@ -26,10 +26,29 @@ struct RuleOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Policy file (default: <rules>/policy.yaml if present).", valueName: "file"))
     var policy: String?
 
+    @Option(name: .long, help: ArgumentHelp("A shipped policy profile: <rules>/profiles/<name>.yaml (e.g. posts, for an account's own posts and reposts).", valueName: "name"))
+    var profile: String?
+
+    func validate() throws {
+        if policy != nil && profile != nil { throw ValidationError("--policy and --profile both name a policy; give one") }
+        if let profile, profile.isEmpty || profile.contains("/") { throw ValidationError("--profile takes a name from <rules>/profiles/ (without .yaml)") }
+    }
+
+    /// The policy file to load: --policy, or the --profile's file (nil: the rules directory's default).
+    var policyFile: String? {
+        policy ?? profile.map { (rules as NSString).appendingPathComponent("profiles/\($0).yaml") }
+    }
+
     /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
     func load() throws -> RuleSet {
+        if let profile, let path = policyFile, !FileManager.default.fileExists(atPath: path) {
+            let dir = (rules as NSString).appendingPathComponent("profiles")
+            let known = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "no profile '\(profile)' (\(path) not found); profiles: \(known.isEmpty ? "none" : known.joined(separator: ", "))\n")
+            throw ExitCode(2)
+        }
         do {
-            return try RuleLoader.load(rulesDirectory: rules, policyFile: policy)
+            return try RuleLoader.load(rulesDirectory: rules, policyFile: policyFile)
         } catch {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
             for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
