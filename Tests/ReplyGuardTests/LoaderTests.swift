@@ -138,4 +138,19 @@ import Testing
             #expect(lines.contains { $0.hasPrefix("w.yaml:") && $0.contains("words_file 'fifo.txt' is not a regular file") }, "\(lines)")
         }
     }
+
+    @Test func aProfileExtendsItsBasePolicyAndItsDigestCoversTheBase() throws {
+        let files = ["t.yaml": pack(action: "escalate", match: "words: [明星]"),
+                     "policy.yaml": "thresholds: {t: {escalate: 3}}\nholding_reply: 稍候\nexceptions: [{rules: [t.rule], match: {words: [慈善]}, reason: base}]\n",
+                     "profiles/posts.yaml": "extends: ../policy.yaml\nholding_reply: 待审\nexceptions: [{rules: [t.rule], match: {words: [公益]}, reason: profile}]\n",
+                     "profiles/loop.yaml": "extends: loop.yaml\n"]
+        let dir = makeRulesDirectory(files)
+        let profile = try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/posts.yaml")
+        #expect(profile.policy.holdingReply == "待审")
+        #expect(profile.policy.thresholds["t"] == Thresholds(escalate: 3))
+        #expect(profile.policy.exceptions.map(\.reason) == ["base", "profile"])
+        try "thresholds: {t: {escalate: 2}}\n".write(toFile: dir + "/policy.yaml", atomically: true, encoding: .utf8)
+        #expect(try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/posts.yaml").digest != profile.digest)
+        #expect(throws: RuleLoadFailure.self) { try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/loop.yaml") }
+    }
 }

@@ -102,6 +102,8 @@ final class YAMLReader {
     /// The bytes of every word list read (with their paths), for the policy digest.
     private(set) var includedBytes: [UInt8] = []
     private var wordLists: [String: [Word]] = [:]
+    /// How many `extends` links led to this policy file.
+    private var extendsDepth = 0
     /// Largest word list read (bytes); an operator's 60,000-word list is about 1 MB.
     static let maxWordListBytes = 64 << 20
 
@@ -460,12 +462,27 @@ final class YAMLReader {
 
     // MARK: Policy
 
-    static let policyKeys = ["version", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies", "mask_with",
+    static let policyKeys = ["version", "extends", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies", "mask_with",
                              "exceptions", "normalization", "limits", "reported_speech", "review"]
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
         guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
         var policy = Policy.builtIn
+        if let text = string(keys["extends"], "extends") {
+            // A profile states only what differs: every other setting (and every exception) comes from the base.
+            let path = text.hasPrefix("/") ? text : (directory as NSString).appendingPathComponent(text)
+            if extendsDepth >= 4 {
+                problem(keys["extends"], "extends is nested more than 4 deep (a loop?)")
+            } else {
+                let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent)
+                base.extendsDepth = extendsDepth + 1
+                if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
+                    policy = loaded
+                    includedBytes += Array(path.utf8) + [0] + bytes + base.includedBytes
+                }
+                problems += base.problems
+            }
+        }
         policy.file = file
         let packIDs = Set(packs.map(\.id))
         let categories = Set(packs.flatMap { [$0.category] + $0.rules.map(\.category) })
