@@ -3,8 +3,16 @@
 public enum JSONFieldLocator {
     /// The byte ranges of the values of top-level keys `fields` in `line` (a JSON object), nil for a key
     /// that is absent; nil altogether when the line is not a well-formed object. Keys are compared after
-    /// unescaping; the first occurrence of a key wins.
+    /// unescaping; the first occurrence of a key wins (see the variant that reports repeated keys).
     public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>) -> [Range<Int>?]? {
+        var repeated: Int?
+        return valueRanges(of: fields, in: line, repeated: &repeated)
+    }
+
+    /// Like ``valueRanges(of:in:)``; `repeated` is set to the index of the first of `fields` whose key
+    /// occurs more than once at the top level (parsers disagree on which value counts: most keep the last).
+    public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>, repeated: inout Int?) -> [Range<Int>?]? {
+        repeated = nil
         var i = 0
         let n = line.count
         func skipSpace() { while i < n, line[i] == 0x20 || line[i] == 0x09 || line[i] == 0x0A || line[i] == 0x0D { i += 1 } }
@@ -60,8 +68,8 @@ public enum JSONFieldLocator {
             skipSpace()
             let valueStart = i
             guard skipValue() else { return nil }
-            for (k, field) in fields.enumerated() where found[k] == nil && unescapedEquals(line, keyRange, field) {
-                found[k] = valueStart..<i
+            for (k, field) in fields.enumerated() where unescapedEquals(line, keyRange, field) {
+                if found[k] == nil { found[k] = valueStart..<i } else if repeated == nil { repeated = k }
             }
             skipSpace()
             if i < n, line[i] == 0x2C { i += 1; continue }

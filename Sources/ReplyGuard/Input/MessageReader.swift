@@ -51,14 +51,15 @@ public struct MessageReader: Sendable {
         case .text, .csv:
             return InputMessage(id: fallbackID, text: Array(line), error: nil)
         case .jsonl:
-            guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line) else {
+            var repeated: Int?
+            guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line, repeated: &repeated) else {
                 let first = line.first { ![0x20, 0x09, 0x0D].contains($0) }
                 return InputMessage(id: fallbackID, text: Array(line),
                                     error: first == UInt8(ascii: "{") ? "line is not valid JSON" : "line is not a JSON object")
             }
             var id = fallbackID
             var idJSON: String?
-            if let range = ranges[1] {
+            func readID(_ range: Range<Int>) {
                 let raw = Array(line[range])
                 idJSON = String(decoding: raw, as: UTF8.self)
                 if raw.first == 0x22, let s = JSONStringDecoder.decode(raw) { id = .string(s) } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
@@ -66,6 +67,14 @@ public struct MessageReader: Sendable {
                 } else {
                     id = .string(idJSON!)
                 }
+            }
+            if let range = ranges[1] { readID(range) }
+            if let repeated {
+                // Which value counts is up to the parser downstream (most keep the last): the whole line
+                // is checked and the reply held (at least).
+                let field = repeated == 0 ? textField : idField
+                if repeated == 1 { id = fallbackID; idJSON = nil }
+                return InputMessage(id: id, text: Array(line), error: "JSON object has the key '\(field)' more than once", idJSON: idJSON)
             }
             guard let range = ranges[0] else {
                 return InputMessage(id: id, text: [], error: "JSON object has no field '\(textField)'", idJSON: idJSON)
