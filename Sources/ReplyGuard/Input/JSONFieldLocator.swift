@@ -49,7 +49,7 @@ public enum JSONFieldLocator {
             default:
                 let start = i
                 while i < n, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(line[i]) { i += 1 }
-                return i > start
+                return isLiteral(UnsafeBufferPointer(rebasing: line[start..<i]))
             }
         }
         skipSpace()
@@ -78,6 +78,25 @@ public enum JSONFieldLocator {
         }
         skipSpace()
         return i == n ? found : nil
+    }
+
+    /// Whether `token` is `true`, `false`, `null` or a number as JSON writes it (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`):
+    /// `1"2`, `9x`, `0x1f`, `1.2.3` and `01` are not, and copying them would make output invalid JSON.
+    static func isLiteral(_ token: UnsafeBufferPointer<UInt8>) -> Bool {
+        if token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8) { return true }
+        var i = 0
+        let n = token.count
+        func digits() -> Int { let start = i; while i < n, token[i] >= 0x30, token[i] <= 0x39 { i += 1 }; return i - start }
+        if i < n, token[i] == 0x2D { i += 1 }
+        guard i < n else { return false }
+        if token[i] == 0x30 { i += 1 } else if digits() == 0 { return false }
+        if i < n, token[i] == 0x2E { i += 1; if digits() == 0 { return false } }
+        if i < n, token[i] == 0x65 || token[i] == 0x45 {
+            i += 1
+            if i < n, token[i] == 0x2B || token[i] == 0x2D { i += 1 }
+            if digits() == 0 { return false }
+        }
+        return i == n
     }
 
     private static func unescapedEquals(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ field: String) -> Bool {

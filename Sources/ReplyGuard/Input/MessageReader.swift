@@ -59,14 +59,20 @@ public struct MessageReader: Sendable {
             }
             var id = fallbackID
             var idJSON: String?
+            var idError: String?
+            /// A string or a number (the locator has checked its form) is kept as written; anything else
+            /// is an error and never copied into a record.
             func readID(_ range: Range<Int>) {
                 let raw = Array(line[range])
-                idJSON = String(decoding: raw, as: UTF8.self)
-                if raw.first == 0x22, let s = JSONStringDecoder.decode(raw) { id = .string(s) } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
-                    id = .number(idJSON!)
+                if raw.first == 0x22, !raw.contains(where: { $0 < 0x20 }), let s = JSONStringDecoder.decode(raw) {
+                    id = .string(s)
+                } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
+                    id = .number(String(decoding: raw, as: UTF8.self))
                 } else {
-                    id = .string(idJSON!)
+                    idError = "field '\(idField)' is not a JSON string or number"
+                    return
                 }
+                idJSON = String(decoding: raw, as: UTF8.self)
             }
             if let range = ranges[1] { readID(range) }
             if let repeated {
@@ -83,7 +89,7 @@ public struct MessageReader: Sendable {
             guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw) else {
                 return InputMessage(id: id, text: [], error: "field '\(textField)' is not a string", textValueRange: range, idJSON: idJSON)
             }
-            return InputMessage(id: id, text: Array(text.utf8), error: nil, textValueRange: range, idJSON: idJSON)
+            return InputMessage(id: id, text: Array(text.utf8), error: idError, textValueRange: range, idJSON: idJSON)
         }
     }
 }
