@@ -135,10 +135,15 @@ struct Scan: ParsableCommand {
             do {
                 if fileFormat == .csv {
                     var framer = CSVRecordFramer()
-                    while ok, case let n = try source.read(into: buffer), n > 0 {
+                    while ok, framer.error == nil, case let n = try source.read(into: buffer), n > 0 {
                         framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { record, line in if ok { ok = add(record, line) } }
                     }
                     if ok { framer.finish { record, line in _ = add(record, line) } }
+                    if let error = framer.error {
+                        // Records before the problem are reported; the rest of the file is not read.
+                        Terminal.standardError.write("Error: \(name):\(error.line): \(error.message); the rest of the file was not scanned\n")
+                        ok = false
+                    }
                 } else {
                     // Text and JSON Lines: cut the input into batches at line ends; the workers split the lines.
                     try Scan.readChunks(source) { data, first in
