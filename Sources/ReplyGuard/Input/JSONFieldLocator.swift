@@ -113,6 +113,13 @@ public enum JSONFieldLocator {
 /// Decodes one JSON string literal (with quotes) into a String; nil when malformed.
 public enum JSONStringDecoder {
     public static func decode(_ literal: [UInt8]) -> String? {
+        var loneSurrogates = 0
+        return decode(literal, loneSurrogates: &loneSurrogates)
+    }
+
+    /// Like ``decode(_:)``; counts `\uD800`–`\uDFFF` escapes that are not a valid pair (decoded as
+    /// U+FFFD here, kept as they are by many parsers downstream).
+    public static func decode(_ literal: [UInt8], loneSurrogates: inout Int) -> String? {
         guard literal.count >= 2, literal.first == 0x22, literal.last == 0x22 else { return nil }
         var out = String.UnicodeScalarView()
         var bytes: [UInt8] = []
@@ -146,7 +153,7 @@ public enum JSONStringDecoder {
                     value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }
-                out.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+                if let scalar = Unicode.Scalar(value) { out.append(scalar) } else { out.append("\u{FFFD}"); loneSurrogates += 1 }
             default: return nil
             }
         }

@@ -86,10 +86,19 @@ public struct MessageReader: Sendable {
                 return InputMessage(id: id, text: [], error: "JSON object has no field '\(textField)'", idJSON: idJSON)
             }
             let raw = Array(line[range])
-            guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw) else {
+            var loneSurrogates = 0
+            guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw, loneSurrogates: &loneSurrogates) else {
                 return InputMessage(id: id, text: [], error: "field '\(textField)' is not a string", textValueRange: range, idJSON: idJSON)
             }
-            return InputMessage(id: id, text: Array(text.utf8), error: idError, textValueRange: range, idJSON: idJSON)
+            // Invalid UTF-8 anywhere in the line, or an escape no UTF-8 can hold, is read differently by
+            // different decoders downstream: the text (bad bytes as U+FFFD) is checked and held at least.
+            var error = idError
+            if String(validating: line, as: UTF8.self) == nil {
+                error = "line is not valid UTF-8"
+            } else if loneSurrogates > 0 {
+                error = "field '\(textField)' holds \(loneSurrogates) unpaired surrogate escape(s) (\\uD800-\\uDFFF)"
+            }
+            return InputMessage(id: id, text: Array(text.utf8), error: error, textValueRange: range, idJSON: idJSON)
         }
     }
 }
