@@ -331,7 +331,17 @@ struct Scan: ParsableCommand {
                 let wanted = include.isEmpty
                     ? Scan.scannedExtensions.contains(((name.hasSuffix(".gz") ? String(name.dropLast(3)) : name) as NSString).pathExtension.lowercased())
                     : include.contains { Scan.glob($0, name) || Scan.glob($0, relative) }
-                if wanted { found.append(full) }
+                guard wanted else { continue }
+                // Only regular files (a symlink to one included): a FIFO would block forever, a device
+                // such as /dev/zero never ends.
+                var info = stat()
+                guard stat(full, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                    let kind = stat(full, &info) != 0 ? "cannot stat it: \(String(cString: strerror(errno)))"
+                        : info.st_mode & S_IFMT == S_IFIFO ? "a FIFO" : info.st_mode & S_IFMT == S_IFSOCK ? "a socket" : "a device or other special file"
+                    Terminal.standardError.write("replyguard: skipping \(full): not a regular file (\(kind))\n")
+                    continue
+                }
+                found.append(full)
             }
             files += found.sorted()
         }
