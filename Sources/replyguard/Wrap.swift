@@ -29,6 +29,7 @@ struct Wrap: ParsableCommand {
 
     func run() throws {
         let filter = try options.makeFilter(failureCode: 125)
+        Terminal.writeFailureStatus = 125
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw fail("cannot create pipes", code: 125) }
         var actions = posix_spawn_file_actions_t()
