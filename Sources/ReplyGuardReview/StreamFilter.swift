@@ -100,6 +100,12 @@ public final class StreamFilter {
         let replies = [("fallback_reply", policy.fallbackReply), ("holding_reply", policy.holdingReply)]
             + policy.fallbackReplies.sorted { $0.key < $1.key }.map { ("fallback_replies.\($0.key)", $0.value) }
         return replies.compactMap { name, text in
+            // One output line per input line: a reply that spans lines would pair every later reply
+            // with the wrong input.
+            let breaks: Set<UInt32> = [0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029]
+            if let found = text.unicodeScalars.first(where: { breaks.contains($0.value) }) {
+                return "\(name) \(text.debugDescription) contains a line break (U+\(String(format: "%04X", found.value))); each reply must be a single line"
+            }
             let decision = engine.decide(text)
             guard decision.verdict != .allow else { return nil }
             return "\(name) \"\(text)\" is itself \(decision.verdict.rawValue)ed (\(decision.hits.map(\.rule).joined(separator: ", ")))"
