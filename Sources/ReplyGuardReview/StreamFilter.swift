@@ -33,18 +33,21 @@ public struct StreamFilterOptions: Sendable {
 /// Appends one JSON line per decision to a file (`--audit`), each with one `write(2)` on an `O_APPEND`
 /// descriptor so concurrent filters can share the file.
 public final class AuditLog {
+    public let path: String
     private let fd: Int32
     private var sequence = 0
 
     public init(path: String) throws {
+        self.path = path
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
     deinit { close(fd) }
 
-    /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added.
-    func append(record: String, action: FilterAction, review: Int64?, extra: String = "") {
+    /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added. Throws
+    /// when the record cannot be written whole (a full disk, /dev/full).
+    func append(record: String, action: FilterAction, review: Int64?, extra: String = "") throws {
         sequence += 1
         var fields = ",\"time\":\"\(ReviewQueue.timestamp())\",\"seq\":\(sequence),\"pid\":\(getpid()),\"action\":\"\(action.rawValue)\""
         if let review { fields += ",\"review\":\(review)" }
@@ -56,7 +59,8 @@ public final class AuditLog {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
+            if n < 0 { if errno == EINTR { continue }; throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            if n == 0 { throw POSIXError(.EIO) }
             offset += n
         }
         bytes.removeAll()
@@ -77,6 +81,9 @@ public final class StreamFilter {
     private let diagnose: (String) -> Void
     private var framer = LineFramer()
     private var count = 0
+    /// Why the filter stopped (the audit log could not be written); once set, nothing more is decided
+    /// or published, and the caller must exit with an error.
+    public private(set) var failure: String?
 
     /// - Parameters:
     ///   - publish: writes one published line (newline included) and flushes it.
@@ -120,6 +127,7 @@ public final class StreamFilter {
     /// End of input. With `publishPartial` a last line without a newline is decided like any other;
     /// without it (the wrapped bot died mid-reply) it is discarded and recorded, never published.
     public func finish(publishPartial: Bool) {
+        guard failure == nil else { return }
         framer.finish { line in
             if publishPartial {
                 process(line: line)
@@ -127,13 +135,23 @@ public final class StreamFilter {
                 diagnose("discarded a partial reply (\(line.count) bytes without a line end) left when the bot exited")
                 count += 1
                 let decision = scanner.decide(line, id: .number(String(count)))
-                audit?.append(record: decision.jsonLine(), action: .discarded, review: nil)
+                log(record: decision.jsonLine(), action: .discarded, review: nil)
             }
+        }
+    }
+
+    /// Appends an audit record; a failure stops the filter (fail closed: no reply goes unrecorded).
+    private func log(record: String, action: FilterAction, review: Int64?, extra: String = "") {
+        guard let audit, failure == nil else { return }
+        do { try audit.append(record: record, action: action, review: review, extra: extra) } catch {
+            let reason = (error as? POSIXError).map { String(cString: strerror($0.code.rawValue)) } ?? "\(error)"
+            failure = "cannot write the audit log \(audit.path) (\(reason)); stopped so that no reply goes unrecorded"
         }
     }
 
     /// Decides one reply line and publishes what the policy says.
     public func process(line: UnsafeBufferPointer<UInt8>) {
+        guard failure == nil else { return }
         count += 1
         let message = reader.message(from: line, fallbackID: .number(String(count)))
         var decision = scanner.decide(message)
@@ -146,10 +164,10 @@ public final class StreamFilter {
         switch decision.verdict {
         case .allow:
             publish(Array(line) + [0x0A])
-            audit?.append(record: record, action: .published, review: nil)
+            log(record: record, action: .published, review: nil)
         case .block:
             publish(replacing(line, message, with: fallback(for: decision)))
-            audit?.append(record: record, action: .fallback, review: nil)
+            log(record: record, action: .fallback, review: nil)
         case .escalate:
             let expiry = engine.ruleSet.policy.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
             do {
@@ -157,25 +175,28 @@ public final class StreamFilter {
                                                record: options.format == .jsonl ? Array(line) : nil,
                                                messageID: message.idJSON, decision: record, expiresAt: expiry)
                 publish(replacing(line, message, with: engine.ruleSet.policy.holdingReply))
-                audit?.append(record: record, action: .held, review: review, extra: extra)
+                log(record: record, action: .held, review: review, extra: extra)
             } catch {
                 // Fail closed: a reply that cannot be held durably is not published; the fallback is.
                 diagnose("could not store an escalated reply in the review queue (\(error)); published the fallback reply instead")
                 publish(replacing(line, message, with: fallback(for: decision)))
-                audit?.append(record: record, action: .fallback, review: nil, extra: ",\"reason\":\"queue-failed\"")
+                log(record: record, action: .fallback, review: nil, extra: ",\"reason\":\"queue-failed\"")
             }
         }
     }
 
     /// Publishes replies reviewers approved and expires those past their time. Call it periodically.
     public func poll() {
+        guard failure == nil else { return }
         do {
             for item in try queue.expire() {
-                audit?.append(record: item.decision, action: .expired, review: item.id)
+                log(record: item.decision, action: .expired, review: item.id)
             }
+            // Claimed replies are marked released in the queue: publish them all, even if the audit
+            // log fails on the way (the queue's released_at/released_by still records them).
             for item in try queue.claimApproved(by: options.owner) {
                 publish(released(item))
-                audit?.append(record: item.decision, action: .released, review: item.id)
+                log(record: item.decision, action: .released, review: item.id)
             }
         } catch {
             diagnose("review queue: \(error)")

@@ -90,10 +90,12 @@ func pump(fd: Int32, into filter: StreamFilter, pollInterval: Double, finished: 
             if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return }
             if n == 0 { return }
             filter.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+            if filter.failure != nil { return }
         }
         if Date().timeIntervalSince(lastPoll) >= pollInterval {
             filter.poll()
             lastPoll = Date()
+            if filter.failure != nil { return }
         }
     }
 }
@@ -107,8 +109,8 @@ struct Filter: ParsableCommand {
         policy's fallback reply, escalated ones stored in the review queue and replaced by the holding reply. \
         Replies approved with `replyguard review approve` are published by a running filter (in --jsonl mode \
         as the original record, carrying its id). Standard output carries only published replies. \
-        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used or a fallback/holding reply \
-        fails the policy.
+        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), standard output \
+        cannot be written, or a fallback/holding reply fails the policy.
         """)
 
     @OptionGroup var options: FilterOptions
@@ -119,5 +121,6 @@ struct Filter: ParsableCommand {
         filter.finish(publishPartial: true)
         filter.poll()
         Terminal.standardOutput.flush()
+        if let failure = filter.failure { throw fail(failure) }
     }
 }

@@ -94,6 +94,15 @@ struct Wrap: ParsableCommand {
             reaped = reaped || waitpid(pid, &status, WNOHANG) == pid
             return reaped
         }
+        if let failure = filter.failure {
+            // Fail closed: stop the bot and publish nothing more.
+            Terminal.standardOutput.flush()
+            kill(pid, SIGTERM)
+            close(fromChild[0])
+            if !reaped { while waitpid(pid, &status, 0) < 0 && errno == EINTR {} }
+            wrappedChild = 0
+            throw fail(failure, code: 125)
+        }
         filter.finish(publishPartial: false)
         close(fromChild[0])
         if !reaped { while waitpid(pid, &status, 0) < 0 && errno == EINTR {} }
