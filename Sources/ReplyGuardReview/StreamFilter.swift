@@ -24,6 +24,8 @@ public struct StreamFilterOptions: Sendable {
     public var idField = "id"
     /// Escalate every reply that is not blocked ("we don't trust this bot yet").
     public var holdAll = false
+    /// A reply longer than this (bytes) is held unchecked, only its first this-many bytes kept.
+    public var maxMessageBytes = defaultMaxMessageBytes
     /// Identifies this filter in the queue (`pid@host`).
     public var owner = "\(getpid())@\(ProcessInfo.processInfo.hostName)"
 
@@ -79,7 +81,7 @@ public final class StreamFilter {
     private let reader: MessageReader
     private let publish: ([UInt8]) -> Void
     private let diagnose: (String) -> Void
-    private var framer = LineFramer()
+    private var framer: LineFramer
     private var count = 0
     /// Why the filter stopped (the audit log could not be written); once set, nothing more is decided
     /// or published, and the caller must exit with an error.
@@ -97,6 +99,7 @@ public final class StreamFilter {
         self.publish = publish
         self.diagnose = diagnose
         scanner = engine.makeScanner()
+        framer = LineFramer(maxLength: options.maxMessageBytes)
         reader = MessageReader(format: options.format, textField: options.textField, idField: options.idField)
     }
 
@@ -121,23 +124,31 @@ public final class StreamFilter {
 
     /// Feeds a chunk of the bot's output; complete lines are decided and published at once.
     public func feed(_ chunk: UnsafeBufferPointer<UInt8>) {
-        framer.feed(chunk) { process(line: $0) }
+        framer.feed(chunk, lineOrOverlong: { process(line: $0, overlong: $1) })
     }
 
     /// End of input. With `publishPartial` a last line without a newline is decided like any other;
     /// without it (the wrapped bot died mid-reply) it is discarded and recorded, never published.
     public func finish(publishPartial: Bool) {
         guard failure == nil else { return }
-        framer.finish { line in
+        framer.finish(lineOrOverlong: { line, overlong in
             if publishPartial {
-                process(line: line)
+                process(line: line, overlong: overlong)
             } else {
-                diagnose("discarded a partial reply (\(line.count) bytes without a line end) left when the bot exited")
+                diagnose("discarded a partial reply (\(overlong ?? line.count) bytes without a line end) left when the bot exited")
                 count += 1
-                let decision = scanner.decide(line, id: .number(String(count)))
+                let decision = overlong == nil ? scanner.decide(line, id: .number(String(count)))
+                    : scanner.decide(overlongMessage(id: .number(String(count)), length: overlong!))
                 log(record: decision.jsonLine(), action: .discarded, review: nil)
             }
-        }
+        })
+    }
+
+    /// The message for a reply longer than the limit: an error, so it is escalated without being checked.
+    private func overlongMessage(id: MessageID, length: Int) -> InputMessage {
+        var message = InputMessage.overlong(id: id, length: length, limit: options.maxMessageBytes)
+        message.error! += "; its first \(options.maxMessageBytes) bytes are kept for review"
+        return message
     }
 
     /// Appends an audit record; a failure stops the filter (fail closed: no reply goes unrecorded).
@@ -151,9 +162,15 @@ public final class StreamFilter {
 
     /// Decides one reply line and publishes what the policy says.
     public func process(line: UnsafeBufferPointer<UInt8>) {
+        process(line: line, overlong: nil)
+    }
+
+    /// `overlong`: the whole length of a reply longer than the limit, of which `line` is the start.
+    private func process(line: UnsafeBufferPointer<UInt8>, overlong: Int?) {
         guard failure == nil else { return }
         count += 1
-        let message = reader.message(from: line, fallbackID: .number(String(count)))
+        let message = overlong.map { overlongMessage(id: .number(String(count)), length: $0) }
+            ?? reader.message(from: line, fallbackID: .number(String(count)))
         var decision = scanner.decide(message)
         var extra = ""
         if options.holdAll && decision.verdict == .allow {
@@ -172,7 +189,7 @@ public final class StreamFilter {
             let expiry = engine.ruleSet.policy.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
             do {
                 let review = try queue.enqueue(text: message.error == nil ? message.text : Array(line),
-                                               record: options.format == .jsonl ? Array(line) : nil,
+                                               record: options.format == .jsonl && overlong == nil ? Array(line) : nil,
                                                messageID: message.idJSON, decision: record, expiresAt: expiry)
                 publish(replacing(line, message, with: engine.ruleSet.policy.holdingReply))
                 log(record: record, action: .held, review: review, extra: extra)

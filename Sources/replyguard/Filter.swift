@@ -28,6 +28,9 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("poll-interval"), help: "Seconds between checks of the review queue for approved replies.")
     var pollInterval: Double = 1
 
+    @Option(name: .customLong("max-message-size"), help: ArgumentHelp("A longer reply (bytes; K, M, G suffixes) is held for review unchecked.", valueName: "size"))
+    var maxMessageSize = ByteSize(bytes: defaultMaxMessageBytes)
+
     func validate() throws {
         if pollInterval <= 0 || pollInterval > 3600 { throw ValidationError("--poll-interval must be between 0 and 3600 seconds") }
         if !jsonl && (textField != "text" || idField != "id") { throw ValidationError("--text-field and --id-field need --jsonl") }
@@ -61,6 +64,7 @@ struct FilterOptions: ParsableArguments {
         options.textField = textField
         options.idField = idField
         options.holdAll = holdAll
+        options.maxMessageBytes = maxMessageSize.bytes
         let out = Terminal.standardOutput
         return StreamFilter(engine: engine, queue: reviewQueue, audit: log, options: options,
                             publish: { bytes in out.write(bytes); out.flush() },

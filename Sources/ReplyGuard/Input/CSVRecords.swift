@@ -5,9 +5,12 @@
 /// Bad quoting is an error, not a guess: a quote inside an unquoted field, text after a closing quote,
 /// or a quote that never closes (which would swallow every later row into one field). After an error
 /// (``error``) nothing more is delivered.
+///
+/// A record longer than `maxLength` bytes is delivered as its first `maxLength` bytes with its whole
+/// length (memory stays bounded by the limit).
 public struct CSVRecordFramer {
     private enum State { case fieldStart, unquoted, quoted, closed }
-    private var pending: [UInt8] = []
+    private var pending: BoundedLine
     private var state = State.fieldStart
     private var line = 1
     private var recordLine = 1
@@ -15,9 +18,13 @@ public struct CSVRecordFramer {
     /// Why the input is not valid CSV, with the line where the problem is.
     public private(set) var error: (line: Int, message: String)?
 
-    public init() {}
+    public init(maxLength: Int = .max) {
+        pending = BoundedLine(limit: maxLength)
+    }
 
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ record: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
+    /// Calls `record(bytes, line, nil)` for each complete record, or `record(prefix, line, length)` for
+    /// one longer than the limit.
+    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
         guard error == nil else { return }
         var start = 0
         for i in 0..<chunk.count {
@@ -49,27 +56,25 @@ public struct CSVRecordFramer {
             // A line end outside quotes ends the record.
             line += 1
             state = .fieldStart
-            pending.append(contentsOf: chunk[start..<i])
-            if pending.last == 0x0D { pending.removeLast() }
-            pending.withUnsafeBufferPointer { record($0, recordLine) }
-            pending.removeAll(keepingCapacity: pending.count < 1 << 20)
+            pending.append(UnsafeBufferPointer(rebasing: chunk[start..<i]))
+            let first = recordLine
+            pending.deliver { record($0, first, $1) }
             recordLine = line
             start = i + 1
         }
-        pending.append(contentsOf: chunk[start...])
+        pending.append(UnsafeBufferPointer(rebasing: chunk[start...]))
     }
 
     /// Delivers a last record without a line end; a quote still open at the end is an error instead.
-    public mutating func finish(_ record: (UnsafeBufferPointer<UInt8>, Int) -> Void) {
+    public mutating func finish(_ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
         guard error == nil else { return }
         if state == .quoted {
             error = (quoteLine, "unterminated quoted field: the quote opened here never closes, so every later row would be read as part of it")
             return
         }
         guard !pending.isEmpty else { return }
-        if pending.last == 0x0D { pending.removeLast() }
-        pending.withUnsafeBufferPointer { record($0, recordLine) }
-        pending.removeAll()
+        let first = recordLine
+        pending.deliver { record($0, first, $1) }
     }
 }
 

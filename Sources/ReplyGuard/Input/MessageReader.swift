@@ -18,6 +18,20 @@ public struct InputMessage {
     public var textValueRange: Range<Int>?
     /// JSON Lines: the id field's value as JSON text, when present.
     public var idJSON: String?
+
+    public init(id: MessageID, text: [UInt8], error: String?, textValueRange: Range<Int>? = nil, idJSON: String? = nil) {
+        self.id = id
+        self.text = text
+        self.error = error
+        self.textValueRange = textValueRange
+        self.idJSON = idJSON
+    }
+
+    /// A message longer than the limit (`--max-message-size`): an error, escalated without being checked
+    /// (checking would take memory many times its size).
+    public static func overlong(id: MessageID, length: Int, limit: Int) -> InputMessage {
+        InputMessage(id: id, text: [], error: "message is \(length) bytes, longer than the maximum of \(limit) bytes (--max-message-size); not checked")
+    }
 }
 
 /// Turns lines of text or JSON Lines into messages. Malformed lines become messages with an error
