@@ -82,6 +82,10 @@ public final class ReviewQueue {
             """)
     }
 
+    /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
+    /// held, so a filter must not start on it.
+    public var isReadOnly: Bool { connection.isReadOnly }
+
     public static func timestamp(_ date: Date = Date()) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

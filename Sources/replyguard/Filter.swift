@@ -52,6 +52,10 @@ struct FilterOptions: ParsableArguments {
             Terminal.standardError.write("Error: cannot open the review queue \(queuePath): \(error)\n")
             throw ExitCode(failureCode)
         }
+        guard !reviewQueue.isReadOnly else {
+            Terminal.standardError.write("Error: the review queue \(queuePath) is read-only for this user: escalated replies could not be held; make it writable or use --queue\n")
+            throw ExitCode(failureCode)
+        }
         var log: AuditLog?
         if let audit {
             do { log = try AuditLog(path: audit) } catch {
