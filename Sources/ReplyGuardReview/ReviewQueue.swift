@@ -82,6 +82,14 @@ public final class ReviewQueue {
             """)
     }
 
+    /// Runs `body` without waiting for another connection's lock: while the queue is busy, statements
+    /// fail at once with SQLITE_BUSY instead of waiting up to 10 s (for work that can be retried later).
+    public func withoutWaiting<T>(_ body: () throws -> T) rethrows -> T {
+        connection.setBusyTimeout(milliseconds: 0)
+        defer { connection.setBusyTimeout(milliseconds: 10_000) }
+        return try body()
+    }
+
     /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
     /// held, so a filter must not start on it.
     public var isReadOnly: Bool { connection.isReadOnly }

@@ -203,18 +203,24 @@ public final class StreamFilter {
     }
 
     /// Publishes replies reviewers approved and expires those past their time. Call it periodically.
+    /// A queue locked by another process is skipped (tried again at the next poll): replies being
+    /// filtered never wait on it.
     public func poll() {
         guard failure == nil else { return }
         do {
-            for item in try queue.expire() {
-                log(record: item.decision, action: .expired, review: item.id)
+            try queue.withoutWaiting {
+                for item in try queue.expire() {
+                    log(record: item.decision, action: .expired, review: item.id)
+                }
+                // Claimed replies are marked released in the queue: publish them all, even if the audit
+                // log fails on the way (the queue's released_at/released_by still records them).
+                for item in try queue.claimApproved(by: options.owner) {
+                    publish(released(item))
+                    log(record: item.decision, action: .released, review: item.id)
+                }
             }
-            // Claimed replies are marked released in the queue: publish them all, even if the audit
-            // log fails on the way (the queue's released_at/released_by still records them).
-            for item in try queue.claimApproved(by: options.owner) {
-                publish(released(item))
-                log(record: item.decision, action: .released, review: item.id)
-            }
+        } catch let error as SQLiteError where error.code == 5 || error.code == 6 {
+            // SQLITE_BUSY / SQLITE_LOCKED: another process is writing; next time.
         } catch {
             diagnose("review queue: \(error)")
         }

@@ -21,4 +21,22 @@ import Testing
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("read-only"), "\(result.stderr)")
     }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
+    func aLockedQueueDoesNotDelayAllowedReplies() throws {
+        let q = CLI.temporaryDirectory() + "/q.sqlite3"
+        #expect(try CLI.run(["filter", "--queue", q], stdin: Array("您好\n".utf8)).status == 0)
+        // Another process holds the write lock for 6 s.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        holder.arguments = ["-c", "(echo 'BEGIN IMMEDIATE;'; sleep 6; echo 'COMMIT;') | sqlite3 '\(q)'"]
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        usleep(1_000_000)
+        let started = Date()
+        let result = try CLI.run(["filter", "--queue", q], stdin: Array("您好\n好的\n".utf8))
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.lines == ["您好", "好的"])
+        #expect(elapsed < 3, "allowed replies took \(elapsed) s")
+    }
 }
