@@ -11,7 +11,9 @@ struct Scan: ParsableCommand {
         decompressed. Directories are walked recursively (hidden entries skipped) for *.txt, *.text, *.log, \
         *.jsonl, *.ndjson and *.csv files (and their .gz forms), or for what --include names. Messages are \
         decided on --jobs threads; records come out in input order. The verdicts are exactly those `filter` \
-        gives. Exit 0 when no message is at or above --fail-on, 1 when one is, 2 on error.
+        gives. A message longer than --max-message-size is escalated unchecked. Exit 0 when no message is at \
+        or above --fail-on, 1 when one is, 2 on error (an unreadable input, bad CSV quoting, a truncated \
+        gzip file, a message over --max-message-size, a failed write to standard output).
         """)
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, table, summary, sarif }
