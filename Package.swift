@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
+        .target(name: "CSpawn"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
@@ -34,7 +35,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardReview", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardReview", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),

@@ -82,6 +82,18 @@ public final class ReviewQueue {
             """)
     }
 
+    /// Runs `body` without waiting for another connection's lock: while the queue is busy, statements
+    /// fail at once with SQLITE_BUSY instead of waiting up to 10 s (for work that can be retried later).
+    public func withoutWaiting<T>(_ body: () throws -> T) rethrows -> T {
+        connection.setBusyTimeout(milliseconds: 0)
+        defer { connection.setBusyTimeout(milliseconds: 10_000) }
+        return try body()
+    }
+
+    /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
+    /// held, so a filter must not start on it.
+    public var isReadOnly: Bool { connection.isReadOnly }
+
     public static func timestamp(_ date: Date = Date()) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -110,12 +122,15 @@ public final class ReviewQueue {
     }
 
     /// Approves or rejects a pending reply. Returns false when it is not pending (already decided,
-    /// released or expired) or does not exist.
-    public func decide(_ id: Int64, approve: Bool, note: String?) throws -> Bool {
+    /// released or expired) or does not exist, and — when approving — when its expiry has passed, whether
+    /// or not a filter has marked it expired yet (expiry is a property of the row's time).
+    public func decide(_ id: Int64, approve: Bool, note: String?, now: Date = Date()) throws -> Bool {
+        let time = ReviewQueue.timestamp(now)
         try connection.query("""
             UPDATE reviews SET status = ?, note = ?, decided_at = ? WHERE id = ? AND status = 'pending'
+            AND (? = 0 OR expires_at IS NULL OR expires_at > ?)
             """, [.text(approve ? ReviewStatus.approved.rawValue : ReviewStatus.rejected.rawValue),
-                  note.map { .text($0) } ?? .null, .text(ReviewQueue.timestamp()), .int(id)])
+                  note.map { .text($0) } ?? .null, .text(time), .int(id), .int(approve ? 1 : 0), .text(time)])
         return connection.changes == 1
     }
 

@@ -28,6 +28,9 @@ struct FilterOptions: ParsableArguments {
     @Option(name: .customLong("poll-interval"), help: "Seconds between checks of the review queue for approved replies.")
     var pollInterval: Double = 1
 
+    @Option(name: .customLong("max-message-size"), help: ArgumentHelp("A longer reply (bytes; K, M, G suffixes) is held for review unchecked.", valueName: "size"))
+    var maxMessageSize = ByteSize(bytes: defaultMaxMessageBytes)
+
     func validate() throws {
         if pollInterval <= 0 || pollInterval > 3600 { throw ValidationError("--poll-interval must be between 0 and 3600 seconds") }
         if !jsonl && (textField != "text" || idField != "id") { throw ValidationError("--text-field and --id-field need --jsonl") }
@@ -49,6 +52,10 @@ struct FilterOptions: ParsableArguments {
             Terminal.standardError.write("Error: cannot open the review queue \(queuePath): \(error)\n")
             throw ExitCode(failureCode)
         }
+        guard !reviewQueue.isReadOnly else {
+            Terminal.standardError.write("Error: the review queue \(queuePath) is read-only for this user: escalated replies could not be held; make it writable or use --queue\n")
+            throw ExitCode(failureCode)
+        }
         var log: AuditLog?
         if let audit {
             do { log = try AuditLog(path: audit) } catch {
@@ -61,6 +68,7 @@ struct FilterOptions: ParsableArguments {
         options.textField = textField
         options.idField = idField
         options.holdAll = holdAll
+        options.maxMessageBytes = maxMessageSize.bytes
         let out = Terminal.standardOutput
         return StreamFilter(engine: engine, queue: reviewQueue, audit: log, options: options,
                             publish: { bytes in out.write(bytes); out.flush() },
@@ -90,10 +98,12 @@ func pump(fd: Int32, into filter: StreamFilter, pollInterval: Double, finished: 
             if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; return }
             if n == 0 { return }
             filter.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+            if filter.failure != nil { return }
         }
         if Date().timeIntervalSince(lastPoll) >= pollInterval {
             filter.poll()
             lastPoll = Date()
+            if filter.failure != nil { return }
         }
     }
 }
@@ -107,8 +117,8 @@ struct Filter: ParsableCommand {
         policy's fallback reply, escalated ones stored in the review queue and replaced by the holding reply. \
         Replies approved with `replyguard review approve` are published by a running filter (in --jsonl mode \
         as the original record, carrying its id). Standard output carries only published replies. \
-        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used or a fallback/holding reply \
-        fails the policy.
+        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), standard output \
+        cannot be written, or a fallback/holding reply fails the policy.
         """)
 
     @OptionGroup var options: FilterOptions
@@ -119,5 +129,6 @@ struct Filter: ParsableCommand {
         filter.finish(publishPartial: true)
         filter.poll()
         Terminal.standardOutput.flush()
+        if let failure = filter.failure { throw fail(failure) }
     }
 }

@@ -78,3 +78,23 @@ func fail(_ message: String) -> ExitCode {
     Terminal.standardError.write("Error: \(message)\n")
     return ExitCode(2)
 }
+
+/// A size in bytes, written as a number with an optional K, M or G suffix (powers of 1024): `--max-message-size 4M`.
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [Character: Int] = ["K": 1 << 10, "k": 1 << 10, "M": 1 << 20, "m": 1 << 20, "G": 1 << 30, "g": 1 << 30]
+        var text = Substring(argument)
+        var unit = 1
+        if let last = text.last, let factor = units[last] { unit = factor; text = text.dropLast() }
+        guard let value = Int(text), value > 0, value <= Int.max / unit else { return nil }
+        bytes = value * unit
+    }
+
+    var defaultValueDescription: String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes % (1 << 10) == 0 ? "\(bytes >> 10)K" : "\(bytes)"
+    }
+}

@@ -103,7 +103,12 @@ struct Review: ParsableCommand {
     static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?) throws {
         let reviewQueue = try queue.open()
         guard try reviewQueue.decide(id, approve: approve, note: note) else {
-            let state = try reviewQueue.item(id).map { "is \($0.status.rawValue), not pending" } ?? "does not exist"
+            let state = try reviewQueue.item(id).map { item in
+                if item.status == .pending, let expires = item.expiresAt, expires <= ReviewQueue.timestamp() {
+                    return "expired at \(expires) (review.expire_after_minutes in the policy) and can no longer be approved"
+                }
+                return "is \(item.status.rawValue), not pending"
+            } ?? "does not exist"
             Terminal.standardError.write("Error: review \(id) \(state)\n")
             throw ExitCode(1)
         }

@@ -11,7 +11,9 @@ struct Scan: ParsableCommand {
         decompressed. Directories are walked recursively (hidden entries skipped) for *.txt, *.text, *.log, \
         *.jsonl, *.ndjson and *.csv files (and their .gz forms), or for what --include names. Messages are \
         decided on --jobs threads; records come out in input order. The verdicts are exactly those `filter` \
-        gives. Exit 0 when no message is at or above --fail-on, 1 when one is, 2 on error.
+        gives. A message longer than --max-message-size is escalated unchecked. Exit 0 when no message is at \
+        or above --fail-on, 1 when one is, 2 on error (an unreadable input, bad CSV quoting, a truncated \
+        gzip file, a message over --max-message-size, a failed write to standard output).
         """)
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case jsonl, table, summary, sarif }
@@ -46,6 +48,12 @@ struct Scan: ParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Skip files and directories matching this glob; repeatable.", valueName: "glob"))
     var exclude: [String] = []
 
+    @Option(name: .customLong("max-message-size"), help: ArgumentHelp("A longer message (bytes; K, M, G suffixes) is escalated unchecked, as an error (exit 2).", valueName: "size"))
+    var maxMessageSize = ByteSize(bytes: Scan.defaultMaxMessageBytes)
+
+    /// Checking a message takes memory many times its size: the default keeps a worker well under 1 GB.
+    static let defaultMaxMessageBytes = 4 << 20
+
     @Flag(name: .customLong("no-progress"), help: "No progress bar, even on a terminal.")
     var noProgress = false
 
@@ -75,10 +83,11 @@ struct Scan: ParsableCommand {
         var sarif = format == .sarif ? SARIFWriter(rules: engine.rules) : nil
         let colored = color.enabled(fd: 1)
         let (format, onlyFlagged, textField, idField) = (self.format, self.onlyFlagged, self.textField, self.idField)
+        let maxMessage = maxMessageSize.bytes
 
         let pipeline = ScanPipeline(jobs: jobs, engine: engine, process: { batch, scanner in
             Scan.process(batch, scanner: scanner, format: format, onlyFlagged: onlyFlagged, colored: colored,
-                         textField: textField, idField: idField)
+                         textField: textField, idField: idField, maxMessage: maxMessage)
         }, write: { batch in
             out.write(batch.output)
             summary.merge(batch.summary)
@@ -109,7 +118,24 @@ struct Scan: ParsableCommand {
             }
             var columns: (Int, Int?)?
             var batch: ScanBatch?
-            func add(_ record: UnsafeBufferPointer<UInt8>, _ line: Int) -> Bool {
+            /// A message longer than the limit: its own batch (after what came before), one error record.
+            func addOverlong(line: Int, length: Int) {
+                if let current = batch { pipeline.submit(current); sequence += 1; batch = nil }
+                let single = ScanBatch(sequence: sequence, file: name, format: fileFormat, csvColumns: columns ?? (0, nil))
+                single.overlong = (line, length)
+                single.progressBytes = consumedBefore + source.consumed
+                pipeline.submit(single)
+                sequence += 1
+            }
+            func add(_ record: UnsafeBufferPointer<UInt8>, _ line: Int, _ overlong: Int?) -> Bool {
+                if let overlong {
+                    if fileFormat == .csv && columns == nil {
+                        Terminal.standardError.write("Error: \(name): the header row is \(overlong) bytes, longer than --max-message-size\n")
+                        return false
+                    }
+                    addOverlong(line: line, length: overlong)
+                    return true
+                }
                 if fileFormat == .text && record.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }
                 if fileFormat == .csv && columns == nil {
                     let header = CSVFields.split(record).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
@@ -134,21 +160,26 @@ struct Scan: ParsableCommand {
             var ok = true
             do {
                 if fileFormat == .csv {
-                    var framer = CSVRecordFramer()
-                    while ok, case let n = try source.read(into: buffer), n > 0 {
-                        framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { record, line in if ok { ok = add(record, line) } }
+                    var framer = CSVRecordFramer(maxLength: maxMessage)
+                    while ok, framer.error == nil, case let n = try source.read(into: buffer), n > 0 {
+                        framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { record, line, overlong in if ok { ok = add(record, line, overlong) } }
                     }
-                    if ok { framer.finish { record, line in _ = add(record, line) } }
+                    if ok { framer.finish { record, line, overlong in _ = add(record, line, overlong) } }
+                    if let error = framer.error {
+                        // Records before the problem are reported; the rest of the file is not read.
+                        Terminal.standardError.write("Error: \(name):\(error.line): \(error.message); the rest of the file was not scanned\n")
+                        ok = false
+                    }
                 } else {
                     // Text and JSON Lines: cut the input into batches at line ends; the workers split the lines.
-                    try Scan.readChunks(source) { data, first in
+                    try Scan.readChunks(source, maxLine: maxMessage, { data, first in
                         let chunk = ScanBatch(sequence: sequence, file: name, format: fileFormat, csvColumns: (0, nil))
                         chunk.data = data
                         chunk.firstLine = first
                         chunk.progressBytes = consumedBefore + source.consumed
                         pipeline.submit(chunk)
                         sequence += 1
-                    }
+                    }, overlong: { line, length in addOverlong(line: line, length: length) })
                 }
             } catch {
                 Terminal.standardError.write("Error: reading \(name): \(error)\n")
@@ -172,6 +203,10 @@ struct Scan: ParsableCommand {
         }
         out.flush()
         Terminal.standardError.write(summary.line(seconds: Date().timeIntervalSince(started)))
+        if summary.overlong > 0 {
+            Terminal.standardError.write("Error: \(summary.overlong) message(s) longer than --max-message-size (\(maxMessage) bytes) were escalated unchecked; raise the limit to check them\n")
+            hadError = true
+        }
         if hadError { throw ExitCode(2) }
         if summary.messages > 0 && summary.maxVerdict >= failOn { throw ExitCode(1) }
     }
@@ -181,8 +216,10 @@ struct Scan: ParsableCommand {
 
     /// Reads `source` in pieces of about ``chunkBytes`` and calls `batch(lines, firstLine)` with the
     /// whole lines of each, the first being line `firstLine`. A line longer than a piece waits for its
-    /// end (memory grows with the longest line, as it must); the last line may lack its `\n`.
-    static func readChunks(_ source: InputSource, _ batch: ([UInt8], Int) -> Void) throws {
+    /// end, up to `maxLine` bytes; a longer one is read to its end without being kept and reported as
+    /// `overlong(line, length)` (memory stays bounded by the limit); the last line may lack its `\n`.
+    static func readChunks(_ source: InputSource, maxLine: Int, _ batch: ([UInt8], Int) -> Void,
+                           overlong: (Int, Int) -> Void) throws {
         var carry: [UInt8] = []
         var line = 1
         while true {
@@ -209,12 +246,52 @@ struct Scan: ParsableCommand {
                 while i > carry.count && bytes[i - 1] != 0x0A { i -= 1 }
                 return i > carry.count ? i : 0
             }
-            guard end > 0 else { carry = data; continue }
+            guard end > 0 else {
+                carry = data
+                // One line longer than the limit (+1 for a `\r`): skip to its end, keeping nothing.
+                if carry.count > maxLine + 1 {
+                    var length = carry.count
+                    var rest = try skipLine(source, length: &length, lastByte: carry.last ?? 0)
+                    overlong(line, length)
+                    line += 1
+                    // The carry must hold no `\n`: the whole lines after the long one go out now.
+                    if let last = rest.lastIndex(of: 0x0A) {
+                        carry = Array(rest[(last + 1)...])
+                        rest.removeSubrange((last + 1)...)
+                        let lines = rest.withUnsafeBufferPointer { countNewlines($0) }
+                        batch(rest, line)
+                        line += lines
+                    } else {
+                        carry = rest
+                    }
+                }
+                continue
+            }
             carry = Array(data[end...])
             let lines = data.withUnsafeBufferPointer { countNewlines(UnsafeBufferPointer(rebasing: $0[..<end])) }
             data.removeSubrange(end...)
             batch(data, line)
             line += lines
+        }
+    }
+
+    /// Reads to the end of the current line, counting its bytes into `length` (without a final `\r`);
+    /// returns what follows its `\n` in the last piece read (empty at the end of the input).
+    private static func skipLine(_ source: InputSource, length: inout Int, lastByte: UInt8) throws -> [UInt8] {
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: chunkBytes)
+        defer { buffer.deallocate() }
+        var lastByte = lastByte
+        while true {
+            let n = try source.read(into: buffer)
+            if n == 0 { if lastByte == 0x0D { length -= 1 }; return [] }
+            if let found = memchr(buffer.baseAddress!, 0x0A, n) {
+                let newline = buffer.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                length += newline
+                if (newline > 0 ? buffer[newline - 1] : lastByte) == 0x0D { length -= 1 }
+                return Array(buffer[(newline + 1)..<n])
+            }
+            length += n
+            lastByte = buffer[n - 1]
         }
     }
 
@@ -236,8 +313,12 @@ struct Scan: ParsableCommand {
 
     /// Decides every record of a batch (on a worker thread) and renders its output.
     static func process(_ batch: ScanBatch, scanner: MessageScanner, format: OutputFormat, onlyFlagged: Bool,
-                        colored: Bool, textField: String, idField: String) {
+                        colored: Bool, textField: String, idField: String, maxMessage: Int) {
         let reader = MessageReader(format: batch.format, textField: textField, idField: idField)
+        if let (line, length) = batch.overlong {
+            overlong(line: line, length: length)
+            return
+        }
         batch.data.withUnsafeBufferPointer { data in
             if batch.format == .csv {
                 var start = 0
@@ -261,7 +342,16 @@ struct Scan: ParsableCommand {
                 start = newline + 1
             }
         }
+        /// A message longer than the limit: an error record, not checked (that would take memory many
+        /// times its size).
+        func overlong(line: Int, length: Int) {
+            let id = MessageID.position(file: batch.file, line: line)
+            batch.summary.bytes += length + 1
+            batch.summary.overlong += 1
+            handle(scanner.decide(InputMessage.overlong(id: id, length: length, limit: maxMessage)), text: UnsafeBufferPointer(start: nil, count: 0), line: line)
+        }
         func decide(_ record: UnsafeBufferPointer<UInt8>, line: Int) {
+            if record.count > maxMessage { overlong(line: line, length: record.count); return }
             let fallback = MessageID.position(file: batch.file, line: line)
             batch.summary.bytes += record.count + 1
             // Plain text has nothing to parse: decide the record's bytes where they lie.
@@ -326,7 +416,17 @@ struct Scan: ParsableCommand {
                 let wanted = include.isEmpty
                     ? Scan.scannedExtensions.contains(((name.hasSuffix(".gz") ? String(name.dropLast(3)) : name) as NSString).pathExtension.lowercased())
                     : include.contains { Scan.glob($0, name) || Scan.glob($0, relative) }
-                if wanted { found.append(full) }
+                guard wanted else { continue }
+                // Only regular files (a symlink to one included): a FIFO would block forever, a device
+                // such as /dev/zero never ends.
+                var info = stat()
+                guard stat(full, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                    let kind = stat(full, &info) != 0 ? "cannot stat it: \(String(cString: strerror(errno)))"
+                        : info.st_mode & S_IFMT == S_IFIFO ? "a FIFO" : info.st_mode & S_IFMT == S_IFSOCK ? "a socket" : "a device or other special file"
+                    Terminal.standardError.write("replyguard: skipping \(full): not a regular file (\(kind))\n")
+                    continue
+                }
+                found.append(full)
             }
             files += found.sorted()
         }

@@ -16,6 +16,8 @@ final class ScanBatch: @unchecked Sendable {
     /// Text and JSON Lines: the number of the first line in `data` (the last may lack its `\n` at the
     /// end of the input).
     var firstLine = 0
+    /// A message longer than the limit (its line and length): the batch's only record.
+    var overlong: (line: Int, length: Int)?
     /// Input consumed (across all files) when the batch was cut, for progress.
     var progressBytes = 0
     // Results, filled by a worker.
@@ -126,6 +128,8 @@ struct ScanSummary {
     /// Messages per rule, with the first match seen as an example.
     var rules: [String: (messages: Int, example: String)] = [:]
     var errors = 0
+    /// Messages longer than --max-message-size (escalated unchecked; scan exits 2).
+    var overlong = 0
     var maxVerdict = Verdict.allow
 
     mutating func add(_ decision: Decision) {
@@ -158,6 +162,7 @@ struct ScanSummary {
         messages += other.messages
         bytes += other.bytes
         errors += other.errors
+        overlong += other.overlong
         maxVerdict = max(maxVerdict, other.maxVerdict)
         for k in verdicts.indices { verdicts[k] += other.verdicts[k] }
         for (name, count) in other.categories { self.count(category: name, count) }

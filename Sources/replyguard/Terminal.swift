@@ -8,6 +8,8 @@ final class Terminal: @unchecked Sendable {
     static let standardOutput = Terminal(fd: 1)
     static let standardError = Terminal(fd: 2, bufferLimit: 0)
     static let errorStyle = Style(enabled: ColorChoice.auto.enabled(fd: 2), code: "1;31")
+    /// The exit status when standard output cannot be written (wrap sets 125: its own failure).
+    nonisolated(unsafe) static var writeFailureStatus: Int32 = 2
 
     let fd: Int32
     private var buffer: [UInt8] = []
@@ -51,7 +53,8 @@ final class Terminal: @unchecked Sendable {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Writes all of `bytes` (a write error other than EPIPE drops the rest).
+    /// Writes all of `bytes`. EPIPE on standard output ends the process quietly; any other error on it
+    /// (a full disk, /dev/full) is fatal: what was not written must not count as published.
     private func writeAll(_ bytes: UnsafeRawBufferPointer) {
         var offset = 0
         while offset < bytes.count {
@@ -63,7 +66,12 @@ final class Terminal: @unchecked Sendable {
                     if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
                     exit(0)
                 }
-                return
+                guard fd == 1 else { return }
+                let reason = String(cString: strerror(errno))
+                if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                let message = "Error: cannot write to standard output (\(reason)); stopped, nothing more is published\n"
+                _ = message.withCString { Foundation.write(2, $0, strlen($0)) }
+                exit(Terminal.writeFailureStatus)
             }
             offset += n
         }

@@ -1,17 +1,27 @@
 import ArgumentParser
+import CSpawn
 import Foundation
 import ReplyGuard
 import ReplyGuardReview
 
 /// The wrapped child, for the signal handlers (which cannot capture context).
 nonisolated(unsafe) var wrappedChild: pid_t = 0
+/// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded to the child; 0: never.
+nonisolated(unsafe) var terminationForwardedAt: Double = 0
+
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
 
 struct Wrap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a chatbot and filter its standard output like `filter` does.",
         discussion: """
         Spawns CMD with our standard input as its input and filters its standard output; its standard error \
-        passes through. SIGINT, SIGTERM and SIGHUP are forwarded to it. A partial reply (no line end) left when \
+        passes through. SIGINT, SIGTERM and SIGHUP are forwarded to it; a bot still running --grace seconds \
+        later is killed (SIGKILL). The bot is killed when replyguard dies, even by SIGKILL. A partial reply (no line end) left when \
         it exits is never published. Exit status: the child's; 128+N when it was killed by signal N; 125 when \
         replyguard itself fails (rules, queue, replies that fail the policy); 126 when CMD cannot be executed; \
         127 when it is not found. Bots that block-buffer their output when it is a pipe need `stdbuf -oL` \
@@ -20,50 +30,43 @@ struct Wrap: ParsableCommand {
 
     @OptionGroup var options: FilterOptions
 
+    @Option(name: .long, help: ArgumentHelp("Seconds a bot may take to exit after a forwarded SIGTERM/SIGINT/SIGHUP before it is sent SIGKILL.", valueName: "seconds"))
+    var grace: Double = 5
+
     @Argument(parsing: .postTerminator, help: "The bot command and its arguments, after --.")
     var command: [String] = []
 
     func validate() throws {
         if command.isEmpty { throw ValidationError("give the bot command after --, e.g. replyguard wrap -- python3 bot.py") }
+        if !(grace >= 0 && grace <= 3600) { throw ValidationError("--grace must be between 0 and 3600 seconds") }
     }
 
     func run() throws {
         let filter = try options.makeFilter(failureCode: 125)
+        Terminal.writeFailureStatus = 125
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw fail("cannot create pipes", code: 125) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
-        // The bot starts with no blocked signals and default handlers, whatever we inherited or set
-        // (we ignore SIGPIPE ourselves; a bot must not).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t(), defaults = sigset_t()
-        sigemptyset(&emptyMask)
-        sigemptyset(&defaults)
-        for sig in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&defaults, sig) }
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
+        // The bot starts with no blocked signals and default handlers, whatever we inherited or set (we
+        // ignore SIGPIPE ourselves; a bot must not), and is sent SIGKILL if we die (PR_SET_PDEATHSIG).
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let rc = posix_spawnp(&pid, command[0], &actions, &attributes, argv, environ)
+        let pipes = toChild + fromChild
+        var spawnError: Int32 = 0
+        let pid = rg_spawn(command[0], argv, toChild[0], fromChild[1], pipes, Int32(pipes.count), &spawnError)
         close(toChild[0])
         close(fromChild[1])
-        if rc != 0 {
-            Terminal.standardError.write("Error: cannot run \(command[0]): \(String(cString: strerror(rc)))\n")
-            throw ExitCode(rc == ENOENT ? 127 : 126)
+        if pid < 0 {
+            Terminal.standardError.write("Error: cannot run \(command[0]): \(String(cString: strerror(spawnError)))\n")
+            throw ExitCode(spawnError == ENOENT ? 127 : 126)
         }
         wrappedChild = pid
         var forwarded = sigset_t()
         sigemptyset(&forwarded)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { received in if wrappedChild > 0 { kill(wrappedChild, received) } }
+            signal(sig) { received in
+                if wrappedChild > 0 { kill(wrappedChild, received) }
+                if terminationForwardedAt == 0 { terminationForwardedAt = monotonicSeconds() }
+            }
             sigaddset(&forwarded, sig)
         }
         // We may have been started with these blocked (some launchers do); forwarding needs them.
@@ -89,13 +92,31 @@ struct Wrap: ParsableCommand {
 
         var status: Int32 = 0
         var reaped = false
+        let grace = self.grace
         pump(fd: fromChild[0], into: filter, pollInterval: options.pollInterval) {
             reaped = reaped || waitpid(pid, &status, WNOHANG) == pid
+            // A bot that ignores a forwarded signal is killed after the grace period.
+            if !reaped && terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
             return reaped
+        }
+        if let failure = filter.failure {
+            // Fail closed: stop the bot and publish nothing more.
+            Terminal.standardOutput.flush()
+            close(fromChild[0])
+            if !reaped { Wrap.stop(pid, grace: grace) }
+            wrappedChild = 0
+            throw fail(failure, code: 125)
         }
         filter.finish(publishPartial: false)
         close(fromChild[0])
-        if !reaped { while waitpid(pid, &status, 0) < 0 && errno == EINTR {} }
+        // The bot closed its output but may still run: wait for it (killing it once a forwarded
+        // signal's grace period is over).
+        while !reaped {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { break }
+            if terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
+            usleep(20_000)
+        }
         wrappedChild = 0
         filter.poll()
         Terminal.standardOutput.flush()
@@ -103,6 +124,21 @@ struct Wrap: ParsableCommand {
         let signalNumber = status & 0x7F
         if signalNumber == 0 { throw ExitCode((status >> 8) & 0xFF) }
         throw ExitCode(128 + signalNumber)
+    }
+
+    /// Sends SIGTERM, then SIGKILL if the bot is still running `grace` seconds later, and reaps it.
+    static func stop(_ pid: pid_t, grace: Double) {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        let deadline = monotonicSeconds() + grace
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if monotonicSeconds() >= deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return
+            }
+            usleep(20_000)
+        }
     }
 
     private func fail(_ message: String, code: Int32) -> ExitCode {

@@ -7,6 +7,7 @@
 #   sleep         print one reply, then wait (for signal forwarding tests)
 #   stderr        write a diagnostic to stderr and one reply to stdout
 #   exit N        exit with status N at once
+#   stubborn      print one reply and its pid, then ignore SIGTERM/SIGINT/SIGHUP and wait
 mode=${1:-script}
 case "$mode" in
   script)
@@ -19,4 +20,5 @@ case "$mode" in
   sleep) printf '%s\n' "您好。"; exec sleep 30 ;;
   stderr) echo "bot: warming up" >&2; printf '%s\n' "您好。" ;;
   exit) exit "$2" ;;
+  stubborn) trap '' TERM INT HUP; printf '%s\n' "您好。" "$$"; while :; do sleep 1; done ;;
 esac

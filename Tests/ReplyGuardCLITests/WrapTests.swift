@@ -85,7 +85,7 @@ import Testing
         input += [0x0A]                                               // empty line
         input += Array(String(repeating: "办事大厅开放。", count: 400_000).utf8) + [0x0A] // ~8.4 MB line
         input += Array("结束".utf8)                                     // last line without newline
-        let result = try CLI.run(["filter", "--queue", q], stdin: input)
+        let result = try CLI.run(["filter", "--queue", q, "--max-message-size", "16M"], stdin: input)
         #expect(result.status == 0)
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 7) // 6 replies + trailing newline

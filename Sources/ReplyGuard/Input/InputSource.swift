@@ -48,6 +48,14 @@ public final class InputSource {
                 var code: Int32 = 0
                 throw InputError(message: "\(name): " + (gzerror(gz, &code).map { String(cString: $0) } ?? "gzip error"))
             }
+            if n == 0 {
+                // zlib ends a stream cut short quietly and only notes Z_BUF_ERROR: the rest is missing.
+                var code: Int32 = 0
+                _ = gzerror(gz, &code)
+                if code == Z_BUF_ERROR {
+                    throw InputError(message: "truncated gzip file (unexpected end of file); the rest of it was not scanned")
+                }
+            }
             return Int(n)
         }
         while true {

@@ -3,8 +3,16 @@
 public enum JSONFieldLocator {
     /// The byte ranges of the values of top-level keys `fields` in `line` (a JSON object), nil for a key
     /// that is absent; nil altogether when the line is not a well-formed object. Keys are compared after
-    /// unescaping; the first occurrence of a key wins.
+    /// unescaping; the first occurrence of a key wins (see the variant that reports repeated keys).
     public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>) -> [Range<Int>?]? {
+        var repeated: Int?
+        return valueRanges(of: fields, in: line, repeated: &repeated)
+    }
+
+    /// Like ``valueRanges(of:in:)``; `repeated` is set to the index of the first of `fields` whose key
+    /// occurs more than once at the top level (parsers disagree on which value counts: most keep the last).
+    public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>, repeated: inout Int?) -> [Range<Int>?]? {
+        repeated = nil
         var i = 0
         let n = line.count
         func skipSpace() { while i < n, line[i] == 0x20 || line[i] == 0x09 || line[i] == 0x0A || line[i] == 0x0D { i += 1 } }
@@ -41,7 +49,7 @@ public enum JSONFieldLocator {
             default:
                 let start = i
                 while i < n, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D].contains(line[i]) { i += 1 }
-                return i > start
+                return isLiteral(UnsafeBufferPointer(rebasing: line[start..<i]))
             }
         }
         skipSpace()
@@ -60,8 +68,8 @@ public enum JSONFieldLocator {
             skipSpace()
             let valueStart = i
             guard skipValue() else { return nil }
-            for (k, field) in fields.enumerated() where found[k] == nil && unescapedEquals(line, keyRange, field) {
-                found[k] = valueStart..<i
+            for (k, field) in fields.enumerated() where unescapedEquals(line, keyRange, field) {
+                if found[k] == nil { found[k] = valueStart..<i } else if repeated == nil { repeated = k }
             }
             skipSpace()
             if i < n, line[i] == 0x2C { i += 1; continue }
@@ -70,6 +78,25 @@ public enum JSONFieldLocator {
         }
         skipSpace()
         return i == n ? found : nil
+    }
+
+    /// Whether `token` is `true`, `false`, `null` or a number as JSON writes it (`-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`):
+    /// `1"2`, `9x`, `0x1f`, `1.2.3` and `01` are not, and copying them would make output invalid JSON.
+    static func isLiteral(_ token: UnsafeBufferPointer<UInt8>) -> Bool {
+        if token.elementsEqual("true".utf8) || token.elementsEqual("false".utf8) || token.elementsEqual("null".utf8) { return true }
+        var i = 0
+        let n = token.count
+        func digits() -> Int { let start = i; while i < n, token[i] >= 0x30, token[i] <= 0x39 { i += 1 }; return i - start }
+        if i < n, token[i] == 0x2D { i += 1 }
+        guard i < n else { return false }
+        if token[i] == 0x30 { i += 1 } else if digits() == 0 { return false }
+        if i < n, token[i] == 0x2E { i += 1; if digits() == 0 { return false } }
+        if i < n, token[i] == 0x65 || token[i] == 0x45 {
+            i += 1
+            if i < n, token[i] == 0x2B || token[i] == 0x2D { i += 1 }
+            if digits() == 0 { return false }
+        }
+        return i == n
     }
 
     private static func unescapedEquals(_ line: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ field: String) -> Bool {
@@ -86,6 +113,13 @@ public enum JSONFieldLocator {
 /// Decodes one JSON string literal (with quotes) into a String; nil when malformed.
 public enum JSONStringDecoder {
     public static func decode(_ literal: [UInt8]) -> String? {
+        var loneSurrogates = 0
+        return decode(literal, loneSurrogates: &loneSurrogates)
+    }
+
+    /// Like ``decode(_:)``; counts `\uD800`–`\uDFFF` escapes that are not a valid pair (decoded as
+    /// U+FFFD here, kept as they are by many parsers downstream).
+    public static func decode(_ literal: [UInt8], loneSurrogates: inout Int) -> String? {
         guard literal.count >= 2, literal.first == 0x22, literal.last == 0x22 else { return nil }
         var out = String.UnicodeScalarView()
         var bytes: [UInt8] = []
@@ -119,7 +153,7 @@ public enum JSONStringDecoder {
                     value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }
-                out.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+                if let scalar = Unicode.Scalar(value) { out.append(scalar) } else { out.append("\u{FFFD}"); loneSurrogates += 1 }
             default: return nil
             }
         }

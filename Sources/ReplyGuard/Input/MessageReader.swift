@@ -18,6 +18,20 @@ public struct InputMessage {
     public var textValueRange: Range<Int>?
     /// JSON Lines: the id field's value as JSON text, when present.
     public var idJSON: String?
+
+    public init(id: MessageID, text: [UInt8], error: String?, textValueRange: Range<Int>? = nil, idJSON: String? = nil) {
+        self.id = id
+        self.text = text
+        self.error = error
+        self.textValueRange = textValueRange
+        self.idJSON = idJSON
+    }
+
+    /// A message longer than the limit (`--max-message-size`): an error, escalated without being checked
+    /// (checking would take memory many times its size).
+    public static func overlong(id: MessageID, length: Int, limit: Int) -> InputMessage {
+        InputMessage(id: id, text: [], error: "message is \(length) bytes, longer than the maximum of \(limit) bytes (--max-message-size); not checked")
+    }
 }
 
 /// Turns lines of text or JSON Lines into messages. Malformed lines become messages with an error
@@ -51,30 +65,54 @@ public struct MessageReader: Sendable {
         case .text, .csv:
             return InputMessage(id: fallbackID, text: Array(line), error: nil)
         case .jsonl:
-            guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line) else {
+            var repeated: Int?
+            guard let ranges = JSONFieldLocator.valueRanges(of: [textField, idField], in: line, repeated: &repeated) else {
                 let first = line.first { ![0x20, 0x09, 0x0D].contains($0) }
                 return InputMessage(id: fallbackID, text: Array(line),
                                     error: first == UInt8(ascii: "{") ? "line is not valid JSON" : "line is not a JSON object")
             }
             var id = fallbackID
             var idJSON: String?
-            if let range = ranges[1] {
+            var idError: String?
+            /// A string or a number (the locator has checked its form) is kept as written; anything else
+            /// is an error and never copied into a record.
+            func readID(_ range: Range<Int>) {
                 let raw = Array(line[range])
-                idJSON = String(decoding: raw, as: UTF8.self)
-                if raw.first == 0x22, let s = JSONStringDecoder.decode(raw) { id = .string(s) } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
-                    id = .number(idJSON!)
+                if raw.first == 0x22, !raw.contains(where: { $0 < 0x20 }), let s = JSONStringDecoder.decode(raw) {
+                    id = .string(s)
+                } else if raw.first.map({ $0 == 0x2D || ($0 >= 0x30 && $0 <= 0x39) }) == true {
+                    id = .number(String(decoding: raw, as: UTF8.self))
                 } else {
-                    id = .string(idJSON!)
+                    idError = "field '\(idField)' is not a JSON string or number"
+                    return
                 }
+                idJSON = String(decoding: raw, as: UTF8.self)
+            }
+            if let range = ranges[1] { readID(range) }
+            if let repeated {
+                // Which value counts is up to the parser downstream (most keep the last): the whole line
+                // is checked and the reply held (at least).
+                let field = repeated == 0 ? textField : idField
+                if repeated == 1 { id = fallbackID; idJSON = nil }
+                return InputMessage(id: id, text: Array(line), error: "JSON object has the key '\(field)' more than once", idJSON: idJSON)
             }
             guard let range = ranges[0] else {
                 return InputMessage(id: id, text: [], error: "JSON object has no field '\(textField)'", idJSON: idJSON)
             }
             let raw = Array(line[range])
-            guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw) else {
+            var loneSurrogates = 0
+            guard raw.first == 0x22, let text = JSONStringDecoder.decode(raw, loneSurrogates: &loneSurrogates) else {
                 return InputMessage(id: id, text: [], error: "field '\(textField)' is not a string", textValueRange: range, idJSON: idJSON)
             }
-            return InputMessage(id: id, text: Array(text.utf8), error: nil, textValueRange: range, idJSON: idJSON)
+            // Invalid UTF-8 anywhere in the line, or an escape no UTF-8 can hold, is read differently by
+            // different decoders downstream: the text (bad bytes as U+FFFD) is checked and held at least.
+            var error = idError
+            if String(validating: line, as: UTF8.self) == nil {
+                error = "line is not valid UTF-8"
+            } else if loneSurrogates > 0 {
+                error = "field '\(textField)' holds \(loneSurrogates) unpaired surrogate escape(s) (\\uD800-\\uDFFF)"
+            }
+            return InputMessage(id: id, text: Array(text.utf8), error: error, textValueRange: range, idJSON: idJSON)
         }
     }
 }

@@ -228,10 +228,11 @@ public final class MessageScanner {
     @inline(__always)
     private func prescreen(_ value: UInt32, _ pass: inout PrescreenPass) -> Bool {
         guard !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(pass.previous)) else { return false }
-        pass.previous = value
         let entry = tables.isPlainKeep(value) ? value
             : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
         let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
+        // Ignorables do not count as the character before a parenthesis (`當\u{200B}(dāng)`).
+        if kind != NormalizationTables.ignorable { pass.previous = value }
         switch kind {
         case NormalizationTables.keep, NormalizationTables.filler:
             if folded != value { pass.identity = false }

@@ -205,20 +205,31 @@ public struct Normalizer: Sendable {
     }
 
     /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right
-    /// after a Chinese character, the index just past its closing parenthesis.
+    /// after a Chinese character, the index just past its closing parenthesis. Ignorable scalars (zero-width
+    /// characters, combining marks: `da\u{0304}ng` in NFD form) are looked through, before the parenthesis
+    /// and inside it, as the folded text would see them.
     @inline(__always)
     func annotationEnd(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int? {
-        guard i > 0, Normalizer.isHan(scalars[i - 1]) else { return nil }
-        var j = i + 1
-        while j < scalars.count && j - i <= 7 {
+        var k = i - 1
+        while k >= 0 && i - k <= 32 && isIgnorable(scalars[k]) { k -= 1 }
+        guard k >= 0, Normalizer.isHan(scalars[k]) else { return nil }
+        var j = i + 1, letters = 0
+        while j < scalars.count && j - i <= 64 {
             let v = scalars[j]
-            if v == 0x29 || v == 0xFF09 { return j > i + 1 ? j + 1 : nil }
+            if v == 0x29 || v == 0xFF09 { return letters > 0 ? j + 1 : nil }
             let entry = tables.entry(v)
-            let letter = entry & 0x1F_FFFF
-            guard entry >> NormalizationTables.kindShift == NormalizationTables.keep, letter >= 0x61, letter <= 0x7A else { return nil }
+            let kind = entry >> NormalizationTables.kindShift, letter = entry & 0x1F_FFFF
+            if kind == NormalizationTables.ignorable { j += 1; continue }
+            guard kind == NormalizationTables.keep, letter >= 0x61, letter <= 0x7A, letters < 6 else { return nil }
+            letters += 1
             j += 1
         }
         return nil
+    }
+
+    @inline(__always)
+    private func isIgnorable(_ v: UInt32) -> Bool {
+        tables.entry(v) >> NormalizationTables.kindShift == NormalizationTables.ignorable
     }
 
     static func isHan(_ v: UInt32) -> Bool {

@@ -41,7 +41,10 @@ public enum RuleLoader {
         var policy = Policy.builtIn
         var policyBytes: [UInt8] = []
         let defaultPolicy = directoryURL.appendingPathComponent("policy.yaml").path
-        let policyPath = policyFile ?? (FileManager.default.fileExists(atPath: defaultPolicy) ? defaultPolicy : nil)
+        // Anything at `policy.yaml` — a dangling symlink, an unreadable file — is the policy and must
+        // load; only a path where nothing exists falls back to the built-in policy.
+        var info = stat()
+        let policyPath = policyFile ?? (lstat(defaultPolicy, &info) == 0 || errno != ENOENT ? defaultPolicy : nil)
         if let policyPath {
             let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer,
                                     directory: (policyPath as NSString).deletingLastPathComponent)
@@ -124,7 +127,10 @@ final class YAMLReader {
 
     func compose(path: String) -> (Node, [UInt8])? {
         guard let data = FileManager.default.contents(atPath: path) else {
-            problems.append(RuleProblem(file: file, message: "cannot read file"))
+            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "not a readable regular file"
+            var info = stat()
+            let dangling = lstat(path, &info) == 0 && stat(path, &info) != 0 ? " (a symlink to a missing file)" : ""
+            problems.append(RuleProblem(file: file, message: "cannot read file: \(reason)\(dangling)"))
             return nil
         }
         let bytes = [UInt8](data)
@@ -484,6 +490,9 @@ final class YAMLReader {
             }
         }
         policy.file = file
+        if let node = keys["version"], node.scalar?.string != "1" {
+            problem(node, "policy version '\(node.scalar?.string ?? "?")' is not supported: this replyguard reads version 1")
+        }
         let packIDs = Set(packs.map(\.id))
         let categories = Set(packs.flatMap { [$0.category] + $0.rules.map(\.category) })
         if let node = keys["packs"], let ids = list(node, "packs") {

@@ -1,0 +1,50 @@
+import Foundation
+
+extension CLI {
+    /// Like ``run(_:stdin:cwd:executable:)``, but standard output goes to `stdoutPath` when given (e.g.
+    /// `/dev/full`), and a run that takes longer than `timeout` seconds is killed (`timedOut` is then true),
+    /// so a test of a hang fails instead of hanging the suite.
+    static func runBounded(_ arguments: [String], stdin: [UInt8] = [], stdoutPath: String? = nil,
+                           timeout: Double = 60) throws -> (output: Output, timedOut: Bool) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/in", contents: Data(stdin))
+        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath ?? dir + "/out")
+        process.standardError = FileHandle(forWritingAtPath: dir + "/err")
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        var timedOut = false
+        while process.isRunning {
+            if Date() > deadline { kill(process.processIdentifier, SIGKILL); timedOut = true; break }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        let output = Output(status: process.terminationStatus,
+                            stdout: String(decoding: FileManager.default.contents(atPath: dir + "/out") ?? Data(), as: UTF8.self),
+                            stderr: String(decoding: FileManager.default.contents(atPath: dir + "/err") ?? Data(), as: UTF8.self))
+        return (output, timedOut)
+    }
+
+    /// A fresh temporary directory.
+    static func temporaryDirectory() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgfc-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// A copy of the shipped packs without their policy, to put a test policy beside.
+    static func rulesWithoutPolicy() -> String {
+        let dir = temporaryDirectory() + "/rules"
+        try! FileManager.default.copyItem(atPath: root + "/rules", toPath: dir)
+        try? FileManager.default.removeItem(atPath: dir + "/policy.yaml")
+        return dir
+    }
+}

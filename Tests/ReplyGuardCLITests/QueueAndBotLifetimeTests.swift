@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// #12, smaller ones: a read-only queue stops `filter` at start-up; a locked queue does not delay
+/// allowed replies; `wrap` kills a bot that ignores SIGTERM after a grace period, and never leaves the
+/// bot running when it is itself killed.
+@Suite struct QueueAndBotLifetimeTests {
+    static let canDropPrivileges = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+
+    /// As root a read-only file is still writable: run the filter as nobody on a root-owned 0444 queue in
+    /// a world-writable directory (SQLite then opens it read-only and every insert fails).
+    @Test(.enabled(if: canDropPrivileges)) func readOnlyQueueStopsTheFilterAtStartUp() throws {
+        let dir = CLI.temporaryDirectory()
+        #expect(chmod(dir, 0o1777) == 0)
+        let q = dir + "/q.sqlite3"
+        #expect(try CLI.run(["filter", "--queue", q], stdin: Array("您好\n".utf8)).status == 0)
+        #expect(chmod(q, 0o444) == 0)
+        let result = try CLI.run(["-c", "printf '网传明天停水\\n您好\\n' | setpriv --reuid=65534 --regid=65534 --clear-groups '\(CLI.binary)' filter --queue '\(q)'"],
+                                 executable: "/bin/bash")
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("read-only"), "\(result.stderr)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
+    func aLockedQueueDoesNotDelayAllowedReplies() throws {
+        let q = CLI.temporaryDirectory() + "/q.sqlite3"
+        #expect(try CLI.run(["filter", "--queue", q], stdin: Array("您好\n".utf8)).status == 0)
+        // Another process holds the write lock for 6 s.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/bin/bash")
+        holder.arguments = ["-c", "(echo 'BEGIN IMMEDIATE;'; sleep 6; echo 'COMMIT;') | sqlite3 '\(q)'"]
+        try holder.run()
+        defer { holder.waitUntilExit() }
+        usleep(1_000_000)
+        let started = Date()
+        let result = try CLI.run(["filter", "--queue", q], stdin: Array("您好\n好的\n".utf8))
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.lines == ["您好", "好的"])
+        #expect(elapsed < 3, "allowed replies took \(elapsed) s")
+    }
+
+    /// Runs wrap on the stubborn bot in a bash script: `$W` is wrap's pid, `$B` the bot's (its second
+    /// output line) once the first two lines are out; a watchdog kills both after 15 s whatever happens.
+    func wrapScript(_ wrapArguments: String, then body: String) throws -> [String] {
+        let dir = CLI.temporaryDirectory()
+        let script = """
+            '\(CLI.binary)' wrap --queue '\(dir)/q.sqlite3' \(wrapArguments) -- '\(WrapAndFilterTests.bot)' stubborn > '\(dir)/out' < /dev/null &
+            W=$!
+            for i in $(seq 100); do [ "$(wc -l < '\(dir)/out')" -ge 2 ] && break; sleep 0.1; done
+            B=$(sed -n 2p '\(dir)/out')
+            ( sleep 15; kill -9 $W $B ) 2>/dev/null & WD=$!
+            gone() { ! kill -0 $B 2>/dev/null || [ "$(awk '{print $3}' /proc/$B/stat 2>/dev/null)" = Z ]; }
+            \(body)
+            kill $WD 2>/dev/null; kill -9 $B 2>/dev/null; true
+            """
+        return try CLI.run(["-c", script], executable: "/bin/bash").lines
+    }
+
+    @Test func wrapKillsABotThatIgnoresSIGTERMAfterTheGracePeriod() throws {
+        let lines = try wrapScript("--grace 1", then: """
+            start=$(date +%s%N)
+            kill -TERM $W; wait $W; echo "status=$?"
+            echo "ms=$(( ($(date +%s%N) - start) / 1000000 ))"
+            for i in $(seq 20); do gone && break; sleep 0.1; done
+            gone && echo bot=gone || echo bot=alive
+            """)
+        #expect(lines.contains("status=137"), "\(lines)")
+        #expect(lines.contains("bot=gone"), "\(lines)")
+        let ms = lines.first { $0.hasPrefix("ms=") }.flatMap { Int($0.dropFirst(3)) } ?? .max
+        #expect(ms < 5000, "\(lines)")
+    }
+
+    @Test func theBotDoesNotOutliveAKilledWrap() throws {
+        let lines = try wrapScript("", then: """
+            kill -9 $W; wait $W
+            for i in $(seq 30); do gone && break; sleep 0.1; done
+            gone && echo bot=gone || echo bot=alive
+            """)
+        #expect(lines.contains("bot=gone"), "\(lines)")
+    }
+}
