@@ -207,12 +207,15 @@ import Testing
         #"哑?巴"#, #"(?:哑|聋)*子"#, #"(?<name>说)话{0}"#, #"(?P<x>骂)人|滚"#, #"[^哑]巴"#, #"[哑聋a-c]+了"#,
         #"a\.b"#, #"(?i)SB"#, #"\Q哑巴\E"#, #"[[:alpha:]]{2}蛋"#, #"(哑|)巴"#, #"(?:你|您)(?:好|坏){1,}"#,
         #"傻[\x{903C}b]"#, #"(?=.*元)\d"#, #"說話"#, #"[說说]话"#, #"x{2,}|y+"#, #"\\d哑"#, #"①\d"#,
+        #"(?<![不没])(?:讨厌|看不起(?!你))(?:死|那些)?(?:黑人|(?:河南|外地)人|gay)"#, #"跑分|(?<!用)卡商(?![户场])|料主|[一二]类卡"#,
+        #"说(?=话)话了|不转(?:不是)?中国人"#, #"哑哑?巴{2}|说{2}话"#,
     ]
     /// Fragments that match the patterns above, so random messages reach the regexes' full matches.
     static let fragments = ["3元", "12万元", "2018年1月2日", "第三章", "加微信abcde1", "+ vx abc_12", "不转不是中国人",
                             "a.b", "ab蛋", "xx", "y", "\\d哑", "①1", "①１", "說話", "哑巴", "乐呵呵", "呵呵大笑", "骂人",
-                            "當(dāng)", "㈱", "哑\u{200B}巴", "S B", "(x)"]
-    static let palette = Array("元万亿年月日第一二三章条款加+微信vxq abc_-0123456789乐笑呵大不转是哑聋巴子说話话骂人滚了.你您好坏傻逼b說SBsb①１２，、 \u{3000}😀（")
+                            "當(dāng)", "㈱", "哑\u{200B}巴", "S B", "(x)", "讨厌黑人", "看不起外地人", "讨，厌河南人", "不讨厌gay",
+                            "跑分", "卡商户", "料主", "一类卡", "说话了", "不转中国人", "哑巴巴", "说说话"]
+    static let palette = Array("元万亿年月日第一二三章条款加+微信vxq abc_-0123456789乐笑呵大不转是哑聋巴子说話话骂人滚了.你您好坏傻逼b說SBsb①１２，、 \u{3000}😀（讨厌看起黑河南外地gy跑分卡商户场料主类中国没用")
 
     @Test func prefilterNeverChangesDecisions() throws {
         var yaml = regexPack(Self.patterns.map { ($0, "folded") })
@@ -227,6 +230,18 @@ import Testing
         #expect(matched.count == Self.patterns.count - 1, "\(matched.sorted())")
     }
 
+    /// Clauses of punctuation and emoji (【…】, ⚠) are looked up in the bytes: on the original view always,
+    /// on the folded view when folding changed nothing; a character folding changes (！ → !) gives none.
+    @Test func punctuationAndEmojiClausesNeverChangeDecisions() throws {
+        let yaml = regexPack([("^[^\\p{L}]{0,3}【[^【】]{1,4}】|【[^【】]{1,4}】$", "folded"), ("[⚠🙏]", "original"),
+                              ("！{2}|⚠", "folded"), ("【x", "original")])
+        let fragments = ["【店】", "【ｘ】x", "【x", "⚠", "🙏", "！！", "!!", "【【", "】【店】"]
+        let palette = Array("【】店xｘ⚠🙏！! 你好，。😀\u{200B}")
+        let decisions = try decideWithAndWithoutPrefilters(["p.yaml": yaml], fragments: fragments, palette: palette,
+                                                           maxNoise: 4, seed: 11)
+        #expect(Set(decisions.flatMap { $0.hits.map(\.rule) }).count == 4)
+    }
+
     /// Words with fillers, Traditional forms, annotations, expansions and zero-width characters between
     /// them, and a regex the prescreen can rule out: most messages are settled by the prescreen, the
     /// rest by the full path, and both agree with the full path alone.
@@ -234,10 +249,15 @@ import Testing
         let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 当面, sb, 株式会社, 你不说话]\n  - regex: 'https?://\\S+'")
         // Words under `not` cannot make a rule match by themselves: the prescreen settles messages with only those.
         let context = pack("u", action: "block", match: "all:\n  - words: [骗子, 刷单]\n  - not: {words: [警惕, 诈骗]}")
-        let palette = Array("哑巴啞当當面你不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x警惕诈骗骗子刷单")
+        // Only one child of `all` triggers it (the one with the longer words): 你 alone does not need the full path.
+        let pair = pack("v", action: "escalate", match: "all:\n  - words: [你, 您]\n  - words: [刷单]\nwithin: 6")
+        // A regex that spells out 姓名 triggers its `all` instead of the shorter words next to it.
+        let form = pack("w", action: "escalate", match: "all:\n  - regex: '姓名\\s*[:：]\\s*\\p{Han}{2}'\n  - words: [你, 电话]\nwithin: 12")
+        let palette = Array("哑巴啞当當面你您不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x警惕诈骗骗子刷单姓名：:电")
         let fragments = ["哑巴", "啞 巴", "哑\u{200B}巴", "當(dāng)面", "当（dang）面", "你不說話", "ＳＢ", "s b", "sb", "bsb",
-                         "株式会社", "㈱会社", "http://x", "", "面当", "警惕", "诈骗", "骗子", "警惕骗子", "刷单诈骗", "刷 单"]
-        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "u.yaml": context], fragments: fragments,
+                         "株式会社", "㈱会社", "http://x", "", "面当", "警惕", "诈骗", "骗子", "警惕骗子", "刷单诈骗", "刷 单",
+                         "姓名：张三 电话", "姓 名:李四你", "你好姓名"]
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "u.yaml": context, "v.yaml": pair, "w.yaml": form], fragments: fragments,
                                                            palette: palette, maxNoise: 8, seed: 7, insert: true)
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
         #expect(verdicts[.allow, default: 0] > 1000 && verdicts[.escalate, default: 0] > 1000 && verdicts[.block, default: 0] > 100,

@@ -9,8 +9,9 @@ public struct EngineOptions: Sendable {
     public var applyExceptions = true
     /// Skip work that cannot change a decision: a regex whose required bytes or characters are absent
     /// from the message, and the full normalization of a message the one-pass prescreen settles as a
-    /// plain allow. Never changes results; tests compare.
-    public var prefilter = true
+    /// plain allow. Never changes results; tests compare. `REPLYGUARD_PREFILTER=off` in the environment
+    /// turns it off, to check that on real data (`scan` output must be byte-identical, only slower).
+    public var prefilter = ProcessInfo.processInfo.environment["REPLYGUARD_PREFILTER"] != "off"
     /// Today's date (`YYYY-MM-DD`, UTC) for exception expiry.
     public var today: String = EngineOptions.utcToday()
 
@@ -47,11 +48,41 @@ struct RegexGate: @unchecked Sendable {
     }
 }
 
-/// One prefilter clause: satisfied when the folded view holds one of these ASCII bytes or one of these
-/// Chinese characters (a range of ``Engine/gateClauseHan``).
+/// One prefilter clause: satisfied when the regex's view holds one of these ASCII bytes, one of these
+/// Chinese characters or runs of them (a range of ``Engine/gateClauseHan``), or one of the clause's other
+/// characters — `other`, bits of ``OtherCharacterMarks`` for original scalars: the characters themselves
+/// for an original-view regex, everything that folds into them for a folded-view one.
 struct GateClause: Sendable {
     let ascii: (UInt64, UInt64)
     let han: Range<Int>
+    var other: UInt64 = 0
+}
+
+/// Up to 64 scalars below U+20000 that no fast path keeps as itself (punctuation such as 【, symbols,
+/// emoji), each with a bit: normalization and the prescreen mark the ones a message holds, so a regex
+/// clause naming them costs one AND.
+final class OtherCharacterMarks: @unchecked Sendable { // immutable after init
+    static let limit: UInt32 = 0x20000
+    private let bitmap: [UInt64]
+    private let index: [UInt32: UInt64]
+
+    init(_ scalars: [UInt32]) {
+        var bitmap = [UInt64](repeating: 0, count: Int(OtherCharacterMarks.limit) / 64)
+        var index: [UInt32: UInt64] = [:]
+        for (i, v) in scalars.enumerated() {
+            bitmap[Int(v >> 6)] |= 1 << UInt64(v & 63)
+            index[v] = 1 << UInt64(i)
+        }
+        self.bitmap = bitmap
+        self.index = index
+    }
+
+    /// The bit of `value`, or 0.
+    @inline(__always)
+    func bit(_ value: UInt32) -> UInt64 {
+        guard value < OtherCharacterMarks.limit, bitmap[Int(value >> 6)] >> UInt64(value & 63) & 1 != 0 else { return 0 }
+        return index[value]!
+    }
 }
 
 /// Reporting cues normalized like words.
@@ -75,11 +106,12 @@ public final class Engine: Sendable {
     let slotRoots: [Int]
     /// Slots whose expression can match without any literal hit (they contain an ungated regex).
     let alwaysEvaluated: [Int]
-    /// For each of those slots, its regex when the whole expression is that one regex (-1 otherwise):
-    /// a message whose prefilters rule the regex out need not evaluate the slot at all.
-    let alwaysEvaluatedSoleRegex: [Int]
-    /// The regexes in those slots (indexes into `regexes`), and those of them that can match a message
-    /// whose folded view has no ASCII at all (the others have a clause of ASCII bytes only).
+    /// For each of those slots, the regexes through which it can match without a literal hit: a message
+    /// with no literal hit in the slot whose prefilters rule them all out need not evaluate it at all.
+    let alwaysEvaluatedUngatedRegexes: [[Int]]
+    /// The regexes through which those slots can match without a literal hit (indexes into `regexes`),
+    /// and those of them that can match a message whose folded view has no ASCII at all (the others
+    /// have a clause of ASCII bytes only).
     let alwaysEvaluatedRegexes: [Int]
     let alwaysEvaluatedWithoutASCII: [Int]
     let automaton: LiteralAutomaton
@@ -91,11 +123,21 @@ public final class Engine: Sendable {
     /// they name (as ids), how many such characters there are, and each automaton pattern's id (-1: none).
     let gateClauses: [GateClause]
     let gateClauseHan: [Int32]
+    /// The other characters regex clauses name (nil: none).
+    let otherMarks: OtherCharacterMarks?
     let gateHanCount: Int
+    /// For each prefilter item (Chinese character or run), the clauses naming it: `gateHanClauses`
+    /// from `gateHanClauseStart[h]` to `gateHanClauseStart[h + 1]`.
+    let gateHanClauses: [Int32]
+    let gateHanClauseStart: [Int32]
     let patternGateHan: [Int32]
     /// Per automaton pattern: some rule can match because of it (a word of a rule, not under `not`).
     /// A message where no such pattern ends, and no always-evaluated regex can match, matches no rule.
     let patternCanMatchRule: [Bool]
+    /// Per node: for a literal, whether its hit can lead to a match of its slot. A positive child of
+    /// `all` other than the one ``triggerChild(_:)`` picks cannot: the trigger is needed too, and its
+    /// hit touches the slot. With prefilters off, every positive literal triggers.
+    let literalTriggers: [Bool]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -145,14 +187,18 @@ public final class Engine: Sendable {
         var patternIndex: [[UInt32]: Int] = [:]
         var patterns: [[UInt32]] = []
         var patternNodeLists: [[Int32]] = []
+        let foldingTables = NormalizationTables.shared // what `normalizer` folds with
         var canMatchRule: [Bool] = [] // per pattern: one of its words stands where it can make a rule match
+        var triggers: [Bool] = []     // per node: a literal whose hit can lead to a match of its slot
         let ruleCount = rules.count
-        /// `positive`: not under a `not` (a word there can only stop a match).
+        /// `positive`: not under a `not` (a word there can only stop a match), and not a child of `all`
+        /// other than the one chosen to trigger it (see ``triggerChild(_:)``).
         func compile(_ expression: MatchExpression, slot: Int, positive: Bool = true) -> Int {
             switch expression {
             case .words(let words):
                 let node = nodes.count
                 nodes.append(.literal(slot: slot))
+                triggers.append(positive)
                 for word in words {
                     let id = patternIndex[word.normalized] ?? {
                         patterns.append(word.normalized)
@@ -168,23 +214,30 @@ public final class Engine: Sendable {
             case .regex(let spec):
                 regexes.append(spec)
                 nodes.append(.regex(regexes.count - 1))
+                triggers.append(false)
                 return nodes.count - 1
             case .any(let expressions):
                 let ids = expressions.map { compile($0, slot: slot, positive: positive) }
                 nodes.append(.any(append(ids)))
+                triggers.append(false)
                 return nodes.count - 1
             case .all(let expressions, let within):
                 let isPositive = positive
+                let trigger = options.prefilter ? Engine.triggerChild(expressions, tables: foldingTables) : nil
                 var positive: [Int] = [], negative: [Int] = []
-                for child in expressions {
+                for (index, child) in expressions.enumerated() {
                     if case .not(let inner) = child {
                         negative.append(compile(inner, slot: slot, positive: false))
                     } else {
-                        positive.append(compile(child, slot: slot, positive: isPositive))
+                        positive.append(compile(child, slot: slot, positive: isPositive && (trigger == nil || trigger?.child == index)))
                     }
                 }
+                // A regex chosen to trigger: the strings it spells out become a literal node of their own,
+                // never evaluated, whose hits touch the slot.
+                if let words = trigger?.regexWords { _ = compile(.words(words), slot: slot, positive: isPositive) }
                 let cheapFirst = positive.filter(isCheap) + positive.filter { !isCheap($0) }
                 nodes.append(.all(positive: append(cheapFirst), negative: append(negative), within: within.map(Int32.init)))
+                triggers.append(false)
                 return nodes.count - 1
             case .not(let inner): // the loader only allows `not` inside `all`
                 return compile(inner, slot: slot, positive: false)
@@ -207,25 +260,27 @@ public final class Engine: Sendable {
         self.children = children
         slotRoots = roots
         alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
-        alwaysEvaluatedSoleRegex = alwaysEvaluated.map { slot in
-            if case .regex(let index) = nodes[roots[slot]] { return index }
-            return -1
-        }
-        func regexesIn(_ id: Int) -> [Int] {
+        /// The regexes through which a node can match with no literal hit: an `all` with a literal-gated
+        /// child needs a hit, and a regex under `not` can only stop a match.
+        func ungatedRegexesIn(_ id: Int) -> [Int] {
             switch nodes[id] {
             case .literal: return []
             case .regex(let index): return [index]
-            case .any(let range): return children[range].flatMap(regexesIn)
-            case .all(let positive, let negative, _): return children[positive].flatMap(regexesIn) + children[negative].flatMap(regexesIn)
+            case .any(let range): return children[range].flatMap(ungatedRegexesIn)
+            case .all(let positive, _, _):
+                return children[positive].allSatisfy(ungated) ? children[positive].flatMap(ungatedRegexesIn) : []
             }
         }
-        alwaysEvaluatedRegexes = Array(Set(alwaysEvaluated.flatMap { regexesIn(roots[$0]) })).sorted()
-        // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character in
-        // a clause becomes a one-character automaton pattern that marks it seen in the message.
+        alwaysEvaluatedUngatedRegexes = alwaysEvaluated.map { Array(Set(ungatedRegexesIn(roots[$0]))).sorted() }
+        alwaysEvaluatedRegexes = Array(Set(alwaysEvaluatedUngatedRegexes.joined())).sorted()
+        // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character or
+        // run of them in a clause becomes an automaton pattern that marks it seen in the message.
         var gates = regexes.map(RegexGate.init)
         var clauses: [GateClause] = []
         var clauseHan: [Int32] = []
-        var hanIDs: [UInt32: Int32] = [:]
+        var hanIDs: [[UInt32]: Int32] = [:]
+        var preimageCache: [UInt32: [UInt32]] = [:]
+        var otherScalars: [UInt32] = []
         var patternHan = [Int32](repeating: -1, count: patterns.count)
         let tables = normalizer.tables
         for (index, spec) in regexes.enumerated() where options.prefilter {
@@ -233,7 +288,41 @@ public final class Engine: Sendable {
             // Digits are counted so that the counts hold for either view (see ``NormalizationTables/digits``).
             gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
             gates[index].digitCount = Int32(requirement?.digitCount ?? 0)
-            guard spec.view == .folded else { continue }
+            func preimages(_ c: UInt32) -> [UInt32] {
+                if let cached = preimageCache[c] { return cached }
+                let found = tables.preimages(of: c)
+                preimageCache[c] = found
+                return found
+            }
+            /// Whether every original scalar that can put one of `others` in the folded view can be marked.
+            func markable(_ others: [UInt32]) -> Bool {
+                others.allSatisfy { preimages($0).allSatisfy { $0 < OtherCharacterMarks.limit && !tables.isPlainKeep($0) } }
+            }
+            // The original scalars whose presence lets the view hold one of `others` (nil: not usable —
+            // beyond U+20000, kept as itself by a fast path, or more than 64 in all).
+            func otherMask(_ others: [UInt32], folded: Bool) -> UInt64? {
+                var mask: UInt64 = 0
+                for c in others {
+                    for v in folded ? preimages(c) : [c] {
+                        guard v < OtherCharacterMarks.limit, !tables.isPlainKeep(v) else { return nil }
+                        if otherScalars.firstIndex(of: v) == nil {
+                            guard otherScalars.count < 64 else { return nil }
+                            otherScalars.append(v)
+                        }
+                        mask |= 1 << UInt64(otherScalars.firstIndex(of: v)!)
+                    }
+                }
+                return mask
+            }
+            guard spec.view == .folded else {
+                // On the original text only clauses of other characters are read (as given).
+                if let clause = requirement?.clauses.first(where: { $0.han.isEmpty && $0.ascii == (0, 0) && !$0.other.isEmpty }),
+                   let mask = otherMask(clause.other, folded: false) {
+                    clauses.append(GateClause(ascii: (0, 0), han: clauseHan.count..<clauseHan.count, other: mask))
+                    gates[index].clauses = clauses.count - 1..<clauses.count
+                }
+                continue
+            }
             // PCRE2's own facts become ASCII-only clauses too: a required ASCII byte, the ASCII bytes every
             // match starts with.
             var pcre2Clauses: [RegexRequirement.Clause] = []
@@ -246,22 +335,31 @@ public final class Engine: Sendable {
             let clauseRequirement = requirement?.clauses ?? []
             let start = clauses.count
             // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
-            // patterns that report wherever they occur, so one of those is kept (the first).
-            let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty }.prefix(4)
+            // patterns that report wherever they occur, so at most two of those are kept.
+            let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty && markable($0.other) }.prefix(4)
             // A character that folding changes never stands in the folded view: such clauses are unusable.
-            let withHan = clauseRequirement.first { !$0.han.isEmpty && $0.han.count <= 16 && $0.han.allSatisfy { tables.entry($0) == $0 } }
-            for clause in asciiOnly + (withHan.map { [$0] } ?? []) {
+            // Of the usable ones, the two most selective: the ones whose shortest item is longest (single
+            // characters are in most messages), then the ones with fewer items.
+            let withHan = clauseRequirement
+                .filter { !$0.han.isEmpty && $0.han.count <= 64 && $0.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } } && markable($0.other) }
+                .sorted { a, b in
+                    let (x, y) = (a.han.map(\.count).min()!, b.han.map(\.count).min()!)
+                    return x != y ? x > y : a.han.count < b.han.count
+                }
+                .prefix(2)
+            for clause in asciiOnly + withHan {
+                guard let other = clause.other.isEmpty ? 0 : otherMask(clause.other, folded: true) else { continue }
                 let hanStart = clauseHan.count
                 for c in clause.han {
                     let id = hanIDs[c] ?? {
                         let id = Int32(hanIDs.count)
                         hanIDs[c] = id
-                        let pattern = patternIndex[[c]] ?? {
-                            patterns.append([c])
+                        let pattern = patternIndex[c] ?? {
+                            patterns.append(c)
                             patternNodeLists.append([])
                             canMatchRule.append(false)
                             patternHan.append(-1)
-                            patternIndex[[c]] = patterns.count - 1
+                            patternIndex[c] = patterns.count - 1
                             return patterns.count - 1
                         }()
                         patternHan[pattern] = id
@@ -269,17 +367,26 @@ public final class Engine: Sendable {
                     }()
                     clauseHan.append(id)
                 }
-                clauses.append(GateClause(ascii: clause.ascii, han: hanStart..<clauseHan.count))
+                clauses.append(GateClause(ascii: clause.ascii, han: hanStart..<clauseHan.count, other: other))
             }
             gates[index].clauses = start..<clauses.count
         }
         regexGates = gates
         alwaysEvaluatedWithoutASCII = alwaysEvaluatedRegexes.filter { index in
-            !clauses[gates[index].clauses].contains { $0.han.isEmpty && ($0.ascii.0 | $0.ascii.1) != 0 }
+            !clauses[gates[index].clauses].contains { $0.han.isEmpty && $0.other == 0 && ($0.ascii.0 | $0.ascii.1) != 0 }
         }
         gateClauses = clauses
+        otherMarks = otherScalars.isEmpty ? nil : OtherCharacterMarks(otherScalars)
         gateClauseHan = clauseHan
         gateHanCount = hanIDs.count
+        var clausesOfHan = [[Int32]](repeating: [], count: hanIDs.count)
+        for (c, clause) in clauses.enumerated() {
+            for h in clause.han where clausesOfHan[Int(clauseHan[h])].last != Int32(c) { clausesOfHan[Int(clauseHan[h])].append(Int32(c)) }
+        }
+        var clauseStart: [Int32] = [0]
+        for list in clausesOfHan { clauseStart.append(clauseStart.last! + Int32(list.count)) }
+        gateHanClauseStart = clauseStart
+        gateHanClauses = clausesOfHan.flatMap { $0 }
         patternGateHan = patternHan
         automaton = LiteralAutomaton(patterns: patterns)
         plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
@@ -292,6 +399,7 @@ public final class Engine: Sendable {
             CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window)
         }
         patternCanMatchRule = canMatchRule
+        literalTriggers = triggers
         patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
         patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
         patternHasASCIIAlphanumeric = patterns.map { $0.contains(where: Engine.isASCIIAlphanumeric) }
@@ -304,6 +412,55 @@ public final class Engine: Sendable {
     }
 
     @inline(__always)
+    /// Of an `all`'s children, the one whose hits alone decide whether the `all` is worth evaluating:
+    /// every positive child must match, so one suffices. Picked among children that cannot match without
+    /// a word — words, folded-view regexes that spell out one of a few runs of two or more Chinese
+    /// characters (`姓名\s*[:：]…` needs 姓名; the runs stand in for the regex as `regexWords`), and `any`
+    /// of those — the one whose shortest word is longest (single characters such as 你 are in most
+    /// messages), then the one with fewer words of that length, then fewer words. Nil when no child
+    /// qualifies (every child then triggers).
+    static func triggerChild(_ expressions: [MatchExpression], tables: NormalizationTables) -> (child: Int, regexWords: [Word]?)? {
+        /// The words whose hits a child cannot match without, and those a regex in it spells out; nil
+        /// when some way of matching needs none.
+        func literals(_ expression: MatchExpression) -> (words: [Word], regexWords: [Word])? {
+            switch expression {
+            case .words(let words):
+                return (words, [])
+            case .regex(let spec) where spec.view == .folded:
+                guard let clause = RegexRequirement.of(spec.pattern.pattern)?.clauses.filter({ clause in
+                    clause.selectivity >= 2 && clause.han.count <= 64 && clause.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } }
+                }).max(by: { $0.selectivity < $1.selectivity }) else { return nil }
+                return ([], clause.han.map { run in
+                    Word(text: String(String.UnicodeScalarView(run.compactMap(Unicode.Scalar.init))), normalized: run, location: spec.location)
+                })
+            case .any(let children):
+                var result: ([Word], [Word]) = ([], [])
+                for child in children {
+                    guard let found = literals(child) else { return nil }
+                    result.0 += found.words
+                    result.1 += found.regexWords
+                }
+                return result
+            default:
+                return nil
+            }
+        }
+        // Regex strings may stand in only where the slot is gated by words anyway (an `all` of regexes
+        // alone is evaluated for every message, its regexes' own prefilters deciding).
+        guard expressions.contains(where: { if case .words = $0 { return true } else { return false } }) else { return nil }
+        var best: (index: Int, rank: (Int, Int, Int), regexWords: [Word])?
+        for (index, expression) in expressions.enumerated() {
+            if case .not = expression { continue }
+            guard let found = literals(expression) else { continue }
+            let lengths = (found.words + found.regexWords).map(\.normalized.count)
+            guard let shortest = lengths.min() else { continue }
+            // Longest shortest word, then fewest words of that length, then fewest words.
+            let rank = (shortest, -lengths.filter { $0 == shortest }.count, -lengths.count)
+            if best == nil || rank > best!.rank { best = (index, rank, found.regexWords) }
+        }
+        return best.map { ($0.index, $0.regexWords.isEmpty ? nil : $0.regexWords) }
+    }
+
     static func isASCIIAlphanumeric(_ v: UInt32) -> Bool {
         (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A)
     }

@@ -41,8 +41,9 @@ public final class MessageScanner {
     private var errors: [DecisionError] = []
     /// Where each exception with a `match` matched in the current message (empty: not at all).
     private var exceptionSpans: [[Span]]
-    /// `hanSeen[h] == generation` when prefilter character `h` occurs in the current message.
-    private var hanSeen: [Int]
+    /// `clauseSeen[c] == generation` when a Chinese character or run of prefilter clause `c` occurs in
+    /// the current message.
+    private var clauseSeen: [Int]
     private var generation = 0
     private var prescreen = PrescreenGovernor()
     private var currentSlot = 0
@@ -60,7 +61,7 @@ public final class MessageScanner {
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
-        hanSeen = Array(repeating: 0, count: engine.gateHanCount)
+        clauseSeen = Array(repeating: 0, count: engine.gateClauses.count)
     }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
@@ -90,7 +91,7 @@ public final class MessageScanner {
                 return Decision(id: id, verdict: .allow, scores: [:], hits: [], errors: [], suppressed: [], policy: digest)
             }
         }
-        normalizer.normalize(bytes, into: work, automaton: automaton, plainSymbols: plainSymbols)
+        normalizer.normalize(bytes, into: work, automaton: automaton, plainSymbols: plainSymbols, otherMarks: engine.otherMarks)
         errors.removeAll(keepingCapacity: true)
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
@@ -99,8 +100,7 @@ public final class MessageScanner {
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
         for (k, slot) in engine.alwaysEvaluated.enumerated() where !touched[slot] {
-            let regex = engine.alwaysEvaluatedSoleRegex[k]
-            if regex >= 0 && !regexMightMatch(regex, bytes) { continue }
+            if !engine.alwaysEvaluatedUngatedRegexes[k].contains(where: { regexMightMatch($0, bytes) }) { continue }
             touched[slot] = true
             touchedSlots.append(slot)
         }
@@ -207,6 +207,7 @@ public final class MessageScanner {
             i += length
         }
         work.foldedASCII = (pass.low, pass.high)
+        work.otherSeen = pass.otherSeen
         work.foldingIsIdentity = pass.identity
         work.longestDigitRun = pass.digitRuns.longest
         work.digitCount = pass.digitRuns.total
@@ -221,6 +222,7 @@ public final class MessageScanner {
         var previous: UInt32 = 0
         var low: UInt64 = 0, high: UInt64 = 0
         var digitRuns = DigitRunCounter()
+        var otherSeen: UInt64 = 0
     }
 
     /// The prescreen's step for any scalar, as normalization treats it; false when the message needs the
@@ -228,6 +230,7 @@ public final class MessageScanner {
     @inline(__always)
     private func prescreen(_ value: UInt32, _ pass: inout PrescreenPass) -> Bool {
         guard !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(pass.previous)) else { return false }
+        if let marks = engine.otherMarks { pass.otherSeen |= marks.bit(value) }
         let entry = tables.isPlainKeep(value) ? value
             : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
         let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
@@ -257,7 +260,7 @@ public final class MessageScanner {
         automaton.forEachPattern(reportedBy: reporting) { pattern in
             if engine.patternCanMatchRule[pattern] { wordEnds = true }
             let han = engine.patternGateHan[pattern]
-            if han >= 0 { hanSeen[Int(han)] = generation }
+            if han >= 0 { markClauses(ofHan: Int(han)) }
         }
         return !wordEnds
     }
@@ -318,7 +321,7 @@ public final class MessageScanner {
             let match = work.matches[index]
             let pattern = Int(match >> 32), end = Int(match & 0xFFFF_FFFF)
             let han = engine.patternGateHan[pattern]
-            if han >= 0 { hanSeen[Int(han)] = generation }
+            if han >= 0 { markClauses(ofHan: Int(han)) }
             let start = end - Int(automaton.patternLengths[pattern]) + 1
             var inner = start + 1
             while inner <= end && Int(gaps[inner]) <= maxFiller { inner += 1 }
@@ -342,7 +345,7 @@ public final class MessageScanner {
             var j = i
             while j < literalHits.count && literalHits[j].node == node { j += 1 }
             nodeHitRange[Int(node)] = i..<j
-            if case .literal(let slot) = engine.nodes[Int(node)], !touched[slot] {
+            if engine.literalTriggers[Int(node)], case .literal(let slot) = engine.nodes[Int(node)], !touched[slot] {
                 touched[slot] = true
                 touchedSlots.append(slot)
             }
@@ -385,10 +388,14 @@ public final class MessageScanner {
         // A clause of what every match of a folded-view regex contains is not met by the folded view (the
         // original when folding changed nothing): a byte PCRE2 says every match needs, the ASCII bytes
         // every match starts with, the characters read from the pattern (see ``RegexRequirement``).
-        for clause in gate.clauses {
-            let clause = engine.gateClauses[clause]
-            if work.foldedViewContains(anyOf: clause.ascii) { continue }
-            if !clause.han.contains(where: { hanSeen[Int(engine.gateClauseHan[$0])] == generation }) { return false }
+        let clauses = engine.gateClauses, otherSeen = work.otherSeen
+        for c in gate.clauses {
+            let clause = clauses[c]
+            if gate.folded && work.foldedViewContains(anyOf: clause.ascii) { continue }
+            if !clause.han.isEmpty && clauseSeen[c] == generation { continue }
+            // Other characters: marked by original scalar while decoding (see ``OtherCharacterMarks``).
+            if clause.other & otherSeen != 0 { continue }
+            return false
         }
         // The regex searches the original bytes (its view, or the folded view when folding changed
         // nothing): the byte every match needs is not there. (On a folded view built for the regex,
@@ -396,6 +403,11 @@ public final class MessageScanner {
         if !(gate.folded && !work.foldingIsIdentity), let required = gate.requiredByte,
            bytes.isEmpty || memchr(bytes.baseAddress!, Int32(required), bytes.count) == nil { return false }
         return true
+    }
+
+    @inline(__always)
+    private func markClauses(ofHan h: Int) {
+        for i in Int(engine.gateHanClauseStart[h])..<Int(engine.gateHanClauseStart[h + 1]) { clauseSeen[Int(engine.gateHanClauses[i])] = generation }
     }
 
     private func regexSpans(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {

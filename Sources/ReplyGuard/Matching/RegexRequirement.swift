@@ -1,5 +1,7 @@
 /// What every match of a regex must contain, read from the pattern's text: a conjunction of clauses,
-/// each satisfied when the subject contains any one of its characters (Chinese characters and ASCII),
+/// each satisfied when the subject contains any one of its items — ASCII characters, and Chinese
+/// characters or runs of them that the pattern spells out literally (`(?:讨厌|看不起)` needs 讨厌 or
+/// 看不起, not merely 讨, 厌, 看, 不 or 起, which are in most messages) —
 /// and how many decimal digits every match holds, in all and in one run (`1[3-9]\d(?:[ -]?\d{4}){2}`
 /// holds 11 digits, 4 in a row: a message with fewer — times, dates, hotlines — cannot match a phone
 /// number).
@@ -11,19 +13,31 @@
 /// reads (`\Q`, inline options, verbs, comments) give no requirement at all.
 struct RegexRequirement: Equatable {
     struct Clause: Equatable {
-        /// Chinese characters (U+3400–U+9FFF and the other Han blocks), any of which satisfies the clause.
-        var han: [UInt32] = []
+        /// Chinese characters (U+3400–U+9FFF and the other Han blocks) and runs of them that every match
+        /// spells out contiguously, any of which satisfies the clause.
+        var han: [[UInt32]] = []
         /// ASCII bytes (bit b of word b / 64), any of which satisfies the clause.
         var ascii: (UInt64, UInt64) = (0, 0)
+        /// Other characters (punctuation such as 【, symbols, emoji), any of which satisfies the clause.
+        var other: [UInt32] = []
 
-        static func == (a: Clause, b: Clause) -> Bool { a.han == b.han && a.ascii == b.ascii }
+        static func == (a: Clause, b: Clause) -> Bool { a.han == b.han && a.ascii == b.ascii && a.other == b.other }
 
         mutating func insert(ascii b: UInt32) {
             if b < 64 { ascii.0 |= 1 << UInt64(b) } else { ascii.1 |= 1 << UInt64(b - 64) }
         }
 
+        /// How rarely a message meets the clause, roughly: a clause of Chinese characters only ranks by its
+        /// shortest run (a single character such as 转 is in many messages, 转自 in few); ASCII or other
+        /// characters (brackets, spaces) rank lowest.
+        var selectivity: Int {
+            guard ascii == (0, 0), other.isEmpty, let shortest = han.map(\.count).min() else { return 0 }
+            return shortest
+        }
+
         mutating func formUnion(_ other: Clause) {
             han += other.han.filter { !han.contains($0) }
+            self.other += other.other.filter { !self.other.contains($0) }
             ascii.0 |= other.ascii.0
             ascii.1 |= other.ascii.1
         }
@@ -81,10 +95,13 @@ struct RegexRequirement: Equatable {
             }
             if alternatives.count == 1 { return alternatives[0] }
             var reading = Reading()
-            // Each alternative implies its first clause, so the alternation implies their union.
+            // Each alternative implies each of its clauses, so the alternation implies the union of one
+            // clause from each: the most selective one (see ``Clause/selectivity``).
             if alternatives.allSatisfy({ !$0.clauses.isEmpty }) {
                 var union = Clause()
-                for alternative in alternatives { union.formUnion(alternative.clauses[0]) }
+                for alternative in alternatives {
+                    union.formUnion(alternative.clauses.max { $0.selectivity < $1.selectivity }!)
+                }
                 reading.clauses = [union]
             }
             let digits = alternatives.compactMap(\.digits)
@@ -100,11 +117,25 @@ struct RegexRequirement: Equatable {
         mutating func sequence() -> Reading? {
             var reading = Reading(digits: 0)
             var run = 0
+            // Required single Chinese characters in a row (lookarounds between them do not count) are one
+            // item: every match spells the run out.
+            var hanRun: [UInt32] = []
+            func endHanRun() {
+                if !hanRun.isEmpty { reading.clauses.append(Clause(han: [hanRun])) }
+                hanRun = []
+            }
             while let c = peek(), c != 0x7C, c != 0x29 {
                 guard let atom = atom() else { return nil }
                 guard let minimum = quantifier() else { return nil }
                 if atom.zeroWidth { continue }
-                if minimum > 0 { reading.clauses += atom.clauses }
+                if minimum > 0, atom.clauses.count == 1, atom.clauses[0].ascii == (0, 0), atom.clauses[0].other.isEmpty,
+                   atom.clauses[0].han.count == 1, atom.clauses[0].han[0].count == 1 {
+                    hanRun.append(atom.clauses[0].han[0][0])
+                    if minimum > 1 { endHanRun() }
+                } else {
+                    endHanRun()
+                    if minimum > 0 { reading.clauses += atom.clauses }
+                }
                 reading.digitCount = min(reading.digitCount + atom.digitCount * minimum, 1000)
                 if let digits = atom.digits {
                     run = min(run + digits * minimum, 1000)
@@ -116,6 +147,7 @@ struct RegexRequirement: Equatable {
                 }
                 reading.digitRun = max(reading.digitRun, run)
             }
+            endHanRun()
             return reading
         }
 
@@ -164,7 +196,8 @@ struct RegexRequirement: Equatable {
         func literal(_ c: UInt32) -> Clause? {
             var clause = Clause()
             if c < 0x80 { clause.insert(ascii: c); return clause }
-            if Normalizer.isHan(c) { clause.han = [c]; return clause }
+            if Normalizer.isHan(c) { clause.han = [[c]]; return clause }
+            if c < 0xD800 || c > 0xDFFF { clause.other = [c]; return clause }
             return nil
         }
 

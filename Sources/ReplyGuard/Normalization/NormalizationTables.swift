@@ -180,6 +180,25 @@ public final class NormalizationTables: @unchecked Sendable {
         if value < NormalizationTables.flatLimit { return flat[Int(value)] }
         return high[value] ?? value
     }
+
+    /// Every scalar whose folded form holds `target` (kept or as a filler): `target` itself unless folding
+    /// changes it, and everything folding turns into it, alone or inside an expansion (`︻` → `【`). A
+    /// folded view holds `target` only where the original holds one of these.
+    func preimages(of target: UInt32) -> [UInt32] {
+        func holds(_ entry: UInt32) -> Bool {
+            switch entry >> NormalizationTables.kindShift {
+            case NormalizationTables.keep, NormalizationTables.filler: return entry & 0x1F_FFFF == target
+            case NormalizationTables.expansion:
+                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                return expansions[offset..<offset + count].contains { $0 >> NormalizationTables.kindShift <= NormalizationTables.filler && $0 & 0x1F_FFFF == target }
+            default: return false
+            }
+        }
+        var result = (0..<UInt32(NormalizationTables.flatLimit)).filter { holds(flat[Int($0)]) }
+        result += high.filter { holds($0.value) }.map(\.key).sorted()
+        if target >= NormalizationTables.flatLimit && high[target] == nil { result.append(target) }
+        return result
+    }
 }
 
 /// How many scalars count as decimal digits (``NormalizationTables/digits``) in a message read scalar by

@@ -14,6 +14,8 @@ final class NormalizationWorkspace {
     var invalidUTF8Count = 0
     var foldingIsIdentity = true
     var foldedASCII: (UInt64, UInt64) = (0, 0)
+    /// Bits of ``OtherCharacterMarks`` for the marked scalars the message holds.
+    var otherSeen: UInt64 = 0
     /// The longest run of scalars that count as decimal digits (``NormalizationTables/digits``;
     /// ignorable characters neither count nor end a run).
     var longestDigitRun: Int32 = 0

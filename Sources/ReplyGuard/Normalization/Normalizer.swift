@@ -65,7 +65,7 @@ public struct Normalizer: Sendable {
     /// there lands in `workspace.matches` (the literal search costs no pass of its own); its
     /// ``PlainSymbolTable`` entries give scalars kept as themselves a shorter path.
     func normalize(_ text: UnsafeBufferPointer<UInt8>, into workspace: NormalizationWorkspace, automaton: LiteralAutomaton? = nil,
-                   plainSymbols: UnsafeMutablePointer<UInt16>? = nil) {
+                   plainSymbols: UnsafeMutablePointer<UInt16>? = nil, otherMarks: OtherCharacterMarks? = nil) {
         let byteCount = text.count
         workspace.offsets.reserve(byteCount + 1)
         workspace.scalars.reserve(byteCount)
@@ -87,6 +87,7 @@ public struct Normalizer: Sendable {
         workspace.reserveKept(scalarCount)
         workspace.matches.count = 0
         var pass = FoldPass(workspace, identity: invalid == 0)
+        var otherSeen: UInt64 = 0
         let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
         let flat = tables.flat
         var i = 0
@@ -104,6 +105,7 @@ public struct Normalizer: Sendable {
                 i = end
                 continue
             }
+            if symbol < 0, let otherMarks { otherSeen |= otherMarks.bit(value) }
             let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
                 : value < NormalizationTables.flatLimit ? flat[Int(value)] : tables.entry(value)
             let kind = entry >> NormalizationTables.kindShift
@@ -148,6 +150,7 @@ public struct Normalizer: Sendable {
         workspace.setKeptCount(pass.count)
         workspace.foldingIsIdentity = pass.identity
         workspace.foldedASCII = (pass.low, pass.high)
+        workspace.otherSeen = otherSeen
         workspace.longestDigitRun = pass.digitRuns.longest
         workspace.digitCount = pass.digitRuns.total
         workspace.foldedViewReady = false
