@@ -428,7 +428,7 @@ public final class Engine: Sendable {
                 return (words, [])
             case .regex(let spec) where spec.view == .folded:
                 guard let clause = RegexRequirement.of(spec.pattern.pattern)?.clauses.filter({ clause in
-                    clause.selectivity >= 2 && clause.han.count <= 64 && clause.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } }
+                    clause.selectivity >= 4 && clause.han.count <= 64 && clause.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } }
                 }).max(by: { $0.selectivity < $1.selectivity }) else { return nil }
                 return ([], clause.han.map { run in
                     Word(text: String(String.UnicodeScalarView(run.compactMap(Unicode.Scalar.init))), normalized: run, location: spec.location)

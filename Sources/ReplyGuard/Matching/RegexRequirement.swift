@@ -28,11 +28,16 @@ struct RegexRequirement: Equatable {
         }
 
         /// How rarely a message meets the clause, roughly: a clause of Chinese characters only ranks by its
-        /// shortest run (a single character such as 转 is in many messages, 转自 in few); ASCII or other
-        /// characters (brackets, spaces) rank lowest.
+        /// shortest run, doubled (a single character such as 转 is in many messages, 转自 in few); one of
+        /// ASCII letters only ranks 3 (Latin letters are rarer in Chinese text than most characters);
+        /// anything else — digits, punctuation, other characters — 0.
         var selectivity: Int {
+            if han.isEmpty && other.isEmpty && ascii != (0, 0) {
+                let letters: UInt64 = 0x07FF_FFFE_07FF_FFFE // A-Z, a-z in the upper 64 ASCII values
+                return ascii.0 == 0 && ascii.1 & ~letters == 0 ? 3 : 0
+            }
             guard ascii == (0, 0), other.isEmpty, let shortest = han.map(\.count).min() else { return 0 }
-            return shortest
+            return 2 * shortest
         }
 
         mutating func formUnion(_ other: Clause) {
@@ -44,6 +49,8 @@ struct RegexRequirement: Equatable {
     }
 
     var clauses: [Clause]
+    /// Most runs a clause of Chinese characters may hold (each becomes an automaton pattern).
+    static let maxRuns = 64
     /// Every match contains this many consecutive decimal digits (general category Nd, what `\d`
     /// matches with PCRE2_UCP); 0 when nothing is known.
     var digitRun = 0
@@ -69,10 +76,17 @@ struct RegexRequirement: Equatable {
         var digitCount = 0
         /// The piece matches no characters (anchors, lookarounds): digits on either side stay adjacent.
         var zeroWidth = false
+        /// When every match of the piece is one of these runs of Chinese characters (`说`, `[一二]`,
+        /// `(?:资金|料)`, `[收找]料`): the runs, so that a sequence can join them into longer ones.
+        var exact: [[UInt32]]?
 
         static let zeroWidth = Reading(zeroWidth: true)
         static func character(_ clause: Clause?, digit: Bool) -> Reading {
-            Reading(clauses: clause.map { [$0] } ?? [], digits: digit ? 1 : nil, digitRun: digit ? 1 : 0, digitCount: digit ? 1 : 0)
+            var reading = Reading(clauses: clause.map { [$0] } ?? [], digits: digit ? 1 : nil, digitRun: digit ? 1 : 0, digitCount: digit ? 1 : 0)
+            if let clause, clause.ascii == (0, 0), clause.other.isEmpty, !clause.han.isEmpty, clause.han.allSatisfy({ $0.count == 1 }) {
+                reading.exact = clause.han
+            }
+            return reading
         }
     }
 
@@ -104,6 +118,11 @@ struct RegexRequirement: Equatable {
                 }
                 reading.clauses = [union]
             }
+            if alternatives.allSatisfy({ $0.exact != nil }) {
+                var union: [[UInt32]] = []
+                for alternative in alternatives { union += alternative.exact!.filter { !union.contains($0) } }
+                if union.count <= RegexRequirement.maxRuns { reading.exact = union }
+            }
             let digits = alternatives.compactMap(\.digits)
             reading.digits = digits.count == alternatives.count ? digits.min() : nil
             reading.digitRun = alternatives.map(\.digitRun).min() ?? 0
@@ -117,23 +136,33 @@ struct RegexRequirement: Equatable {
         mutating func sequence() -> Reading? {
             var reading = Reading(digits: 0)
             var run = 0
-            // Required single Chinese characters in a row (lookarounds between them do not count) are one
-            // item: every match spells the run out.
-            var hanRun: [UInt32] = []
-            func endHanRun() {
-                if !hanRun.isEmpty { reading.clauses.append(Clause(han: [hanRun])) }
-                hanRun = []
+            // Consecutive required pieces that each match one of a few runs of Chinese characters join
+            // into longer runs (`[一二三]道(?:资金|料)` needs one of 一道资金 … 三道料, not merely 一, 二 or
+            // 三); lookarounds between them do not count.
+            var runs: [[UInt32]]?
+            var onlyRuns = true
+            func endRuns() {
+                if let runs { reading.clauses.append(Clause(han: runs)) }
+                runs = nil
             }
             while let c = peek(), c != 0x7C, c != 0x29 {
                 guard let atom = atom() else { return nil }
-                guard let minimum = quantifier() else { return nil }
+                guard let (minimum, plain) = quantifier() else { return nil }
                 if atom.zeroWidth { continue }
-                if minimum > 0, atom.clauses.count == 1, atom.clauses[0].ascii == (0, 0), atom.clauses[0].other.isEmpty,
-                   atom.clauses[0].han.count == 1, atom.clauses[0].han[0].count == 1 {
-                    hanRun.append(atom.clauses[0].han[0][0])
-                    if minimum > 1 { endHanRun() }
+                if let exact = atom.exact, minimum >= 1 {
+                    let joined = (runs ?? [[]]).flatMap { head in exact.map { head + $0 } }
+                    if joined.count <= RegexRequirement.maxRuns {
+                        runs = joined
+                    } else {
+                        endRuns()
+                        runs = exact
+                        onlyRuns = false
+                    }
+                    // `x{2,}` still spells one x here, but what follows is not next to it.
+                    if !plain { endRuns(); onlyRuns = false }
                 } else {
-                    endHanRun()
+                    endRuns()
+                    onlyRuns = false
                     if minimum > 0 { reading.clauses += atom.clauses }
                 }
                 reading.digitCount = min(reading.digitCount + atom.digitCount * minimum, 1000)
@@ -147,14 +176,15 @@ struct RegexRequirement: Equatable {
                 }
                 reading.digitRun = max(reading.digitRun, run)
             }
-            endHanRun()
+            if onlyRuns, let runs, !runs.contains(where: \.isEmpty) { reading.exact = runs }
+            endRuns()
             return reading
         }
 
-        /// Skips a quantifier after an atom; the least number of repetitions it allows (1 without one).
-        /// Nil: give up.
-        mutating func quantifier() -> Int? {
-            guard let c = peek() else { return 1 }
+        /// Skips a quantifier after an atom; the least number of repetitions it allows (1 without one),
+        /// and whether there was none. Nil: give up.
+        mutating func quantifier() -> (minimum: Int, plain: Bool)? {
+            guard let c = peek() else { return (1, true) }
             var minimum: Int
             switch c {
             case 0x3F, 0x2A: minimum = 0; index += 1 // ? *
@@ -168,11 +198,11 @@ struct RegexRequirement: Equatable {
                 while j < p.count, p[j] == 0x2C || (p[j] >= 0x30 && p[j] <= 0x39) { j += 1 }
                 guard j < p.count, p[j] == 0x7D else { return nil }
                 index = j + 1
-            default: return 1
+            default: return (1, true)
             }
             if let next = peek(), next == 0x3F || next == 0x2B { index += 1 } // lazy, possessive
             if let next = peek(), [0x3F, 0x2A, 0x2B, 0x7B].contains(next) { return nil } // stacked: unusual
-            return minimum
+            return (minimum, false)
         }
 
         /// One atom: what it requires (nothing when unknown). Nil: give up.
@@ -313,7 +343,9 @@ struct RegexRequirement: Equatable {
             }
             guard peek() == 0x5D else { return nil }
             index += 1
-            return .character(known ? clause : nil, digit: digitsOnly)
+            var reading = Reading.character(known ? clause : nil, digit: digitsOnly)
+            if reading.exact?.count ?? 0 > RegexRequirement.maxRuns { reading.exact = nil }
+            return reading
         }
     }
 }
