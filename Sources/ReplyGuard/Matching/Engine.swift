@@ -109,11 +109,14 @@ public final class Engine: Sendable {
     /// For each of those slots, the regexes through which it can match without a literal hit: a message
     /// with no literal hit in the slot whose prefilters rule them all out need not evaluate it at all.
     let alwaysEvaluatedUngatedRegexes: [[Int]]
-    /// The regexes through which those slots can match without a literal hit (indexes into `regexes`),
-    /// and those of them that can match a message whose folded view has no ASCII at all (the others
-    /// have a clause of ASCII bytes only).
+    /// The regexes through which those slots can match without a literal hit (indexes into `regexes`).
     let alwaysEvaluatedRegexes: [Int]
-    let alwaysEvaluatedWithoutASCII: [Int]
+    /// Those of them without a clause of Chinese characters alone (and those that can match a message
+    /// with no ASCII at all: the others have a clause of ASCII bytes only), and per clause the regexes
+    /// whose first clause of Chinese characters alone it is.
+    let prescreenUnanchored: [Int]
+    let prescreenUnanchoredWithoutASCII: [Int]
+    let prescreenAnchored: [[Int32]]
     let automaton: LiteralAutomaton
     let plainSymbols: PlainSymbolTable
     /// For each automaton pattern, the literal nodes that contain it (CSR).
@@ -138,6 +141,10 @@ public final class Engine: Sendable {
     /// `all` other than the one ``triggerChild(_:)`` picks cannot: the trigger is needed too, and its
     /// hit touches the slot. With prefilters off, every positive literal triggers.
     let literalTriggers: [Bool]
+    /// Per node: the slot of a literal node (-1 for other nodes).
+    let literalSlot: [Int32]
+    /// Per slot: whether it is in ``alwaysEvaluated``.
+    let slotAlwaysEvaluated: [Bool]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -372,9 +379,23 @@ public final class Engine: Sendable {
             gates[index].clauses = start..<clauses.count
         }
         regexGates = gates
-        alwaysEvaluatedWithoutASCII = alwaysEvaluatedRegexes.filter { index in
+        // For the prescreen: regexes with a clause of Chinese characters alone are looked at only when
+        // one of that clause's items occurred; the others every time (but those with a clause of ASCII
+        // bytes alone not when the message has no ASCII).
+        var anchored = [[Int32]](repeating: [], count: clauses.count)
+        var unanchored: [Int] = []
+        for index in alwaysEvaluatedRegexes {
+            if let c = gates[index].clauses.first(where: { !clauses[$0].han.isEmpty && clauses[$0].ascii == (0, 0) && clauses[$0].other == 0 }) {
+                anchored[c].append(Int32(index))
+            } else {
+                unanchored.append(index)
+            }
+        }
+        prescreenUnanchored = unanchored
+        prescreenUnanchoredWithoutASCII = unanchored.filter { index in
             !clauses[gates[index].clauses].contains { $0.han.isEmpty && $0.other == 0 && ($0.ascii.0 | $0.ascii.1) != 0 }
         }
+        prescreenAnchored = anchored
         gateClauses = clauses
         otherMarks = otherScalars.isEmpty ? nil : OtherCharacterMarks(otherScalars)
         gateClauseHan = clauseHan
@@ -400,6 +421,10 @@ public final class Engine: Sendable {
         }
         patternCanMatchRule = canMatchRule
         literalTriggers = triggers
+        literalSlot = nodes.map { if case .literal(let slot) = $0 { return Int32(slot) } else { return -1 } }
+        var always = [Bool](repeating: false, count: roots.count)
+        for slot in alwaysEvaluated { always[slot] = true }
+        slotAlwaysEvaluated = always
         patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
         patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
         patternHasASCIIAlphanumeric = patterns.map { $0.contains(where: Engine.isASCIIAlphanumeric) }

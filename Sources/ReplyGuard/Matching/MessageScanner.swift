@@ -41,6 +41,10 @@ public final class MessageScanner {
     private var errors: [DecisionError] = []
     /// Where each exception with a `match` matched in the current message (empty: not at all).
     private var exceptionSpans: [[Span]]
+    /// The prefilter clauses marked in the current message, in the order first seen.
+    private var seenClauses: [Int32] = []
+    /// The literal occurrences of the current message that hold (pattern, span).
+    private var validMatches: [(pattern: Int32, span: Span)] = []
     /// `clauseSeen[c] == generation` when a Chinese character or run of prefilter clause `c` occurs in
     /// the current message.
     private var clauseSeen: [Int]
@@ -84,6 +88,7 @@ public final class MessageScanner {
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         generation += 1
+        seenClauses.removeAll(keepingCapacity: true)
         if engine.options.prefilter && prescreen.shouldTry() {
             let allowed = certainlyAllowed(bytes)
             prescreen.record(allowed)
@@ -211,8 +216,12 @@ public final class MessageScanner {
         work.foldingIsIdentity = pass.identity
         work.longestDigitRun = pass.digitRuns.longest
         work.digitCount = pass.digitRuns.total
-        let candidates = pass.low | pass.high == 0 ? engine.alwaysEvaluatedWithoutASCII : engine.alwaysEvaluatedRegexes
-        return !candidates.contains { regexMightMatch($0, bytes) }
+        let unanchored = pass.low | pass.high == 0 ? engine.prescreenUnanchoredWithoutASCII : engine.prescreenUnanchored
+        if unanchored.contains(where: { regexMightMatch($0, bytes) }) { return false }
+        for c in seenClauses {
+            for index in engine.prescreenAnchored[Int(c)] where regexMightMatch(Int(index), bytes) { return false }
+        }
+        return true
     }
 
     /// What the prescreen has read of a message so far.
@@ -317,6 +326,12 @@ public final class MessageScanner {
     private func collectLiteralHits() {
         let maxFiller = normalizer.maxFiller
         let kept = work.kept.buffer, gaps = work.gaps.buffer, origin = work.keptOrigin.buffer
+        let nodeStart = engine.patternNodeStart, patternNodes = engine.patternNodes
+        let triggers = engine.literalTriggers, literalSlot = engine.literalSlot
+        // First the occurrences that hold (gaps, word boundaries, links) and the slots their trigger
+        // words touch; then hits only for the nodes of touched slots and of slots evaluated anyway
+        // (common words that trigger nothing — 你, 联系 next to a rarer word — are never sorted).
+        validMatches.removeAll(keepingCapacity: true)
         for index in 0..<work.matches.count {
             let match = work.matches[index]
             let pattern = Int(match >> 32), end = Int(match & 0xFFFF_FFFF)
@@ -333,8 +348,19 @@ public final class MessageScanner {
             if engine.patternHasASCIIAlphanumeric[pattern],
                LinkToken.contains(work.scalars.buffer, first: Int(origin[start]), last: Int(origin[end])) { continue }
             let span = Span(start: origin[start], end: origin[end] + 1, keptStart: Int32(start), keptEnd: Int32(end + 1))
-            for n in Int(engine.patternNodeStart[pattern])..<Int(engine.patternNodeStart[pattern + 1]) {
-                literalHits.append((engine.patternNodes[n], span))
+            validMatches.append((Int32(pattern), span))
+            for n in Int(nodeStart[pattern])..<Int(nodeStart[pattern + 1]) where triggers[Int(patternNodes[n])] {
+                let slot = Int(literalSlot[Int(patternNodes[n])])
+                if !touched[slot] {
+                    touched[slot] = true
+                    touchedSlots.append(slot)
+                }
+            }
+        }
+        for (pattern, span) in validMatches {
+            for n in Int(nodeStart[Int(pattern)])..<Int(nodeStart[Int(pattern) + 1]) {
+                let node = patternNodes[n], slot = Int(literalSlot[Int(node)])
+                if touched[slot] || engine.slotAlwaysEvaluated[slot] { literalHits.append((node, span)) }
             }
         }
         guard !literalHits.isEmpty else { return }
@@ -345,10 +371,6 @@ public final class MessageScanner {
             var j = i
             while j < literalHits.count && literalHits[j].node == node { j += 1 }
             nodeHitRange[Int(node)] = i..<j
-            if engine.literalTriggers[Int(node)], case .literal(let slot) = engine.nodes[Int(node)], !touched[slot] {
-                touched[slot] = true
-                touchedSlots.append(slot)
-            }
             i = j
         }
     }
@@ -407,7 +429,13 @@ public final class MessageScanner {
 
     @inline(__always)
     private func markClauses(ofHan h: Int) {
-        for i in Int(engine.gateHanClauseStart[h])..<Int(engine.gateHanClauseStart[h + 1]) { clauseSeen[Int(engine.gateHanClauses[i])] = generation }
+        for i in Int(engine.gateHanClauseStart[h])..<Int(engine.gateHanClauseStart[h + 1]) {
+            let c = Int(engine.gateHanClauses[i])
+            if clauseSeen[c] != generation {
+                clauseSeen[c] = generation
+                seenClauses.append(Int32(c))
+            }
+        }
     }
 
     private func regexSpans(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> [Span] {
