@@ -43,7 +43,7 @@ public struct ReviewItem: Sendable {
 /// replies are claimed atomically, so with several filters on one queue each is published once.
 public final class ReviewQueue {
     public let path: String
-    private let connection: SQLiteConnection
+    let connection: SQLiteConnection // internal: tests reach the raw connection
 
     /// The default queue file: `$REPLYGUARD_QUEUE`, else `$XDG_DATA_HOME/replyguard/review-queue.sqlite3`,
     /// else `~/.local/share/replyguard/review-queue.sqlite3`.

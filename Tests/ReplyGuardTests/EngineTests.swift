@@ -97,6 +97,7 @@ import Testing
         #expect(e.decide("网传明天停水").verdict == .escalate)
         #expect(e.decide("网传 。。 明天停水").verdict == .escalate) // fillers do not count toward within
         #expect(e.decide("网传明天下午三点到五点停水").verdict == .allow)
+        #expect(e.decide("网传明天会停水").verdict == .allow) // 7 characters: one past the window
         #expect(e.decide("网传明天停水，特此辟谣").verdict == .allow)
         #expect(e.decide("停水").verdict == .allow)
         let hit = e.decide("网传明天停水").hits
@@ -187,6 +188,39 @@ import Testing
         #expect(loadProblems(["t.yaml": pack(action: "star", match: "words: [x]")]).map(\.message)
             == ["action must be 'block', 'escalate' or 'mask', not 'star'"])
         #expect(loadProblems(files.merging(["policy.yaml": "mask_with: \"a\\nb\""]) { $1 }).map(\.message) == ["mask_with must not contain a line break"])
+    }
+
+    /// Scalars at and above U+20000 go through the table too: tag characters and variation selectors
+    /// are dropped, compatibility ideographs fold (U+2F804 is 你).
+    @Test func supplementaryPlaneScalarsAreFoldedOrDropped() throws {
+        let e = try engine(["t.yaml": pack(match: "words: [傻逼, 你去死]")])
+        for text in ["傻\u{E0020}逼", "傻\u{E0100}逼", "傻\u{E007F}\u{E01EF}逼", "\u{2F804}去死"] {
+            #expect(e.decide(text).verdict == .block, "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
+    @Test func anExceptionStillAppliesOnItsExpiryDayAndNotTheDayAfter() throws {
+        let files = ["t.yaml": pack(action: "escalate", match: "words: [明星]"),
+                     "policy.yaml": "exceptions: [{rules: [t.rule], reason: r, expires: 2026-06-30}]"]
+        var options = EngineOptions()
+        options.today = "2026-06-30"
+        #expect(try engine(files, options: options).decide("明星").verdict == .allow)
+        options.today = "2026-07-01"
+        #expect(try engine(files, options: options).decide("明星").verdict == .escalate)
+    }
+
+    @Test func aReportingCueCountsOnlyWithinItsWindow() throws {
+        let files = ["t.yaml": pack(match: "words: [哑巴]"), "policy.yaml": "reported_speech: {window: 5, cues: [回复]}"]
+        let e = try engine(files)
+        // The cue must lie wholly within five characters of the quote. 回复 plus three characters before
+        // the quote: inside.
+        let inside = e.decide("回复说了吧“哑巴”")
+        #expect(inside.verdict == .escalate && inside.hits.first?.reported == true)
+        // One character more: outside, and the quoted line is the account's own.
+        #expect(e.decide("回复他说了吧“哑巴”").verdict == .block)
+        // After the quote the same: within five characters, or not.
+        #expect(e.decide("“哑巴”他说了回复").verdict == .escalate)
+        #expect(e.decide("“哑巴”他说了吧回复").verdict == .block)
     }
 
     @Test func disabledPacksAreNotUsed() throws {
