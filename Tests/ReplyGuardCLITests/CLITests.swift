@@ -21,26 +21,10 @@ struct CLI {
         }
     }
 
-    /// Runs the binary with `stdin` as its input; output goes through files so nothing can block.
+    /// Runs the binary with `stdin` as its input; output goes through files so nothing can block (a run
+    /// over ten minutes is killed: see ``runBounded(_:stdin:stdoutPath:cwd:executable:timeout:)``).
     static func run(_ arguments: [String], stdin: [UInt8] = [], cwd: String = root, executable: String = binary) throws -> Output {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/in", contents: Data(stdin))
-        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
-        process.standardOutput = FileHandle(forWritingAtPath: dir + "/out")
-        process.standardError = FileHandle(forWritingAtPath: dir + "/err")
-        try process.run()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: FileManager.default.contents(atPath: dir + "/out") ?? Data(), as: UTF8.self),
-                      stderr: String(decoding: FileManager.default.contents(atPath: dir + "/err") ?? Data(), as: UTF8.self))
+        try runBounded(arguments, stdin: stdin, cwd: cwd, executable: executable, timeout: 600).output
     }
 
     static func temporaryFile(_ name: String, _ content: String) -> String {

@@ -4,8 +4,8 @@ extension CLI {
     /// Like ``run(_:stdin:cwd:executable:)``, but standard output goes to `stdoutPath` when given (e.g.
     /// `/dev/full`), and a run that takes longer than `timeout` seconds is killed (`timedOut` is then true),
     /// so a test of a hang fails instead of hanging the suite.
-    static func runBounded(_ arguments: [String], stdin: [UInt8] = [], stdoutPath: String? = nil,
-                           timeout: Double = 60) throws -> (output: Output, timedOut: Bool) {
+    static func runBounded(_ arguments: [String], stdin: [UInt8] = [], stdoutPath: String? = nil, cwd: String = root,
+                           executable: String = binary, timeout: Double = 60) throws -> (output: Output, timedOut: Bool) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -13,9 +13,9 @@ extension CLI {
         FileManager.default.createFile(atPath: dir + "/out", contents: nil)
         FileManager.default.createFile(atPath: dir + "/err", contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.currentDirectoryURL = URL(fileURLWithPath: cwd)
         process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath ?? dir + "/out")
         process.standardError = FileHandle(forWritingAtPath: dir + "/err")
