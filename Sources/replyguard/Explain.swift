@@ -44,6 +44,7 @@ struct Explain: ParsableCommand {
             render(decision, original: String(decoding: input, as: UTF8.self), normalized: normalized.keptString,
                    policy: ruleSet.policy, to: out)
             renderModels(engine.models, kept: normalized.kept, to: out)
+            out.write(Style(enabled: color.enabled(fd: 1), code: "2").paint("policy:     \(decision.policy)") + "\n")
         }
         out.flush()
         if decision.verdict >= failOn { throw ExitCode(1) }
@@ -55,11 +56,11 @@ struct Explain: ParsableCommand {
             let p = kept.isEmpty ? 0 : compiled.model.probability(of: kept)
             let limits = ["escalate ≥ \(NGramModel.format(compiled.escalate, 6))"] + (compiled.block.map { ["block ≥ \(NGramModel.format($0, 6))"] } ?? [])
             out.write("model:      \(compiled.ruleID) [\(compiled.category)] score \(NGramModel.format(p, 4)) (\(limits.joined(separator: ", ")))\(kept.isEmpty ? " — nothing to score" : "")\n")
-            let contributions = compiled.model.contributions(kept)
-            let up = contributions.filter { $0.contribution > 0 }.prefix(8)
-            let down = contributions.filter { $0.contribution < 0 }.suffix(5).reversed()
-            func show(_ c: NGramModel.Contribution) -> String {
-                "\(c.gram) \(c.weight >= 0 ? "+" : "")\(NGramModel.format(c.weight, 4))"
+            let features = compiled.model.features(kept)
+            let up = features.filter { $0.contribution > 0 }.prefix(8)
+            let down = features.filter { $0.contribution < 0 }.suffix(5).reversed()
+            func show(_ f: NGramModel.Feature) -> String {
+                "\(f.gram)\(f.count > 1 ? "×\(f.count)" : "") \(f.weight >= 0 ? "+" : "")\(NGramModel.format(f.weight, 4))"
             }
             if !up.isEmpty { out.write("  features for:     " + up.map(show).joined(separator: "  ") + "\n") }
             if !down.isEmpty { out.write("  features against: " + down.map(show).joined(separator: "  ") + "\n") }
@@ -102,6 +103,5 @@ struct Explain: ParsableCommand {
         for error in decision.errors {
             out.write(Style(enabled: colored, code: "1;31").paint("error: ") + (error.rule.map { "\($0): " } ?? "") + error.message + "\n")
         }
-        out.write(dim.paint("policy:     \(decision.policy)") + "\n")
     }
 }

@@ -158,7 +158,7 @@ public final class MessageScanner {
 
     /// Scores every enabled model on the kept text the normalization built (a message with no kept
     /// character is not scored). A model at or above its threshold is a hit of `<pack>.model` whose spans
-    /// are its (up to three) most contributing n-grams, merged.
+    /// are the first occurrences of its (up to three) most contributing distinct n-grams, merged.
     private func scoreModels(_ bytes: UnsafeBufferPointer<UInt8>, _ hits: inout [Hit], _ suppressed: inout [Suppression], _ verdict: inout Verdict) {
         let kept = work.kept.buffer
         guard kept.count > 0 else { return }
@@ -168,9 +168,9 @@ public final class MessageScanner {
             let action: Verdict = compiled.block.map { p >= $0 } == true ? .block : .escalate
             let label = RuleLabel(id: compiled.ruleID, pack: compiled.packID, category: compiled.category, action: action, score: nil)
             let origin = work.keptOrigin.buffer
-            var spans: [Span] = compiled.model.contributions(Array(kept)).prefix(3).filter { $0.contribution > 0 }.map { c in
-                Span(start: origin[c.kept.lowerBound], end: origin[c.kept.upperBound - 1] + 1,
-                     keptStart: Int32(c.kept.lowerBound), keptEnd: Int32(c.kept.upperBound))
+            var spans: [Span] = compiled.model.features(Array(kept)).prefix(3).filter { $0.contribution > 0 }.map { f in
+                Span(start: origin[f.first.lowerBound], end: origin[f.first.upperBound - 1] + 1,
+                     keptStart: Int32(f.first.lowerBound), keptEnd: Int32(f.first.upperBound))
             }
             if spans.isEmpty { spans = [Span(start: 0, end: Int32(work.originalScalarCount), keptStart: 0, keptEnd: Int32(kept.count))] }
             guard let left = unexcepted(spans, of: label, &suppressed) else { continue }

@@ -122,6 +122,35 @@ public struct NGramModel: Sendable, Equatable {
         }
     }
 
+    /// One distinct n-gram of a message: its weight, how often it occurs, where first, and what its
+    /// occurrences add to the logit together.
+    public struct Feature: Sendable, Equatable {
+        public let gram: String
+        public let weight: Double
+        public let count: Int
+        public let first: Range<Int>
+        public let contribution: Double
+    }
+
+    /// The message's distinct n-grams with a nonzero weight, largest total contribution first.
+    public func features(_ kept: [UInt32]) -> [Feature] {
+        var order: [String] = []
+        var byGram: [String: (weight: Double, count: Int, first: Range<Int>, total: Double)] = [:]
+        for c in contributions(kept).sorted(by: { $0.kept.lowerBound != $1.kept.lowerBound ? $0.kept.lowerBound < $1.kept.lowerBound : $0.kept.count < $1.kept.count }) {
+            if var entry = byGram[c.gram] {
+                entry.count += 1
+                entry.total += c.contribution
+                byGram[c.gram] = entry
+            } else {
+                byGram[c.gram] = (c.weight, 1, c.kept, c.contribution)
+                order.append(c.gram)
+            }
+        }
+        return order.map { g in let e = byGram[g]!; return Feature(gram: g, weight: e.weight, count: e.count, first: e.first, contribution: e.total) }
+            .enumerated().sorted { $0.element.contribution != $1.element.contribution ? $0.element.contribution > $1.element.contribution : $0.offset < $1.offset }
+            .map(\.element)
+    }
+
     // MARK: File
 
     /// The model file's bytes: same model, same bytes.
