@@ -43,9 +43,29 @@ struct Explain: ParsableCommand {
             input.withUnsafeBufferPointer { Normalizer(maxFiller: ruleSet.policy.maxFiller).normalize($0, into: &normalized) }
             render(decision, original: String(decoding: input, as: UTF8.self), normalized: normalized.keptString,
                    policy: ruleSet.policy, to: out)
+            renderModels(engine.models, kept: normalized.kept, to: out)
+            out.write(Style(enabled: color.enabled(fd: 1), code: "2").paint("policy:     \(decision.policy)") + "\n")
         }
         out.flush()
         if decision.verdict >= failOn { throw ExitCode(1) }
+    }
+
+    /// Each enabled model's probability and thresholds, and the n-grams that pushed it most (up and down).
+    private func renderModels(_ models: [CompiledModel], kept: [UInt32], to out: Terminal) {
+        for compiled in models {
+            let p = kept.isEmpty ? 0 : compiled.model.probability(of: kept)
+            let limits = ["escalate ≥ \(NGramModel.format(compiled.escalate, 6))"] + (compiled.block.map { ["block ≥ \(NGramModel.format($0, 6))"] } ?? [])
+            out.write("model:      \(compiled.ruleID) [\(compiled.category)] score \(NGramModel.format(p, 4)) (\(limits.joined(separator: ", ")))\(kept.isEmpty ? " — nothing to score" : "")\n")
+            let features = compiled.model.features(kept)
+            let up = features.filter { $0.contribution > 0 }.prefix(8)
+            let down = features.filter { $0.contribution < 0 }.suffix(5).reversed()
+            func show(_ f: NGramModel.Feature) -> String {
+                "\(f.gram)\(f.count > 1 ? "×\(f.count)" : "") \(f.weight >= 0 ? "+" : "")\(NGramModel.format(f.weight, 4))"
+            }
+            if !up.isEmpty { out.write("  features for:     " + up.map(show).joined(separator: "  ") + "\n") }
+            if !down.isEmpty { out.write("  features against: " + down.map(show).joined(separator: "  ") + "\n") }
+            out.write("  (weight per n-gram; each counts weight / √\(max(1, kept.count + max(0, kept.count - 1) + max(0, kept.count - 2))) n-grams, logit = bias \(NGramModel.format(compiled.model.bias, 4)) + sum)\n")
+        }
     }
 
     private func render(_ decision: Decision, original: String, normalized: String, policy: Policy, to out: Terminal) {
@@ -61,7 +81,7 @@ struct Explain: ParsableCommand {
         } else {
             out.write("hits:\n")
             for hit in decision.hits {
-                let effect = [hit.action?.rawValue, hit.score.map { "score \($0)" }].compactMap { $0 }.joined(separator: ", ")
+                let effect = [hit.action?.rawValue, hit.modelScore.map { "score \(NGramModel.format($0, 4))" } ?? hit.score.map { "score \($0)" }].compactMap { $0 }.joined(separator: ", ")
                 out.write("  " + bold.paint(hit.rule) + " [\(hit.category), \(effect)]  "
                           + dim.paint("chars \(hit.start)..<\(hit.end), bytes \(hit.byteStart)..<\(hit.byteEnd)") + "\n")
                 let before = DisplayWidth.of(shown[0..<hit.start]), width = max(1, DisplayWidth.of(shown[hit.start..<hit.end]))
@@ -83,6 +103,5 @@ struct Explain: ParsableCommand {
         for error in decision.errors {
             out.write(Style(enabled: colored, code: "1;31").paint("error: ") + (error.rule.map { "\($0): " } ?? "") + error.message + "\n")
         }
-        out.write(dim.paint("policy:     \(decision.policy)") + "\n")
     }
 }

@@ -11,10 +11,10 @@ struct ReplyGuardCommand: ParsableCommand {
         Exit codes: scan and explain: 0 nothing at/above --fail-on, 1 findings, 2 error; \
         check: 0 pass, 1 an example or floor failed, 2 a pack failed to load; filter: 0, 2 on error; \
         wrap: the child's status, 125 our failure, 126/127 cannot execute / not found, 128+N killed by \
-        signal N; review: 0, 1 no such pending review, 2 queue error; usage errors: 64.
+        signal N; review: 0, 1 no such pending review, 2 queue error; learn: 0, 2 unreadable input or too few examples; usage errors: 64.
         """,
         version: ReplyGuardVersion.string,
-        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self]
+        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self]
     )
 }
 

@@ -7,7 +7,7 @@ struct Review: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show, approve or reject replies held for human review.",
         discussion: "Exit 0 on success, 1 when the review does not exist or is no longer pending, 2 when the queue cannot be opened.",
-        subcommands: [List.self, Show.self, Approve.self, Reject.self])
+        subcommands: [List.self, Show.self, Approve.self, Reject.self, Export.self])
 
     struct QueueOption: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp("Review queue file (default: $REPLYGUARD_QUEUE or ~/.local/share/replyguard/review-queue.sqlite3).", valueName: "path"))
@@ -98,6 +98,52 @@ struct Review: ParsableCommand {
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
 
         func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note) }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write decided reviews as labelled records (corpus format) for `replyguard learn`.",
+            discussion: """
+            Approved (and released) replies become `{"expect":"allow","category":"clean"}`; rejected ones             positives of the category that held them (the highest-ranked hit's category; --category for             replies held without a hit, e.g. by --hold-all, which are skipped otherwise) expecting the verdict             that held them. Pending and expired replies are not labels and are skipped. Ids are             `review-<queue id>`. One record per line on standard output.
+            """)
+        @OptionGroup var queue: QueueOption
+        @Option(name: .long, help: "Category for rejected replies whose decision names none.") var category: String?
+
+        func run() throws {
+            let items = try queue.open().list(status: nil)
+            let out = Terminal.standardOutput
+            var written = 0, skipped = 0
+            for item in items {
+                let text = JSONWriter.string(String(decoding: item.text, as: UTF8.self))
+                let when = item.decidedAt ?? item.createdAt
+                let note = item.note.map { ",\"note\":" + JSONWriter.string($0) } ?? ""
+                switch item.status {
+                case .approved, .released:
+                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"allow\",\"category\":\"clean\",\"source\":\(JSONWriter.string("review \(item.id) approved \(when)"))\(note)}\n")
+                    written += 1
+                case .rejected:
+                    let (held, verdict) = Review.heldCategory(of: item.decision)
+                    guard let category = held ?? category else { skipped += 1; continue }
+                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(verdict == "block" ? "block" : "escalate")\",\"category\":\(JSONWriter.string(category)),\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
+                    written += 1
+                case .pending, .expired:
+                    continue
+                }
+            }
+            out.flush()
+            Terminal.standardError.write("exported \(written) decided review(s)\(skipped > 0 ? "; \(skipped) rejected without a category skipped (give --category)" : "")\n")
+        }
+    }
+
+    /// The category of the hit that held a reply (highest action first; a score-only hit after those)
+    /// and the decision's verdict.
+    static func heldCategory(of decision: String) -> (String?, String?) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return (nil, nil) }
+        let verdict = object["verdict"] as? String
+        let hits = object["hits"] as? [[String: Any]] ?? []
+        func rank(_ hit: [String: Any]) -> Int { (hit["action"] as? String).flatMap(Verdict.init(rawValue:))?.rank ?? -1 }
+        let best = hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
+        return (best?.element["category"] as? String, verdict)
     }
 
     static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?) throws {

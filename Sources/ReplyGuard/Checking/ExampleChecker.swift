@@ -30,6 +30,7 @@ public struct ExampleChecker {
     /// - Parameter prefilter: run with the regex prefilter on or off (results must be identical).
     public init(ruleSet: RuleSet, prefilter: Bool = true) {
         var options = EngineOptions()
+        options.includeModels = false
         options.includeDisabledPacks = true
         options.applyExceptions = false
         options.prefilter = prefilter

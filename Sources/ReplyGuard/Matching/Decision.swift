@@ -31,6 +31,8 @@ public struct Hit: Sendable, Equatable, Codable {
     /// True when the span is quoted reported speech (see ``ReportedSpeech``) and the rule's block was
     /// lowered to the policy's reported-speech action.
     public let reported: Bool
+    /// For a model pack's hit (`<pack>.model`): the model's probability; the record's `score` shows it.
+    public var modelScore: Double? = nil
 }
 
 /// Something that stopped a message from being decided normally; any error escalates (fail closed).

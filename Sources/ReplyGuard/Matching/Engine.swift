@@ -12,6 +12,8 @@ public struct EngineOptions: Sendable {
     /// plain allow. Never changes results; tests compare. `REPLYGUARD_PREFILTER=off` in the environment
     /// turns it off, to check that on real data (`scan` output must be byte-identical, only slower).
     public var prefilter = ProcessInfo.processInfo.environment["REPLYGUARD_PREFILTER"] != "off"
+    /// Score the enabled model packs (off when testing rules' own examples).
+    public var includeModels = true
     /// Today's date (`YYYY-MM-DD`, UTC) for exception expiry.
     public var today: String = EngineOptions.utcToday()
 
@@ -85,6 +87,17 @@ final class OtherCharacterMarks: @unchecked Sendable { // immutable after init
     }
 }
 
+/// A model pack as the engine scores it: probability ≥ `escalate` escalates, ≥ `block` (only when the
+/// policy sets it) blocks.
+public struct CompiledModel: Sendable {
+    public let packID: String
+    public let ruleID: String
+    public let category: String
+    public let model: NGramModel
+    public let escalate: Double
+    public let block: Double?
+}
+
 /// Reporting cues normalized like words.
 struct CompiledReportedSpeech: Sendable {
     let cues: [[UInt32]]
@@ -100,6 +113,8 @@ public final class Engine: Sendable {
     public let normalizer: Normalizer
     /// The rules compiled, in pack order.
     public let rules: [Rule]
+    /// The enabled model packs with the thresholds the policy gives them.
+    public let models: [CompiledModel]
     let exceptions: [PolicyException]
     let nodes: [Node]
     /// Root node per slot: rules first, then exceptions that have a `match`.
@@ -173,6 +188,13 @@ public final class Engine: Sendable {
         self.options = options
         normalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
         rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap(\.rules)
+        models = !options.includeModels ? [] : ruleSet.enabledPacks.compactMap { pack in
+            pack.model.map { declared in
+                let overrides = ruleSet.policy.modelThresholds[pack.id]
+                return CompiledModel(packID: pack.id, ruleID: pack.id + ".model", category: pack.category, model: declared.model,
+                                     escalate: overrides?.escalate ?? declared.model.escalate, block: overrides?.block)
+            }
+        }
         exceptions = options.applyExceptions
             ? ruleSet.policy.exceptions.filter { $0.expires.map { $0 >= options.today } ?? true } : []
 

@@ -33,6 +33,7 @@ public final class MessageScanner {
     private let normalizer: Normalizer
     private let digest: String
     private let ruleLabels: [RuleLabel]
+    private let hasModels: Bool
     private let work = NormalizationWorkspace()
     private var literalHits: [(node: Int32, span: Span)] = []
     private var nodeHitRange: [Range<Int>?]
@@ -62,6 +63,7 @@ public final class MessageScanner {
         func own(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
         digest = own(engine.ruleSet.digest)
         ruleLabels = engine.rules.map { RuleLabel(id: own($0.id), pack: own($0.packID), category: own($0.category), action: $0.action, score: $0.score) }
+        hasModels = !engine.models.isEmpty
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
@@ -89,7 +91,8 @@ public final class MessageScanner {
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         generation += 1
         seenClauses.removeAll(keepingCapacity: true)
-        if engine.options.prefilter && prescreen.shouldTry() {
+        // With a model pack every message needs its kept text scored: no prescreen shortcut.
+        if engine.options.prefilter && !hasModels && prescreen.shouldTry() {
             let allowed = certainlyAllowed(bytes)
             prescreen.record(allowed)
             if allowed {
@@ -139,6 +142,7 @@ public final class MessageScanner {
             if let action = rule.action { verdict = max(verdict, reported ? engine.ruleSet.policy.reportedSpeech!.action : action) }
             if let score = rule.score { scores[rule.category, default: 0] += score }
         }
+        if hasModels { scoreModels(bytes, &hits, &suppressed, &verdict) }
         for (category, score) in scores {
             guard let thresholds = engine.ruleSet.policy.thresholds[category] else { continue }
             if let block = thresholds.block, score >= block { verdict = max(verdict, .block) }
@@ -150,6 +154,33 @@ public final class MessageScanner {
         let decisionErrors = errors.isEmpty ? [] : errors
         return Decision(id: id, verdict: errors.isEmpty ? verdict : max(verdict, .escalate), scores: scores, hits: hits,
                         errors: decisionErrors, suppressed: suppressed, policy: digest)
+    }
+
+    /// Scores every enabled model on the kept text the normalization built (a message with no kept
+    /// character is not scored). A model at or above its threshold is a hit of `<pack>.model` whose spans
+    /// are the first occurrences of its (up to three) most contributing distinct n-grams, merged.
+    private func scoreModels(_ bytes: UnsafeBufferPointer<UInt8>, _ hits: inout [Hit], _ suppressed: inout [Suppression], _ verdict: inout Verdict) {
+        let kept = work.kept.buffer
+        guard kept.count > 0 else { return }
+        for compiled in engine.models {
+            let p = compiled.model.probability(kept)
+            guard p >= compiled.escalate else { continue }
+            let action: Verdict = compiled.block.map { p >= $0 } == true ? .block : .escalate
+            let label = RuleLabel(id: compiled.ruleID, pack: compiled.packID, category: compiled.category, action: action, score: nil)
+            let origin = work.keptOrigin.buffer
+            var spans: [Span] = compiled.model.features(Array(kept)).prefix(3).filter { $0.contribution > 0 }.map { f in
+                Span(start: origin[f.first.lowerBound], end: origin[f.first.upperBound - 1] + 1,
+                     keptStart: Int32(f.first.lowerBound), keptEnd: Int32(f.first.upperBound))
+            }
+            if spans.isEmpty { spans = [Span(start: 0, end: Int32(work.originalScalarCount), keptStart: 0, keptEnd: Int32(kept.count))] }
+            guard let left = unexcepted(spans, of: label, &suppressed) else { continue }
+            for span in MessageScanner.merge(left) {
+                var hit = makeHit(label, span, bytes, reported: false)
+                hit.modelScore = p
+                hits.append(hit)
+            }
+            verdict = max(verdict, action)
+        }
     }
 
     /// The spans of `rule` that the policy's exceptions leave, or nil (and a suppression noted) when none

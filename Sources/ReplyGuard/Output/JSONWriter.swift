@@ -137,7 +137,7 @@ extension Decision {
                 raw(",\"action\":")
                 if let action = hit.action { out.append(0x22); out.append(contentsOf: action.rawValue.utf8); out.append(0x22) } else { raw("null") }
                 raw(",\"score\":")
-                if let score = hit.score { int(score) } else { raw("null") }
+                if let p = hit.modelScore { out.append(contentsOf: NGramModel.format(p, 4).utf8) } else if let score = hit.score { int(score) } else { raw("null") }
                 raw(",\"start\":"); int(hit.start)
                 raw(",\"end\":"); int(hit.end)
                 raw(",\"byteStart\":"); int(hit.byteStart)

@@ -222,13 +222,14 @@ final class YAMLReader {
 
     // MARK: Packs
 
-    static let packKeys = ["pack", "version", "category", "description", "sources", "rules"]
+    static let packKeys = ["pack", "version", "category", "description", "sources", "rules", "model"]
     static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "evasions", "match", "examples"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
     func pack(_ root: Node) -> RulePack? {
         guard let keys = mapping(root, "a rule pack", allowed: YAMLReader.packKeys,
-                                 required: ["pack", "version", "category", "description", "rules"]) else { return nil }
+                                 required: ["pack", "version", "category", "description"]) else { return nil }
+        if keys["rules"] == nil && keys["model"] == nil { problem(root, "a pack needs 'rules', 'model', or both") }
         let id = string(keys["pack"], "pack")
         if let id, !id.allSatisfy(YAMLReader.idCharacters.contains) {
             problem(keys["pack"], "pack id '\(id)' may only use a-z, 0-9, '-', '_' and '.'")
@@ -238,12 +239,17 @@ final class YAMLReader {
         let description = string(keys["description"], "description")
         let sources = stringList(keys["sources"], "sources", allowEmpty: true) ?? []
         var rules: [Rule] = []
-        for node in list(keys["rules"], "rules") ?? [] {
+        for node in keys["rules"].flatMap({ list($0, "rules", allowEmpty: keys["model"] != nil) }) ?? [] {
             if let id, let category, let rule = rule(node, packID: id, packCategory: category) { rules.append(rule) }
         }
+        var model: PackModel?
+        if let node = keys["model"], let path = string(node, "model (a model file next to the pack)") {
+            model = packModel(path, node, category: category)
+        }
         guard let id, let version, let category, let description else { return nil }
+        if let node = keys["model"] { ruleIDs.append((id + ".model", location(node))) }
         return RulePack(id: id, version: version, category: category, description: description,
-                        sources: sources, rules: rules, file: file)
+                        sources: sources, rules: rules, file: file, model: model)
     }
 
     func rule(_ node: Node, packID: String, packCategory: String) -> Rule? {
@@ -454,6 +460,30 @@ final class YAMLReader {
         return words
     }
 
+    /// Largest model file read (bytes).
+    static let maxModelBytes = 256 << 20
+
+    /// The model file a pack names (relative to the pack's directory), read fail-closed: every problem
+    /// at the model file's line. Its bytes join the policy digest.
+    func packModel(_ path: String, _ node: Node, category: String?) -> PackModel? {
+        let resolved = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+        var info = stat()
+        guard stat(resolved, &info) == 0 else { problem(node, "model file '\(path)' not found (looked for \(resolved))"); return nil }
+        guard info.st_mode & S_IFMT == S_IFREG else { problem(node, "model file '\(path)' is not a regular file"); return nil }
+        guard Int(info.st_size) <= YAMLReader.maxModelBytes else { problem(node, "model file '\(path)' is larger than \(YAMLReader.maxModelBytes >> 20) MB"); return nil }
+        guard let data = FileManager.default.contents(atPath: resolved) else { problem(node, "model file '\(path)' cannot be read"); return nil }
+        let bytes = [UInt8](data)
+        includedBytes += Array(resolved.utf8) + [0] + bytes + [0]
+        let (model, modelProblems) = NGramModel.parse(bytes, file: resolved)
+        problems += modelProblems
+        guard let model else { return nil }
+        if let category, model.category != category {
+            problem(node, "model file '\(path)' scores category '\(model.category)', but the pack's category is '\(category)'")
+            return nil
+        }
+        return PackModel(path: resolved, model: model, location: location(node))
+    }
+
     /// A line with `^` under the scalar at `byteOffset`, counting East Asian wide characters as 2 columns.
     static func caret(under pattern: String, byteOffset: Int) -> String {
         var columns = 0
@@ -469,7 +499,7 @@ final class YAMLReader {
     // MARK: Policy
 
     static let policyKeys = ["version", "extends", "packs", "thresholds", "fallback_reply", "holding_reply", "fallback_replies", "mask_with",
-                             "exceptions", "normalization", "limits", "reported_speech", "review"]
+                             "exceptions", "normalization", "limits", "reported_speech", "review", "models"]
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
         guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
@@ -547,7 +577,24 @@ final class YAMLReader {
                 policy.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
             }
         }
-        let ruleIDs = packs.flatMap(\.rules).map(\.id)
+        if let node = keys["models"], let entries = mapping(node, "models", allowed: packs.filter { $0.model != nil }.map(\.id).sorted(), required: []) {
+            for (packID, value) in entries {
+                guard let limits = mapping(value, "models.\(packID)", allowed: ["escalate", "block"], required: []) else { continue }
+                func probability(_ key: String) -> Double? {
+                    guard let node = limits[key] else { return nil }
+                    guard let v = node.scalar.flatMap({ Double($0.string) }), v > 0, v <= 1 else {
+                        problem(node, "models.\(packID).\(key) must be a probability, 0 < P ≤ 1"); return nil
+                    }
+                    return v
+                }
+                let thresholds = ModelThresholds(escalate: probability("escalate"), block: probability("block"))
+                if let e = thresholds.escalate, let b = thresholds.block, e > b {
+                    problem(value, "models.\(packID): escalate (\(e)) must not be above block (\(b))")
+                }
+                policy.modelThresholds[packID] = thresholds
+            }
+        }
+        let ruleIDs = packs.flatMap(\.rules).map(\.id) + packs.filter { $0.model != nil }.map { $0.id + ".model" }
         for item in list(keys["exceptions"], "exceptions", allowEmpty: true) ?? [] {
             guard let entry = mapping(item, "an exception", allowed: ["rules", "match", "scope", "reason", "expires"], required: ["rules", "reason"]) else { continue }
             let rules = stringList(entry["rules"], "rules") ?? []

@@ -123,6 +123,26 @@ public struct RulePack: Sendable {
     public let sources: [String]
     public let rules: [Rule]
     public let file: String
+    /// The pack's learned scorer (`model: FILE`), if it declares one.
+    public var model: PackModel? = nil
+}
+
+/// A model a pack declares: the file it was read from and the model. Its hits carry the rule id
+/// `<pack>.model`.
+public struct PackModel: Sendable {
+    public let path: String
+    public let model: NGramModel
+    public let location: SourceLocation
+}
+
+/// Policy overrides for a model pack's probability thresholds; `block` only from the policy.
+public struct ModelThresholds: Sendable, Equatable {
+    public var escalate: Double?
+    public var block: Double?
+    public init(escalate: Double? = nil, block: Double? = nil) {
+        self.escalate = escalate
+        self.block = block
+    }
 }
 
 /// Escalate/block thresholds for a category score.
@@ -193,6 +213,8 @@ public struct Policy: Sendable {
     public var maskWith: String
     /// The file it came from, or nil for the built-in default.
     public var file: String?
+    /// Per model pack id: thresholds replacing the model file's (`models:`); a model blocks only here.
+    public var modelThresholds: [String: ModelThresholds] = [:]
 
     public static let builtIn = Policy(
         packs: nil, thresholds: [:],

@@ -1,0 +1,182 @@
+import Foundation
+
+/// One labelled message for ``ModelTrainer``.
+public struct TrainingExample: Sendable {
+    public let id: String
+    public let text: String
+    public let positive: Bool
+    public init(id: String, text: String, positive: Bool) {
+        self.id = id
+        self.text = text
+        self.positive = positive
+    }
+}
+
+/// What training measured on the held-out split.
+public struct TrainingReport: Sendable {
+    public struct Row: Sendable, Equatable {
+        /// The false-alarm rate asked for.
+        public let target: Double
+        public let threshold: Double
+        /// Measured on the held-out split.
+        public let falseAlarmRate: Double
+        public let recall: Double
+        public let precision: Double
+    }
+    public var trainPositives = 0, trainNegatives = 0, heldOutPositives = 0, heldOutNegatives = 0
+    public var rows: [Row] = []
+    /// The row for `maxFalseAlarm` (its threshold is the model's escalate threshold).
+    public var chosen: Row?
+
+    /// The precision/recall table as text lines.
+    public var table: [String] {
+        var lines = ["held out: \(heldOutPositives) positives, \(heldOutNegatives) negatives (trained on \(trainPositives) + \(trainNegatives))",
+                     "max false alarm  threshold  false alarms  recall  precision"]
+        for row in rows {
+            lines.append(String(format: "%14.1f%%  %9.6f  %11.2f%%  %5.1f%%  %8.1f%%%@", locale: Locale(identifier: "en_US_POSIX"),
+                                row.target * 100, row.threshold, row.falseAlarmRate * 100, row.recall * 100, row.precision * 100,
+                                row == chosen ? "  <- escalate" : ""))
+        }
+        return lines
+    }
+}
+
+/// Trains an ``NGramModel``: logistic regression with AdaGrad on class-balanced examples, a fixed
+/// number of epochs in a fixed shuffled order (SplitMix64, seed 1), so the same examples give the same
+/// bytes. Examples whose id hashes (FNV-1a) into the lowest fifth are held out: thresholds are chosen on
+/// the held-out negatives, and the table measures on the held-out split only.
+public enum ModelTrainer {
+    public struct Options: Sendable {
+        public var buckets = NGramModel.defaultBuckets
+        public var epochs = 8
+        public var learningRate = 0.2
+        public var l2 = 1e-6
+        /// Share of examples held out (by id hash).
+        public var heldOut = 0.2
+        public var maxFalseAlarm = 0.01
+        public var tableTargets = [0.005, 0.01, 0.02, 0.05]
+        public init() {}
+    }
+
+    /// True when `id` belongs to the held-out split.
+    public static func isHeldOut(_ id: String, share: Double) -> Bool {
+        var h: UInt32 = NGramModel.fnvOffset
+        for b in id.utf8 { h = (h ^ UInt32(b)) &* NGramModel.fnvPrime }
+        return Double(h % 10_000) < share * 10_000
+    }
+
+    /// Sparse feature vector of a text: (bucket, value) sorted by bucket.
+    static func features(_ text: String, normalizer: Normalizer, buckets: Int) -> [(UInt32, Float)] {
+        let kept = normalizer.normalize(text).kept
+        let grams = NGramModel.gramCount(kept.count)
+        guard grams > 0 else { return [] }
+        var raw: [UInt32] = []
+        raw.reserveCapacity(grams)
+        kept.withUnsafeBufferPointer { k in
+            NGramModel.forEachGram(k, mask: UInt32(buckets - 1)) { bucket, _, _ in raw.append(UInt32(bucket)) }
+        }
+        raw.sort()
+        let scale = 1 / Float(Double(grams).squareRoot())
+        var result: [(UInt32, Float)] = []
+        var i = 0
+        while i < raw.count {
+            var j = i
+            while j < raw.count && raw[j] == raw[i] { j += 1 }
+            result.append((raw[i], Float(j - i) * scale))
+            i = j
+        }
+        return result
+    }
+
+    public static func train(_ examples: [TrainingExample], category: String, options: Options = Options(),
+                             comments: [String] = [], maxFiller: Int = 4) -> (NGramModel, TrainingReport) {
+        let normalizer = Normalizer(maxFiller: maxFiller)
+        var report = TrainingReport()
+        var train: [(features: [(UInt32, Float)], positive: Bool)] = []
+        var heldOut: [(kept: [UInt32], positive: Bool)] = []
+        for example in examples {
+            if isHeldOut(example.id, share: options.heldOut) {
+                heldOut.append((normalizer.normalize(example.text).kept, example.positive))
+                if example.positive { report.heldOutPositives += 1 } else { report.heldOutNegatives += 1 }
+            } else {
+                train.append((features(example.text, normalizer: normalizer, buckets: options.buckets), example.positive))
+                if example.positive { report.trainPositives += 1 } else { report.trainNegatives += 1 }
+            }
+        }
+        // Class-balanced: each class carries half the total weight.
+        let total = Double(train.count)
+        let positiveWeight = report.trainPositives > 0 ? total / (2 * Double(report.trainPositives)) : 1
+        let negativeWeight = report.trainNegatives > 0 ? total / (2 * Double(report.trainNegatives)) : 1
+
+        var w = [Double](repeating: 0, count: options.buckets)
+        var g2 = [Double](repeating: 0, count: options.buckets)
+        var bias = 0.0, biasG2 = 0.0
+        var order = Array(train.indices)
+        var rng = SplitMix64(seed: 1)
+        let eps = 1e-8
+        for _ in 0..<options.epochs {
+            for i in stride(from: order.count - 1, to: 0, by: -1) {
+                let j = Int(rng.next() % UInt64(i + 1))
+                order.swapAt(i, j)
+            }
+            for index in order {
+                let (x, positive) = train[index]
+                var z = bias
+                for (b, v) in x { z += w[Int(b)] * Double(v) }
+                let p = NGramModel.sigmoid(z)
+                let err = (p - (positive ? 1 : 0)) * (positive ? positiveWeight : negativeWeight)
+                for (b, v) in x {
+                    let k = Int(b)
+                    let g = err * Double(v) + options.l2 * w[k]
+                    g2[k] += g * g
+                    w[k] -= options.learningRate * g / (g2[k].squareRoot() + eps)
+                }
+                biasG2 += err * err
+                bias -= options.learningRate * err / (biasG2.squareRoot() + eps)
+            }
+        }
+        var model = NGramModel(category: category, buckets: options.buckets, bias: bias, weights: w.map { Float($0) },
+                               escalate: 0.5, comments: comments)
+        model.roundToFilePrecision()
+
+        // Thresholds on the held-out negatives, scored by the model as its file stores it.
+        // (the same function the engine calls, so a threshold means the same in both)
+        let negatives = heldOut.filter { !$0.positive }.map { model.probability(of: $0.kept) }.sorted(by: >)
+        let positives = heldOut.filter { $0.positive }.map { model.probability(of: $0.kept) }
+        func row(_ target: Double) -> TrainingReport.Row {
+            var threshold = 0.5
+            if !negatives.isEmpty {
+                let k = Int((target * Double(negatives.count)).rounded(.down))
+                threshold = k < negatives.count ? negatives[k].nextUp : 0.000001
+                threshold = min(1, (threshold * 1e6).rounded(.up) / 1e6)
+                threshold = max(threshold, 0.000001)
+            }
+            let fa = negatives.isEmpty ? 0 : Double(negatives.filter { $0 >= threshold }.count) / Double(negatives.count)
+            let tp = positives.filter { $0 >= threshold }.count
+            let fp = negatives.filter { $0 >= threshold }.count
+            return TrainingReport.Row(target: target, threshold: threshold, falseAlarmRate: fa,
+                                      recall: positives.isEmpty ? 0 : Double(tp) / Double(positives.count),
+                                      precision: tp + fp == 0 ? 1 : Double(tp) / Double(tp + fp))
+        }
+        var targets = options.tableTargets
+        if !targets.contains(options.maxFalseAlarm) { targets.append(options.maxFalseAlarm) }
+        report.rows = targets.sorted().map(row)
+        report.chosen = report.rows.first { $0.target == options.maxFalseAlarm }
+        model.escalate = report.chosen?.threshold ?? 0.5
+        model.comments += report.table
+        return (model, report)
+    }
+}
+
+/// SplitMix64: a small deterministic generator (same seed, same sequence on every platform).
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

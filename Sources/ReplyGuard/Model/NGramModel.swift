@@ -1,0 +1,270 @@
+import Foundation
+
+/// A learned scorer for one category: logistic regression over hashed character 1–3-grams of the
+/// normalized kept text (the same scalars the automaton reads: folded, Simplified, fillers dropped).
+///
+/// Features: every n-gram (n = 1, 2, 3) starting at each kept scalar is hashed (FNV-1a over the scalar
+/// values, continued from the 1-gram to the 2-gram to the 3-gram, so one pass yields all three) into
+/// `buckets` (a power of two) slots; a message's feature vector is its n-gram counts divided by
+/// √(number of n-grams), so long and short messages score on one scale without a vocabulary or a set per
+/// message. Hashing keeps the file small and the scorer free of string lookups; the collisions of
+/// 2^17 buckets (512 KB of weights) cost little at these data sizes. The score is `sigmoid(bias + w·x)`, a probability.
+///
+/// File format (``serialized()``, UTF-8 text, deterministic, one item per line; `#` lines are comments):
+///
+///     replyguard-model 1
+///     category insult
+///     features char-ngrams 1-3 fnv1a buckets 262144
+///     bias -1.234567
+///     threshold escalate 0.912345
+///     w 17 0.1234
+///     w 301 -0.0456
+///     …
+///
+/// `w` lines give nonzero weights in increasing bucket order (4 decimals); a bucket not listed weighs 0.
+public struct NGramModel: Sendable, Equatable {
+    public static let formatVersion = 1
+    public static let defaultBuckets = 1 << 17
+    public var category: String
+    public var buckets: Int
+    public var bias: Double
+    /// Dense weights, `buckets` entries.
+    public var weights: [Float]
+    /// Probability at or above which a message is escalated.
+    public var escalate: Double
+    /// Comment lines (without `# `) written at the top: training data, licence, the held-out table.
+    public var comments: [String]
+
+    public init(category: String, buckets: Int = NGramModel.defaultBuckets, bias: Double = 0, weights: [Float]? = nil,
+                escalate: Double = 0.5, comments: [String] = []) {
+        self.category = category
+        self.buckets = buckets
+        self.bias = bias
+        self.weights = weights ?? [Float](repeating: 0, count: buckets)
+        self.escalate = escalate
+        self.comments = comments
+    }
+
+    // MARK: Features
+
+    static let fnvOffset: UInt32 = 2_166_136_261
+    static let fnvPrime: UInt32 = 16_777_619
+
+    /// Calls `body(bucket, gramStart, gramLength)` for every 1-, 2- and 3-gram of `kept`.
+    @inline(__always)
+    static func forEachGram(_ kept: UnsafeBufferPointer<UInt32>, mask: UInt32, _ body: (Int, Int, Int) -> Void) {
+        let count = kept.count
+        var i = 0
+        while i < count {
+            var h = fnvOffset
+            var n = 0
+            while n < 3 && i + n < count {
+                h = (h ^ kept[i + n]) &* fnvPrime
+                n += 1
+                let mixed = h ^ (h >> 15)
+                body(Int(mixed & mask), i, n)
+            }
+            i += 1
+        }
+    }
+
+    /// Number of n-grams (1–3) of a text of `count` kept scalars.
+    @inline(__always)
+    static func gramCount(_ count: Int) -> Int {
+        count == 0 ? 0 : count + max(0, count - 1) + max(0, count - 2)
+    }
+
+    /// The logit `bias + w·x` for these kept scalars.
+    public func logit(_ kept: UnsafeBufferPointer<UInt32>) -> Double {
+        let grams = NGramModel.gramCount(kept.count)
+        guard grams > 0 else { return bias }
+        var sum: Float = 0
+        weights.withUnsafeBufferPointer { w in
+            NGramModel.forEachGram(kept, mask: UInt32(buckets - 1)) { bucket, _, _ in sum += w[bucket] }
+        }
+        return bias + Double(sum) / Double(grams).squareRoot()
+    }
+
+    public func probability(_ kept: UnsafeBufferPointer<UInt32>) -> Double { NGramModel.sigmoid(logit(kept)) }
+
+    public func probability(of kept: [UInt32]) -> Double { kept.withUnsafeBufferPointer { probability($0) } }
+
+    public static func sigmoid(_ z: Double) -> Double { 1 / (1 + exp(-z)) }
+
+    /// One n-gram's contribution to a message's logit.
+    public struct Contribution: Sendable, Equatable {
+        /// Kept-scalar range of the n-gram.
+        public let kept: Range<Int>
+        public let gram: String
+        public let weight: Double
+        /// The weight as it counts in this message: weight / √(n-grams of the message).
+        public let contribution: Double
+    }
+
+    /// Every n-gram occurrence with its weight, largest contribution first (ties: earlier, shorter first).
+    public func contributions(_ kept: [UInt32]) -> [Contribution] {
+        let grams = NGramModel.gramCount(kept.count)
+        guard grams > 0 else { return [] }
+        let scale = 1 / Double(grams).squareRoot()
+        var result: [Contribution] = []
+        kept.withUnsafeBufferPointer { k in
+            NGramModel.forEachGram(k, mask: UInt32(buckets - 1)) { bucket, start, n in
+                let w = Double(weights[bucket])
+                guard w != 0 else { return }
+                var s = String.UnicodeScalarView()
+                for v in kept[start..<start + n] { if let u = Unicode.Scalar(v) { s.append(u) } }
+                result.append(Contribution(kept: start..<start + n, gram: String(s), weight: w, contribution: w * scale))
+            }
+        }
+        return result.sorted {
+            $0.contribution != $1.contribution ? $0.contribution > $1.contribution
+                : $0.kept.lowerBound != $1.kept.lowerBound ? $0.kept.lowerBound < $1.kept.lowerBound : $0.kept.count < $1.kept.count
+        }
+    }
+
+    /// One distinct n-gram of a message: its weight, how often it occurs, where first, and what its
+    /// occurrences add to the logit together.
+    public struct Feature: Sendable, Equatable {
+        public let gram: String
+        public let weight: Double
+        public let count: Int
+        public let first: Range<Int>
+        public let contribution: Double
+    }
+
+    /// The message's distinct n-grams with a nonzero weight, largest total contribution first.
+    public func features(_ kept: [UInt32]) -> [Feature] {
+        var order: [String] = []
+        var byGram: [String: (weight: Double, count: Int, first: Range<Int>, total: Double)] = [:]
+        for c in contributions(kept).sorted(by: { $0.kept.lowerBound != $1.kept.lowerBound ? $0.kept.lowerBound < $1.kept.lowerBound : $0.kept.count < $1.kept.count }) {
+            if var entry = byGram[c.gram] {
+                entry.count += 1
+                entry.total += c.contribution
+                byGram[c.gram] = entry
+            } else {
+                byGram[c.gram] = (c.weight, 1, c.kept, c.contribution)
+                order.append(c.gram)
+            }
+        }
+        return order.map { g in let e = byGram[g]!; return Feature(gram: g, weight: e.weight, count: e.count, first: e.first, contribution: e.total) }
+            .enumerated().sorted { $0.element.contribution != $1.element.contribution ? $0.element.contribution > $1.element.contribution : $0.offset < $1.offset }
+            .map(\.element)
+    }
+
+    // MARK: File
+
+    /// The model file's bytes: same model, same bytes.
+    public func serialized() -> String {
+        var out = ""
+        out.reserveCapacity(32 + 24 * weights.count)
+        out += "replyguard-model \(NGramModel.formatVersion)\n"
+        for line in comments { out += line.isEmpty ? "#\n" : "# \(line)\n" }
+        out += "category \(category)\n"
+        out += "features char-ngrams 1-3 fnv1a buckets \(buckets)\n"
+        out += "bias \(NGramModel.format(bias, 6))\n"
+        out += "threshold escalate \(NGramModel.format(escalate, 6))\n"
+        for (bucket, w) in weights.enumerated() where w != 0 {
+            let text = NGramModel.format(Double(w), 4)
+            if text == "0.0000" { continue }
+            out += "w \(bucket) \(text)\n"
+        }
+        return out
+    }
+
+    /// Fixed-point decimal without locale or exponent (half away from zero; `-0.0000` prints as `0.0000`).
+    public static func format(_ value: Double, _ decimals: Int) -> String {
+        var scale: Double = 1
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded(.toNearestOrAwayFromZero)
+        guard scaled.isFinite, scaled < 9e17 else { return value.isNaN ? "nan" : (value < 0 ? "-" : "") + "inf" }
+        let units = Int64(scaled), factor = Int64(scale)
+        var fraction = String(units % factor)
+        if fraction.count < decimals { fraction = String(repeating: "0", count: decimals - fraction.count) + fraction }
+        let sign = value < 0 && units != 0 ? "-" : ""
+        return decimals == 0 ? sign + String(units) : sign + String(units / factor) + "." + fraction
+    }
+
+    /// Weights rounded as the file stores them (so a trained model scores exactly like its file).
+    public mutating func roundToFilePrecision() {
+        for i in weights.indices { weights[i] = Float(NGramModel.format(Double(weights[i]), 4))! }
+        if let b = Double(NGramModel.format(bias, 6)) { bias = b }
+    }
+
+    /// Parses a model file; every problem is reported with its line, and nothing is returned when there
+    /// is any (fail closed).
+    public static func parse(_ bytes: [UInt8], file: String) -> (NGramModel?, [RuleProblem]) {
+        var problems: [RuleProblem] = []
+        func bad(_ line: Int, _ message: String) { problems.append(RuleProblem(file: file, line: line, message: message)) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return (nil, [RuleProblem(file: file, message: "model file is not valid UTF-8")])
+        }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        var category: String?, buckets: Int?, bias: Double?, escalate: Double?
+        var sparse: [(Int, Float, Int)] = []
+        var comments: [String] = []
+        var sawHeader = false
+        for (index, raw) in lines.enumerated() {
+            let n = index + 1
+            let line = String(raw)
+            if line.hasPrefix("#") {
+                comments.append(line.hasPrefix("# ") ? String(line.dropFirst(2)) : String(line.dropFirst()))
+                continue
+            }
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            if !sawHeader {
+                guard parts.count == 2, parts[0] == "replyguard-model" else {
+                    bad(n, "not a replyguard model file (the first line must be 'replyguard-model \(formatVersion)')")
+                    return (nil, problems)
+                }
+                guard parts[1] == "\(formatVersion)" else {
+                    bad(n, "model format version '\(parts[1])' is not supported: this replyguard reads version \(formatVersion)")
+                    return (nil, problems)
+                }
+                sawHeader = true
+                continue
+            }
+            switch parts.first ?? "" {
+            case "category":
+                if parts.count == 2, !parts[1].isEmpty { category = parts[1] } else { bad(n, "expected 'category NAME'") }
+            case "features":
+                if parts.count == 6, parts[1] == "char-ngrams", parts[2] == "1-3", parts[3] == "fnv1a", parts[4] == "buckets",
+                   let b = Int(parts[5]), b >= 2, b <= 1 << 24, b & (b - 1) == 0 {
+                    buckets = b
+                } else {
+                    bad(n, "expected 'features char-ngrams 1-3 fnv1a buckets N' (N a power of two up to 2^24)")
+                }
+            case "bias":
+                if parts.count == 2, let v = Double(parts[1]), v.isFinite { bias = v } else { bad(n, "expected 'bias NUMBER'") }
+            case "threshold":
+                if parts.count == 3, parts[1] == "escalate", let v = Double(parts[2]), v > 0, v <= 1 { escalate = v } else {
+                    bad(n, "expected 'threshold escalate P' with 0 < P ≤ 1")
+                }
+            case "w":
+                guard parts.count == 3, let b = Int(parts[1]), b >= 0, let v = Float(parts[2]), v.isFinite else {
+                    bad(n, "expected 'w BUCKET WEIGHT'"); continue
+                }
+                if let last = sparse.last, last.0 >= b { bad(n, "weights must be in increasing bucket order (\(b) after \(last.0))"); continue }
+                sparse.append((b, v, n))
+            default:
+                bad(n, "unknown line '\(line.prefix(40))' (expected category, features, bias, threshold or w)")
+            }
+        }
+        if !sawHeader { bad(1, "empty model file") }
+        if sawHeader {
+            if category == nil { bad(1, "missing 'category' line") }
+            if buckets == nil { bad(1, "missing 'features' line") }
+            if bias == nil { bad(1, "missing 'bias' line") }
+            if escalate == nil { bad(1, "missing 'threshold escalate' line") }
+        }
+        var weights: [Float] = []
+        if let buckets {
+            weights = [Float](repeating: 0, count: buckets)
+            for (b, v, n) in sparse {
+                if b >= buckets { bad(n, "bucket \(b) is outside 0..<\(buckets)") } else { weights[b] = v }
+            }
+        }
+        guard problems.isEmpty, let category, let buckets, let bias, let escalate else { return (nil, problems) }
+        return (NGramModel(category: category, buckets: buckets, bias: bias, weights: weights, escalate: escalate, comments: comments), [])
+    }
+}

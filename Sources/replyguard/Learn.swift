@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+
+struct Learn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model pack's model file (character 1-3-gram logistic regression) from labelled JSON Lines.",
+        discussion: """
+        INPUT files are in the corpus record format (id, text, expect, category; `review export` writes it): \
+        records of --category expecting escalate or block are positives, records of category `clean` \
+        negatives, others are skipped. --positive/--negative files are taken whole (every record's `text`; \
+        `id` when present, else file:line). A fifth of the records (by id hash) is held out: the escalate \
+        threshold is the lowest that flags at most --max-false-alarm of the held-out negatives, and the \
+        precision/recall table is measured on the held-out split. Same input, same options: same bytes. \
+        Exit 0 on success, 2 on unreadable input or too few examples.
+        """)
+
+    @Option(name: .long, help: "The category the model scores (must be the model pack's category).")
+    var category: String
+
+    @Option(name: .long, help: ArgumentHelp("Where to write the model file.", valueName: "file"))
+    var out: String
+
+    @Option(name: .customLong("max-false-alarm"), help: "Share of held-out negatives the escalate threshold may flag.")
+    var maxFalseAlarm: Double = 0.01
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A file whose every record is a positive (repeatable).", valueName: "file"))
+    var positive: [String] = []
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A file whose every record is a negative (repeatable).", valueName: "file"))
+    var negative: [String] = []
+
+    @Option(name: .long, help: "Training passes over the data.")
+    var epochs: Int = 8
+
+    @Option(name: .long, help: "Hash buckets (a power of two).")
+    var buckets: Int = NGramModel.defaultBuckets
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A comment line for the model file (training data, licence; repeatable).", valueName: "text"))
+    var note: [String] = []
+
+    @Argument(help: "Labelled JSON Lines files.")
+    var inputs: [String] = []
+
+    func validate() throws {
+        if inputs.isEmpty && positive.isEmpty { throw ValidationError("give INPUT files or --positive/--negative files") }
+        if !(maxFalseAlarm > 0 && maxFalseAlarm < 1) { throw ValidationError("--max-false-alarm must be between 0 and 1") }
+        if buckets < 2 || buckets > 1 << 24 || buckets & (buckets - 1) != 0 { throw ValidationError("--buckets must be a power of two up to 2^24") }
+        if epochs < 1 || epochs > 100 { throw ValidationError("--epochs must be 1...100") }
+        if category.isEmpty || category.contains(where: { $0 == " " || $0 == "\n" }) { throw ValidationError("--category must be one word") }
+    }
+
+    func run() throws {
+        var examples: [TrainingExample] = []
+        var counts: [String] = []
+        func read(_ path: String, _ body: (_ line: Int, _ object: [String: Any]) throws -> Void) throws {
+            guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read \(path)") }
+            for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      object["text"] is String else {
+                    throw fail("\(path):\(index + 1): not a JSON object with a string 'text'")
+                }
+                try body(index + 1, object)
+            }
+        }
+        func id(_ object: [String: Any], _ path: String, _ line: Int) -> String {
+            if let s = object["id"] as? String { return s }
+            if let n = object["id"] as? NSNumber { return n.stringValue }
+            return "\((path as NSString).lastPathComponent):\(line)"
+        }
+        for path in inputs {
+            var pos = 0, neg = 0, skipped = 0
+            try read(path) { line, object in
+                let text = object["text"] as! String
+                let expect = object["expect"] as? String, recordCategory = object["category"] as? String
+                if recordCategory == category && (expect == "escalate" || expect == "block") {
+                    examples.append(TrainingExample(id: id(object, path, line), text: text, positive: true)); pos += 1
+                } else if recordCategory == CorpusLoader.cleanCategory && expect == "allow" {
+                    examples.append(TrainingExample(id: id(object, path, line), text: text, positive: false)); neg += 1
+                } else {
+                    skipped += 1
+                }
+            }
+            counts.append("\((path as NSString).lastPathComponent): \(pos) positives, \(neg) negatives, \(skipped) skipped")
+        }
+        for (paths, isPositive) in [(positive, true), (negative, false)] {
+            for path in paths {
+                var n = 0
+                try read(path) { line, object in
+                    examples.append(TrainingExample(id: id(object, path, line), text: object["text"] as! String, positive: isPositive)); n += 1
+                }
+                counts.append("\((path as NSString).lastPathComponent): \(n) \(isPositive ? "positives" : "negatives") (--\(isPositive ? "positive" : "negative"))")
+            }
+        }
+        let positives = examples.filter(\.positive).count, negatives = examples.count - positives
+        let err = Terminal.standardError
+        for line in counts { err.write(line + "\n") }
+        guard positives >= 10 && negatives >= 10 else {
+            throw fail("need at least 10 positives and 10 negatives (have \(positives) and \(negatives)); positives are records of category '\(category)' expecting escalate or block")
+        }
+        var options = ModelTrainer.Options()
+        options.maxFalseAlarm = maxFalseAlarm
+        options.epochs = epochs
+        options.buckets = buckets
+        let comments = note + ["trained by replyguard learn --category \(category) --max-false-alarm \(maxFalseAlarm) --epochs \(epochs) --buckets \(buckets)"]
+            + counts.map { "input " + $0 }
+        let (model, report) = ModelTrainer.train(examples, category: category, options: options, comments: comments)
+        let bytes = Data(model.serialized().utf8)
+        do { try bytes.write(to: URL(fileURLWithPath: out), options: .atomic) } catch { throw fail("cannot write \(out): \(error.localizedDescription)") }
+        let stdout = Terminal.standardOutput
+        for line in report.table { stdout.write(line + "\n") }
+        stdout.write("wrote \(out): \(model.weights.filter { $0 != 0 }.count) nonzero weights, escalate at \(NGramModel.format(model.escalate, 6))\n")
+        stdout.flush()
+    }
+}
