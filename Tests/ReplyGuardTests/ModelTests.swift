@@ -1,5 +1,5 @@
 import Foundation
-import ReplyGuard
+@testable import ReplyGuard
 import Testing
 
 /// Model packs (#10): a tiny model trained on generated data — determinism, thresholds, the file format
@@ -127,5 +127,25 @@ import Testing
         other.bias += 0.5
         let b = try RuleLoader.load(rulesDirectory: makeRulesDirectory(Self.modelPack(other.serialized())))
         #expect(a.digest != b.digest)
+    }
+
+    /// Weight lines are read from the bytes without `Float(String)`: the value must be the same for
+    /// every weight of the shipped models.
+    @Test func weightLinesReadFromBytesEqualFloatFromString() throws {
+        let dir = Repo.root + "/rules/models"
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasSuffix(".model") {
+            let bytes = [UInt8](FileManager.default.contents(atPath: dir + "/" + name)!)
+            var checked = 0
+            for line in bytes.split(separator: 0x0A) where line.first == 0x77 {
+                let parts = String(decoding: line, as: UTF8.self).split(separator: " ")
+                let fast = NGramModel.weightLine(line)
+                #expect(fast?.0 == Int(parts[1]) && fast?.1 == Float(String(parts[2])), "\(name): \(String(decoding: line, as: UTF8.self))")
+                checked += 1
+            }
+            #expect(checked > 1000, "\(name)")
+        }
+        for odd in ["w 12 0.5e3", "w 12 1.2.3", "w x 1", "w 12", "w 12 -", "w 12 1234567890.5"] {
+            #expect(NGramModel.weightLine(ArraySlice(Array(odd.utf8))) == nil, "\(odd)")
+        }
     }
 }

@@ -34,6 +34,8 @@ public final class MessageScanner {
     private let digest: String
     private let ruleLabels: [RuleLabel]
     private let hasModels: Bool
+    /// The enabled models' scores, summed in the prescreen (nil without models).
+    private let modelPrescreen: ModelPrescreen?
     private let work = NormalizationWorkspace()
     private var literalHits: [(node: Int32, span: Span)] = []
     private var nodeHitRange: [Range<Int>?]
@@ -64,6 +66,7 @@ public final class MessageScanner {
         digest = own(engine.ruleSet.digest)
         ruleLabels = engine.rules.map { RuleLabel(id: own($0.id), pack: own($0.packID), category: own($0.category), action: $0.action, score: $0.score) }
         hasModels = !engine.models.isEmpty
+        modelPrescreen = engine.models.isEmpty ? nil : ModelPrescreen(engine.models)
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
@@ -91,8 +94,8 @@ public final class MessageScanner {
     public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         generation += 1
         seenClauses.removeAll(keepingCapacity: true)
-        // With a model pack every message needs its kept text scored: no prescreen shortcut.
-        if engine.options.prefilter && !hasModels && prescreen.shouldTry() {
+        // With a model pack the prescreen scores the kept text as it goes (``ModelPrescreen``).
+        if engine.options.prefilter && prescreen.shouldTry() {
             let allowed = certainlyAllowed(bytes)
             prescreen.record(allowed)
             if allowed {
@@ -215,6 +218,7 @@ public final class MessageScanner {
     /// folding changed anything, the digits.
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var pass = PrescreenPass()
+        modelPrescreen?.reset()
         let count = bytes.count
         var i = 0
         while i < count {
@@ -227,6 +231,7 @@ public final class MessageScanner {
                 if symbol != PlainSymbolTable.general {
                     pass.previous = value
                     pass.digitRuns.end()
+                    if let modelPrescreen { modelPrescreen.add(value) }
                     i += 3
                     let reporting = automaton.step(&pass.state, symbol: Int32(symbol))
                     if reporting > 0 && !noteWordEnds(reporting) { return false }
@@ -247,6 +252,7 @@ public final class MessageScanner {
         work.foldingIsIdentity = pass.identity
         work.longestDigitRun = pass.digitRuns.longest
         work.digitCount = pass.digitRuns.total
+        if let modelPrescreen, modelPrescreen.mightReachAThreshold() { return false }
         let unanchored = pass.low | pass.high == 0 ? engine.prescreenUnanchoredWithoutASCII : engine.prescreenUnanchored
         if unanchored.contains(where: { regexMightMatch($0, bytes) }) { return false }
         for c in seenClauses {
@@ -282,6 +288,7 @@ public final class MessageScanner {
             pass.digitRuns.note(value, in: tables)
             if folded < 64 { pass.low |= 1 << UInt64(folded) } else if folded < 128 { pass.high |= 1 << UInt64(folded - 64) }
             guard kind == NormalizationTables.keep else { return true }
+            if let modelPrescreen { modelPrescreen.add(folded) }
             let reporting = automaton.step(&pass.state, folded)
             return reporting == 0 || noteWordEnds(reporting)
         case NormalizationTables.ignorable:
@@ -560,5 +567,70 @@ struct PrescreenGovernor {
         if settled < 256 { pausedFor = 16 * 1024 }
         tried = 0
         settled = 0
+    }
+}
+
+/// The enabled models' logits, summed while the prescreen reads the kept scalars one by one: each new
+/// scalar ends one 1-, 2- and 3-gram, the same n-grams ``NGramModel/forEachGram`` enumerates by start
+/// (FNV-1a states of the last one and two scalars carried along). A message any model might score at
+/// or near its escalate threshold goes to the full path, which scores it exactly (the sums run in
+/// another order, so a margin covers rounding).
+final class ModelPrescreen {
+    private let weights: [UnsafeMutableBufferPointer<Float>]
+    private let masks: [UInt32]
+    private let biases: [Double]
+    /// Each model's escalate threshold as a logit, less a margin.
+    private let limits: [Double]
+    private var sums: [Float]
+    private var count = 0
+    private var last1: UInt32 = 0, last2: UInt32 = 0
+
+    init(_ models: [CompiledModel]) {
+        weights = models.map { compiled in
+            let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: compiled.model.weights.count)
+            _ = copy.initialize(from: compiled.model.weights)
+            return copy
+        }
+        masks = models.map { UInt32($0.model.buckets - 1) }
+        biases = models.map(\.model.bias)
+        limits = models.map { compiled in
+            let p = compiled.escalate
+            if p <= 0 { return -.infinity }
+            if p >= 1 { return .infinity }
+            return log(p / (1 - p)) - 1e-3
+        }
+        sums = [Float](repeating: 0, count: models.count)
+    }
+
+    deinit { for w in weights { w.deallocate() } }
+
+    func reset() {
+        for k in sums.indices { sums[k] = 0 }
+        count = 0
+    }
+
+    @inline(__always)
+    func add(_ value: UInt32) {
+        let g1 = (NGramModel.fnvOffset ^ value) &* NGramModel.fnvPrime
+        let g2 = (last1 ^ value) &* NGramModel.fnvPrime
+        let g3 = (last2 ^ value) &* NGramModel.fnvPrime
+        for k in weights.indices {
+            let w = weights[k], mask = masks[k]
+            var sum = w[Int((g1 ^ (g1 >> 15)) & mask)]
+            if count >= 1 { sum += w[Int((g2 ^ (g2 >> 15)) & mask)] }
+            if count >= 2 { sum += w[Int((g3 ^ (g3 >> 15)) & mask)] }
+            sums[k] += sum
+        }
+        last2 = g2
+        last1 = g1
+        count += 1
+    }
+
+    /// Whether some model might reach its escalate threshold (a message with no kept scalar is not scored).
+    func mightReachAThreshold() -> Bool {
+        guard count > 0 else { return false }
+        let grams = Double(NGramModel.gramCount(count)).squareRoot()
+        for k in sums.indices where biases[k] + Double(sums[k]) / grams >= limits[k] { return true }
+        return false
     }
 }

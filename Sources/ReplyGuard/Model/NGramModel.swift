@@ -192,21 +192,64 @@ public struct NGramModel: Sendable, Equatable {
 
     /// Parses a model file; every problem is reported with its line, and nothing is returned when there
     /// is any (fail closed).
+    /// `w BUCKET WEIGHT` read straight from the bytes: a decimal bucket and a weight of at most nine
+    /// significant digits written `-?D+(.D+)?` (as ``serialized()`` writes them), computed as
+    /// `Float(Double(digits) / 10^decimals)` — the value `Float(String)` reads (the tests check every
+    /// weight of the shipped models). Nil for any other line (the general reading then reports it).
+    static func weightLine(_ line: ArraySlice<UInt8>) -> (Int, Float)? {
+        guard line.count >= 5, line[line.startIndex] == 0x77, line[line.startIndex + 1] == 0x20 else { return nil }
+        var i = line.startIndex + 2
+        var bucket = 0, digits = 0
+        while i < line.endIndex, line[i] >= 0x30, line[i] <= 0x39, digits < 10 {
+            bucket = bucket * 10 + Int(line[i] - 0x30)
+            digits += 1
+            i += 1
+        }
+        guard digits > 0, i < line.endIndex, line[i] == 0x20 else { return nil }
+        i += 1
+        var negative = false
+        if i < line.endIndex, line[i] == 0x2D { negative = true; i += 1 }
+        var mantissa = 0, significant = 0, decimals = 0, seenDigit = false, seenPoint = false
+        while i < line.endIndex {
+            let c = line[i]
+            if c == 0x2E, !seenPoint { seenPoint = true; i += 1; continue }
+            guard c >= 0x30, c <= 0x39, significant < 9 else { return nil }
+            mantissa = mantissa * 10 + Int(c - 0x30)
+            if mantissa > 0 { significant += 1 }
+            if seenPoint { decimals += 1 }
+            seenDigit = true
+            i += 1
+        }
+        guard seenDigit, decimals < powersOfTen.count else { return nil }
+        let value = Float(Double(mantissa) / powersOfTen[decimals])
+        return (bucket, negative ? -value : value)
+    }
+
+    private static let powersOfTen: [Double] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
+
     public static func parse(_ bytes: [UInt8], file: String) -> (NGramModel?, [RuleProblem]) {
         var problems: [RuleProblem] = []
         func bad(_ line: Int, _ message: String) { problems.append(RuleProblem(file: file, line: line, message: message)) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             return (nil, [RuleProblem(file: file, message: "model file is not valid UTF-8")])
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        if lines.last == "" { lines.removeLast() }
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
         var category: String?, buckets: Int?, bias: Double?, escalate: Double?
         var sparse: [(Int, Float, Int)] = []
+        sparse.reserveCapacity(lines.count)
         var comments: [String] = []
         var sawHeader = false
         for (index, raw) in lines.enumerated() {
             let n = index + 1
-            let line = String(raw)
+            // Weight lines are nearly all of the file: read them from the bytes (a String per line would
+            // cost most of start-up); anything unusual falls through to the general reading below.
+            if sawHeader, let (b, v) = NGramModel.weightLine(raw) {
+                if let last = sparse.last, last.0 >= b { bad(n, "weights must be in increasing bucket order (\(b) after \(last.0))"); continue }
+                sparse.append((b, v, n))
+                continue
+            }
+            let line = String(decoding: raw, as: UTF8.self)
             if line.hasPrefix("#") {
                 comments.append(line.hasPrefix("# ") ? String(line.dropFirst(2)) : String(line.dropFirst()))
                 continue
