@@ -162,6 +162,9 @@ public final class NormalizationTables: @unchecked Sendable {
         guard let scalar = Unicode.Scalar(value) else { return ignorable << kindShift }
         let generalCategory = scalar.properties.generalCategory
         category(generalCategory)
+        // Default-ignorable code points render as nothing, whatever their category: the Hangul fillers
+        // (U+3164, U+115F, U+1160: letters) are zero-width padding as much as U+200B is.
+        if scalar.properties.isDefaultIgnorableCodePoint { return ignorable << kindShift }
         switch generalCategory {
         case .spaceSeparator, .lineSeparator, .paragraphSeparator, .control,
              .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
