@@ -58,6 +58,7 @@ public struct Normalizer: Sendable {
     /// Normalizes `text` into `workspace`, reusing its buffers (the matching hot path).
     ///
     /// Decodes the scalars first (kept for the folded view and for mapping spans back), then folds them.
+    /// A run of blanks (spaces, tabs, line breaks) counts as one filler.
     /// A pinyin annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion
     /// artifact in reposted text and an evasion — is dropped like a zero-width character.
     ///
@@ -120,7 +121,15 @@ public struct Normalizer: Sendable {
                 if folded != value { pass.identity = false }
                 pass.noteASCII(folded)
                 pass.digitRuns.note(value, in: tables)
-                pass.pendingGap += 1
+                // A run of blanks is one filler (ignorable characters inside the run do not end it).
+                // (Nothing kept and no other filler since the last blank: the same count and gap.)
+                if Normalizer.isBlank(folded) {
+                    if pass.count != pass.blankCount || pass.pendingGap != pass.blankGap { pass.pendingGap += 1 }
+                    pass.blankCount = pass.count
+                    pass.blankGap = pass.pendingGap
+                } else {
+                    pass.pendingGap += 1
+                }
             } else if kind == NormalizationTables.expansion {
                 pass.identity = false
                 let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
@@ -164,6 +173,8 @@ public struct Normalizer: Sendable {
         var capacity: Int
         var count = 0
         var pendingGap = 0
+        /// `count` and `pendingGap` just after the last blank filler (a blank run continues while both hold).
+        var blankCount = -1, blankGap = -1
         var identity: Bool
         var low: UInt64 = 0, high: UInt64 = 0
         var digitRuns = DigitRunCounter()
@@ -233,6 +244,13 @@ public struct Normalizer: Sendable {
     @inline(__always)
     private func isIgnorable(_ v: UInt32) -> Bool {
         tables.entry(v) >> NormalizationTables.kindShift == NormalizationTables.ignorable
+    }
+
+    /// True for a folded filler that shows as blank space (spaces, tabs, line breaks, the braille blank):
+    /// a run of them counts as one filler, so `你     不` is one filler apart like `你 不`.
+    @inline(__always)
+    static func isBlank(_ folded: UInt32) -> Bool {
+        folded == 0x20 || (folded >= 0x09 && folded <= 0x0D) || folded == 0x85 || folded == 0x2800
     }
 
     static func isHan(_ v: UInt32) -> Bool {
