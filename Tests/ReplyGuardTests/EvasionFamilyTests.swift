@@ -21,7 +21,8 @@ import Testing
         }
         let e = try engine(["t.yaml": pack(match: "words: [哑巴]")])
         #expect(e.decide("哑          巴").verdict == .block)
-        #expect(e.decide("哑 . . . . . 巴").verdict == .block)      // 5 dots: 5 fillers, the spaces add none
+        #expect(e.decide("哑   .   巴").verdict == .block)          // blank run, dot, blank run: 3 fillers
+        #expect(e.decide("哑  .  .  巴").verdict == .allow)         // three runs and two dots: 5
         #expect(e.decide("哑.-.-.巴").verdict == .allow)            // 5 punctuation marks: 5 fillers
         // The hit spans the blanks, back to the original characters.
         let hit = try #require(e.decide("x哑     巴y").hits.first)
@@ -38,5 +39,46 @@ import Testing
             let text = spread(line) { n in (0..<5).map { zeroWidth[(k + n + $0 * 3) % zeroWidth.count] }.joined() }
             #expect(shipped.decide(text).verdict == .block, "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
         }
+    }
+
+    /// HTML: a tag is one filler, character references (hex, decimal, named) are decoded, and hits map
+    /// back to the whole reference in the original.
+    @Test func htmlTagsAreFillersAndReferencesAreDecoded() throws {
+        for line in Self.seedLines {
+            let chars = Array(line)
+            let half = chars.count / 2
+            let tagged = String(chars[..<half]) + "<span style=\"color:#c00\">" + String(chars[half...]) + "</span>"
+            let spans = chars.map { "<span>\($0)</span>" }.joined()
+            let refs = chars.enumerated().map { $0.offset % 2 == 0 ? "&#x\(String($0.element.unicodeScalars.first!.value, radix: 16));"
+                                                                    : "&#\($0.element.unicodeScalars.first!.value);" }.joined()
+            for text in [tagged, spans, refs] { #expect(shipped.decide(text).verdict == .block, "\(text)") }
+        }
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴, a&b]")])
+        let hit = try #require(e.decide("x&#x54d1;&#24052;y").hits.first)
+        #expect(hit.start == 1 && hit.end == 17 && hit.match == "&#x54d1;&#24052;")
+        #expect(e.decide("a&amp;b").verdict == .block)
+        #expect(e.decide("<b>哑</b><i>巴</i>").hits.first?.match == "哑</b><i>巴")
+        // Not markup (its letters and digits stay): an unknown or unterminated reference, a tag across a
+        // line break, a reference to NUL or a surrogate.
+        for text in ["哑&foo;巴", "哑&#x54d1巴", "哑<b\n>巴", "哑&#0;巴", "哑&#xD800;巴"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        // Folded-view regexes see references decoded and tags as written (a link in href is still there).
+        let r = try engine(["p.yaml": regexPack([("哑巴", "folded"), ("t\\.me/\\w+", "folded"), ("&#", "original")])])
+        #expect(Set(r.decide("&#x54d1;巴 <a href=\"https://t.me/abc\">点</a>").hits.map(\.rule)) == ["p.r0", "p.r1", "p.r2"])
+    }
+
+    /// The prescreen (one pass, no tables) sends markup to the full path: decisions agree with the
+    /// prefilters on and off on generated messages with tags, references, blank runs and zero-width runs.
+    @Test func prescreenAgreesOnMarkupBlanksAndZeroWidth() throws {
+        let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 你不说话, sb]\n  - regex: '(?<!\\d)1[3-9]\\d{9}(?!\\d)'\n  - regex: '<a\\s'\n    on: original")
+        let fragments = ["哑巴", "哑&#x5df4;", "&#21713;巴", "<b>哑</b>巴", "哑<span class=\"x\">巴", "哑     巴", "哑\u{3164}\u{3164}\u{3164}\u{3164}\u{3164}巴",
+                         "你<i>不</i>说&amp;话", "s&#98;", "&lt;a href&gt;", "<a href=x>", "138&#49;2345678", "13812345678", "1&#51;812345678",
+                         "哑\t\n \u{3000}  巴", "s  \u{2800}  b"]
+        let palette = Array("哑巴你不说话sb<>/&#;x1358 \u{3000}\u{3164}\u{200B}ampltg=\"ia")
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: fragments, palette: palette,
+                                                           maxNoise: 6, seed: 12, insert: true)
+        let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
+        #expect(verdicts[.allow, default: 0] > 500 && verdicts[.escalate, default: 0] > 500, "\(verdicts)")
     }
 }

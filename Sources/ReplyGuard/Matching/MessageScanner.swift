@@ -203,6 +203,8 @@ public final class MessageScanner {
                 }
             }
             if b0 < 0x80 {
+                // What may start an HTML tag or character reference: normalization decodes those.
+                if b0 == 0x26 || b0 == 0x3C, i + 1 < count, MessageScanner.mayStartMarkup(bytes[i + 1]) { return false }
                 guard prescreen(UInt32(b0), &pass) else { return false }
                 i += 1
                 continue
@@ -222,6 +224,12 @@ public final class MessageScanner {
             for index in engine.prescreenAnchored[Int(c)] where regexMightMatch(Int(index), bytes) { return false }
         }
         return true
+    }
+
+    /// True for a byte after `<` or `&` that may continue a tag or reference (the full path decides).
+    @inline(__always)
+    static func mayStartMarkup(_ b: UInt8) -> Bool {
+        (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A || b == 0x23 || b == 0x2F || b == 0x21 || b == 0x3F
     }
 
     /// What the prescreen has read of a message so far.
@@ -347,7 +355,7 @@ public final class MessageScanner {
                Engine.isASCIIAlphanumeric(kept[end + 1]) { continue }
             if engine.patternHasASCIIAlphanumeric[pattern],
                LinkToken.contains(work.scalars.buffer, first: Int(origin[start]), last: Int(origin[end])) { continue }
-            let span = Span(start: origin[start], end: origin[end] + 1, keptStart: Int32(start), keptEnd: Int32(end + 1))
+            let span = Span(start: origin[start], end: Int32(work.originalEnd(after: Int(origin[end]))), keptStart: Int32(start), keptEnd: Int32(end + 1))
             validMatches.append((Int32(pattern), span))
             for n in Int(nodeStart[pattern])..<Int(nodeStart[pattern + 1]) where triggers[Int(patternNodes[n])] {
                 let slot = Int(literalSlot[Int(patternNodes[n])])
