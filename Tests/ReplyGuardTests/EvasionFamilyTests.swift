@@ -81,4 +81,27 @@ import Testing
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
         #expect(verdicts[.allow, default: 0] > 500 && verdicts[.escalate, default: 0] > 500, "\(verdicts)")
     }
+
+    /// The opt-in `pinyin` evasion: a word spelled out in toneless pinyin, with or without fillers between
+    /// the syllables, as a whole Latin word; the shipped seed-line rules opt in.
+    @Test func pinyinSpelledOutInFull() throws {
+        for text in ["ni bu shuo hua mei ren ba ni dang ya ba", "NiBuShuoHua, mei-ren-ba-ni-dang-ya-ba", "wo fang fu ting jian le yi qun wen zi zai weng weng weng",
+                     "mian zi shi bie ren gei de, lian shi zi ji diu de", "ni zui hao yong yuan bie lai! you ni bu duo wu ni bu shao!"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        let yaml = pack(match: "words: [哑巴, 打call, 当]", extra: "    evasions: [pinyin]\n")
+        let e = try engine(["t.yaml": yaml])
+        #expect(e.decide("ni shi ya ba").verdict == .block)
+        #expect(e.decide("wei ta DA CALL").verdict == .block)
+        #expect(e.decide("yabai").verdict == .allow)          // a whole Latin word only
+        #expect(e.decide("mayaba").verdict == .allow)
+        #expect(e.decide("dang").verdict == .allow)           // one character is not spelled out
+        let plain = try engine(["t.yaml": pack(match: "words: [哑巴]")])
+        #expect(plain.decide("ni shi ya ba").verdict == .allow)  // opt-in
+        #expect(loadProblems(["t.yaml": pack(match: "words: [哑巴]", extra: "    evasions: [pin-yin]\n")]).first?.message.contains("pinyin-initials, pinyin") == true)
+        // The prescreen sends spelled-out words to the full path like any other word.
+        let palette = Array("yabndgcl 你哑巴,.")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["ya ba", "yaba", "da call", "dacall", "ya-ba-"], palette: palette,
+                                               maxNoise: 5, seed: 3, count: 2000)
+    }
 }

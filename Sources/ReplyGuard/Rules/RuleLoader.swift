@@ -304,6 +304,25 @@ final class YAMLReader {
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
+            for word in words where evasions.contains(.pinyin) {
+                // Chinese characters spelled out, anything else (Latin letters, digits) kept as it is.
+                let scalars = word.normalized
+                guard scalars.count >= 2, scalars.contains(where: Normalizer.isHan) else { continue }
+                var derived: [UInt32] = []
+                var complete = true
+                for v in scalars {
+                    if Normalizer.isHan(v) {
+                        guard let syllable = normalizer.tables.pinyin(of: v) else { complete = false; break }
+                        derived += syllable
+                    } else {
+                        derived.append(v)
+                    }
+                }
+                if complete, seen.insert(derived).inserted {
+                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    result.append(Word(text: text, normalized: derived, location: word.location))
+                }
+            }
             return .words(result)
         case .regex: return expression
         case .any(let children): return .any(children.map { expand($0, evasions) })

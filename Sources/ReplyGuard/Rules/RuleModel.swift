@@ -52,6 +52,10 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// Also match the pinyin initials of each word made of Chinese characters: 傻逼 → `sb`,
     /// 你妈死了 → `nmsl`. The initials match only as whole Latin words.
     case pinyinInitials = "pinyin-initials"
+    /// Also match each word of two or more characters, at least one of them Chinese, spelled out in
+    /// toneless pinyin (哑巴 → `yaba`, 打call → `dacall`), as a whole Latin word; spaces or other fillers
+    /// may stand between the syllables as between any characters (`ni bu shuo hua`).
+    case pinyin = "pinyin"
 }
 
 /// A literal word of a rule, as written and as normalized.
