@@ -104,4 +104,27 @@ import Testing
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["ya ba", "yaba", "da call", "dacall", "ya-ba-"], palette: palette,
                                                maxNoise: 5, seed: 3, count: 2000)
     }
+
+    /// Numbers written another way: dingbat and double-circled digits fold to digits by default (as ①
+    /// does), for words and regexes; the opt-in `numerals` evasion lets a word's numerals be digits,
+    /// Chinese or financial numerals.
+    @Test func numeralsWrittenAnotherWay() throws {
+        #expect(Normalizer().normalize("❶➀➊⓵⓿⓫❿🄋").keptString == "111101110" + "0")
+        for text in ["你就是个2百5", "你个贰佰伍", "多你1个不多，少你1个不少", "你3天2头投诉有意思吗", "亲，莆田鞋❶比❶做工，私聊下单包邮", "高仿耐克鞋壹比壹，加微信下单"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        #expect(shipped.decide("联系人手机❶❸❽❶❷❸❹❺❻❼❽").hits.contains { $0.rule == "privacy.mobile-number" })
+        #expect(shipped.decide("电话 ⓵⓷⓽ ⓵⓶⓷⓸ ⓹⓺⓻⓼").hits.contains { $0.rule == "privacy.mobile-number" })
+        let yaml = pack(match: "words: [下三滥, 二货, 十三点]", extra: "    evasions: [numerals]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["下3滥", "下叁滥", "下❸滥", "下㈢滥", "拾叁点", "十3点"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // A two-character word gets no digit variant (list numbering), and 二 is never written 两.
+        for text in ["2、货物已发出", "两货车", "下33滥"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [下三滥]")])
+        #expect(plain.decide("下3滥").verdict == .allow)     // opt-in
+        let palette = Array("下三3叁❸㈢滥二2贰货十拾点 、1")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "p.yaml": regexPack([(#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"\d{3}"#, "original")])],
+                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽", "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
+                                               palette: palette, maxNoise: 5, seed: 5, count: 3000)
+    }
 }

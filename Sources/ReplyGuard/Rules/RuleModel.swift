@@ -56,6 +56,10 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// toneless pinyin (哑巴 → `yaba`, 打call → `dacall`), as a whole Latin word; spaces or other fillers
     /// may stand between the syllables as between any characters (`ni bu shuo hua`).
     case pinyin = "pinyin"
+    /// Also match each word with its numerals written another way: a digit, a Chinese numeral or its
+    /// financial (大写) form stand for each other (下三滥 → 下3滥, 下叁滥; 二百五 → 2百5, 贰佰伍; 一比一 → 1比1),
+    /// 十 百 千 with 拾 佰 仟; 两 may be written 2 (三天两头 → 3天2头). A two-character word gets no variant with a digit (`2、货` is list numbering).
+    case numerals = "numerals"
 }
 
 /// A literal word of a rule, as written and as normalized.
