@@ -127,4 +127,29 @@ import Testing
                                                fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽", "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
                                                palette: palette, maxNoise: 5, seed: 5, count: 3000)
     }
+
+    /// The opt-in `stretched-letters` evasion: a run of one Latin letter in the message stands for a run at
+    /// least as long in the word; hits cover the whole runs.
+    @Test func stretchedLetters() throws {
+        for text in ["fuuuuck you", "fuckkkk", "你就是个sbbbbb", "NMSLLLLL", "Fuuuucking 客服"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        #expect(shipped.decide("今晚一起为这位嘻哈歌手打caaaall吧！").verdict == .escalate)
+        let yaml = pack(match: "words: [fuck, 打call, good]", extra: "    evasions: [stretched-letters]\n")
+        let e = try engine(["t.yaml": yaml])
+        let hit = try #require(e.decide("x fuuuckkk y").hits.first)
+        #expect(hit.start == 2 && hit.end == 10 && hit.match == "fuuuckkk")
+        for text in ["FUUUCK", "fuckkkk!", "打caaall", "打calllll", "goooood", "f\u{200B}uuuck"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // A run shorter than the word's (cal is not call, god is not good), a word inside a longer one,
+        // fillers between the repeats, and letters that are not repeated at all.
+        for text in ["打cal", "打caaal", "god", "gooodness", "fuuuckers", "fu u uck", "打 c a l"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        let plain = try engine(["t.yaml": pack(match: "words: [fuck]")])
+        #expect(plain.decide("fuuuuck").verdict == .allow)  // opt-in
+        // The prescreen sends repeated letters to the full path when a rule opts in.
+        let palette = Array("fuckgodal打 .\u{200B}ＦＵ")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["fuuuck", "fuckkk", "goood", "打caaall", "ｆｕｕｕｃｋ", "fuck", "cal"],
+                                               palette: palette, maxNoise: 5, seed: 9, insert: true, count: 3000)
+    }
 }

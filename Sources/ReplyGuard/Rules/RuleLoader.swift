@@ -376,6 +376,25 @@ final class YAMLReader {
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
+            if evasions.contains(.stretchedLetters) {
+                // After the other evasions: their Latin words (initials, pinyin) stretch too.
+                for word in result where word.stretchRuns == nil && word.normalized.contains(where: Engine.isLatinLetter) {
+                    var derived: [UInt32] = [], runs: [UInt8] = []
+                    for v in word.normalized {
+                        if Engine.isLatinLetter(v), derived.last == v | Engine.shadow, runs[runs.count - 1] < 255 {
+                            runs[runs.count - 1] += 1
+                        } else {
+                            derived.append(Engine.isLatinLetter(v) ? v | Engine.shadow : v)
+                            runs.append(1)
+                        }
+                    }
+                    if seen.insert(derived).inserted {
+                        var stretched = Word(text: word.text, normalized: derived, location: word.location)
+                        stretched.stretchRuns = runs
+                        result.append(stretched)
+                    }
+                }
+            }
             return .words(result)
         case .regex: return expression
         case .any(let children): return .any(children.map { expand($0, evasions) })
