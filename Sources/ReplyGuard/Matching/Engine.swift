@@ -160,6 +160,10 @@ public final class Engine: Sendable {
     let literalSlot: [Int32]
     /// Per slot: whether it is in ``alwaysEvaluated``.
     let slotAlwaysEvaluated: [Bool]
+    /// Per pattern: for a word of the `stretched-letters` evasion, the minimum run length of each of its
+    /// collapsed scalars (see ``Word/stretchRuns``); such patterns only match the collapsed view.
+    let patternStretchRuns: [[UInt8]?]
+    let hasStretchedWords: Bool
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -214,6 +218,7 @@ public final class Engine: Sendable {
             return children.count - ids.count..<children.count
         }
         var patternIndex: [[UInt32]: Int] = [:]
+        var stretchRuns: [Int: [UInt8]] = [:]
         var patterns: [[UInt32]] = []
         var patternNodeLists: [[Int32]] = []
         let foldingTables = NormalizationTables.shared // what `normalizer` folds with
@@ -229,6 +234,12 @@ public final class Engine: Sendable {
                 nodes.append(.literal(slot: slot))
                 triggers.append(positive)
                 for word in words {
+                    defer {
+                        // Two stretched words with one collapsed form: the shorter runs (either may match).
+                        if let runs = word.stretchRuns, let id = patternIndex[word.normalized] {
+                            stretchRuns[id] = stretchRuns[id].map { zip($0, runs).map { min($0, $1) } } ?? runs
+                        }
+                    }
                     let id = patternIndex[word.normalized] ?? {
                         patterns.append(word.normalized)
                         patternNodeLists.append([])
@@ -447,9 +458,11 @@ public final class Engine: Sendable {
         var always = [Bool](repeating: false, count: roots.count)
         for slot in alwaysEvaluated { always[slot] = true }
         slotAlwaysEvaluated = always
-        patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.first!) }
-        patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric($0.last!) }
-        patternHasASCIIAlphanumeric = patterns.map { $0.contains(where: Engine.isASCIIAlphanumeric) }
+        patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.first!)) }
+        patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.last!)) }
+        patternHasASCIIAlphanumeric = patterns.map { $0.contains { Engine.isASCIIAlphanumeric(Engine.unshadow($0)) } }
+        patternStretchRuns = patterns.indices.map { stretchRuns[$0] }
+        hasStretchedWords = !stretchRuns.isEmpty
     }
 
     /// Convenience: load a rules directory and policy and compile them.
@@ -507,6 +520,16 @@ public final class Engine: Sendable {
         }
         return best.map { ($0.index, $0.regexWords.isEmpty ? nil : $0.regexWords) }
     }
+
+    /// Added to Latin letters in the collapsed view of the `stretched-letters` evasion (beyond any scalar).
+    public static let shadow: UInt32 = 0x40_0000
+
+    @inline(__always)
+    public static func isLatinLetter(_ v: UInt32) -> Bool { v &- 0x61 < 26 }
+
+    /// A pattern scalar with the shadow offset removed.
+    @inline(__always)
+    static func unshadow(_ v: UInt32) -> UInt32 { v & ~shadow }
 
     static func isASCIIAlphanumeric(_ v: UInt32) -> Bool {
         (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A)

@@ -48,17 +48,23 @@ public final class MessageScanner {
     private var seenClauses: [Int32] = []
     /// The literal occurrences of the current message that hold (pattern, span).
     private var validMatches: [(pattern: Int32, span: Span)] = []
+    /// Matches of stretched words (kept indices of their first and last scalars), and the kept index of
+    /// each scalar of the collapsed view (see ``findStretchedMatches()``).
+    private var stretchedMatches: [(pattern: Int32, start: Int32, end: Int32)] = []
+    private var collapsed: [Int32] = []
     /// `clauseSeen[c] == generation` when a Chinese character or run of prefilter clause `c` occurs in
     /// the current message.
     private var clauseSeen: [Int]
     private var generation = 0
     private var prescreen = PrescreenGovernor()
+    private let hasStretchedWords: Bool
     private var currentSlot = 0
 
     init(engine: Engine) {
         self.engine = engine
         matcher = PCRE2Matcher(limits: engine.ruleSet.policy.limits)
         automaton = engine.automaton
+        hasStretchedWords = engine.hasStretchedWords
         tables = engine.normalizer.tables
         plainSymbols = engine.plainSymbols.entries
         normalizer = engine.normalizer
@@ -107,6 +113,8 @@ public final class MessageScanner {
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
         }
+        stretchedMatches.removeAll(keepingCapacity: true)
+        if engine.hasStretchedWords { findStretchedMatches() }
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
@@ -239,6 +247,8 @@ public final class MessageScanner {
                 }
             }
             if b0 < 0x80 {
+                // What may start an HTML tag or character reference: normalization decodes those.
+                if b0 == 0x26 || b0 == 0x3C, i + 1 < count, MessageScanner.mayStartMarkup(bytes[i + 1]) { return false }
                 guard prescreen(UInt32(b0), &pass) else { return false }
                 i += 1
                 continue
@@ -261,6 +271,12 @@ public final class MessageScanner {
         return true
     }
 
+    /// True for a byte after `<` or `&` that may continue a tag or reference (the full path decides).
+    @inline(__always)
+    static func mayStartMarkup(_ b: UInt8) -> Bool {
+        (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A || b == 0x23 || b == 0x2F || b == 0x21 || b == 0x3F
+    }
+
     /// What the prescreen has read of a message so far.
     private struct PrescreenPass {
         var state: Int32 = 0
@@ -269,6 +285,8 @@ public final class MessageScanner {
         var low: UInt64 = 0, high: UInt64 = 0
         var digitRuns = DigitRunCounter()
         var otherSeen: UInt64 = 0
+        /// The last kept scalar read by ``prescreen(_:_:)`` (with stretched words only).
+        var lastKept: UInt32 = 0
     }
 
     /// The prescreen's step for any scalar, as normalization treats it; false when the message needs the
@@ -288,6 +306,11 @@ public final class MessageScanner {
             pass.digitRuns.note(value, in: tables)
             if folded < 64 { pass.low |= 1 << UInt64(folded) } else if folded < 128 { pass.high |= 1 << UInt64(folded - 64) }
             guard kind == NormalizationTables.keep else { return true }
+            // A Latin letter repeated may be a stretched word, which only the full path looks for.
+            if hasStretchedWords {
+                if folded == pass.lastKept && Engine.isLatinLetter(folded) { return false }
+                pass.lastKept = folded
+            }
             if let modelPrescreen { modelPrescreen.add(folded) }
             let reporting = automaton.step(&pass.state, folded)
             return reporting == 0 || noteWordEnds(reporting)
@@ -359,6 +382,44 @@ public final class MessageScanner {
         return containsCue(max(0, before - speech.window)..<before) || containsCue(after..<min(kept.count, after + speech.window))
     }
 
+    /// The `stretched-letters` evasion: when the message repeats a Latin letter (adjacent, no filler
+    /// between), steps the automaton once more over its collapsed view — each such run as one letter,
+    /// shifted by ``Engine/shadow`` — and keeps the stretched words found there whose runs in the message
+    /// are at least as long as in the word, and longer somewhere (otherwise the word itself matched), as
+    /// kept spans covering the whole runs.
+    private func findStretchedMatches() {
+        let kept = work.kept.buffer, gaps = work.gaps.buffer, n = kept.count
+        var k = 1
+        while k < n && !(kept[k] == kept[k - 1] && gaps[k] == 0 && Engine.isLatinLetter(kept[k])) { k += 1 }
+        guard k < n else { return }
+        collapsed.removeAll(keepingCapacity: true)
+        var state: Int32 = 0
+        var found: [(pattern: Int32, last: Int32)] = []
+        for k in 0..<n {
+            let v = kept[k], latin = Engine.isLatinLetter(v)
+            if latin && k > 0 && kept[k - 1] == v && gaps[k] == 0 { continue }
+            collapsed.append(Int32(k))
+            let reporting = automaton.step(&state, symbol: automaton.symbol(latin ? v | Engine.shadow : v))
+            if reporting > 0 {
+                automaton.forEachPattern(reportedBy: reporting) { pattern in
+                    if engine.patternStretchRuns[pattern] != nil { found.append((Int32(pattern), Int32(collapsed.count - 1))) }
+                }
+            }
+        }
+        collapsed.append(Int32(n))
+        for (pattern, last) in found {
+            let runs = engine.patternStretchRuns[Int(pattern)]!
+            let first = Int(last) - runs.count + 1
+            var longer = false, holds = true
+            for (offset, run) in runs.enumerated() {
+                let length = Int(collapsed[first + offset + 1] - collapsed[first + offset])
+                if length < Int(run) { holds = false; break }
+                if length > Int(run) { longer = true }
+            }
+            if holds && longer { stretchedMatches.append((pattern, collapsed[first], collapsed[Int(last) + 1] - 1)) }
+        }
+    }
+
     /// Keeps the literal matches found while normalizing whose inner gaps and word boundaries hold, and
     /// notes the prefilter characters seen.
     private func collectLiteralHits() {
@@ -370,12 +431,20 @@ public final class MessageScanner {
         // words touch; then hits only for the nodes of touched slots and of slots evaluated anyway
         // (common words that trigger nothing — 你, 联系 next to a rarer word — are never sorted).
         validMatches.removeAll(keepingCapacity: true)
-        for index in 0..<work.matches.count {
-            let match = work.matches[index]
-            let pattern = Int(match >> 32), end = Int(match & 0xFFFF_FFFF)
+        let plainCount = work.matches.count
+        for index in 0..<plainCount + stretchedMatches.count {
+            let pattern: Int, start: Int, end: Int
+            if index < plainCount {
+                let match = work.matches[index]
+                pattern = Int(match >> 32)
+                end = Int(match & 0xFFFF_FFFF)
+                start = end - Int(automaton.patternLengths[pattern]) + 1
+            } else {
+                let match = stretchedMatches[index - plainCount]
+                (pattern, start, end) = (Int(match.pattern), Int(match.start), Int(match.end))
+            }
             let han = engine.patternGateHan[pattern]
             if han >= 0 { markClauses(ofHan: Int(han)) }
-            let start = end - Int(automaton.patternLengths[pattern]) + 1
             var inner = start + 1
             while inner <= end && Int(gaps[inner]) <= maxFiller { inner += 1 }
             if inner <= end { continue }
@@ -385,7 +454,7 @@ public final class MessageScanner {
                Engine.isASCIIAlphanumeric(kept[end + 1]) { continue }
             if engine.patternHasASCIIAlphanumeric[pattern],
                LinkToken.contains(work.scalars.buffer, first: Int(origin[start]), last: Int(origin[end])) { continue }
-            let span = Span(start: origin[start], end: origin[end] + 1, keptStart: Int32(start), keptEnd: Int32(end + 1))
+            let span = Span(start: origin[start], end: Int32(work.originalEnd(after: Int(origin[end]))), keptStart: Int32(start), keptEnd: Int32(end + 1))
             validMatches.append((Int32(pattern), span))
             for n in Int(nodeStart[pattern])..<Int(nodeStart[pattern + 1]) where triggers[Int(patternNodes[n])] {
                 let slot = Int(literalSlot[Int(patternNodes[n])])

@@ -143,6 +143,18 @@ public final class NormalizationTables: @unchecked Sendable {
         return result
     }
 
+    /// Toneless pinyin of each scalar in U+4E00–U+9FFF (empty where there is none), built on first use (only
+    /// words with the `pinyin` evasion need it).
+    private static let pinyinSyllables: [[UInt8]] =
+        generatedPinyin.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { $0 == "." ? [] : Array($0.utf8) }
+
+    /// The toneless Mandarin reading of a CJK ideograph (`哑` → `ya`), or nil.
+    public func pinyin(of value: UInt32) -> [UInt32]? {
+        let syllables = NormalizationTables.pinyinSyllables
+        guard value >= 0x4E00, value < 0x4E00 + UInt32(syllables.count), !syllables[Int(value - 0x4E00)].isEmpty else { return nil }
+        return syllables[Int(value - 0x4E00)].map(UInt32.init)
+    }
+
     /// The first letter of the Mandarin reading of a CJK ideograph (`傻` → `s`), or nil.
     public func pinyinInitial(of value: UInt32) -> UInt32? {
         let initials = NormalizationTables.pinyinInitials
@@ -162,6 +174,9 @@ public final class NormalizationTables: @unchecked Sendable {
         guard let scalar = Unicode.Scalar(value) else { return ignorable << kindShift }
         let generalCategory = scalar.properties.generalCategory
         category(generalCategory)
+        // Default-ignorable code points render as nothing, whatever their category: the Hangul fillers
+        // (U+3164, U+115F, U+1160: letters) are zero-width padding as much as U+200B is.
+        if scalar.properties.isDefaultIgnorableCodePoint { return ignorable << kindShift }
         switch generalCategory {
         case .spaceSeparator, .lineSeparator, .paragraphSeparator, .control,
              .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,

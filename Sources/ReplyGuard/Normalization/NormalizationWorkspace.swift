@@ -25,6 +25,23 @@ final class NormalizationWorkspace {
     /// Literal matches found while normalizing: pattern id << 32 | index of the match's last kept scalar.
     var matches = ScratchBuffer<UInt64>()
 
+    /// HTML tags and character references in the current message: start << 32 | end (original scalar
+    /// indices), in order. A kept scalar decoded from a reference has the reference's `&` as its origin.
+    var markup = ScratchBuffer<UInt64>()
+
+    /// The original index just past whatever original scalar `index` begins: the end of a tag or reference
+    /// starting there, else `index + 1`.
+    @inline(__always)
+    func originalEnd(after index: Int) -> Int {
+        guard markup.count > 0 else { return index + 1 }
+        var low = 0, high = markup.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(markup[mid] >> 32) < index { low = mid + 1 } else { high = mid }
+        }
+        return low < markup.count && Int(markup[low] >> 32) == index ? Int(markup[low] & 0xFFFF_FFFF) : index + 1
+    }
+
     var foldedViewReady = false
     var foldedBytes = ScratchBuffer<UInt8>()
     /// For each folded scalar: its byte offset in `foldedBytes` (plus an end entry) and its original index.
@@ -93,7 +110,7 @@ final class NormalizationWorkspace {
             if Int(foldedStarts[mid]) < offset { low = mid + 1 } else { high = mid }
         }
         if isEnd {
-            return low == 0 ? (foldedOrigins.count == 0 ? 0 : Int(foldedOrigins[0])) : Int(foldedOrigins[low - 1]) + 1
+            return low == 0 ? (foldedOrigins.count == 0 ? 0 : Int(foldedOrigins[0])) : originalEnd(after: Int(foldedOrigins[low - 1]))
         }
         return low < foldedOrigins.count ? Int(foldedOrigins[low]) : originalScalarCount
     }

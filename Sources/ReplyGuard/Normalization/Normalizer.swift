@@ -58,6 +58,7 @@ public struct Normalizer: Sendable {
     /// Normalizes `text` into `workspace`, reusing its buffers (the matching hot path).
     ///
     /// Decodes the scalars first (kept for the folded view and for mapping spans back), then folds them.
+    /// A run of blanks (spaces, tabs, line breaks) counts as one filler.
     /// A pinyin annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion
     /// artifact in reposted text and an evasion — is dropped like a zero-width character.
     ///
@@ -90,9 +91,11 @@ public struct Normalizer: Sendable {
         var otherSeen: UInt64 = 0
         let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
         let flat = tables.flat
+        workspace.markup.count = 0
         var i = 0
         while i < scalarCount {
-            let value = scalars[i]
+            var value = scalars[i]
+            var next = i + 1
             // A scalar kept as itself whose symbol the table gives (most Chinese text) skips the rest.
             var symbol: Int32 = -1
             if let plainSymbols, value < 0x10000 {
@@ -104,6 +107,23 @@ public struct Normalizer: Sendable {
                 pass.digitRuns.end()
                 i = end
                 continue
+            }
+            // HTML: a tag is one filler, a character reference the character it names (bots publish to
+            // web pages). The original scalars still mark their clauses (regexes `on: original` see them).
+            if symbol < 0, value == 0x26 || value == 0x3C, let (end, decoded) = Normalizer.markup(input, i) {
+                pass.identity = false
+                workspace.markup.append(UInt64(i) << 32 | UInt64(end))
+                if let otherMarks { for k in i..<end { otherSeen |= otherMarks.bit(scalars[k]) } }
+                if decoded == Normalizer.tag {
+                    // The folded view keeps the tag as written (regexes see links in attributes).
+                    for k in i..<end { Normalizer.noteFoldedASCII(scalars[k], tables, &pass.low, &pass.high) }
+                    pass.digitRuns.end()
+                    if pass.count != pass.blankCount || pass.pendingGap != pass.blankGap { pass.pendingGap += 1 }
+                    i = end
+                    continue
+                }
+                value = decoded
+                next = end
             }
             if symbol < 0, let otherMarks { otherSeen |= otherMarks.bit(value) }
             let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
@@ -120,7 +140,15 @@ public struct Normalizer: Sendable {
                 if folded != value { pass.identity = false }
                 pass.noteASCII(folded)
                 pass.digitRuns.note(value, in: tables)
-                pass.pendingGap += 1
+                // A run of blanks is one filler (ignorable characters inside the run do not end it).
+                // (Nothing kept and no other filler since the last blank: the same count and gap.)
+                if Normalizer.isBlank(folded) {
+                    if pass.count != pass.blankCount || pass.pendingGap != pass.blankGap { pass.pendingGap += 1 }
+                    pass.blankCount = pass.count
+                    pass.blankGap = pass.pendingGap
+                } else {
+                    pass.pendingGap += 1
+                }
             } else if kind == NormalizationTables.expansion {
                 pass.identity = false
                 let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
@@ -145,7 +173,7 @@ public struct Normalizer: Sendable {
             } else {
                 pass.identity = false
             }
-            i += 1
+            i = next
         }
         workspace.setKeptCount(pass.count)
         workspace.foldingIsIdentity = pass.identity
@@ -153,6 +181,11 @@ public struct Normalizer: Sendable {
         workspace.otherSeen = otherSeen
         workspace.longestDigitRun = pass.digitRuns.longest
         workspace.digitCount = pass.digitRuns.total
+        if workspace.markup.count > 0 {
+            // The two views count digits differently there (`&#49;`: 4 and 9, or 1): no digit prefilter.
+            workspace.longestDigitRun = .max
+            workspace.digitCount = .max
+        }
         workspace.foldedViewReady = false
     }
 
@@ -164,6 +197,8 @@ public struct Normalizer: Sendable {
         var capacity: Int
         var count = 0
         var pendingGap = 0
+        /// `count` and `pendingGap` just after the last blank filler (a blank run continues while both hold).
+        var blankCount = -1, blankGap = -1
         var identity: Bool
         var low: UInt64 = 0, high: UInt64 = 0
         var digitRuns = DigitRunCounter()
@@ -235,6 +270,92 @@ public struct Normalizer: Sendable {
         tables.entry(v) >> NormalizationTables.kindShift == NormalizationTables.ignorable
     }
 
+    /// True for a folded filler that shows as blank space (spaces, tabs, line breaks, the braille blank):
+    /// a run of them counts as one filler, so `你     不` is one filler apart like `你 不`.
+    @inline(__always)
+    static func isBlank(_ folded: UInt32) -> Bool {
+        folded == 0x20 || (folded >= 0x09 && folded <= 0x0D) || folded == 0x85 || folded == 0x2800
+    }
+
+    /// Notes the ASCII bytes scalar `v` folds to (for a tag the folded view keeps as written).
+    static func noteFoldedASCII(_ v: UInt32, _ tables: NormalizationTables, _ low: inout UInt64, _ high: inout UInt64) {
+        let entry = tables.entry(v)
+        func note(_ f: UInt32) { if f < 64 { low |= 1 << UInt64(f) } else if f < 128 { high |= 1 << UInt64(f - 64) } }
+        switch entry >> NormalizationTables.kindShift {
+        case NormalizationTables.keep, NormalizationTables.filler: note(entry & 0x1F_FFFF)
+        case NormalizationTables.expansion:
+            let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+            for e in tables.expansions[offset..<offset + count] { note(e & 0x1F_FFFF) }
+        default: break
+        }
+    }
+
+    /// What ``markup(_:_:)`` returns for a tag.
+    static let tag: UInt32 = 0xFFFF_FFFF
+
+    /// When `scalars[i]` (`<` or `&`) starts an HTML tag or character reference, the index just past it and
+    /// the scalar the reference names (``tag`` for a tag). A tag is `<`, a letter, `/`, `!` or `?`, then up
+    /// to 400 characters (quoted attribute values may hold `>`) with no `<` or line break, then `>`. A
+    /// reference is `&#` 1–7 digits `;`, `&#x` 1–6 hex digits `;` (a valid scalar other than NUL and
+    /// surrogates) or one of the common named ones (`&amp;`, `&nbsp;`, `&lt;` …) with its `;`.
+    static func markup(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> (end: Int, value: UInt32)? {
+        let count = scalars.count
+        guard i + 2 < count else { return nil }
+        func isLetter(_ v: UInt32) -> Bool { (v | 0x20) >= 0x61 && (v | 0x20) <= 0x7A }
+        if scalars[i] == 0x3C {
+            let first = scalars[i + 1]
+            guard isLetter(first) || first == 0x21 || first == 0x3F || (first == 0x2F && isLetter(scalars[i + 2])) else { return nil }
+            var j = i + 2, quote: UInt32 = 0
+            while j < count && j - i <= 400 {
+                let v = scalars[j]
+                if quote != 0 { if v == quote { quote = 0 } else if v == 0x0A { return nil } }
+                else if v == 0x3E { return (j + 1, tag) }
+                else if v == 0x22 || v == 0x27 { quote = v }
+                else if v == 0x3C || v == 0x0A { return nil }
+                j += 1
+            }
+            return nil
+        }
+        guard scalars[i] == 0x26 else { return nil }
+        if scalars[i + 1] == 0x23 {
+            let hex = scalars[i + 2] | 0x20 == 0x78
+            var j = i + (hex ? 3 : 2), value: UInt32 = 0, digits = 0
+            while j < count && digits <= 7 {
+                let v = scalars[j]
+                if v == 0x3B { break }
+                let d: UInt32
+                if v >= 0x30 && v <= 0x39 { d = v - 0x30 } else if hex && (v | 0x20) >= 0x61 && (v | 0x20) <= 0x66 { d = (v | 0x20) - 0x61 + 10 } else { return nil }
+                value = value * (hex ? 16 : 10) + d
+                digits += 1
+                j += 1
+            }
+            guard j < count, scalars[j] == 0x3B, digits > 0, digits <= (hex ? 6 : 7), value > 0, value <= 0x10FFFF,
+                  !(0xD800...0xDFFF).contains(value) else { return nil }
+            return (j + 1, value)
+        }
+        var j = i + 1, name: UInt64 = 0
+        while j < count && j - i <= 8 && isLetter(scalars[j]) {
+            name = name << 8 | UInt64(scalars[j])
+            j += 1
+        }
+        guard j < count, scalars[j] == 0x3B, let value = namedReferences[name] else { return nil }
+        return (j + 1, value)
+    }
+
+    /// Named references replyguard decodes (names packed 8 bits a letter, as ``markup(_:_:)`` reads them).
+    static let namedReferences: [UInt64: UInt32] = {
+        let names: [(String, UInt32)] = [
+            ("amp", 0x26), ("lt", 0x3C), ("gt", 0x3E), ("quot", 0x22), ("apos", 0x27), ("nbsp", 0xA0), ("ensp", 0x2002),
+            ("emsp", 0x2003), ("thinsp", 0x2009), ("zwsp", 0x200B), ("zwnj", 0x200C), ("zwj", 0x200D), ("shy", 0xAD),
+            ("middot", 0xB7), ("hellip", 0x2026), ("mdash", 0x2014), ("ndash", 0x2013), ("ldquo", 0x201C),
+            ("rdquo", 0x201D), ("lsquo", 0x2018), ("rsquo", 0x2019), ("times", 0xD7), ("divide", 0xF7), ("copy", 0xA9),
+            ("reg", 0xAE), ("trade", 0x2122), ("bull", 0x2022), ("yen", 0xA5), ("laquo", 0xAB), ("raquo", 0xBB),
+        ]
+        var table: [UInt64: UInt32] = [:]
+        for (name, value) in names { table[name.utf8.reduce(0) { $0 << 8 | UInt64($1) }] = value }
+        return table
+    }()
+
     static func isHan(_ v: UInt32) -> Bool {
         (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0xF900...0xFAFF).contains(v) || (0x20000...0x3FFFF).contains(v)
     }
@@ -273,8 +394,21 @@ public struct Normalizer: Sendable {
             foldedCount += 1
             byteCount += UTF8Scanner.encode(value, into: bytes + byteCount)
         }
+        // Character references are decoded; tags stay as written (a link in `href` is still a link), and
+        // references inside them too.
+        let hasMarkup = workspace.markup.count > 0
+        var tagEnd = 0
         while i < scalarCount {
-            let entry = tables.entry(input[i])
+            var entry = tables.entry(input[i])
+            var next = i + 1
+            if hasMarkup, i >= tagEnd, input[i] == 0x26 || input[i] == 0x3C, let (end, decoded) = Normalizer.markup(input, i) {
+                if decoded == Normalizer.tag {
+                    tagEnd = end
+                } else {
+                    entry = tables.entry(decoded)
+                    next = end
+                }
+            }
             switch entry >> NormalizationTables.kindShift {
             case NormalizationTables.keep, NormalizationTables.filler:
                 if input[i] == 0x28 || input[i] == 0xFF08, let end = annotationEnd(input, i) { i = end; continue }
@@ -295,7 +429,7 @@ public struct Normalizer: Sendable {
                 }
             default: break
             }
-            i += 1
+            i = next
         }
         starts[foldedCount] = Int32(truncatingIfNeeded: byteCount)
         workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)

@@ -294,6 +294,53 @@ final class YAMLReader {
                     examples: examples, location: location(node))
     }
 
+    /// The ways of writing each numeral (normalized scalars): digit, Chinese numeral, financial form.
+    static let numeralClasses: [[UInt32]] = [
+        [0x30, 0x3007, 0x96F6], [0x31, 0x4E00, 0x58F9], [0x32, 0x4E8C, 0x8D30], [0x33, 0x4E09, 0x53C1],
+        [0x34, 0x56DB, 0x8086], [0x35, 0x4E94, 0x4F0D], [0x36, 0x516D, 0x9646], [0x37, 0x4E03, 0x67D2],
+        [0x38, 0x516B, 0x634C], [0x39, 0x4E5D, 0x7396], [0x5341, 0x62FE], [0x767E, 0x4F70], [0x5343, 0x4EDF],
+    ]
+    static let numeralClassOf: [UInt32: Int] = {
+        var table: [UInt32: Int] = [:]
+        for (k, members) in numeralClasses.enumerated() { for m in members { table[m] = k } }
+        return table
+    }()
+    /// 两 (two of something) in a word may be written 2, but 二 is never written 两.
+    static let numeralSources: [UInt32: [UInt32]] = [0x4E24: [0x4E24, 0x32]]
+
+    static func numeralForms(_ v: UInt32) -> [UInt32]? {
+        if let k = numeralClassOf[v] { return numeralClasses[k] }
+        return numeralSources[v]
+    }
+
+    /// `word` with its numerals written every other way (the word itself excluded). With more than 64
+    /// combinations, only the words that write every numeral the same way (all digits, all Chinese, all
+    /// financial, where a class has that form). A two-character word gets no variant with a digit.
+    static func numeralVariants(_ word: [UInt32]) -> [[UInt32]] {
+        let positions = word.indices.filter { numeralForms(word[$0]) != nil }
+        guard !positions.isEmpty else { return [] }
+        let combinations = positions.reduce(1) { $0 * numeralForms(word[$1])!.count }
+        var variants: [[UInt32]] = []
+        if combinations <= 64 {
+            variants = [word]
+            for p in positions {
+                variants = variants.flatMap { v in numeralForms(word[p])!.map { m in var c = v; c[p] = m; return c } }
+            }
+        } else {
+            for style in 0..<3 {
+                var c = word
+                for p in positions {
+                    let members = numeralForms(word[p])!
+                    c[p] = members[min(style, members.count - 1)]
+                }
+                variants.append(c)
+            }
+        }
+        // A digit at the edge of a two-character word reads as list numbering: 二货 is not `2、货物`.
+        func isDigit(_ v: UInt32) -> Bool { v >= 0x30 && v <= 0x39 }
+        return variants.filter { $0 != word && !($0.count == 2 && (isDigit($0[0]) || isDigit($0[1]))) }
+    }
+
     /// Adds the words an evasion derives (e.g. pinyin initials) next to the words they come from.
     func expand(_ expression: MatchExpression, _ evasions: [Evasion]) -> MatchExpression {
         guard !evasions.isEmpty else { return expression }
@@ -308,6 +355,50 @@ final class YAMLReader {
                 if seen.insert(derived).inserted {
                     let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
                     result.append(Word(text: text, normalized: derived, location: word.location))
+                }
+            }
+            for word in words where evasions.contains(.pinyin) {
+                // Chinese characters spelled out, anything else (Latin letters, digits) kept as it is.
+                let scalars = word.normalized
+                guard scalars.count >= 2, scalars.contains(where: Normalizer.isHan) else { continue }
+                var derived: [UInt32] = []
+                var complete = true
+                for v in scalars {
+                    if Normalizer.isHan(v) {
+                        guard let syllable = normalizer.tables.pinyin(of: v) else { complete = false; break }
+                        derived += syllable
+                    } else {
+                        derived.append(v)
+                    }
+                }
+                if complete, seen.insert(derived).inserted {
+                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    result.append(Word(text: text, normalized: derived, location: word.location))
+                }
+            }
+            for word in words where evasions.contains(.numerals) {
+                for derived in YAMLReader.numeralVariants(word.normalized) where seen.insert(derived).inserted {
+                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    result.append(Word(text: text, normalized: derived, location: word.location))
+                }
+            }
+            if evasions.contains(.stretchedLetters) {
+                // After the other evasions: their Latin words (initials, pinyin) stretch too.
+                for word in result where word.stretchRuns == nil && word.normalized.contains(where: Engine.isLatinLetter) {
+                    var derived: [UInt32] = [], runs: [UInt8] = []
+                    for v in word.normalized {
+                        if Engine.isLatinLetter(v), derived.last == v | Engine.shadow, runs[runs.count - 1] < 255 {
+                            runs[runs.count - 1] += 1
+                        } else {
+                            derived.append(Engine.isLatinLetter(v) ? v | Engine.shadow : v)
+                            runs.append(1)
+                        }
+                    }
+                    if seen.insert(derived).inserted {
+                        var stretched = Word(text: word.text, normalized: derived, location: word.location)
+                        stretched.stretchRuns = runs
+                        result.append(stretched)
+                    }
                 }
             }
             return .words(result)

@@ -52,6 +52,18 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// Also match the pinyin initials of each word made of Chinese characters: 傻逼 → `sb`,
     /// 你妈死了 → `nmsl`. The initials match only as whole Latin words.
     case pinyinInitials = "pinyin-initials"
+    /// Also match each word of two or more characters, at least one of them Chinese, spelled out in
+    /// toneless pinyin (哑巴 → `yaba`, 打call → `dacall`), as a whole Latin word; spaces or other fillers
+    /// may stand between the syllables as between any characters (`ni bu shuo hua`).
+    case pinyin = "pinyin"
+    /// Also match each word with its numerals written another way: a digit, a Chinese numeral or its
+    /// financial (大写) form stand for each other (下三滥 → 下3滥, 下叁滥; 二百五 → 2百5, 贰佰伍; 一比一 → 1比1),
+    /// 十 百 千 with 拾 佰 仟; 两 may be written 2 (三天两头 → 3天2头). A two-character word gets no variant with a digit (`2、货` is list numbering).
+    case numerals = "numerals"
+    /// Also match each word with a Latin letter when its letters are stretched, repeated in a row
+    /// (`fuck` → `fuuuuck`, `fuckkkk`; `打call` → `打caaall`): a run of one letter in the message stands
+    /// for a run at least as long in the word.
+    case stretchedLetters = "stretched-letters"
 }
 
 /// A literal word of a rule, as written and as normalized.
@@ -60,6 +72,11 @@ public struct Word: Sendable {
     /// The kept scalars the word normalizes to (what the automaton matches).
     public let normalized: [UInt32]
     public let location: SourceLocation
+    /// For a word the `stretched-letters` evasion derives: `normalized` is the word with each run of a
+    /// repeated Latin letter collapsed to one, the letters shifted by ``Engine``'s shadow offset (never a
+    /// kept scalar: only the collapsed view of a message holds them), and this is each run's length in the
+    /// word (`call` → `c a l` with 1 1 2): a message's run must be at least as long.
+    public var stretchRuns: [UInt8]? = nil
 }
 
 /// A rule's match expression (SPEC §3).

@@ -1,0 +1,155 @@
+import Foundation
+import ReplyGuard
+import Testing
+
+/// The evasion families of issue 12, each on the seed lines: what the shipped packs catch by default and
+/// what a rule's opt-in `evasions` add. Each test fails without the change it names.
+@Suite struct EvasionFamilyTests {
+    let shipped = Engine(ruleSet: Repo.shipped)
+    static let seedLines = ["你不说话没人把你当哑巴", "我仿佛听见了一群蚊子在嗡嗡嗡", "面子是别人给的，脸是自己丢的。", "你最好永远别来！有你不多无你不少！"]
+
+    func spread(_ text: String, _ filler: (Int) -> String) -> String {
+        text.enumerated().map { String($0.element) + ($0.offset == text.count - 1 ? "" : filler($0.offset)) }.joined()
+    }
+
+    /// A run of blanks is one filler: five spaces (or tabs, line breaks, ideographic spaces) between every
+    /// character stretch a word no further than one.
+    @Test func aRunOfBlanksIsOneFiller() throws {
+        for line in Self.seedLines {
+            let text = spread(line) { ["     ", " \t \n ", "\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}", "\u{2800}\u{2800}  \u{2800} "][$0 % 4] }
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴]")])
+        #expect(e.decide("哑          巴").verdict == .block)
+        #expect(e.decide("哑   .   巴").verdict == .block)          // blank run, dot, blank run: 3 fillers
+        #expect(e.decide("哑  .  .  巴").verdict == .allow)         // three runs and two dots: 5
+        #expect(e.decide("哑.-.-.巴").verdict == .allow)            // 5 punctuation marks: 5 fillers
+        // The hit spans the blanks, back to the original characters.
+        let hit = try #require(e.decide("x哑     巴y").hits.first)
+        #expect(hit.start == 1 && hit.end == 8)
+    }
+
+    /// Default-ignorable code points are dropped whatever their category: five zero-width characters of
+    /// any kind (U+200B, U+2060, U+FEFF, the Hangul fillers U+3164, U+115F, U+FFA0, U+180E) between every
+    /// character.
+    @Test func fiveZeroWidthCharactersOfAnyKind() {
+        let zeroWidth = ["\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{180E}", "\u{3164}", "\u{00AD}",
+                         "\u{115F}", "\u{1160}", "\u{FFA0}", "\u{034F}", "\u{17B4}"]
+        for (k, line) in Self.seedLines.enumerated() {
+            let text = spread(line) { n in (0..<5).map { zeroWidth[(k + n + $0 * 3) % zeroWidth.count] }.joined() }
+            #expect(shipped.decide(text).verdict == .block, "\(text.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+    }
+
+    /// HTML: a tag is one filler, character references (hex, decimal, named) are decoded, and hits map
+    /// back to the whole reference in the original.
+    @Test func htmlTagsAreFillersAndReferencesAreDecoded() throws {
+        for line in Self.seedLines {
+            let chars = Array(line)
+            let half = chars.count / 2
+            let tagged = String(chars[..<half]) + "<span style=\"color:#c00\">" + String(chars[half...]) + "</span>"
+            let spans = chars.map { "<span>\($0)</span>" }.joined()
+            let refs = chars.enumerated().map { $0.offset % 2 == 0 ? "&#x\(String($0.element.unicodeScalars.first!.value, radix: 16));"
+                                                                    : "&#\($0.element.unicodeScalars.first!.value);" }.joined()
+            for text in [tagged, spans, refs] { #expect(shipped.decide(text).verdict == .block, "\(text)") }
+        }
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴, a&b]")])
+        let hit = try #require(e.decide("x&#x54d1;&#24052;y").hits.first)
+        #expect(hit.start == 1 && hit.end == 17 && hit.match == "&#x54d1;&#24052;")
+        #expect(e.decide("a&amp;b").verdict == .block)
+        #expect(e.decide("<b>哑</b><i>巴</i>").hits.first?.match == "哑</b><i>巴")
+        // Not markup (its letters and digits stay): an unknown or unterminated reference, a tag across a
+        // line break, a reference to NUL or a surrogate.
+        for text in ["哑&foo;巴", "哑&#x54d1巴", "哑<b\n>巴", "哑&#0;巴", "哑&#xD800;巴"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        // Folded-view regexes see references decoded and tags as written (a link in href is still there).
+        let r = try engine(["p.yaml": regexPack([("哑巴", "folded"), ("t\\.me/\\w+", "folded"), ("&#", "original")])])
+        #expect(Set(r.decide("&#x54d1;巴 <a href=\"https://t.me/abc\">点</a>").hits.map(\.rule)) == ["p.r0", "p.r1", "p.r2"])
+    }
+
+    /// The prescreen (one pass, no tables) sends markup to the full path: decisions agree with the
+    /// prefilters on and off on generated messages with tags, references, blank runs and zero-width runs.
+    @Test func prescreenAgreesOnMarkupBlanksAndZeroWidth() throws {
+        let yaml = pack(action: "escalate", match: "any:\n  - words: [哑巴, 你不说话, sb]\n  - regex: '(?<!\\d)1[3-9]\\d{9}(?!\\d)'\n  - regex: '<a\\s'\n    on: original")
+        let fragments = ["哑巴", "哑&#x5df4;", "&#21713;巴", "<b>哑</b>巴", "哑<span class=\"x\">巴", "哑     巴", "哑\u{3164}\u{3164}\u{3164}\u{3164}\u{3164}巴",
+                         "你<i>不</i>说&amp;话", "s&#98;", "&lt;a href&gt;", "<a href=x>", "138&#49;2345678", "13812345678", "1&#51;812345678",
+                         "哑\t\n \u{3000}  巴", "s  \u{2800}  b"]
+        let palette = Array("哑巴你不说话sb<>/&#;x1358 \u{3000}\u{3164}\u{200B}ampltg=\"ia")
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: fragments, palette: palette,
+                                                           maxNoise: 6, seed: 12, insert: true)
+        let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
+        #expect(verdicts[.allow, default: 0] > 500 && verdicts[.escalate, default: 0] > 500, "\(verdicts)")
+    }
+
+    /// The opt-in `pinyin` evasion: a word spelled out in toneless pinyin, with or without fillers between
+    /// the syllables, as a whole Latin word; the shipped seed-line rules opt in.
+    @Test func pinyinSpelledOutInFull() throws {
+        for text in ["ni bu shuo hua mei ren ba ni dang ya ba", "NiBuShuoHua, mei-ren-ba-ni-dang-ya-ba", "wo fang fu ting jian le yi qun wen zi zai weng weng weng",
+                     "mian zi shi bie ren gei de, lian shi zi ji diu de", "ni zui hao yong yuan bie lai! you ni bu duo wu ni bu shao!"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        let yaml = pack(match: "words: [哑巴, 打call, 当]", extra: "    evasions: [pinyin]\n")
+        let e = try engine(["t.yaml": yaml])
+        #expect(e.decide("ni shi ya ba").verdict == .block)
+        #expect(e.decide("wei ta DA CALL").verdict == .block)
+        #expect(e.decide("yabai").verdict == .allow)          // a whole Latin word only
+        #expect(e.decide("mayaba").verdict == .allow)
+        #expect(e.decide("dang").verdict == .allow)           // one character is not spelled out
+        let plain = try engine(["t.yaml": pack(match: "words: [哑巴]")])
+        #expect(plain.decide("ni shi ya ba").verdict == .allow)  // opt-in
+        #expect(loadProblems(["t.yaml": pack(match: "words: [哑巴]", extra: "    evasions: [pin-yin]\n")]).first?.message.contains("pinyin-initials, pinyin") == true)
+        // The prescreen sends spelled-out words to the full path like any other word.
+        let palette = Array("yabndgcl 你哑巴,.")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["ya ba", "yaba", "da call", "dacall", "ya-ba-"], palette: palette,
+                                               maxNoise: 5, seed: 3, count: 2000)
+    }
+
+    /// Numbers written another way: dingbat and double-circled digits fold to digits by default (as ①
+    /// does), for words and regexes; the opt-in `numerals` evasion lets a word's numerals be digits,
+    /// Chinese or financial numerals.
+    @Test func numeralsWrittenAnotherWay() throws {
+        #expect(Normalizer().normalize("❶➀➊⓵⓿⓫❿🄋").keptString == "111101110" + "0")
+        for text in ["你就是个2百5", "你个贰佰伍", "多你1个不多，少你1个不少", "你3天2头投诉有意思吗", "亲，莆田鞋❶比❶做工，私聊下单包邮", "高仿耐克鞋壹比壹，加微信下单"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        #expect(shipped.decide("联系人手机❶❸❽❶❷❸❹❺❻❼❽").hits.contains { $0.rule == "privacy.mobile-number" })
+        #expect(shipped.decide("电话 ⓵⓷⓽ ⓵⓶⓷⓸ ⓹⓺⓻⓼").hits.contains { $0.rule == "privacy.mobile-number" })
+        let yaml = pack(match: "words: [下三滥, 二货, 十三点]", extra: "    evasions: [numerals]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["下3滥", "下叁滥", "下❸滥", "下㈢滥", "拾叁点", "十3点"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // A two-character word gets no digit variant (list numbering), and 二 is never written 两.
+        for text in ["2、货物已发出", "两货车", "下33滥"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [下三滥]")])
+        #expect(plain.decide("下3滥").verdict == .allow)     // opt-in
+        let palette = Array("下三3叁❸㈢滥二2贰货十拾点 、1")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "p.yaml": regexPack([(#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"\d{3}"#, "original")])],
+                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽", "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
+                                               palette: palette, maxNoise: 5, seed: 5, count: 3000)
+    }
+
+    /// The opt-in `stretched-letters` evasion: a run of one Latin letter in the message stands for a run at
+    /// least as long in the word; hits cover the whole runs.
+    @Test func stretchedLetters() throws {
+        for text in ["fuuuuck you", "fuckkkk", "你就是个sbbbbb", "NMSLLLLL", "Fuuuucking 客服"] {
+            #expect(shipped.decide(text).verdict == .block, "\(text)")
+        }
+        #expect(shipped.decide("今晚一起为这位嘻哈歌手打caaaall吧！").verdict == .escalate)
+        let yaml = pack(match: "words: [fuck, 打call, good]", extra: "    evasions: [stretched-letters]\n")
+        let e = try engine(["t.yaml": yaml])
+        let hit = try #require(e.decide("x fuuuckkk y").hits.first)
+        #expect(hit.start == 2 && hit.end == 10 && hit.match == "fuuuckkk")
+        for text in ["FUUUCK", "fuckkkk!", "打caaall", "打calllll", "goooood", "f\u{200B}uuuck"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // A run shorter than the word's (cal is not call, god is not good), a word inside a longer one,
+        // fillers between the repeats, and letters that are not repeated at all.
+        for text in ["打cal", "打caaal", "god", "gooodness", "fuuuckers", "fu u uck", "打 c a l"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        let plain = try engine(["t.yaml": pack(match: "words: [fuck]")])
+        #expect(plain.decide("fuuuuck").verdict == .allow)  // opt-in
+        // The prescreen sends repeated letters to the full path when a rule opts in.
+        let palette = Array("fuckgodal打 .\u{200B}ＦＵ")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["fuuuck", "fuckkk", "goood", "打caaall", "ｆｕｕｕｃｋ", "fuck", "cal"],
+                                               palette: palette, maxNoise: 5, seed: 9, insert: true, count: 3000)
+    }
+}
