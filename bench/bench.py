@@ -199,7 +199,19 @@ def main():
     shipped = os.path.join(root, "rules")
     for j in (1, jobs):
         t, rss, _ = rg_scan(j, shipped)
-        print(f"shipped packs: replyguard -j{j} {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
+        print(f"shipped packs (default policy, with its model packs): replyguard -j{j} {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
+    # The same rules without the model packs (packs that declare `model:`): what the rules alone cost.
+    policy_text = open(os.path.join(shipped, "policy.yaml"), encoding="utf-8").read()
+    model_packs = {os.path.splitext(f)[0] for f in os.listdir(shipped) if f.endswith(".yaml")
+                   and re.search(r"^model:", open(os.path.join(shipped, f), encoding="utf-8").read(), re.M)}
+    packs = [p.strip() for p in re.search(r"^packs:\s*\[(.*)\]", policy_text, re.M).group(1).split(",")]
+    rules_only = os.path.join(out, "policy-rules-only.yaml")
+    with open(rules_only, "w", encoding="utf-8") as f:
+        f.write(f"extends: {os.path.join(shipped, 'policy.yaml')}\npacks: [{', '.join(p for p in packs if p not in model_packs)}]\n")
+    for j in (1, jobs):
+        t, rss, _ = timed([binary, "scan", "--rules", shipped, "--policy", rules_only, "--format", "summary", "-j", str(j),
+                           "--no-progress", replies])
+        print(f"shipped packs, rules only (no model packs): replyguard -j{j} {mb / t:6.1f} MB/s, peak {rss:.0f} MB")
     if args.gigabyte:
         big = os.path.join(out, "replies-1gb.txt")
         with open(big, "wb") as f:
