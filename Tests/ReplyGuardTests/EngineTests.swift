@@ -39,6 +39,8 @@ import Testing
             let verdict = e.decide(text).verdict
             #expect(verdict == (text.hasSuffix(" sb") ? .block : .allow), "\(text)")
         }
+        // www. makes a link even where no host name follows (a last label with a digit).
+        #expect(e.decide("见 www.cnm-9 详情").verdict == .allow)
         for text in ["cnm", "c/n/m", "你个sb。", "tmd.", "sb@", "说你呢 sb,快走"] {
             #expect(e.decide(text).verdict == .block, "\(text)")
         }
