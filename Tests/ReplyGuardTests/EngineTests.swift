@@ -289,10 +289,12 @@ import Testing
         let pair = pack("v", action: "escalate", match: "all:\n  - words: [你, 您]\n  - words: [刷单]\nwithin: 6")
         // A regex that spells out 姓名 triggers its `all` instead of the shorter words next to it.
         let form = pack("w", action: "escalate", match: "all:\n  - regex: '姓名\\s*[:：]\\s*\\p{Han}{2}'\n  - words: [你, 电话]\nwithin: 12")
-        let palette = Array("哑巴啞当當面你您不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x警惕诈骗骗子刷单姓名：:电")
+        let palette = Array("哑巴啞当當面你您不说說话話没人株式会社㈱sSbB (（)）dāng。，!！😀\u{200B}\u{3000}http:/x警惕诈骗骗子刷单姓名：:电<>&#;\u{3164}")
         let fragments = ["哑巴", "啞 巴", "哑\u{200B}巴", "當(dāng)面", "当（dang）面", "你不說話", "ＳＢ", "s b", "sb", "bsb",
                          "株式会社", "㈱会社", "http://x", "", "面当", "警惕", "诈骗", "骗子", "警惕骗子", "刷单诈骗", "刷 单",
-                         "姓名：张三 电话", "姓 名:李四你", "你好姓名"]
+                         "姓名：张三 电话", "姓 名:李四你", "你好姓名",
+                         // issue 12: markup, blank runs, default-ignorable runs
+                         "哑&#x5df4;", "&#21713;巴", "<b>哑</b>巴", "哑<i class=\"x\">巴", "哑     巴", "哑\u{3164}\u{3164}\u{3164}\u{3164}\u{3164}巴", "s&#98;", "&lt;b&gt;"]
         let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "u.yaml": context, "v.yaml": pair, "w.yaml": form], fragments: fragments,
                                                            palette: palette, maxNoise: 8, seed: 7, insert: true)
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)

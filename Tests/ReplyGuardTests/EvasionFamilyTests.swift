@@ -152,4 +152,16 @@ import Testing
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["fuuuck", "fuckkk", "goood", "打caaall", "ｆｕｕｕｃｋ", "fuck", "cal"],
                                                palette: palette, maxNoise: 5, seed: 9, insert: true, count: 3000)
     }
+
+    /// How a regex skips fillers (rules/README.md): the filler class between the characters, bounded like
+    /// words; as documented, `1381234===5678` escapes the plain phone pattern and not this one.
+    @Test func regexOptsIntoFillerSkippingByItsPattern() throws {
+        let pattern = #"(?<![0-9])1(?:[\s\p{P}\p{S}]{0,4}\d){10}(?![0-9])"#
+        let yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: d\nrules:\n  - id: p.phone\n    title: t\n    description: d\n    action: escalate\n"
+            + "    match: {regex: '\(pattern)', validate: cn-mobile}\n    examples: {match: [\"⟦13812345678⟧\"], no_match: [\"12345\"]}\n"
+        let e = try engine(["p.yaml": yaml])
+        for text in ["电话1381234===5678", "138.1234.5678", "1 3 8 1 2 3 4 5 6 7 8", "13812345678"] { #expect(e.decide(text).verdict == .escalate, "\(text)") }
+        for text in ["1381234=====5678", "12345", "12812345678"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        #expect(shipped.decide("电话1381234===5678").hits.allSatisfy { $0.rule != "privacy.mobile-number" })
+    }
 }
