@@ -51,7 +51,8 @@ struct RegexGate: @unchecked Sendable {
 }
 
 /// One prefilter clause: satisfied when the regex's view holds one of these ASCII bytes, one of these
-/// Chinese characters or runs of them (a range of ``Engine/gateClauseHan``), or one of the clause's other
+/// Chinese characters or runs of them (`han`: their prefilter ids, while the engine is built; a message
+/// marks the clause when one occurs, see ``Engine/gateHanClauses``), or one of the clause's other
 /// characters — `other`, bits of ``OtherCharacterMarks`` for original scalars: the characters themselves
 /// for an original-view regex, everything that folds into them for a folded-view one.
 struct GateClause: Sendable {
@@ -124,11 +125,9 @@ public final class Engine: Sendable {
     /// For each of those slots, the regexes through which it can match without a literal hit: a message
     /// with no literal hit in the slot whose prefilters rule them all out need not evaluate it at all.
     let alwaysEvaluatedUngatedRegexes: [[Int]]
-    /// The regexes through which those slots can match without a literal hit (indexes into `regexes`).
-    let alwaysEvaluatedRegexes: [Int]
-    /// Those of them without a clause of Chinese characters alone (and those that can match a message
-    /// with no ASCII at all: the others have a clause of ASCII bytes only), and per clause the regexes
-    /// whose first clause of Chinese characters alone it is.
+    /// Of all those regexes, for the prescreen: the ones without a clause of Chinese characters alone
+    /// (and those of them that can match a message with no ASCII at all: the others have a clause of
+    /// ASCII bytes only), and per clause the regexes whose first clause of Chinese characters alone it is.
     let prescreenUnanchored: [Int]
     let prescreenUnanchoredWithoutASCII: [Int]
     let prescreenAnchored: [[Int32]]
@@ -140,10 +139,8 @@ public final class Engine: Sendable {
     /// Prefilter clauses of folded-view regexes (``RegexGate/clauses`` ranges), the Chinese characters
     /// they name (as ids), how many such characters there are, and each automaton pattern's id (-1: none).
     let gateClauses: [GateClause]
-    let gateClauseHan: [Int32]
     /// The other characters regex clauses name (nil: none).
     let otherMarks: OtherCharacterMarks?
-    let gateHanCount: Int
     /// For each prefilter item (Chinese character or run), the clauses naming it: `gateHanClauses`
     /// from `gateHanClauseStart[h]` to `gateHanClauseStart[h + 1]`.
     let gateHanClauses: [Int32]
@@ -312,7 +309,7 @@ public final class Engine: Sendable {
             }
         }
         alwaysEvaluatedUngatedRegexes = alwaysEvaluated.map { Array(Set(ungatedRegexesIn(roots[$0]))).sorted() }
-        alwaysEvaluatedRegexes = Array(Set(alwaysEvaluatedUngatedRegexes.joined())).sorted()
+        let alwaysEvaluatedRegexes = Array(Set(alwaysEvaluatedUngatedRegexes.joined())).sorted()
         // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character or
         // run of them in a clause becomes an automaton pattern that marks it seen in the message.
         var gates = regexes.map(RegexGate.init)
@@ -431,8 +428,6 @@ public final class Engine: Sendable {
         prescreenAnchored = anchored
         gateClauses = clauses
         otherMarks = otherScalars.isEmpty ? nil : OtherCharacterMarks(otherScalars)
-        gateClauseHan = clauseHan
-        gateHanCount = hanIDs.count
         var clausesOfHan = [[Int32]](repeating: [], count: hanIDs.count)
         for (c, clause) in clauses.enumerated() {
             for h in clause.han where clausesOfHan[Int(clauseHan[h])].last != Int32(c) { clausesOfHan[Int(clauseHan[h])].append(Int32(c)) }
