@@ -39,6 +39,8 @@ let package = Package(
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),
+        // Fuzz targets (Scripts/fuzz builds them with libFuzzer); a plain build replays saved inputs.
+        .executableTarget(name: "replyguard-fuzz", dependencies: ["ReplyGuard"], path: "Sources/ReplyGuardFuzz"),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
         .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview", "ReplyGuard"]),

@@ -80,6 +80,17 @@ import Testing
                                                            maxNoise: 6, seed: 12, insert: true)
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
         #expect(verdicts[.allow, default: 0] > 500 && verdicts[.escalate, default: 0] > 500, "\(verdicts)")
+        // Found by the normalizer fuzz target: Chinese characters inside a tag are not kept (the tag is a
+        // filler) but the folded view keeps the tag as written, so a regex clause of 加 must not be ruled
+        // out by the automaton's reading.
+        var off = EngineOptions()
+        off.prefilter = false
+        let shippedOff = Engine(ruleSet: Repo.shipped, options: off)
+        for text in ["<spa 加Ｖ：ｓｈｏｅ８８８ span>", "<a title=\"加v:shoe888\">x</a>", "<b 加微信abcdef1>"] {
+            let a = shipped.decide(text), b = shippedOff.decide(text)
+            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
+            #expect(!a.hits.isEmpty, "\(text)")
+        }
     }
 
     /// The opt-in `pinyin` evasion: a word spelled out in toneless pinyin, with or without fillers between

@@ -521,7 +521,9 @@ public final class MessageScanner {
         for c in gate.clauses {
             let clause = clauses[c]
             if gate.folded && work.foldedViewContains(anyOf: clause.ascii) { continue }
-            if !clause.han.isEmpty && clauseSeen[c] == generation { continue }
+            // (The folded view keeps HTML tags as written, which the automaton did not read: with
+            // markup in the message, Chinese characters are not looked for.)
+            if !clause.han.isEmpty && (clauseSeen[c] == generation || work.markup.count > 0) { continue }
             // Other characters: marked by original scalar while decoding (see ``OtherCharacterMarks``).
             if clause.other & otherSeen != 0 { continue }
             return false

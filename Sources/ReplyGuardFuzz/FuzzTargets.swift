@@ -1,0 +1,177 @@
+// Fuzz targets (issue 12): the normalizer with its offset map and the prefilters, the JSON field locator,
+// the CSV reader, the rule loader, the line framer. Built with libFuzzer by Scripts/fuzz
+// (`swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product replyguard-fuzz`); the
+// target is chosen by REPLYGUARD_FUZZ_TARGET. A plain build is a replayer: `replyguard-fuzz TARGET FILE…`
+// runs one target over saved inputs (a seed corpus, a crash file) without libFuzzer.
+import Foundation
+import ReplyGuard
+
+enum FuzzTarget: String, CaseIterable {
+    case normalizer, json, csv, rules, framer
+}
+
+/// Stops the process when an invariant fails (libFuzzer saves the input that did it).
+func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+    if !condition() {
+        FileHandle.standardError.write(Data(("invariant failed: " + message() + "\n").utf8))
+        abort()
+    }
+}
+
+/// The shipped packs with the prefilters on and off (loaded once per process).
+let rulesDirectory = ProcessInfo.processInfo.environment["REPLYGUARD_RULES"] ?? "rules"
+let engines: (on: Engine, off: Engine) = {
+    do {
+        var off = EngineOptions()
+        off.prefilter = false
+        return (try Engine(rulesDirectory: rulesDirectory), try Engine(rulesDirectory: rulesDirectory, options: off))
+    } catch {
+        FileHandle.standardError.write(Data("cannot load \(rulesDirectory): \(error)\n".utf8))
+        exit(2)
+    }
+}()
+nonisolated(unsafe) let scanners = (on: engines.on.makeScanner(), off: engines.off.makeScanner())
+let scratchRules: String = {
+    let dir = NSTemporaryDirectory() + "replyguard-fuzz-\(getpid())"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}()
+
+func run(_ target: FuzzTarget, _ bytes: UnsafeBufferPointer<UInt8>) {
+    switch target {
+    case .normalizer: fuzzNormalizer(bytes)
+    case .json: fuzzJSON(bytes)
+    case .csv: fuzzCSV(bytes)
+    case .rules: fuzzRules(bytes)
+    case .framer: fuzzFramer(bytes)
+    }
+}
+
+/// Normalization's maps stay inside the message and in order; every hit's span maps back to the
+/// original (scalar and byte offsets agree, `match` is those bytes); decisions are the same with the
+/// prefilters on and off.
+func fuzzNormalizer(_ bytes: UnsafeBufferPointer<UInt8>) {
+    var text = NormalizedText()
+    Normalizer().normalize(bytes, into: &text)
+    let count = text.originalScalarCount
+    check(text.scalarByteOffsets.first == 0 && text.scalarByteOffsets.last == Int32(bytes.count), "byte offsets cover the message")
+    check(zip(text.scalarByteOffsets, text.scalarByteOffsets.dropFirst()).allSatisfy { $0 < $1 }, "byte offsets increase")
+    check(text.kept.count == text.keptOrigin.count && text.kept.count == text.gaps.count, "kept arrays agree")
+    check(zip(text.keptOrigin, text.keptOrigin.dropFirst()).allSatisfy { $0 <= $1 }, "kept origins never go back")
+    check(text.keptOrigin.allSatisfy { $0 >= 0 && Int($0) < count }, "kept origins inside the message")
+    let a = scanners.on.decide(bytes, id: .string("-")), b = scanners.off.decide(bytes, id: .string("-"))
+    check(a.verdict == b.verdict && a.hits == b.hits, "prefilters on and off agree: \(a.verdict) vs \(b.verdict)")
+    for hit in a.hits {
+        check(0 <= hit.start && hit.start <= hit.end && hit.end <= count, "hit inside the message")
+        check(hit.byteStart == Int(text.scalarByteOffsets[hit.start]) && hit.byteEnd == Int(text.scalarByteOffsets[hit.end]), "hit bytes match its scalars")
+        check(hit.match == String(decoding: UnsafeBufferPointer(rebasing: bytes[hit.byteStart..<hit.byteEnd]), as: UTF8.self), "hit text is the original")
+    }
+}
+
+/// Located values lie inside the line, each starting after the previous field's; a string value decodes
+/// or is rejected, never crashes.
+func fuzzJSON(_ bytes: UnsafeBufferPointer<UInt8>) {
+    var repeated: Int?
+    guard let ranges = JSONFieldLocator.valueRanges(of: ["text", "id"], in: bytes, repeated: &repeated) else { return }
+    for case let range? in ranges {
+        check(range.lowerBound >= 0 && range.upperBound <= bytes.count && range.lowerBound < range.upperBound, "value range inside the line")
+        let literal = Array(bytes[range])
+        if literal.first == UInt8(ascii: "\"") { _ = JSONStringDecoder.decode(literal) }
+    }
+}
+
+/// Feeding the same bytes in one chunk or in two gives the same records (and the same error); fields split.
+func fuzzCSV(_ bytes: UnsafeBufferPointer<UInt8>) {
+    func records(splitAt cut: Int) -> ([[UInt8]], String?) {
+        var framer = CSVRecordFramer(maxLength: 1 << 16)
+        var out: [[UInt8]] = []
+        framer.feed(UnsafeBufferPointer(rebasing: bytes[..<cut])) { record, _, _ in out.append(Array(record)) }
+        framer.feed(UnsafeBufferPointer(rebasing: bytes[cut...])) { record, _, _ in out.append(Array(record)) }
+        framer.finish { record, _, _ in out.append(Array(record)) }
+        return (out, framer.error.map { "\($0.line): \($0.message)" })
+    }
+    let whole = records(splitAt: bytes.count), split = records(splitAt: bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1))
+    check(whole.0 == split.0 && whole.1 == split.1, "CSV records do not depend on chunking")
+    for record in whole.0 { record.withUnsafeBufferPointer { _ = CSVFields.split($0) } }
+}
+
+/// A pack file either loads and decides its examples' texts, or is rejected with problems; never crashes.
+func fuzzRules(_ bytes: UnsafeBufferPointer<UInt8>) {
+    let path = scratchRules + "/t.yaml"
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+    do {
+        let set = try RuleLoader.load(rulesDirectory: scratchRules)
+        let engine = Engine(ruleSet: set)
+        for rule in engine.rules { for example in rule.examples { _ = engine.decide(example.marked) } }
+    } catch {
+        check(!error.problems.isEmpty, "a rejected pack names its problems")
+    }
+}
+
+/// Lines framed from one chunk or from three are the same.
+func fuzzFramer(_ bytes: UnsafeBufferPointer<UInt8>) {
+    func lines(_ cuts: [Int]) -> [[UInt8]] {
+        var framer = LineFramer(maxLength: 64)
+        var out: [[UInt8]] = []
+        var start = 0
+        for cut in cuts + [bytes.count] {
+            framer.feed(UnsafeBufferPointer(rebasing: bytes[start..<cut])) { out.append(Array($0)) }
+            start = cut
+        }
+        framer.finish { out.append(Array($0)) }
+        return out
+    }
+    let n = bytes.count
+    let a = n == 0 ? 0 : Int(bytes[0]) % (n + 1), b = n == 0 ? 0 : Int(bytes[n - 1]) % (n + 1)
+    check(lines([]) == lines([min(a, b), max(a, b)]), "lines do not depend on chunking")
+}
+
+#if FUZZING
+let fuzzTarget: FuzzTarget = {
+    let name = ProcessInfo.processInfo.environment["REPLYGUARD_FUZZ_TARGET"] ?? "normalizer"
+    guard let target = FuzzTarget(rawValue: name) else { fatalError("unknown REPLYGUARD_FUZZ_TARGET \(name)") }
+    if target == .normalizer { _ = engines }
+    return target
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    run(fuzzTarget, UnsafeBufferPointer(start: data, count: size))
+    return 0
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// SwiftPM links an executable's entry point under this name; libFuzzer's driver takes over from here.
+@_cdecl("replyguard_fuzz_main")
+func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc, argv = argv
+    return runFuzzerDriver(&argc, &argv) { data, size in fuzzOne(data, size) }
+}
+#else
+@main
+struct Replay {
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
+            print("usage: replyguard-fuzz \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) FILE|DIR…")
+            exit(2)
+        }
+        var count = 0
+        for path in arguments.dropFirst() {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let files = isDirectory.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 } : [path]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                data.withUnsafeBytes { run(target, $0.bindMemory(to: UInt8.self)) }
+                count += 1
+            }
+        }
+        print("\(name): \(count) inputs, no invariant failed")
+    }
+}
+#endif
