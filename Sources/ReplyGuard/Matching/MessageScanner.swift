@@ -33,7 +33,6 @@ public final class MessageScanner {
     private let normalizer: Normalizer
     private let digest: String
     private let ruleLabels: [RuleLabel]
-    private let hasModels: Bool
     /// The enabled models' scores, summed in the prescreen (nil without models).
     private let modelPrescreen: ModelPrescreen?
     private let work = NormalizationWorkspace()
@@ -71,7 +70,6 @@ public final class MessageScanner {
         func own(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
         digest = own(engine.ruleSet.digest)
         ruleLabels = engine.rules.map { RuleLabel(id: own($0.id), pack: own($0.packID), category: own($0.category), action: $0.action, score: $0.score) }
-        hasModels = !engine.models.isEmpty
         modelPrescreen = engine.models.isEmpty ? nil : ModelPrescreen(engine.models)
         nodeHitRange = Array(repeating: nil, count: engine.nodes.count)
         touched = Array(repeating: false, count: engine.slotRoots.count)
@@ -114,7 +112,7 @@ public final class MessageScanner {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
         }
         stretchedMatches.removeAll(keepingCapacity: true)
-        if engine.hasStretchedWords { findStretchedMatches() }
+        if hasStretchedWords { findStretchedMatches() }
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
@@ -153,7 +151,7 @@ public final class MessageScanner {
             if let action = rule.action { verdict = max(verdict, reported ? engine.ruleSet.policy.reportedSpeech!.action : action) }
             if let score = rule.score { scores[rule.category, default: 0] += score }
         }
-        if hasModels { scoreModels(bytes, &hits, &suppressed, &verdict) }
+        if modelPrescreen != nil { scoreModels(bytes, &hits, &suppressed, &verdict) }
         for (category, score) in scores {
             guard let thresholds = engine.ruleSet.policy.thresholds[category] else { continue }
             if let block = thresholds.block, score >= block { verdict = max(verdict, .block) }
@@ -687,9 +685,9 @@ final class ModelPrescreen {
         let g3 = (last2 ^ value) &* NGramModel.fnvPrime
         for k in weights.indices {
             let w = weights[k], mask = masks[k]
-            var sum = w[Int((g1 ^ (g1 >> 15)) & mask)]
-            if count >= 1 { sum += w[Int((g2 ^ (g2 >> 15)) & mask)] }
-            if count >= 2 { sum += w[Int((g3 ^ (g3 >> 15)) & mask)] }
+            var sum = w[NGramModel.bucket(g1, mask)]
+            if count >= 1 { sum += w[NGramModel.bucket(g2, mask)] }
+            if count >= 2 { sum += w[NGramModel.bucket(g3, mask)] }
             sums[k] += sum
         }
         last2 = g2

@@ -50,6 +50,10 @@ public struct NGramModel: Sendable, Equatable {
     static let fnvOffset: UInt32 = 2_166_136_261
     static let fnvPrime: UInt32 = 16_777_619
 
+    /// The bucket of an n-gram's FNV-1a state (high bits mixed into the low ones).
+    @inline(__always)
+    static func bucket(_ h: UInt32, _ mask: UInt32) -> Int { Int((h ^ (h >> 15)) & mask) }
+
     /// Calls `body(bucket, gramStart, gramLength)` for every 1-, 2- and 3-gram of `kept`.
     @inline(__always)
     static func forEachGram(_ kept: UnsafeBufferPointer<UInt32>, mask: UInt32, _ body: (Int, Int, Int) -> Void) {
@@ -61,8 +65,7 @@ public struct NGramModel: Sendable, Equatable {
             while n < 3 && i + n < count {
                 h = (h ^ kept[i + n]) &* fnvPrime
                 n += 1
-                let mixed = h ^ (h >> 15)
-                body(Int(mixed & mask), i, n)
+                body(bucket(h, mask), i, n)
             }
             i += 1
         }
