@@ -33,9 +33,15 @@ let package = Package(
             dependencies: ["ReplyGuardPCRE2", "CZlib", .product(name: "Yams", package: "Yams")],
             swiftSettings: hotPathSettings
         ),
+        // The shipped rules/ (packs, policy, profiles, word lists, models) compiled into the binary: the
+        // EmbedRules build tool plugin runs replyguard-embed-rules on rules/ at build time, so a copied
+        // binary works with no files next to it and the embedded set is never staler than the build.
+        .executableTarget(name: "replyguard-embed-rules", path: "Sources/replyguard-embed-rules"),
+        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["replyguard-embed-rules"]),
+        .target(name: "ReplyGuardEmbeddedRules", plugins: ["EmbedRules"]),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardReview", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardReview", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),

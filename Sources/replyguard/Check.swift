@@ -64,10 +64,14 @@ struct Check: ParsableCommand {
         let failed = results.filter { !$0.passed }.count
         let samples = corpusResult.map { CorpusSample.misses(of: $0.report, perCategory: sample, seed: seed) } ?? []
         if json {
-            let document = CheckDocument(ruleSet: ruleSet, results: results, warnings: warnings(ruleSet), corpus: corpus,
+            var document = CheckDocument(ruleSet: ruleSet, results: results, warnings: warnings(ruleSet), corpus: corpus,
                                          report: corpusResult?.report, records: corpusResult?.records ?? 0, list: list, samples: samples)
+            let location = ruleOptions.location
+            document.rules = CheckDocument.Rules(source: location.label, embedded: location.isEmbedded, policy: ruleSet.digest)
             Terminal.standardOutput.write(document.encoded() + "\n")
         } else {
+            // Which rule set was checked: the one built into the binary, or a directory (and its policy digest).
+            Terminal.standardOutput.write("rules: \(ruleOptions.location.label)  policy \(ruleSet.digest)\n")
             writeExamples(ruleSet, results)
             if let corpusResult, let corpus {
                 let colored = color.enabled(fd: 1)
@@ -271,7 +275,10 @@ struct CheckDocument: Encodable {
         let listedMisses: [Item], listedFalseAlarms: [Item], sample: [Item]
         let floorsMet: Bool, floorFailures: [String]
     }
+    /// Which rule set was checked: `source` is `embedded (replyguard …)` or the directory; `policy` the digest.
+    struct Rules: Encodable { let source: String, embedded: Bool, policy: String }
     let schema = "replyguard.check/1"
+    var rules: Rules?
     let examples: Examples
     let warnings: [String]
     let corpus: Corpus?

@@ -44,7 +44,7 @@ struct Explain: ParsableCommand {
             render(decision, original: String(decoding: input, as: UTF8.self), normalized: normalized.keptString,
                    policy: ruleSet.policy, to: out)
             renderModels(engine.models, kept: normalized.kept, to: out)
-            out.write(Style(enabled: color.enabled(fd: 1), code: "2").paint("policy:     \(decision.policy)") + "\n")
+            out.write(Style(enabled: color.enabled(fd: 1), code: "2").paint("policy:     \(decision.policy) (rules: \(ruleOptions.location.label))") + "\n")
         }
         out.flush()
         if decision.verdict >= failOn { throw ExitCode(1) }

@@ -49,7 +49,7 @@ struct FilterOptions: ParsableArguments {
         let queuePath = queue ?? ReviewQueue.defaultPath
         let reviewQueue: ReviewQueue
         do { reviewQueue = try ReviewQueue(path: queuePath) } catch {
-            Terminal.standardError.write("Error: cannot open the review queue \(queuePath): \(error)\n")
+            Terminal.standardError.write(FileErrors.line(queuePath, error, what: "cannot open the review queue"))
             throw ExitCode(failureCode)
         }
         guard !reviewQueue.isReadOnly else {
@@ -59,7 +59,7 @@ struct FilterOptions: ParsableArguments {
         var log: AuditLog?
         if let audit {
             do { log = try AuditLog(path: audit) } catch {
-                Terminal.standardError.write("Error: cannot open the audit log \(audit): \(error)\n")
+                Terminal.standardError.write(FileErrors.line(audit, error, what: "cannot open the audit log"))
                 throw ExitCode(failureCode)
             }
         }

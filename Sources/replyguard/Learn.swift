@@ -54,7 +54,8 @@ struct Learn: ParsableCommand {
         var examples: [TrainingExample] = []
         var counts: [String] = []
         func read(_ path: String, _ body: (_ line: Int, _ object: [String: Any]) throws -> Void) throws {
-            guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read \(path)") }
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw fileFailure(path, error) }
             for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                       object["text"] is String else {
@@ -106,7 +107,7 @@ struct Learn: ParsableCommand {
             + counts.map { "input " + $0 }
         let (model, report) = ModelTrainer.train(examples, category: category, options: options, comments: comments)
         let bytes = Data(model.serialized().utf8)
-        do { try bytes.write(to: URL(fileURLWithPath: out), options: .atomic) } catch { throw fail("cannot write \(out): \(error.localizedDescription)") }
+        do { try bytes.write(to: URL(fileURLWithPath: out), options: .atomic) } catch { throw fileFailure(out, error) }
         let stdout = Terminal.standardOutput
         for line in report.table { stdout.write(line + "\n") }
         stdout.write("wrote \(out): \(model.weights.filter { $0 != 0 }.count) nonzero weights, escalate at \(NGramModel.format(model.escalate, 6))\n")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
+import ReplyGuardEmbeddedRules
 
 @main
 struct ReplyGuardCommand: ParsableCommand {
@@ -11,17 +12,20 @@ struct ReplyGuardCommand: ParsableCommand {
         Exit codes: scan and explain: 0 nothing at/above --fail-on, 1 findings, 2 error; \
         check: 0 pass, 1 an example or floor failed, 2 a pack failed to load; filter: 0, 2 on error; \
         wrap: the child's status, 125 our failure, 126/127 cannot execute / not found, 128+N killed by \
-        signal N; review: 0, 1 no such pending review, 2 queue error; learn: 0, 2 unreadable input or too few examples; usage errors: 64.
+        signal N; review: 0, 1 no such pending review, 2 queue error; learn: 0, 2 unreadable input or too few examples; \
+        rules export: 0, 2 a file exists or cannot be written; usage errors: 64. \
+        Rules come from --rules DIR, else $REPLYGUARD_RULES, else ./rules, else the packs built into this \
+        binary (see `replyguard rules --help`).
         """,
         version: ReplyGuardVersion.string,
-        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self]
+        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self, RulesCommand.self]
     )
 }
 
 /// Options every command that loads rules shares.
 struct RuleOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Directory of rule packs (*.yaml).", valueName: "dir"))
-    var rules: String = ProcessInfo.processInfo.environment["REPLYGUARD_RULES"] ?? "rules"
+    @Option(name: .long, help: ArgumentHelp("Directory of rule packs (*.yaml) (default: $REPLYGUARD_RULES, else ./rules, else the packs built into this binary).", valueName: "dir"))
+    var rules: String?
 
     @Option(name: .long, help: ArgumentHelp("Policy file (default: <rules>/policy.yaml if present).", valueName: "file"))
     var policy: String?
@@ -34,27 +38,79 @@ struct RuleOptions: ParsableArguments {
         if let profile, profile.isEmpty || profile.contains("/") { throw ValidationError("--profile takes a name from <rules>/profiles/ (without .yaml)") }
     }
 
+    /// The rule set this command uses (see ``RuleLocation``).
+    var location: RuleLocation { RuleLocation(option: rules) }
+
     /// The policy file to load: --policy, or the --profile's file (nil: the rules directory's default).
     var policyFile: String? {
-        policy ?? profile.map { (rules as NSString).appendingPathComponent("profiles/\($0).yaml") }
+        policy ?? profile.map { location.files.resolve("profiles/\($0).yaml", in: location.directory) }
     }
 
     /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
     func load() throws -> RuleSet {
-        if let profile, let path = policyFile, !FileManager.default.fileExists(atPath: path) {
-            let dir = (rules as NSString).appendingPathComponent("profiles")
-            let known = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
+        let location = self.location
+        let files = location.files
+        if let explicit = location.explicitOption, !files.exists(location.directory) {
+            // A directory the user named that is not there is an error, never a reason to use the embedded set.
+            Terminal.standardError.write("replyguard: \(location.directory): \(String(cString: strerror(ENOENT))) (\(explicit))\n")
+            throw ExitCode(2)
+        }
+        if let profile, let path = policyFile, !files.exists(path) {
+            let dir = files.resolve("profiles", in: location.directory)
+            let known = files.names(in: dir).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "no profile '\(profile)' (\(path) not found); profiles: \(known.isEmpty ? "none" : known.joined(separator: ", "))\n")
             throw ExitCode(2)
         }
         do {
-            return try RuleLoader.load(rulesDirectory: rules, policyFile: policyFile)
+            return try RuleLoader.load(rulesDirectory: location.directory, policyFile: policyFile, files: files)
         } catch {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
             for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
             throw ExitCode(2)
         }
     }
+}
+
+/// Which rule set a command uses: `--rules DIR`, else `$REPLYGUARD_RULES`, else `./rules` (anything by
+/// that name, so a broken `./rules` is reported, not skipped), else the set built into the binary. A
+/// directory named by `--rules` or the variable must exist: it is never replaced by the embedded set.
+struct RuleLocation {
+    /// The directory handed to the loader (``EmbeddedRuleSet/root`` for the embedded set).
+    let directory: String
+    let files: RuleFiles
+    /// What to print after `rules:` — `embedded (replyguard 0.1.0)`, `./rules`, `DIR`, `DIR ($REPLYGUARD_RULES)`.
+    let label: String
+    /// The option that named the directory (`--rules`, `$REPLYGUARD_RULES`), when one did.
+    let explicitOption: String?
+
+    static let embedded = EmbeddedRuleSet(
+        label: "embedded (replyguard \(ReplyGuardVersion.string))",
+        files: EmbeddedRulesData.files.map { file in
+            let (encoding, contents) = (file.encoding, file.contents)
+            return (file.path, { EmbeddedRulesData.bytes(encoding: encoding, contents: contents) })
+        })
+
+    init(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let option {
+            self.init(directory: option, label: option, explicitOption: "--rules")
+        } else if let variable = environment["REPLYGUARD_RULES"], !variable.isEmpty {
+            self.init(directory: variable, label: "\(variable) ($REPLYGUARD_RULES)", explicitOption: "$REPLYGUARD_RULES")
+        } else if RuleFiles.disk.exists("rules") {
+            self.init(directory: "rules", label: "./rules", explicitOption: nil)
+        } else {
+            self.init(directory: EmbeddedRuleSet.root, label: RuleLocation.embedded.label, explicitOption: nil,
+                      files: RuleFiles(embedded: RuleLocation.embedded))
+        }
+    }
+
+    private init(directory: String, label: String, explicitOption: String?, files: RuleFiles = .disk) {
+        self.directory = directory
+        self.files = files
+        self.label = label
+        self.explicitOption = explicitOption
+    }
+
+    var isEmbedded: Bool { files.embedded != nil }
 }
 
 /// When to colour output.

@@ -16,7 +16,7 @@ struct Review: ParsableCommand {
         func open() throws -> ReviewQueue {
             let path = queue ?? ReviewQueue.defaultPath
             do { return try ReviewQueue(path: path) } catch {
-                Terminal.standardError.write("Error: cannot open the review queue \(path): \(error)\n")
+                Terminal.standardError.write(FileErrors.line(path, error, what: "cannot open the review queue"))
                 throw ExitCode(2)
             }
         }

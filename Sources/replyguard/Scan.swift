@@ -102,7 +102,7 @@ struct Scan: ParsableCommand {
         for file in files {
             let source: InputSource
             do { source = try InputSource(path: file) } catch {
-                Terminal.standardError.write("Error: cannot open \(file): \(error)\n")
+                Terminal.standardError.write(FileErrors.line(file, error))
                 hadError = true
                 continue
             }
@@ -182,7 +182,7 @@ struct Scan: ParsableCommand {
                     }, overlong: { line, length in addOverlong(line: line, length: length) })
                 }
             } catch {
-                Terminal.standardError.write("Error: reading \(name): \(error)\n")
+                Terminal.standardError.write(FileErrors.line(name, error))
                 hadError = true
             }
             if !ok { hadError = true }

@@ -70,14 +70,19 @@ public enum CorpusLoader {
     public static func load(directory: String, floorsFile: String? = nil) throws(RuleLoadFailure) -> ([CorpusRecord], CorpusFloors) {
         var problems: [RuleProblem] = []
         var records: [CorpusRecord] = []
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
-        if names.isEmpty { problems.append(RuleProblem(file: directory, message: "no corpus files (*.jsonl) in this directory")) }
+        let names = RuleFiles.disk.names(in: directory).filter { $0.hasSuffix(".jsonl") }.sorted()
+        switch RuleFiles.disk.kind(directory) {
+        case .missing(let reason): problems.append(RuleProblem(file: directory, message: reason))
+        case .directory: if names.isEmpty { problems.append(RuleProblem(file: directory, message: "no corpus files (*.jsonl) in this directory")) }
+        default: problems.append(RuleProblem(file: directory, message: "not a directory (--corpus takes a directory of *.jsonl files)"))
+        }
         var seen: [String: SourceLocation] = [:]
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
-            guard let data = FileManager.default.contents(atPath: path) else {
-                problems.append(RuleProblem(file: path, message: "cannot read file"))
-                continue
+            let data: [UInt8]
+            switch RuleFiles.disk.bytes(at: path) {
+            case .success(let bytes): data = bytes
+            case .failure(let failure): problems.append(RuleProblem(file: path, message: "cannot read file: \(failure.reason)")); continue
             }
             for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
                 let location = SourceLocation(file: path, line: index + 1, column: 1)

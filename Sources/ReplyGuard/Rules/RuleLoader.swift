@@ -9,15 +9,23 @@ public enum RuleLoader {
     ///
     /// - Parameter policyFile: the policy to use; nil means `rulesDirectory/policy.yaml` when it exists,
     ///   otherwise ``Policy/builtIn`` with every pack enabled.
-    public static func load(rulesDirectory: String, policyFile: String? = nil,
+    /// - Parameter files: where files are read: the disk, or — with ``EmbeddedRuleSet/root`` as
+    ///   `rulesDirectory` — the rule set built into the binary (same code path, same checks).
+    ///
+    /// The digest covers the policy's and the enabled packs' bytes and the files they include (word lists,
+    /// models, `extends`) under the path written in the YAML, not where the directory is: the same files
+    /// give the same digest from `rules/`, from a copy elsewhere, and from the embedded set.
+    public static func load(rulesDirectory: String, policyFile: String? = nil, files: RuleFiles = .disk,
                             normalizer: Normalizer = Normalizer()) throws(RuleLoadFailure) -> RuleSet {
         var problems: [RuleProblem] = []
-        let directoryURL = URL(fileURLWithPath: rulesDirectory)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: rulesDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "rules directory not found (pass --rules DIR)")])
+        switch files.kind(rulesDirectory) {
+        case .directory: break
+        case .missing(let reason):
+            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "\(reason) (the rules directory)")])
+        default:
+            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "not a directory (the rules directory)")])
         }
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: rulesDirectory)) ?? [])
+        let names = (files.entries(rulesDirectory) ?? [])
             .filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && $0 != "policy.yaml" && $0 != "policy.yml" }
             .sorted()
         if names.isEmpty {
@@ -27,8 +35,8 @@ public enum RuleLoader {
         var ruleIDs: [(String, SourceLocation)] = []
         var fileBytes: [String: [UInt8]] = [:]
         for name in names {
-            let path = directoryURL.appendingPathComponent(name).path
-            let reader = YAMLReader(file: displayPath(path), normalizer: normalizer, directory: rulesDirectory)
+            let path = files.resolve(name, in: rulesDirectory)
+            let reader = YAMLReader(file: displayPath(path), normalizer: normalizer, directory: rulesDirectory, files: files)
             if let (root, bytes) = reader.compose(path: path), let pack = reader.pack(root) {
                 packs.append(pack)
                 fileBytes[pack.id] = bytes + reader.includedBytes
@@ -40,14 +48,13 @@ public enum RuleLoader {
 
         var policy = Policy.builtIn
         var policyBytes: [UInt8] = []
-        let defaultPolicy = directoryURL.appendingPathComponent("policy.yaml").path
+        let defaultPolicy = files.resolve("policy.yaml", in: rulesDirectory)
         // Anything at `policy.yaml` — a dangling symlink, an unreadable file — is the policy and must
         // load; only a path where nothing exists falls back to the built-in policy.
-        var info = stat()
-        let policyPath = policyFile ?? (lstat(defaultPolicy, &info) == 0 || errno != ENOENT ? defaultPolicy : nil)
+        let policyPath = policyFile ?? (files.exists(defaultPolicy) ? defaultPolicy : nil)
         if let policyPath {
             let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer,
-                                    directory: (policyPath as NSString).deletingLastPathComponent)
+                                    directory: (policyPath as NSString).deletingLastPathComponent, files: files)
             if let (root, bytes) = reader.compose(path: policyPath), let loaded = reader.policy(root, packs: packs) {
                 policy = loaded
                 policyBytes = bytes + reader.includedBytes
@@ -110,10 +117,14 @@ final class YAMLReader {
     /// Largest word list read (bytes); an operator's 60,000-word list is about 1 MB.
     static let maxWordListBytes = 64 << 20
 
-    init(file: String, normalizer: Normalizer, directory: String = ".") {
+    /// Where files are read (the disk, or the embedded set mounted under `<embedded>`).
+    let files: RuleFiles
+
+    init(file: String, normalizer: Normalizer, directory: String = ".", files: RuleFiles = .disk) {
         self.file = file
         self.normalizer = normalizer
         self.directory = directory
+        self.files = files
     }
 
     func location(_ node: Node) -> SourceLocation {
@@ -126,14 +137,13 @@ final class YAMLReader {
     }
 
     func compose(path: String) -> (Node, [UInt8])? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "not a readable regular file"
-            var info = stat()
-            let dangling = lstat(path, &info) == 0 && stat(path, &info) != 0 ? " (a symlink to a missing file)" : ""
-            problems.append(RuleProblem(file: file, message: "cannot read file: \(reason)\(dangling)"))
+        let bytes: [UInt8]
+        switch files.bytes(at: path) {
+        case .success(let read): bytes = read
+        case .failure(let failure):
+            problems.append(RuleProblem(file: file, message: "cannot read file: \(failure.reason)"))
             return nil
         }
-        let bytes = [UInt8](data)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             problems.append(RuleProblem(file: file, message: "file is not valid UTF-8"))
             return nil
@@ -520,17 +530,18 @@ final class YAMLReader {
     /// The words of a word-list file: one per line, UTF-8, blank lines and lines starting with `#` skipped,
     /// surrounding whitespace trimmed. Every bad entry is a problem at `file:line` (fail closed).
     func wordList(_ path: String, _ node: Node) -> [Word] {
-        let resolved = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+        let resolved = files.resolve(path, in: directory)
         if let cached = wordLists[resolved] { return cached }
-        var info = stat()
-        guard stat(resolved, &info) == 0 else { problem(node, "words_file '\(path)' not found (looked for \(resolved))"); return [] }
-        guard info.st_mode & S_IFMT == S_IFREG else { problem(node, "words_file '\(path)' is not a regular file"); return [] }
-        guard Int(info.st_size) <= YAMLReader.maxWordListBytes else {
+        switch files.kind(resolved) {
+        case .missing(let reason): problem(node, "words_file '\(path)' not found (looked for \(resolved): \(reason))"); return []
+        case .directory, .other: problem(node, "words_file '\(path)' is not a regular file"); return []
+        case .regular(let size) where size > YAMLReader.maxWordListBytes:
             problem(node, "words_file '\(path)' is larger than \(YAMLReader.maxWordListBytes >> 20) MB; split it")
             return []
+        case .regular: break
         }
-        guard let data = FileManager.default.contents(atPath: resolved) else { problem(node, "words_file '\(path)' cannot be read"); return [] }
-        includedBytes += Array(resolved.utf8) + [0] + Array(data) + [0]
+        guard case .success(let data) = files.bytes(at: resolved) else { problem(node, "words_file '\(path)' cannot be read"); return [] }
+        includedBytes += Array(path.utf8) + [0] + data + [0]
         var words: [Word] = []
         var seen = Set<[UInt32]>()
         let before = problems.count
@@ -557,14 +568,16 @@ final class YAMLReader {
     /// The model file a pack names (relative to the pack's directory), read fail-closed: every problem
     /// at the model file's line. Its bytes join the policy digest.
     func packModel(_ path: String, _ node: Node, category: String?) -> PackModel? {
-        let resolved = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
-        var info = stat()
-        guard stat(resolved, &info) == 0 else { problem(node, "model file '\(path)' not found (looked for \(resolved))"); return nil }
-        guard info.st_mode & S_IFMT == S_IFREG else { problem(node, "model file '\(path)' is not a regular file"); return nil }
-        guard Int(info.st_size) <= YAMLReader.maxModelBytes else { problem(node, "model file '\(path)' is larger than \(YAMLReader.maxModelBytes >> 20) MB"); return nil }
-        guard let data = FileManager.default.contents(atPath: resolved) else { problem(node, "model file '\(path)' cannot be read"); return nil }
-        let bytes = [UInt8](data)
-        includedBytes += Array(resolved.utf8) + [0] + bytes + [0]
+        let resolved = files.resolve(path, in: directory)
+        switch files.kind(resolved) {
+        case .missing(let reason): problem(node, "model file '\(path)' not found (looked for \(resolved): \(reason))"); return nil
+        case .directory, .other: problem(node, "model file '\(path)' is not a regular file"); return nil
+        case .regular(let size) where size > YAMLReader.maxModelBytes:
+            problem(node, "model file '\(path)' is larger than \(YAMLReader.maxModelBytes >> 20) MB"); return nil
+        case .regular: break
+        }
+        guard case .success(let bytes) = files.bytes(at: resolved) else { problem(node, "model file '\(path)' cannot be read"); return nil }
+        includedBytes += Array(path.utf8) + [0] + bytes + [0]
         let (model, modelProblems) = NGramModel.parse(bytes, file: resolved)
         problems += modelProblems
         guard let model else { return nil }
@@ -597,15 +610,15 @@ final class YAMLReader {
         var policy = Policy.builtIn
         if let text = string(keys["extends"], "extends") {
             // A profile states only what differs: every other setting (and every exception) comes from the base.
-            let path = text.hasPrefix("/") ? text : (directory as NSString).appendingPathComponent(text)
+            let path = files.resolve(text, in: directory)
             if extendsDepth >= 4 {
                 problem(keys["extends"], "extends is nested more than 4 deep (a loop?)")
             } else {
-                let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent)
+                let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent, files: files)
                 base.extendsDepth = extendsDepth + 1
                 if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
                     policy = loaded
-                    includedBytes += Array(path.utf8) + [0] + bytes + base.includedBytes
+                    includedBytes += Array(text.utf8) + [0] + bytes + base.includedBytes
                 }
                 problems += base.problems
             }
