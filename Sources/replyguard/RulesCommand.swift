@@ -54,7 +54,8 @@ struct RulesCommand: ParsableCommand {
             let embedded = RuleLocation.embedded
             let targets = embedded.paths.map { (relative: $0, path: (directory as NSString).appendingPathComponent($0)) }
             if !force {
-                let existing = targets.filter { RuleFiles.disk.exists($0.path) }
+                var info = stat()
+                let existing = targets.filter { lstat($0.path, &info) == 0 }
                 if !existing.isEmpty {
                     for file in existing { Terminal.standardError.write("replyguard: \(file.path): file exists (pass --force to overwrite)\n") }
                     Terminal.standardError.write("replyguard: nothing written\n")

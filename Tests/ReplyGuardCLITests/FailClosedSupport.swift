@@ -5,7 +5,8 @@ extension CLI {
     /// `/dev/full`), and a run that takes longer than `timeout` seconds is killed (`timedOut` is then true),
     /// so a test of a hang fails instead of hanging the suite.
     static func runBounded(_ arguments: [String], stdin: [UInt8] = [], stdoutPath: String? = nil, cwd: String = root,
-                           executable: String = binary, timeout: Double = 60) throws -> (output: Output, timedOut: Bool) {
+                           executable: String = binary, timeout: Double = 60,
+                           environment: [String: String]? = nil) throws -> (output: Output, timedOut: Bool) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rgrun-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -16,6 +17,7 @@ extension CLI {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        if let environment { process.environment = environment }
         process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath ?? dir + "/out")
         process.standardError = FileHandle(forWritingAtPath: dir + "/err")

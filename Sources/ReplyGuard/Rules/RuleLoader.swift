@@ -21,9 +21,9 @@ public enum RuleLoader {
         switch files.kind(rulesDirectory) {
         case .directory: break
         case .missing(let reason):
-            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "\(reason) (the rules directory)")])
+            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "rules directory not found: \(reason)")])
         default:
-            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "not a directory (the rules directory)")])
+            throw RuleLoadFailure(problems: [RuleProblem(file: rulesDirectory, message: "rules directory is not a directory")])
         }
         let names = (files.entries(rulesDirectory) ?? [])
             .filter { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && $0 != "policy.yaml" && $0 != "policy.yml" }

@@ -1,0 +1,74 @@
+import Foundation
+@testable import ReplyGuard
+import Testing
+
+/// The loader reads an in-memory rule set mounted at `<embedded>` through the same code path as a
+/// directory: packs, word lists, models, policy, profiles with `extends`, and diagnostics with paths.
+@Suite struct EmbeddedRuleSetTests {
+    static func embedded(_ files: [String: String]) -> RuleFiles {
+        RuleFiles(embedded: EmbeddedRuleSet(label: "test", files: files.map { entry in
+            let bytes = Array(entry.value.utf8)
+            return (entry.key, { bytes })
+        }))
+    }
+
+    static let valid: [String: String] = [
+        "t.yaml": pack(match: "words_file: lists/core.txt"),
+        "lists/core.txt": "# core words\n傻瓜蛋\n",
+        "policy.yaml": "version: 1\npacks: [t]\nfallback_reply: 抱歉\n",
+        "profiles/p.yaml": "version: 1\nextends: ../policy.yaml\nfallback_reply: 另一个\n",
+    ]
+
+    @Test func anEmbeddedSetLoadsLikeTheSameFilesOnDiskWithTheSameDigest() throws {
+        let files = Self.embedded(Self.valid)
+        let fromMemory = try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root, files: files)
+        let dir = makeRulesDirectory(Self.valid)
+        let fromDisk = try RuleLoader.load(rulesDirectory: dir)
+        #expect(fromMemory.packs.map(\.file) == ["<embedded>/t.yaml"])
+        #expect(fromMemory.policy.fallbackReply == "抱歉")
+        #expect(fromMemory.digest == fromDisk.digest)
+        #expect(Engine(ruleSet: fromMemory).decide("你这个傻瓜蛋").verdict == .block)
+        // A profile extends ../policy.yaml inside the embedded set.
+        let profile = try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root, policyFile: files.resolve("profiles/p.yaml", in: EmbeddedRuleSet.root), files: files)
+        let profileOnDisk = try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/p.yaml")
+        #expect(profile.policy.fallbackReply == "另一个" && profile.policy.packs == ["t"])
+        #expect(profile.digest == profileOnDisk.digest && profile.digest != fromMemory.digest)
+        // A word list's content is in the digest.
+        var edited = Self.valid
+        edited["lists/core.txt"] = "傻瓜蛋\n笨蛋\n"
+        #expect(try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root, files: Self.embedded(edited)).digest != fromMemory.digest)
+    }
+
+    @Test func problemsInEmbeddedFilesNameTheirEmbeddedPaths() {
+        var files = Self.valid
+        files["lists/core.txt"] = "好词\n，。！\n"
+        files["u.yaml"] = pack("u", match: "regex: 'ab(c'")
+        files["m.yaml"] = "pack: m\nversion: 1\ncategory: m\ndescription: d\nmodel: models/none.model\n"
+        files["v.yaml"] = pack("v", match: "words_file: ../../../etc/hostname")
+        do {
+            _ = try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root, files: Self.embedded(files))
+            Issue.record("expected problems")
+        } catch {
+            let lines = error.problems.map(\.description)
+            #expect(lines.contains { $0.hasPrefix("<embedded>/lists/core.txt:2:") && $0.contains("normalizes to nothing") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("<embedded>/u.yaml:") && $0.contains("regex") }, "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("<embedded>/m.yaml:5:") && $0.contains("looked for <embedded>/models/none.model") }, "\(lines)")
+            // A path that climbs out of the embedded set is not read from the disk.
+            #expect(lines.contains { $0.hasPrefix("<embedded>/v.yaml:") && $0.contains("words_file '../../../etc/hostname' not found") }, "\(lines)")
+        }
+        // A missing profile or rules directory in the set is a plain "No such file or directory".
+        do {
+            _ = try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root + "/nope", files: Self.embedded(Self.valid))
+            Issue.record("expected a problem")
+        } catch {
+            #expect(error.problems.map(\.description) == ["<embedded>/nope: rules directory not found: No such file or directory"])
+        }
+    }
+
+    @Test func withoutAMountAPathNamedEmbeddedIsAnOrdinaryPath() {
+        #expect(RuleFiles.disk.resolve("x.yaml", in: "<embedded>") == "<embedded>/x.yaml")
+        #expect(!RuleFiles.disk.exists("<embedded>/policy.yaml"))
+        #expect(Self.embedded(Self.valid).resolve("../policy.yaml", in: "<embedded>/profiles") == "<embedded>/policy.yaml")
+        #expect(Self.embedded(Self.valid).resolve("/etc/hostname", in: "<embedded>") == "/etc/hostname")
+    }
+}
