@@ -34,11 +34,12 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         // The shipped rules/ (packs, policy, profiles, word lists, models) compiled into the binary: the
-        // EmbedRules build tool plugin runs replyguard-embed-rules on rules/ at build time, so a copied
-        // binary works with no files next to it and the embedded set is never staler than the build.
-        .executableTarget(name: "replyguard-embed-rules", path: "Sources/replyguard-embed-rules"),
-        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["replyguard-embed-rules"]),
-        .target(name: "ReplyGuardEmbeddedRules", plugins: ["EmbedRules"]),
+        // EmbedRules build tool plugin runs Scripts/embed-rules on rules/ when any file there changes, so a
+        // copied binary works with no files next to it and the embedded set is never staler than the
+        // build. Sources/ReplyGuardEmbeddedRules/rules is a symlink to rules/, excluded from the sources:
+        // it makes SwiftPM re-plan (and re-run the plugin) when a file is added to or removed from rules/.
+        .plugin(name: "EmbedRules", capability: .buildTool()),
+        .target(name: "ReplyGuardEmbeddedRules", exclude: ["rules"], plugins: ["EmbedRules"]),
         .executableTarget(
             name: "ReplyGuardCLI",
             dependencies: ["ReplyGuard", "ReplyGuardReview", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],

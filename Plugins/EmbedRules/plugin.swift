@@ -2,32 +2,35 @@ import Foundation
 import PackagePlugin
 
 /// Embeds the package's `rules/` directory (packs, policy, profiles, word lists, models) into the target
-/// it is applied to: at every build it lists the files under `rules/` and, when any of them (or the list)
-/// changed, runs `replyguard-embed-rules` to write them out as one Swift source of string literals. The
-/// binary then carries the shipped rule set and works with no files next to it; the data can never be
-/// staler than the build.
+/// it is applied to: `Scripts/embed-rules` writes every file under `rules/` as a base64 string literal
+/// into one Swift source, re-run whenever one of those files (or the script) changes. A file added to or
+/// removed from `rules/` is seen because the target's directory holds a symlink to `rules/` (excluded from
+/// its sources): SwiftPM re-plans the build, and so re-runs this plugin, when a target directory's
+/// structure changes. The binary then carries the shipped rule set and works with no files next to it.
 @main
 struct EmbedRules: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let rules = context.package.directoryURL.appendingPathComponent("rules")
+        let package = context.package.directoryURL
+        let rules = package.appendingPathComponent("rules")
+        let script = package.appendingPathComponent("Scripts/embed-rules")
+        let output = context.pluginWorkDirectoryURL.appendingPathComponent("generated")
         let inputs = try EmbedRules.files(under: rules)
-        let output = context.pluginWorkDirectoryURL.appendingPathComponent("EmbeddedRulesData.swift")
         return [.buildCommand(
-            displayName: "Embedding \(inputs.count) files of rules/ into \(target.name)",
-            executable: try context.tool(named: "replyguard-embed-rules").url,
-            arguments: [rules.path, output.path],
-            inputFiles: inputs,
-            outputFiles: [output]
+            displayName: "Embedding rules/ (\(inputs.count) files) into \(target.name)",
+            executable: URL(fileURLWithPath: "/bin/sh"),
+            arguments: [script.path, rules.path, output.path],
+            inputFiles: [script] + inputs,
+            outputFiles: [output.appendingPathComponent("EmbeddedRulesData.swift")]
         )]
     }
 
-    /// Every regular file under `directory` (recursively), hidden files and directories skipped — the
-    /// same selection the generator makes.
+    /// Every file under `directory` (recursively; hidden files and directories skipped) — the files the
+    /// script embeds.
     static func files(under directory: URL) throws -> [URL] {
-        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey],
+        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isDirectoryKey],
                                                           options: [.skipsHiddenFiles]) else { return [] }
         var result: [URL] = []
-        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) != true {
             result.append(url)
         }
         return result.sorted { $0.path < $1.path }

@@ -85,10 +85,7 @@ struct RuleLocation {
 
     static let embedded = EmbeddedRuleSet(
         label: "embedded (replyguard \(ReplyGuardVersion.string))",
-        files: EmbeddedRulesData.files.map { file in
-            let (encoding, contents) = (file.encoding, file.contents)
-            return (file.path, { EmbeddedRulesData.bytes(encoding: encoding, contents: contents) })
-        })
+        files: EmbeddedRulesData.files)
 
     init(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
         if let option {
