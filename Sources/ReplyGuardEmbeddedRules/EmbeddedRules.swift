@@ -1,5 +1,5 @@
-// The shipped rule set compiled into the binary. `EmbeddedRulesData.base64Files` is generated before every
-// build from the package's `rules/` directory by Scripts/embed-rules (run by the EmbedRules build tool
+// The shipped rule set compiled into the binary. `EmbeddedRulesData.base64Files` is generated at build time
+// from the package's `rules/` directory by Scripts/embed-rules (run by the EmbedRules build tool
 // plugin, Plugins/EmbedRules), so it always holds the rules/ the binary was built from.
 
 extension EmbeddedRulesData {
