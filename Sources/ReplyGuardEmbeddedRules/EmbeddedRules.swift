@@ -3,11 +3,12 @@
 // plugin, Plugins/EmbedRules), so it always holds the rules/ the binary was built from.
 
 extension EmbeddedRulesData {
-    /// (path relative to `rules/`, e.g. `profiles/posts.yaml`; the file's bytes, decoded when called).
-    public static var files: [(path: String, bytes: @Sendable () -> [UInt8])] {
+    /// (path relative to `rules/`, e.g. `profiles/posts.yaml`; size in bytes; the file's bytes, decoded
+    /// when called).
+    public static var files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])] {
         base64Files.map { file in
             let encoded = file.base64
-            return (file.path, { Base64.decode(encoded) })
+            return (file.path, Base64.decodedCount(encoded), { Base64.decode(encoded) })
         }
     }
 }
@@ -22,6 +23,14 @@ enum Base64 {
         }
         return table
     }()
+
+    /// The number of bytes `text` decodes to (from its length and `=` padding).
+    static func decodedCount(_ text: StaticString) -> Int {
+        text.withUTF8Buffer { input in
+            let padding = input.reversed().prefix(2).prefix { $0 == UInt8(ascii: "=") }.count
+            return input.count / 4 * 3 - padding
+        }
+    }
 
     static func decode(_ text: StaticString) -> [UInt8] {
         text.withUTF8Buffer { input in

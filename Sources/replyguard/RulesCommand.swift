@@ -29,7 +29,7 @@ struct RulesCommand: ParsableCommand {
             let out = Terminal.standardOutput
             var total = 0
             for path in embedded.paths {
-                let size = embedded.contents(of: path)?.count ?? 0
+                let size = embedded.size(of: path) ?? 0
                 total += size
                 out.write("\(String(repeating: " ", count: max(0, 10 - String(size).count)))\(size)  \(EmbeddedRuleSet.root)/\(path)\n")
             }

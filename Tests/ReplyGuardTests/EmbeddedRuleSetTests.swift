@@ -8,7 +8,7 @@ import Testing
     static func embedded(_ files: [String: String]) -> RuleFiles {
         RuleFiles(embedded: EmbeddedRuleSet(label: "test", files: files.map { entry in
             let bytes = Array(entry.value.utf8)
-            return (entry.key, { bytes })
+            return (entry.key, bytes.count, { bytes })
         }))
     }
 

@@ -10,14 +10,14 @@ public struct EmbeddedRuleSet: Sendable {
 
     /// What the set is, for output: e.g. `embedded (replyguard 0.1.0)`.
     public let label: String
-    private let files: [String: @Sendable () -> [UInt8]]
+    private let files: [String: (size: Int, bytes: @Sendable () -> [UInt8])]
 
-    /// - Parameter files: (path relative to the rules directory, e.g. `profiles/posts.yaml`; a function
-    ///   returning the file's bytes, called when the file is read).
-    public init(label: String, files: [(path: String, bytes: @Sendable () -> [UInt8])]) {
+    /// - Parameter files: (path relative to the rules directory, e.g. `profiles/posts.yaml`; its size in
+    ///   bytes; a function returning the file's bytes, called only when the file is read).
+    public init(label: String, files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])]) {
         self.label = label
-        var map: [String: @Sendable () -> [UInt8]] = [:]
-        for file in files { map[file.path] = file.bytes }
+        var map: [String: (size: Int, bytes: @Sendable () -> [UInt8])] = [:]
+        for file in files { map[file.path] = (file.size, file.bytes) }
         self.files = map
     }
 
@@ -25,7 +25,10 @@ public struct EmbeddedRuleSet: Sendable {
     public var paths: [String] { files.keys.sorted() }
 
     /// The bytes of the file at `relativePath` (e.g. `models/offensive.model`), nil when there is none.
-    public func contents(of relativePath: String) -> [UInt8]? { files[relativePath]?() }
+    public func contents(of relativePath: String) -> [UInt8]? { files[relativePath]?.bytes() }
+
+    /// The size of the file at `relativePath` without reading it.
+    public func size(of relativePath: String) -> Int? { files[relativePath]?.size }
 
     func isDirectory(_ relativePath: String) -> Bool {
         relativePath.isEmpty || files.keys.contains { $0.hasPrefix(relativePath + "/") }
@@ -94,7 +97,7 @@ public struct RuleFiles: Sendable {
 
     func kind(_ path: String) -> Kind {
         if let relative = embeddedPath(path), let embedded {
-            if let bytes = embedded.contents(of: relative) { return .regular(size: bytes.count) }
+            if let size = embedded.size(of: relative) { return .regular(size: size) }
             return embedded.isDirectory(relative) && relative != ".." ? .directory : .missing(reason: String(cString: strerror(ENOENT)))
         }
         var info = stat()
@@ -115,7 +118,7 @@ public struct RuleFiles: Sendable {
     /// "no such file" does not).
     public func exists(_ path: String) -> Bool {
         if let relative = embeddedPath(path), let embedded {
-            return embedded.contents(of: relative) != nil || (relative != ".." && embedded.isDirectory(relative))
+            return embedded.size(of: relative) != nil || (relative != ".." && embedded.isDirectory(relative))
         }
         var info = stat()
         return lstat(path, &info) == 0 || errno != ENOENT
