@@ -25,7 +25,7 @@ let package = Package(
         ),
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
-        .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
+        .target(name: "ReplyGuardGate", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(name: "CSpawn"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
@@ -35,7 +35,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardReview", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardGate", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),
@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(name: "replyguard-fuzz", dependencies: ["ReplyGuard"], path: "Sources/ReplyGuardFuzz"),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
-        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview", "ReplyGuard"]),
+        .testTarget(name: "ReplyGuardGateTests", dependencies: ["ReplyGuardGate", "ReplyGuard"]),
         .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
     ]
 )
