@@ -6,20 +6,26 @@ Runs on a cluster with spark-submit, or in local mode from a plain Python with P
 
     python scan_stage.py --master 'local[2]' --binary .build/release/replyguard --rules rules \
         --input archive/ --output decisions/
-    spark-submit --files /opt/replyguard/replyguard --archives rules.tar.gz#rules \
-        scan_stage.py --input hdfs:///archive/ --output hdfs:///decisions/
+    spark-submit --archives replyguard-stage.tar.gz#rg \
+        scan_stage.py --shipped-as rg --input hdfs:///archive/ --output hdfs:///decisions/
+    python scan_stage.py --master 'local[2]' --bundle replyguard-stage.tar.gz --input archive/ --output decisions/
 
-The binary and the rules reach the executors the way a cluster ships anything: --binary/--rules add them
-with SparkContext.addFile (the rules directory recursively); without them the job expects files already
-shipped under the names `replyguard` and `rules` (spark-submit --files / --archives); a shipped file or
-directory keeps its base name. Each executor finds them through SparkFiles. Summary (records, partitions, seconds) goes to standard error, and as JSON to
---summary FILE when given.
+The binary and the rules reach the executors the way a cluster ships anything: --binary adds the binary
+with SparkContext.addFile, --rules packs the directory into a .tar.gz added with SparkContext.addArchive
+(each keeps its base name; addFile takes a local directory only in local mode); --bundle ships one
+.tar.gz holding replyguard and rules/ with SparkContext.addArchive (unpacked as rg/ on every executor);
+with none of them the job expects what spark-submit --files / --archives shipped: `replyguard` and
+`rules` under SparkFiles' root, or under --shipped-as DIR. Each executor finds them through SparkFiles.
+The summary (records, partitions, seconds) goes to standard error, and as JSON to --summary FILE.
 """
 import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
+import tarfile
+import tempfile
 import time
 
 from pyspark import SparkConf, SparkContext, SparkFiles
@@ -37,9 +43,19 @@ def scan_command(files_root: str, binary_name: str, rules_name: str, jobs: int, 
     """The command each partition is piped through, with paths resolved under SparkFiles' root."""
     binary = os.path.join(files_root, binary_name)
     rules = os.path.join(files_root, rules_name)
+    # RDD.pipe splits the command with shlex, so the quoting here is what the executor runs.
     argv = ["sh", "-c", EXIT_1_IS_DATA, binary, "scan", "--rules", rules, "--input", "jsonl",
             "--no-progress", "-j", str(jobs)] + extra + ["-"]
     return shlex.join(argv)
+
+
+def pack_rules(rules: str, staging: str) -> str:
+    """The rules directory's contents as a .tar.gz (entries relative to the directory)."""
+    path = os.path.join(staging, os.path.basename(os.path.abspath(rules)) + ".tar.gz")
+    with tarfile.open(path, "w:gz") as archive:
+        for name in sorted(os.listdir(rules)):
+            archive.add(os.path.join(rules, name), arcname=name)
+    return path
 
 
 def main() -> int:
@@ -48,7 +64,12 @@ def main() -> int:
     parser.add_argument("--output", required=True, help="directory for the decision records (must not exist)")
     parser.add_argument("--master", help="Spark master, e.g. local[2] (default: what spark-submit says)")
     parser.add_argument("--binary", help="replyguard binary to ship with SparkContext.addFile")
-    parser.add_argument("--rules", help="rules directory to ship with SparkContext.addFile(recursive=True)")
+    parser.add_argument("--rules", help="rules directory to ship (packed into a .tar.gz for SparkContext.addArchive)")
+    parser.add_argument("--bundle", help="a .tar.gz holding replyguard and rules/ at its top, shipped with "
+                        "SparkContext.addArchive as #rg (what spark-submit --archives bundle.tar.gz#rg does)")
+    parser.add_argument("--shipped-as", default="", help="with neither --binary, --rules nor --bundle: the directory under "
+                        "SparkFiles' root that holds replyguard and rules/ (e.g. rg after spark-submit --archives "
+                        "replyguard-stage.tar.gz#rg; default: both at the top)")
     parser.add_argument("--partitions", type=int, default=0, help="minimum number of input partitions")
     parser.add_argument("--jobs", type=int, default=1, help="scan's matching threads per task (match spark.task.cpus; default 1)")
     parser.add_argument("--scan-arg", action="append", default=[], help="one more argument for scan (repeatable), e.g. --text-field=body")
@@ -63,18 +84,25 @@ def main() -> int:
     conf.set("spark.ui.enabled", "false")
     conf.set("spark.ui.showConsoleProgress", "false")
     conf.set("spark.task.maxFailures", "1" if args.master and args.master.startswith("local") else "4")
+    staging = tempfile.mkdtemp(prefix="replyguard-stage-")
     sc = SparkContext(conf=conf)
     sc.setLogLevel("WARN")
     started = time.monotonic()
     try:
         # A shipped file or directory keeps its base name under SparkFiles' root.
-        binary_name, rules_name = "replyguard", "rules"
+        binary_name = os.path.join(args.shipped_as, "replyguard") if args.shipped_as else "replyguard"
+        rules_name = os.path.join(args.shipped_as, "rules") if args.shipped_as else "rules"
         if args.binary:
             binary_name = os.path.basename(os.path.abspath(args.binary))
             sc.addFile(os.path.abspath(args.binary))
         if args.rules:
+            # addFile(directory, recursive=True) takes a local directory only in local mode (a cluster
+            # needs it on HDFS), so the rules travel as an archive, unpacked under their own name.
             rules_name = os.path.basename(os.path.abspath(args.rules))
-            sc.addFile(os.path.abspath(args.rules), recursive=True)
+            sc.addArchive(pack_rules(args.rules, staging) + "#" + rules_name)
+        if args.bundle:
+            sc.addArchive(os.path.abspath(args.bundle) + "#rg")
+            binary_name, rules_name = "rg/replyguard", "rg/rules"
         # Where the shipped files are is an executor's fact: SparkFiles' root is the executor's working
         # directory on YARN, Kubernetes and standalone clusters (".") and the driver's temporary
         # directory in local mode. Ask an executor, in the same deployment, and use its answer in the
@@ -142,6 +170,7 @@ def main() -> int:
         return 0
     finally:
         sc.stop()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 if __name__ == "__main__":
