@@ -115,7 +115,7 @@ def main() -> int:
         files_root, missing = sc.parallelize([0], 1).map(locate).first()
         if missing:
             print(f"scan stage: not shipped to the executors: {', '.join(missing)} "
-                  "(pass --binary/--rules, or spark-submit --files replyguard --archives rules.tar.gz#rules)", file=sys.stderr)
+                  "(pass --binary/--rules or --bundle, or spark-submit --archives replyguard-stage.tar.gz#rg with --shipped-as rg)", file=sys.stderr)
             return 2
 
         command = scan_command(files_root, binary_name, rules_name, args.jobs, args.scan_arg)
@@ -131,8 +131,7 @@ def main() -> int:
 
         def count(partition):
             for line in partition:
-                if line.strip():
-                    records_in.add(1)
+                records_in.add(1)  # in JSON Lines every line is a message, an empty one is escalated
                 if "\ufffd" in line:
                     replaced.add(1)
                 yield line
