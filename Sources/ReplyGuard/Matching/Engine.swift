@@ -31,6 +31,9 @@ public struct EngineOptions: Sendable {
 /// What matching needs of a regex, as plain values: the compiled pattern (owned by ``Engine/regexes``,
 /// referenced without retain counting), its view and validator, and its prefilter data: a byte every
 /// match contains (PCRE2's), and clauses the folded view must meet.
+///
+/// `@unchecked Sendable`: holds an unmanaged reference to a ``PCRE2Pattern`` (itself Sendable and
+/// immutable), kept alive by the engine that owns both.
 struct RegexGate: @unchecked Sendable {
     let pattern: Unmanaged<PCRE2Pattern>
     let folded: Bool
@@ -64,7 +67,8 @@ struct GateClause: Sendable {
 /// Up to 64 scalars below U+20000 that no fast path keeps as itself (punctuation such as 【, symbols,
 /// emoji), each with a bit: normalization and the prescreen mark the ones a message holds, so a regex
 /// clause naming them costs one AND.
-final class OtherCharacterMarks: @unchecked Sendable { // immutable after init
+/// `@unchecked Sendable`: immutable after `init` (a raw bitmap the compiler cannot see is read-only).
+final class OtherCharacterMarks: @unchecked Sendable {
     static let limit: UInt32 = 0x20000
     private let bitmap: [UInt64]
     private let index: [UInt32: UInt64]

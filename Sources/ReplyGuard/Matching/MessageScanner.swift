@@ -98,7 +98,12 @@ public final class MessageScanner {
     }
 
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
-    public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
+    public func decide(bytes: [UInt8], id: MessageID) -> Decision {
+        bytes.withUnsafeBufferPointer { decide($0, id: id) }
+    }
+
+    /// ``decide(bytes:id:)`` on bytes where they lie (scan's workers decide lines inside a batch).
+    package func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         generation += 1
         seenClauses.removeAll(keepingCapacity: true)
         // With a model pack the prescreen scores the kept text as it goes (``ModelPrescreen``).
