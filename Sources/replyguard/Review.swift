@@ -51,7 +51,9 @@ struct Review: ParsableCommand {
             let out = Terminal.standardOutput
             for item in items {
                 if json {
-                    out.write("{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"created\":\(JSONWriter.string(item.createdAt)),\"id\":\(item.messageID ?? "null"),\"text\":\(JSONWriter.string(String(decoding: item.text, as: UTF8.self))),\"decision\":\(item.decision)}\n")
+                    let text = JSONWriter.string(String(decoding: item.text, as: UTF8.self))
+                    out.write("{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"created\":\(JSONWriter.string(item.createdAt)),"
+                        + "\"id\":\(item.messageID ?? "null"),\"text\":\(text),\"decision\":\(item.decision)}\n")
                 } else {
                     out.write("\(item.id)\t\(item.status.rawValue)\t\(item.createdAt.prefix(19))\t\(Review.rules(of: item.decision))\t\(Review.preview(item.text))\n")
                 }
@@ -128,7 +130,9 @@ struct Review: ParsableCommand {
                 case .rejected:
                     let (held, verdict) = Review.heldCategory(of: item.decision)
                     guard let category = held ?? category else { skipped += 1; continue }
-                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(verdict == "block" ? "block" : "escalate")\",\"category\":\(JSONWriter.string(category)),\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
+                    let expect = verdict == "block" ? "block" : "escalate"
+                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(expect)\",\"category\":\(JSONWriter.string(category)),"
+                        + "\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
                     written += 1
                 case .pending, .expired:
                     continue

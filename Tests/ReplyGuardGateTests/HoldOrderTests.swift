@@ -1,7 +1,7 @@
 import Foundation
 import ReplyGuard
-@testable import ReplyGuardGate
 import Testing
+@testable import ReplyGuardGate
 
 /// The order of holding: a reply is in the queue before its holding reply is published, and a reply
 /// that cannot be stored yields exactly one line, the fallback (never the reply, never two lines).

@@ -1,7 +1,7 @@
 import Foundation
 import ReplyGuard
-@testable import ReplyGuardGate
 import Testing
+@testable import ReplyGuardGate
 
 /// The queue file carries a schema version (`PRAGMA user_version`); a first-release file is migrated in
 /// place, a file from a newer replyguard is refused.

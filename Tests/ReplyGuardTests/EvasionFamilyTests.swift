@@ -135,7 +135,8 @@ import Testing
         #expect(plain.decide("下3滥").verdict == .allow)     // opt-in
         let palette = Array("下三3叁❸㈢滥二2贰货十拾点 、1")
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "p.yaml": regexPack([(#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"\d{3}"#, "original")])],
-                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽", "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
+                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽",
+                                                           "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
                                                palette: palette, maxNoise: 5, seed: 5, count: 3000)
     }
 

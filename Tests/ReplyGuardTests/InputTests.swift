@@ -1,3 +1,4 @@
+import Foundation
 import ReplyGuard
 import Testing
 
@@ -13,7 +14,7 @@ import Testing
             offset += size
             k += 1
         }
-        framer.finish { lines.append(Array($0)) }
+        framer.finishLines { lines.append(Array($0)) }
         return lines
     }
 
@@ -94,7 +95,6 @@ import Testing
     }
 }
 
-import Foundation
 enum JSONSerializationRoundTrip {
     /// A decision record read back typed.
     static func decode(_ line: String) throws -> Decision {

@@ -89,7 +89,7 @@ public struct LineFramer {
     }
 
     /// Delivers a last line that had no terminating `\n`, if any.
-    package mutating func finish(_ line: (UnsafeBufferPointer<UInt8>) -> Void) {
+    package mutating func finishLines(_ line: (UnsafeBufferPointer<UInt8>) -> Void) {
         finish(lineOrOverlong: { bytes, _ in line(bytes) })
     }
 
@@ -119,6 +119,6 @@ public enum LineReader {
             if n == 0 { break }
             framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { number += 1; line($0, number) }
         }
-        framer.finish { number += 1; line($0, number) }
+        framer.finishLines { number += 1; line($0, number) }
     }
 }

@@ -155,9 +155,9 @@ final class YAMLReader {
 
     static func problem(from error: YamlError, file: String) -> RuleProblem {
         switch error {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return RuleProblem(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
+        case .duplicatedKeysInMapping(let duplicates, let context):
             return RuleProblem(file: file, line: context.mark.line, column: context.mark.column,
                                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
         default:
@@ -169,7 +169,7 @@ final class YAMLReader {
 
     /// The mapping's entries by key; reports non-mappings, unknown keys and missing required keys.
     func mapping(_ node: Node, _ what: String, allowed: [String], required: [String]) -> [String: Node]? {
-        guard case let .mapping(mapping) = node else {
+        guard case .mapping(let mapping) = node else {
             problem(node, "\(what) must be a mapping (key: value)")
             return nil
         }
@@ -210,7 +210,7 @@ final class YAMLReader {
 
     func list(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> [Node]? {
         guard let node else { return nil }
-        guard case let .sequence(sequence) = node else { problem(node, "\(what) must be a list"); return nil }
+        guard case .sequence(let sequence) = node else { problem(node, "\(what) must be a list"); return nil }
         if sequence.isEmpty && !allowEmpty { problem(node, "\(what) must not be empty"); return nil }
         return Array(sequence)
     }

@@ -105,7 +105,10 @@ public indirect enum MatchExpression: Sendable {
 
 /// An example attached to a rule; the expected spans are marked `⟦…⟧` in match examples.
 public struct RuleExample: Sendable {
-    public enum Kind: String, Sendable { case match, noMatch = "no_match" }
+    public enum Kind: String, Sendable {
+        case match
+        case noMatch = "no_match"
+    }
     public let kind: Kind
     /// The example as written, with markers.
     public let marked: String
