@@ -137,8 +137,8 @@ enum HTML {
         main{padding:1em 1.2em;max-width:70em}
         .item{background:#fff;border:1px solid #ccc;border-radius:6px;padding:.8em 1em;margin:.8em 0}
         .reply{font-size:1.25em;line-height:1.7;white-space:pre-wrap;word-break:break-all}
-        mark{background:#ffd24d;color:#000;border-bottom:2px solid #b35900;padding:0 .1em}
-        table{border-collapse:collapse;margin:.4em 0} th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
+        mark{background:#ffd24d;color:#000;border-bottom:2px solid #b35900;padding:0 .1em;margin:0 .15em}
+        table{border-collapse:collapse;margin:.4em 0} caption{text-align:left} th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
         .meta{color:#555;font-size:.9em} .notice{background:#e6f4ea;border:1px solid #8c8;padding:.5em}
         .error{color:#a00} .ctl{font-size:.7em;border:1px solid #999;padding:0 .2em}
         button{font-size:1em;padding:.3em 1em;margin-right:.5em} button:focus,textarea:focus,input:focus{outline:3px solid #1a73e8}
@@ -216,8 +216,8 @@ enum HTML {
         if !why.hits.isEmpty {
             out += "<table><caption class=\"meta\">Why it was held</caption><thead><tr><th scope=\"col\">rule</th><th scope=\"col\">category</th><th scope=\"col\">action</th><th scope=\"col\">score</th><th scope=\"col\">matched</th><th scope=\"col\">characters</th></tr></thead><tbody>"
             for hit in why.hits {
-                func field(_ key: String) -> String { hit[key].map { escape("\($0)") } ?? "–" }
-                out += "<tr><td>\(field("rule"))</td><td>\(field("category"))</td><td>\(field("action"))\((hit["reported"] as? Bool) == true ? " (reported speech)" : "")</td><td>\(field("score"))</td><td lang=\"zh\">\(field("match"))</td><td>\(field("start"))–\(field("end"))</td></tr>"
+                func field(_ key: String) -> String { hit[key].flatMap { $0 is NSNull ? nil : escape("\($0)") } ?? "–" }
+                out += "<tr><td>\(field("rule"))</td><td>\(field("category"))</td><td>\(hit["action"] is String ? field("action") : "score only")\((hit["reported"] as? Bool) == true ? " (reported speech)" : "")</td><td>\(field("score"))</td><td lang=\"zh\">\(field("match"))</td><td>\(field("start"))–\(field("end"))</td></tr>"
             }
             out += "</tbody></table>"
         }
