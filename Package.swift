@@ -27,12 +27,12 @@ let package = Package(
         ),
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
-        .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
+        .target(name: "ReplyGuardGate", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(name: "CSpawn"),
         // `replyguard serve`: the HTTP service and the reviewer's page on the reply gate (the library does not depend on NIO).
         .target(
             name: "ReplyGuardServer",
-            dependencies: ["ReplyGuard", "ReplyGuardReview",
+            dependencies: ["ReplyGuard", "ReplyGuardGate",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio")]
@@ -45,7 +45,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardReview", "ReplyGuardServer", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),
@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(name: "replyguard-fuzz", dependencies: ["ReplyGuard"], path: "Sources/ReplyGuardFuzz"),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
-        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview", "ReplyGuard"]),
+        .testTarget(name: "ReplyGuardGateTests", dependencies: ["ReplyGuardGate", "ReplyGuard"]),
         .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
     ]
 )

@@ -1,6 +1,6 @@
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 /// The reviewer's page: server-rendered HTML with plain forms (no script at all; the Content-Security-
 /// Policy forbids it), every text escaped. Usable with a keyboard alone: every control is a native
@@ -87,7 +87,17 @@ extension ServerApp {
 
 /// The last lines of the audit log, newest first.
 enum AuditTail {
-    static func read(path: String, lines: Int) -> [[String: Any]] {
+    /// The fields of an audit record the page shows.
+    struct Line: Decodable {
+        let time: String
+        let action: String
+        let review: Int64?
+        let verdict: String?
+        let reviewer: String?
+        let note: String?
+    }
+
+    static func read(path: String, lines: Int) -> [Line] {
         guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
@@ -96,9 +106,8 @@ enum AuditTail {
         let data = (try? handle.readToEnd()) ?? Data()
         var text = Substring(String(decoding: data, as: UTF8.self))
         if start > 0, let newline = text.firstIndex(of: "\n") { text = text[text.index(after: newline)...] }
-        return text.split(separator: "\n").suffix(lines).reversed().compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-        }
+        let decoder = JSONDecoder()
+        return text.split(separator: "\n").suffix(lines).reversed().compactMap { try? decoder.decode(Line.self, from: Data($0.utf8)) }
     }
 }
 
@@ -164,30 +173,40 @@ enum HTML {
         return document(title: "replyguard review: sign in", body: body)
     }
 
-    /// The decision record of a held reply, read loosely (an older or foreign record shows what it has).
+    /// The decision record of a held reply, read typed (schema `replyguard.decision/1`); a record that does
+    /// not decode shows as an error, so the reviewer sees that something is off.
     struct Why {
-        var hits: [[String: Any]] = []
-        var scores: [String: Any] = [:]
+        /// The parts of a decision record the page shows.
+        struct Record: Decodable {
+            let verdict: Verdict
+            let scores: [String: Int]
+            let hits: [Hit]
+            let errors: [DecisionError]
+        }
+
+        var hits: [Hit] = []
+        var scores: [String: Int] = [:]
         var errors: [String] = []
         var verdict = "?"
 
-        init(_ decision: String) {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return }
-            hits = object["hits"] as? [[String: Any]] ?? []
-            scores = object["scores"] as? [String: Any] ?? [:]
-            errors = (object["errors"] as? [[String: Any]] ?? []).map { error in
-                ((error["rule"] as? String).map { "\($0): " } ?? "") + (error["message"] as? String ?? "")
+        init(_ record: String) {
+            do {
+                let decision = try JSONDecoder().decode(Record.self, from: Data(record.utf8))
+                hits = decision.hits
+                scores = decision.scores
+                errors = decision.errors.map { error in (error.rule.map { "\($0): " } ?? "") + error.message }
+                verdict = decision.verdict.rawValue
+            } catch {
+                errors = ["the stored decision record could not be read (\(error))"]
             }
-            verdict = object["verdict"] as? String ?? "?"
         }
     }
 
     /// The reply with every hit's byte span in a `<mark>` (overlapping spans merged), titled with its rules.
-    static func highlighted(_ text: [UInt8], hits: [[String: Any]]) -> String {
+    static func highlighted(_ text: [UInt8], hits: [Hit]) -> String {
         var spans: [(Range<Int>, [String])] = []
-        for hit in hits {
-            guard let start = hit["byteStart"] as? Int, let end = hit["byteEnd"] as? Int, start >= 0, end <= text.count, start < end else { continue }
-            spans.append((start..<end, [hit["rule"] as? String ?? "?"]))
+        for hit in hits where hit.byteStart >= 0 && hit.byteEnd <= text.count && hit.byteStart < hit.byteEnd {
+            spans.append((hit.byteStart..<hit.byteEnd, [hit.rule]))
         }
         spans.sort { $0.0.lowerBound < $1.0.lowerBound }
         var merged: [(Range<Int>, [String])] = []
@@ -216,13 +235,13 @@ enum HTML {
         if !why.hits.isEmpty {
             out += "<table><caption class=\"meta\">Why it was held</caption><thead><tr><th scope=\"col\">rule</th><th scope=\"col\">category</th><th scope=\"col\">action</th><th scope=\"col\">score</th><th scope=\"col\">matched</th><th scope=\"col\">characters</th></tr></thead><tbody>"
             for hit in why.hits {
-                func field(_ key: String) -> String { hit[key].flatMap { $0 is NSNull ? nil : escape("\($0)") } ?? "–" }
-                out += "<tr><td>\(field("rule"))</td><td>\(field("category"))</td><td>\(hit["action"] is String ? field("action") : "score only")\((hit["reported"] as? Bool) == true ? " (reported speech)" : "")</td><td>\(field("score"))</td><td lang=\"zh\">\(field("match"))</td><td>\(field("start"))–\(field("end"))</td></tr>"
+                let action = hit.action.map { $0.rawValue } ?? "score only"
+                out += "<tr><td>\(escape(hit.rule))</td><td>\(escape(hit.category))</td><td>\(action)\(hit.reported ? " (reported speech)" : "")</td><td>\(hit.score.map(String.init) ?? "–")</td><td lang=\"zh\">\(escape(hit.match))</td><td>\(hit.start)–\(hit.end)</td></tr>"
             }
             out += "</tbody></table>"
         }
         if !why.scores.isEmpty {
-            out += "<p class=\"meta\">Scores: \(why.scores.sorted { $0.key < $1.key }.map { "\(escape($0.key)) \(escape("\($0.value)"))" }.joined(separator: ", "))</p>"
+            out += "<p class=\"meta\">Scores: \(why.scores.sorted { $0.key < $1.key }.map { "\(escape($0.key)) \($0.value)" }.joined(separator: ", "))</p>"
         }
         for error in why.errors { out += "<p class=\"error\">Could not be checked normally: \(escape(error))</p>" }
         out += """
@@ -236,20 +255,19 @@ enum HTML {
     }
 
     static func decidedTable(_ items: [ReviewItem]) -> String {
-        var out = "<table><thead><tr><th scope=\"col\">review</th><th scope=\"col\">status</th><th scope=\"col\">decided</th><th scope=\"col\">note</th><th scope=\"col\">reply</th></tr></thead><tbody>"
+        var out = "<table><thead><tr><th scope=\"col\">review</th><th scope=\"col\">status</th><th scope=\"col\">decided</th><th scope=\"col\">by</th><th scope=\"col\">note</th><th scope=\"col\">reply</th></tr></thead><tbody>"
         for item in items {
-            out += "<tr><td>\(item.id)</td><td>\(item.status.rawValue)</td><td>\(escape(item.decidedAt ?? "–"))</td><td>\(escape(item.note ?? ""))</td><td lang=\"zh\">\(escape(String(decoding: item.text.prefix(400), as: UTF8.self)))</td></tr>"
+            out += "<tr><td>\(item.id)</td><td>\(item.status.rawValue)</td><td>\(escape(item.decidedAt ?? "–"))</td><td>\(escape(item.decidedBy ?? (item.releasedBy.map { "released by \($0)" } ?? "")))</td><td>\(escape(item.note ?? ""))</td><td lang=\"zh\">\(escape(String(decoding: item.text.prefix(400), as: UTF8.self)))</td></tr>"
         }
         return out + "</tbody></table>"
     }
 
-    static func auditTable(_ records: [[String: Any]]?) -> String {
+    static func auditTable(_ records: [AuditTail.Line]?) -> String {
         guard let records else { return "<p>No audit log (start the server with <code>--audit FILE</code>).</p>" }
         guard !records.isEmpty else { return "<p>The audit log is empty.</p>" }
         var out = "<table><thead><tr><th scope=\"col\">time</th><th scope=\"col\">action</th><th scope=\"col\">review</th><th scope=\"col\">verdict</th><th scope=\"col\">reviewer</th><th scope=\"col\">note</th></tr></thead><tbody>"
         for record in records {
-            func field(_ key: String) -> String { record[key].map { escape("\($0)") } ?? "" }
-            out += "<tr><td>\(field("time"))</td><td>\(field("action"))</td><td>\(field("review"))</td><td>\(field("verdict"))</td><td>\(field("reviewer"))</td><td>\(field("note"))</td></tr>"
+            out += "<tr><td>\(escape(record.time))</td><td>\(escape(record.action))</td><td>\(record.review.map(String.init) ?? "")</td><td>\(escape(record.verdict ?? ""))</td><td>\(escape(record.reviewer ?? ""))</td><td>\(escape(record.note ?? ""))</td></tr>"
         }
         return out + "</tbody></table>"
     }

@@ -1,6 +1,6 @@
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 /// Everything `replyguard serve` needs besides the socket.
 public struct ServeConfiguration: Sendable {
@@ -38,7 +38,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     public init(configuration: ServeConfiguration) throws(RulesRefused) {
         self.configuration = configuration
         access = Access(token: configuration.token)
-        current = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, holdAll: configuration.holdAll)
+        current = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
     }
 
     var state: ServingState {
@@ -55,7 +55,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         reloadLock.lock()
         defer { reloadLock.unlock() }
         do {
-            let fresh = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, holdAll: configuration.holdAll)
+            let fresh = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
             stateLock.lock()
             current = fresh
             stateLock.unlock()
@@ -81,6 +81,9 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         func notAllowed() -> HTTPResponse { .error(405, "method \(method) not allowed on \(request.path)") }
         if path == ["healthz"] {
             guard method == "GET" || method == "HEAD" else { return ("other", notAllowed()) }
+            if let failure = state.gate.failure {
+                return ("healthz", .json(503, "{\"status\":\"stopped\",\"error\":\(jsonString(failure))}"))
+            }
             return ("healthz", .json(200, "{\"status\":\"ok\",\"policy\":\(jsonString(policyDigest))}"))
         }
         if path == ["metrics"] {
@@ -156,16 +159,23 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         do { messages = try RequestBody.messages(body) } catch { return ServerApp.refused(error) }
         let state = self.state
         var results: [String] = []
+        var stopped = false
         state.scanners.with { scanner in
-            for message in messages {
-                let (decision, outcome) = state.gate.handle(message, scanner: scanner)
+            for message in messages where !stopped {
+                let (decision, decided) = state.gate.handle(message, scanner: scanner)
                 metrics.record(decision)
+                guard let outcome = decided else { stopped = true; break }
                 metrics.record(outcome: outcome.name)
                 var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(outcome.name)\",\"reply\":\(jsonString(outcome.reply))"
                 if case .hold(let review, _) = outcome { object += ",\"review\":\(review)" }
                 object += ",\"verdict\":\"\(decision.verdict.rawValue)\",\"decision\":\(decision.jsonLine())}"
                 results.append(object)
             }
+        }
+        if stopped {
+            // Fail closed: the audit log failed, so nothing may be published — not even the replies
+            // decided before in this request.
+            return .error(503, "stopped: \(state.gate.failure ?? "the gate has stopped"); publish nothing")
         }
         return .json(200, "{\"policy\":\(jsonString(state.engine.ruleSet.digest)),\"results\":[\(results.joined(separator: ","))]}")
     }
@@ -185,7 +195,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         func optional(_ value: String?) -> String { value.map(jsonString) ?? "null" }
         var object = "{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"id\":\(item.messageID ?? "null")"
         object += ",\"created\":\(jsonString(item.createdAt)),\"expires\":\(optional(item.expiresAt)),\"decided\":\(optional(item.decidedAt))"
-        object += ",\"note\":\(optional(item.note))"
+        object += ",\"reviewer\":\(optional(item.decidedBy)),\"note\":\(optional(item.note))"
         if item.status == .approved || item.status == .released {
             object += ",\"reply\":\(jsonString(String(decoding: item.text, as: UTF8.self)))"
         }

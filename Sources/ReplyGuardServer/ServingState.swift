@@ -1,6 +1,6 @@
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 /// Where the rules come from, for the first load and every reload.
 public struct RuleSource: Sendable {
@@ -56,7 +56,7 @@ final class ServingState: Sendable {
     /// Loads, compiles and checks the rules as `replyguard check` does (every example, mutated too), and
     /// checks that the fallback and holding replies would themselves be allowed. Throws with every reason
     /// when anything fails: such rules are never served.
-    static func load(_ source: RuleSource, queuePath: String, holdAll: Bool) throws(RulesRefused) -> ServingState {
+    static func load(_ source: RuleSource, queuePath: String, auditPath: String?, holdAll: Bool) throws(RulesRefused) -> ServingState {
         let ruleSet: RuleSet
         do {
             ruleSet = try RuleLoader.load(rulesDirectory: source.rulesDirectory, policyFile: source.policyFile)
@@ -73,9 +73,9 @@ final class ServingState: Sendable {
         let unsafe = GateCalls.unsafeReplies(engine: engine)
         if !unsafe.isEmpty { throw RulesRefused(summary: "the policy's own replies fail the rules", problems: unsafe) }
         do {
-            return ServingState(engine: engine, gate: try GateCalls(engine: engine, queuePath: queuePath, holdAll: holdAll))
+            return ServingState(engine: engine, gate: try GateCalls(engine: engine, queuePath: queuePath, auditPath: auditPath, holdAll: holdAll))
         } catch {
-            throw RulesRefused(summary: "cannot open the review queue \(queuePath)", problems: ["\(error)"])
+            throw RulesRefused(summary: "cannot open the review queue \(queuePath) or the audit log", problems: ["\(error)"])
         }
     }
 }

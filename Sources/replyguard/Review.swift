@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 struct Review: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,7 +75,7 @@ struct Review: ParsableCommand {
             if let id = item.messageID { out.write("id:       \(id)\n") }
             out.write("text:     \(String(String.UnicodeScalarView(Visible.scalars(String(decoding: item.text, as: UTF8.self)))))\n")
             out.write("rules:    \(Review.rules(of: item.decision))\n")
-            if let decided = item.decidedAt { out.write("decided:  \(decided)\(item.note.map { " — \($0)" } ?? "")\n") }
+            if let decided = item.decidedAt { out.write("decided:  \(decided)\(item.decidedBy.map { " by \($0)" } ?? "")\(item.note.map { " — \($0)" } ?? "")\n") }
             if let released = item.releasedAt { out.write("released: \(released) by \(item.releasedBy ?? "?")\n") }
             out.write("decision: \(item.decision)\n")
             out.flush()
@@ -87,8 +87,9 @@ struct Review: ParsableCommand {
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
+        @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note) }
+        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note, reviewer: reviewer) }
     }
 
     struct Reject: ParsableCommand {
@@ -96,8 +97,9 @@ struct Review: ParsableCommand {
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
+        @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note) }
+        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note, reviewer: reviewer) }
     }
 
     struct Export: ParsableCommand {
@@ -146,9 +148,11 @@ struct Review: ParsableCommand {
         return (best?.element["category"] as? String, verdict)
     }
 
-    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?) throws {
+    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?, reviewer: String?) throws {
         let reviewQueue = try queue.open()
-        guard try reviewQueue.decide(id, approve: approve, note: note) else {
+        let environment = ProcessInfo.processInfo.environment
+        let name = reviewer ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
+        guard try reviewQueue.decide(id, approve: approve, note: note, by: name) else {
             let state = try reviewQueue.item(id).map { item in
                 if item.status == .pending, let expires = item.expiresAt, expires <= ReviewQueue.timestamp() {
                     return "expired at \(expires) (review.expire_after_minutes in the policy) and can no longer be approved"

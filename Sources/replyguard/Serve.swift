@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 import ReplyGuardServer
 
 struct Serve: ParsableCommand {

@@ -2,7 +2,7 @@ import ArgumentParser
 import CSpawn
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 /// The wrapped child, for the signal handlers (which cannot capture context).
 nonisolated(unsafe) var wrappedChild: pid_t = 0

@@ -86,12 +86,21 @@ enum Chromium {
         #expect(status["status"] as? String == "approved")
         #expect(status["note"] as? String == "已核实 ok")
         #expect(status["reply"] as? String == ReviewPageTests.held)
+        #expect(status["reviewer"] as? String == "reviewer-li")
+        // The audit log has the reviewer's decision, in their name, with the note.
+        let audit = try String(contentsOfFile: server.auditPath, encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(audit.map { $0["action"] as? String } == ["held", "approved"])
+        #expect(audit.last?["reviewer"] as? String == "reviewer-li")
+        #expect(audit.last?["note"] as? String == "已核实 ok")
+        #expect(audit.last?["review"] as? Int == review)
 
         let after = try Chromium.run(["--dump-dom"], url: url + "&notice=done")
         #expect(after.contains("Pending (0)"), "\(after)")
         #expect(after.contains("<td>approved</td>"))
         #expect(after.contains("已核实 ok"))
-        #expect(after.contains("reviewer-li"))
+        #expect(after.contains("<td>reviewer-li</td><td>已核实 ok</td>"), "\(after)")   // decided table: by, note
+        #expect(after.contains("<td>approved</td><td>\(review)</td><td>escalate</td><td>reviewer-li</td>"))  // audit trail
         _ = try Chromium.run(["--screenshot=\(Chromium.outputDirectory)/review-page-after.png", "--window-size=1200,900", "--hide-scrollbars"], url: url)
     }
 
@@ -119,7 +128,10 @@ enum Chromium {
         #expect(forged.status == 403)
         let rejected = try server.request("POST", action, body: Array("csrf=\(csrf)&decision=reject&note=no".utf8), headers: [("Cookie", session)], contentType: form)
         #expect(rejected.status == 303)
-        #expect(try server.request("GET", "/v1/reviews/1").json()["status"] as? String == "rejected")
+        let rejectedStatus = try server.request("GET", "/v1/reviews/1").json()
+        #expect(rejectedStatus["status"] as? String == "rejected")
+        #expect(rejectedStatus["reviewer"] as? String == "李审核")
+        #expect(rejectedStatus["reply"] == nil)
         // Signed out: the cookie no longer works.
         _ = try server.request("POST", "/logout", body: [], headers: [("Cookie", session)], contentType: form)
         #expect(try server.request("GET", "/review", headers: [("Cookie", session)]).text.contains("action=\"/login\""))

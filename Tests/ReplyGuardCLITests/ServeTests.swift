@@ -149,6 +149,10 @@ import Testing
         #expect(results[3]["reply"] as? String == "这＊＊＊也太难了")
         #expect(!reply.text.contains("哑巴\",\"action") && results.allSatisfy { ($0["reply"] as? String)?.contains("哑巴") != true })
         let review = try #require(results[2]["review"] as? Int)
+        let audit = try String(contentsOfFile: server.auditPath, encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(audit.map { $0["action"] as? String } == ["published", "fallback", "held", "masked"])
+        #expect(audit[2]["review"] as? Int == review)
 
         let pending = try server.request("GET", "/v1/reviews/\(review)").json()
         #expect(pending["status"] as? String == "pending")

@@ -633,10 +633,10 @@ final class YAMLReader {
                 policy.thresholds[category] = thresholds
             }
         }
-        if let reply = string(keys["fallback_reply"], "fallback_reply") { policy.fallbackReply = reply }
-        if let reply = string(keys["holding_reply"], "holding_reply") { policy.holdingReply = reply }
+        if let reply = string(keys["fallback_reply"], "fallback_reply") { policy.publishing.fallbackReply = reply }
+        if let reply = string(keys["holding_reply"], "holding_reply") { policy.publishing.holdingReply = reply }
         if let node = keys["fallback_replies"], let entries = mapping(node, "fallback_replies", allowed: categories.sorted(), required: []) {
-            for (category, value) in entries { policy.fallbackReplies[category] = string(value, "fallback_replies.\(category)") }
+            for (category, value) in entries { policy.publishing.fallbackReplies[category] = string(value, "fallback_replies.\(category)") }
         }
         if let node = keys["normalization"], let entries = mapping(node, "normalization", allowed: ["max_filler"], required: []) {
             policy.maxFiller = int(entries["max_filler"], "max_filler") ?? policy.maxFiller
@@ -661,11 +661,11 @@ final class YAMLReader {
             }
         }
         if let text = string(keys["mask_with"], "mask_with") {
-            if text.contains(where: \.isNewline) { problem(keys["mask_with"], "mask_with must not contain a line break") } else { policy.maskWith = text }
+            if text.contains(where: \.isNewline) { problem(keys["mask_with"], "mask_with must not contain a line break") } else { policy.publishing.maskWith = text }
         }
         if let node = keys["review"], let entries = mapping(node, "review", allowed: ["expire_after_minutes"], required: []) {
             if let node = entries["expire_after_minutes"] {
-                policy.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
+                policy.publishing.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
             }
         }
         if let node = keys["models"], let entries = mapping(node, "models", allowed: packs.filter { $0.model != nil }.map(\.id).sorted(), required: []) {

@@ -211,34 +211,55 @@ public struct ReportedSpeech: Sendable {
     ], window: 20)
 }
 
-/// The policy: which packs are on, thresholds, replies, exceptions and matching limits (SPEC §3).
+/// What publishing needs from the policy file (fallback, holding and mask replies, review expiry): owned
+/// by the reply gate, never read by matching.
+public struct PublishingPolicy: Sendable, Equatable {
+    /// Published instead of a blocked reply (and of one that could not be held).
+    public var fallbackReply: String
+    /// Published while an escalated reply waits for review.
+    public var holdingReply: String
+    /// Per category: a fallback reply replacing ``fallbackReply`` when that category blocked.
+    public var fallbackReplies: [String: String]
+    /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
+    public var reviewExpiryMinutes: Int?
+    /// What each character of a `mask` rule's span is replaced with when a masked reply is published.
+    public var maskWith: String
+
+    public static let builtIn = PublishingPolicy(
+        fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
+        holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
+        fallbackReplies: [:], reviewExpiryMinutes: 24 * 60, maskWith: "＊")
+
+    public init(fallbackReply: String, holdingReply: String, fallbackReplies: [String: String], reviewExpiryMinutes: Int?, maskWith: String) {
+        self.fallbackReply = fallbackReply
+        self.holdingReply = holdingReply
+        self.fallbackReplies = fallbackReplies
+        self.reviewExpiryMinutes = reviewExpiryMinutes
+        self.maskWith = maskWith
+    }
+}
+
+/// The policy file (SPEC §3): what matching needs — which packs are on, thresholds, exceptions, matching
+/// limits, reported speech — compiled into the ``Engine``, and ``publishing``, which the reply gate owns.
 public struct Policy: Sendable {
     /// Enabled pack ids; nil means every pack in the rules directory.
     public var packs: [String]?
     public var thresholds: [String: Thresholds]
-    public var fallbackReply: String
-    public var holdingReply: String
-    public var fallbackReplies: [String: String]
     public var exceptions: [PolicyException]
     public var maxFiller: Int
     public var limits: PCRE2Limits
     /// Quoted reported speech handling; nil turns it off (quoted lines are blocked like any other).
     public var reportedSpeech: ReportedSpeech?
-    /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
-    public var reviewExpiryMinutes: Int?
-    /// What each character of a `mask` rule's span is replaced with when a masked reply is published.
-    public var maskWith: String
     /// The file it came from, or nil for the built-in default.
     public var file: String?
     /// Per model pack id: thresholds replacing the model file's (`models:`); a model blocks only here.
     public var modelThresholds: [String: ModelThresholds] = [:]
+    /// The replies and review expiry (not part of matching).
+    public var publishing = PublishingPolicy.builtIn
 
     public static let builtIn = Policy(
-        packs: nil, thresholds: [:],
-        fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
-        holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
-        fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
-        reportedSpeech: .standard, reviewExpiryMinutes: 24 * 60, maskWith: "＊", file: nil)
+        packs: nil, thresholds: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
+        reportedSpeech: .standard, file: nil)
 }
 
 /// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.
@@ -248,6 +269,9 @@ public struct RuleSet: Sendable {
     public let policy: Policy
     /// `sha256:` digest of the policy file and the enabled packs' files.
     public let digest: String
+
+    /// What the reply gate needs from the policy.
+    public var publishing: PublishingPolicy { policy.publishing }
 
     public var enabledPacks: [RulePack] {
         guard let ids = policy.packs else { return packs }

@@ -34,6 +34,8 @@ public struct ReviewItem: Sendable {
     public let releasedAt: String?
     /// The filter process that published it (`pid@host`).
     public let releasedBy: String?
+    /// Who approved or rejected it (`review --reviewer`, the web page's signed-in reviewer).
+    public let decidedBy: String?
 }
 
 /// The durable human-review queue: one SQLite file that several filters and reviewers may share.
@@ -63,31 +65,80 @@ public final class ReviewQueue {
         connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")
         try connection.execute("PRAGMA synchronous=FULL")
-        try connection.execute("""
-            CREATE TABLE IF NOT EXISTS reviews (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                status TEXT NOT NULL DEFAULT 'pending',
-                created_at TEXT NOT NULL,
-                expires_at TEXT,
-                message_id TEXT,
-                text BLOB NOT NULL,
-                record BLOB,
-                decision TEXT NOT NULL,
-                note TEXT,
-                decided_at TEXT,
-                released_at TEXT,
-                released_by TEXT
-            );
-            CREATE INDEX IF NOT EXISTS reviews_status ON reviews(status);
-            """)
+        try migrate()
+    }
+
+    /// The queue file's schema version (`PRAGMA user_version`): 1 is the first release's table (which
+    /// left user_version at 0), 2 adds `decided_by` (the reviewer's name).
+    public static let schemaVersion = 2
+
+    /// Creates the table or brings an older file up to ``schemaVersion`` in one transaction (several
+    /// filters may open a new file at once); a file from a newer replyguard is refused, not guessed at.
+    private func migrate() throws {
+        if connection.isReadOnly {
+            // Reading only (a reviewer with read access; a filter refuses such a queue): nothing to
+            // change, and a first-release file simply has no reviewer names.
+            let version = try userVersion()
+            if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
+            if version < 2 { columns = columns.replacingOccurrences(of: ", decided_by", with: ", NULL") }
+            return
+        }
+        // Up to date: nothing to write, so no write lock to wait for (another process may hold it).
+        if try userVersion() == ReviewQueue.schemaVersion { return }
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let version = try userVersion()
+            let hasTable = !(try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'reviews'").isEmpty)
+            if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
+            if !hasTable {
+                try connection.execute("""
+                    CREATE TABLE reviews (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT,
+                        message_id TEXT,
+                        text BLOB NOT NULL,
+                        record BLOB,
+                        decision TEXT NOT NULL,
+                        note TEXT,
+                        decided_at TEXT,
+                        released_at TEXT,
+                        released_by TEXT,
+                        decided_by TEXT
+                    );
+                    CREATE INDEX reviews_status ON reviews(status);
+                    """)
+            } else if version < 2 {
+                try connection.execute("ALTER TABLE reviews ADD COLUMN decided_by TEXT")
+            }
+            if version != ReviewQueue.schemaVersion {
+                try connection.execute("PRAGMA user_version = \(ReviewQueue.schemaVersion)")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func userVersion() throws -> Int {
+        let row = try connection.query("PRAGMA user_version").first
+        if let row, case .int(let n) = row[0] { return Int(n) }
+        return 0
+    }
+
+    private func newerSchema(_ version: Int) -> SQLiteError {
+        SQLiteError(code: 1, message: "the queue \(path) has schema version \(version), newer than this replyguard knows (\(ReviewQueue.schemaVersion)); use a newer replyguard or another --queue")
     }
 
     /// Runs `body` without waiting for another connection's lock: while the queue is busy, statements
     /// fail at once with SQLITE_BUSY instead of waiting up to 10 s (for work that can be retried later).
-    public func withoutWaiting<T>(_ body: () throws -> T) rethrows -> T {
+    /// A busy or locked database (SQLITE_BUSY, SQLITE_LOCKED) throws ``ReviewStoreError/busy``.
+    public func withoutWaiting<T>(_ body: () throws -> T) throws -> T {
         connection.setBusyTimeout(milliseconds: 0)
         defer { connection.setBusyTimeout(milliseconds: 10_000) }
-        return try body()
+        do { return try body() } catch let error as SQLiteError where error.code == 5 || error.code == 6 { throw ReviewStoreError.busy }
     }
 
     /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
@@ -112,25 +163,27 @@ public final class ReviewQueue {
 
     public func list(status: ReviewStatus? = nil) throws -> [ReviewItem] {
         if let status {
-            return try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE status = ? ORDER BY id", [.text(status.rawValue)]).map(item)
+            return try connection.query("SELECT \(columns) FROM reviews WHERE status = ? ORDER BY id", [.text(status.rawValue)]).map(item)
         }
-        return try connection.query("SELECT \(ReviewQueue.columns) FROM reviews ORDER BY id").map(item)
+        return try connection.query("SELECT \(columns) FROM reviews ORDER BY id").map(item)
     }
 
     public func item(_ id: Int64) throws -> ReviewItem? {
-        try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE id = ?", [.int(id)]).first.map(item)
+        try connection.query("SELECT \(columns) FROM reviews WHERE id = ?", [.int(id)]).first.map(item)
     }
 
     /// Approves or rejects a pending reply. Returns false when it is not pending (already decided,
     /// released or expired) or does not exist, and — when approving — when its expiry has passed, whether
     /// or not a filter has marked it expired yet (expiry is a property of the row's time).
-    public func decide(_ id: Int64, approve: Bool, note: String?, now: Date = Date()) throws -> Bool {
+    /// `reviewer` (who decided) is kept in the queue.
+    public func decide(_ id: Int64, approve: Bool, note: String?, by reviewer: String? = nil, now: Date = Date()) throws -> Bool {
         let time = ReviewQueue.timestamp(now)
         try connection.query("""
-            UPDATE reviews SET status = ?, note = ?, decided_at = ? WHERE id = ? AND status = 'pending'
+            UPDATE reviews SET status = ?, note = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'
             AND (? = 0 OR expires_at IS NULL OR expires_at > ?)
             """, [.text(approve ? ReviewStatus.approved.rawValue : ReviewStatus.rejected.rawValue),
-                  note.map { .text($0) } ?? .null, .text(time), .int(id), .int(approve ? 1 : 0), .text(time)])
+                  note.map { .text($0) } ?? .null, .text(time), reviewer.map { .text($0) } ?? .null, .int(id),
+                  .int(approve ? 1 : 0), .text(time)])
         return connection.changes == 1
     }
 
@@ -139,7 +192,7 @@ public final class ReviewQueue {
     public func claimApproved(by owner: String) throws -> [ReviewItem] {
         try connection.execute("BEGIN IMMEDIATE")
         do {
-            let items = try connection.query("SELECT \(ReviewQueue.columns) FROM reviews WHERE status = 'approved' ORDER BY id").map(item)
+            let items = try connection.query("SELECT \(columns) FROM reviews WHERE status = 'approved' ORDER BY id").map(item)
             if !items.isEmpty {
                 try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE status = 'approved'",
                                      [.text(ReviewQueue.timestamp()), .text(owner)])
@@ -158,7 +211,7 @@ public final class ReviewQueue {
         try connection.execute("BEGIN IMMEDIATE")
         do {
             let items = try connection.query("""
-                SELECT \(ReviewQueue.columns) FROM reviews WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
+                SELECT \(columns) FROM reviews WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
                 """, [.text(cutoff)]).map(item)
             try connection.query("""
                 UPDATE reviews SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
@@ -171,7 +224,7 @@ public final class ReviewQueue {
         }
     }
 
-    private static let columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by"
+    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by"
 
     private func item(_ row: [SQLiteConnection.Value]) -> ReviewItem {
         func text(_ i: Int) -> String? {
@@ -193,6 +246,6 @@ public final class ReviewQueue {
         if case .int(let n) = row[0] { id = n }
         return ReviewItem(id: id, status: ReviewStatus(rawValue: text(1) ?? "") ?? .pending, createdAt: text(2) ?? "",
                           expiresAt: text(3), messageID: text(4), text: bytes(5) ?? [], record: bytes(6),
-                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11))
+                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12))
     }
 }

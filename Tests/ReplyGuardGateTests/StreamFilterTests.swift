@@ -1,6 +1,6 @@
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 import Testing
 
 @Suite struct StreamFilterTests {
@@ -43,10 +43,10 @@ import Testing
         let lines = String(decoding: whole, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 8) // 7 replies (one empty) + the trailing newline
         #expect(lines[0] == "您好，办事大厅周一至周五开放。")
-        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.policy.fallbackReply))
-        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply))
+        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.publishing.fallbackReply))
+        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply))
         #expect(lines[3] == "")
-        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply)) // invalid UTF-8: held
+        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply)) // invalid UTF-8: held
         #expect(held == 2)
         #expect(try run([1]).0 == whole)
         for _ in 0..<20 {
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func shippedRepliesPassThePolicy() {
-        #expect(StreamFilter.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
+        #expect(ReplyGate.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
     }
 
     @Test func aMaskedReplyIsPublishedWithItsSpansStarredAndAudited() throws {
