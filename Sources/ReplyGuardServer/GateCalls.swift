@@ -64,6 +64,9 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
     /// says what to publish; nil when the gate has stopped (publish nothing).
     func handle(_ message: InputMessage, scanner: MessageScanner) -> (Decision, PublishOutcome?) {
         let result = gate.handle(message, scanner: scanner, publish: { _ in })
+        // The gate records a reply after handing it over; here nothing has been sent yet, so a reply
+        // whose own audit record failed is not published either.
+        if gate.failure != nil { return (result.decision, nil) }
         switch result.outcome {
         case .publish: return (result.decision, .publish(String(decoding: message.text, as: UTF8.self)))
         case .masked(let text): return (result.decision, .masked(text))

@@ -132,6 +132,10 @@ enum Chromium {
         #expect(rejectedStatus["status"] as? String == "rejected")
         #expect(rejectedStatus["reviewer"] as? String == "李审核")
         #expect(rejectedStatus["reply"] == nil)
+        // A name is text, never markup.
+        let odd = try server.request("POST", "/login", body: Array("name=%3Ci%3Ex%3C%2Fi%3E&token=\(encodedToken)".utf8), headers: [], contentType: form)
+        let oddPage = try server.request("GET", "/review", headers: [("Cookie", String(try #require(odd.header("Set-Cookie")).split(separator: ";")[0]))])
+        #expect(oddPage.text.contains("Signed in as <strong>&lt;i&gt;x&lt;/i&gt;</strong>"))
         // Signed out: the cookie no longer works.
         _ = try server.request("POST", "/logout", body: [], headers: [("Cookie", session)], contentType: form)
         #expect(try server.request("GET", "/review", headers: [("Cookie", session)]).text.contains("action=\"/login\""))

@@ -169,6 +169,21 @@ import Testing
         #expect(approved["note"] as? String == "checked")
     }
 
+    @Test func anAuditLogThatCannotBeWrittenStopsPublishing() throws {
+        let server = try ServeProcess(arguments: ["--audit", "/dev/full"])
+        defer { server.stop() }
+        #expect(try server.request("GET", "/healthz").status == 200)
+        // The first reply's record cannot be written: nothing may be published, this reply or any later.
+        let first = try server.post("/v1/filter", json: "{\"text\":\"\(ServeTests.clean)\"}")
+        #expect(first.status == 503, "\(first.text)")
+        #expect(!first.text.contains(ServeTests.clean))
+        let second = try server.post("/v1/filter", json: "{\"text\":\"\(ServeTests.clean)\"}")
+        #expect(second.status == 503, "\(second.text)")
+        #expect(second.text.contains("publish nothing"))
+        #expect(!second.text.contains(ServeTests.clean))
+        #expect(try server.request("GET", "/healthz").status == 503)
+    }
+
     @Test func metricsCountDecisionsCategoriesLatencyAndQueueDepth() throws {
         let server = try ServeProcess()
         defer { server.stop() }
