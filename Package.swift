@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
         .testTarget(name: "ReplyGuardGateTests", dependencies: ["ReplyGuardGate", "ReplyGuard"]),
-        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
+        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardCLI"]),
     ]
 )

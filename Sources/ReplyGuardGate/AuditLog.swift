@@ -2,7 +2,7 @@ import Foundation
 import ReplyGuard
 
 /// What the stream filter did with a reply (the `action` of an audit record).
-public enum FilterAction: String, Sendable {
+public enum FilterAction: String, Sendable, Codable {
     /// Allowed and published as written.
     case published
     /// Published with the spans of `mask` rules starred out.
@@ -63,3 +63,31 @@ public final class AuditLog {
     }
 }
 
+
+/// One audit-log line read back typed: the decision record plus what the gate did with the reply.
+public struct AuditRecord: Decodable, Sendable {
+    public let decision: Decision
+    public let action: FilterAction
+    public let time: String
+    public let seq: Int
+    public let pid: Int32
+    public let review: Int64?
+    public let reason: String?
+    public let reviewer: String?
+    public let note: String?
+
+    enum CodingKeys: String, CodingKey { case action, time, seq, pid, review, reason, reviewer, note }
+
+    public init(from decoder: Decoder) throws {
+        decision = try Decision(from: decoder)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        action = try container.decode(FilterAction.self, forKey: .action)
+        time = try container.decode(String.self, forKey: .time)
+        seq = try container.decode(Int.self, forKey: .seq)
+        pid = try container.decode(Int32.self, forKey: .pid)
+        review = try container.decodeIfPresent(Int64.self, forKey: .review)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        reviewer = try container.decodeIfPresent(String.self, forKey: .reviewer)
+        note = try container.decodeIfPresent(String.self, forKey: .note)
+    }
+}

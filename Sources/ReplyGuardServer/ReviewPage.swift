@@ -87,17 +87,8 @@ extension ServerApp {
 
 /// The last lines of the audit log, newest first.
 enum AuditTail {
-    /// The fields of an audit record the page shows.
-    struct Line: Decodable {
-        let time: String
-        let action: String
-        let review: Int64?
-        let verdict: String?
-        let reviewer: String?
-        let note: String?
-    }
-
-    static func read(path: String, lines: Int) -> [Line] {
+    /// Records that do not read as audit records (another program's lines) are left out.
+    static func read(path: String, lines: Int) -> [AuditRecord] {
         guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
@@ -107,7 +98,7 @@ enum AuditTail {
         var text = Substring(String(decoding: data, as: UTF8.self))
         if start > 0, let newline = text.firstIndex(of: "\n") { text = text[text.index(after: newline)...] }
         let decoder = JSONDecoder()
-        return text.split(separator: "\n").suffix(lines).reversed().compactMap { try? decoder.decode(Line.self, from: Data($0.utf8)) }
+        return text.split(separator: "\n").suffix(lines).reversed().compactMap { try? decoder.decode(AuditRecord.self, from: Data($0.utf8)) }
     }
 }
 
@@ -176,14 +167,6 @@ enum HTML {
     /// The decision record of a held reply, read typed (schema `replyguard.decision/1`); a record that does
     /// not decode shows as an error, so the reviewer sees that something is off.
     struct Why {
-        /// The parts of a decision record the page shows.
-        struct Record: Decodable {
-            let verdict: Verdict
-            let scores: [String: Int]
-            let hits: [Hit]
-            let errors: [DecisionError]
-        }
-
         var hits: [Hit] = []
         var scores: [String: Int] = [:]
         var errors: [String] = []
@@ -191,7 +174,7 @@ enum HTML {
 
         init(_ record: String) {
             do {
-                let decision = try JSONDecoder().decode(Record.self, from: Data(record.utf8))
+                let decision = try JSONDecoder().decode(Decision.self, from: Data(record.utf8))
                 hits = decision.hits
                 scores = decision.scores
                 errors = decision.errors.map { error in (error.rule.map { "\($0): " } ?? "") + error.message }
@@ -262,12 +245,12 @@ enum HTML {
         return out + "</tbody></table>"
     }
 
-    static func auditTable(_ records: [AuditTail.Line]?) -> String {
+    static func auditTable(_ records: [AuditRecord]?) -> String {
         guard let records else { return "<p>No audit log (start the server with <code>--audit FILE</code>).</p>" }
         guard !records.isEmpty else { return "<p>The audit log is empty.</p>" }
         var out = "<table><thead><tr><th scope=\"col\">time</th><th scope=\"col\">action</th><th scope=\"col\">review</th><th scope=\"col\">verdict</th><th scope=\"col\">reviewer</th><th scope=\"col\">note</th></tr></thead><tbody>"
         for record in records {
-            out += "<tr><td>\(escape(record.time))</td><td>\(escape(record.action))</td><td>\(record.review.map(String.init) ?? "")</td><td>\(escape(record.verdict ?? ""))</td><td>\(escape(record.reviewer ?? ""))</td><td>\(escape(record.note ?? ""))</td></tr>"
+            out += "<tr><td>\(escape(record.time))</td><td>\(record.action.rawValue)</td><td>\(record.review.map(String.init) ?? "")</td><td>\(record.decision.verdict.rawValue)</td><td>\(escape(record.reviewer ?? ""))</td><td>\(escape(record.note ?? ""))</td></tr>"
         }
         return out + "</tbody></table>"
     }

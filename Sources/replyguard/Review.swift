@@ -30,11 +30,13 @@ struct Review: ParsableCommand {
         return String(String.UnicodeScalarView(shown))
     }
 
-    static func rules(of decision: String) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return "-" }
-        let hits = (object["hits"] as? [[String: Any]] ?? []).compactMap { $0["rule"] as? String }
-        let errors = (object["errors"] as? [[String: Any]] ?? []).isEmpty ? [] : ["error"]
-        let all = hits + errors
+    static func decision(_ record: String) -> Decision? {
+        try? JSONDecoder().decode(Decision.self, from: Data(record.utf8))
+    }
+
+    static func rules(of record: String) -> String {
+        guard let decision = decision(record) else { return "-" }
+        let all = decision.hits.map(\.rule) + (decision.errors.isEmpty ? [] : ["error"])
         return all.isEmpty ? "-" : all.joined(separator: ",")
     }
 
@@ -139,13 +141,11 @@ struct Review: ParsableCommand {
 
     /// The category of the hit that held a reply (highest action first; a score-only hit after those)
     /// and the decision's verdict.
-    static func heldCategory(of decision: String) -> (String?, String?) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return (nil, nil) }
-        let verdict = object["verdict"] as? String
-        let hits = object["hits"] as? [[String: Any]] ?? []
-        func rank(_ hit: [String: Any]) -> Int { (hit["action"] as? String).flatMap(Verdict.init(rawValue:))?.rank ?? -1 }
-        let best = hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
-        return (best?.element["category"] as? String, verdict)
+    static func heldCategory(of record: String) -> (String?, String?) {
+        guard let decision = decision(record) else { return (nil, nil) }
+        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
+        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
+        return (best?.element.category, decision.verdict.rawValue)
     }
 
     static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?, reviewer: String?) throws {

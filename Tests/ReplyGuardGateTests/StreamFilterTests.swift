@@ -116,8 +116,9 @@ import Testing
         let input = Array(#"{"id":1,"text":"这他妈的\"难\"","x":"他妈的"}"#.utf8) + [0x0A]
         input.withUnsafeBufferPointer { filter.feed($0) }
         #expect(String(decoding: output.bytes, as: UTF8.self) == #"{"id":1,"text":"这＊＊＊\"难\"","x":"他妈的"}"# + "\n")
-        let record = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: dir + "/audit.jsonl")!) as! [String: Any]
-        #expect(record["verdict"] as? String == "mask" && record["action"] as? String == "masked")
+        let record = try JSONDecoder().decode(AuditRecord.self, from: FileManager.default.contents(atPath: dir + "/audit.jsonl")!)
+        #expect(record.decision.verdict == .mask && record.action == .masked)
+        #expect(record.decision.hits.map(\.match) == ["他妈的"])
         #expect(try queue.list(status: .pending).isEmpty)
     }
 }
