@@ -83,6 +83,15 @@ final class HTTPHandler: ChannelInboundHandler {
 
     init(app: ServerApp) { self.app = app }
 
+    /// A connection that sends nothing for the idle timeout (a slow or stalled client) is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
@@ -142,7 +151,8 @@ public final class HTTPServer: Sendable {
     public let app: ServerApp
 
     /// Binds `host:port` (port 0: an ephemeral port; see ``port``).
-    public init(host: String, port: Int, app: ServerApp) throws {
+    /// - Parameter idleTimeout: seconds a connection may stay silent (between or within requests) before it is closed.
+    public init(host: String, port: Int, app: ServerApp, idleTimeout: Int64 = 60) throws {
         self.app = app
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let bootstrap = ServerBootstrap(group: group)
@@ -151,6 +161,7 @@ public final class HTTPServer: Sendable {
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(idleTimeout)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(HTTPHandler(app: app))
                 }

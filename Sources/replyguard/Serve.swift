@@ -35,6 +35,9 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("hold-all"), help: "Send every reply that is not blocked to human review.")
     var holdAll = false
 
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection that sends nothing for this many seconds.", valueName: "seconds"))
+    var idleTimeout: Int = 60
+
     @Option(name: .customLong("max-body-size"), help: ArgumentHelp("Largest request body (bytes; K, M, G suffixes); larger ones get 413.", valueName: "size"))
     var maxBodySize = ByteSize(bytes: 1 << 20)
 
@@ -61,6 +64,7 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard Serve.split(listen) != nil else { throw ValidationError("--listen takes HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout takes 1 to 86400 seconds") }
     }
 
     func token() throws -> String? {
@@ -95,7 +99,7 @@ struct Serve: ParsableCommand {
             throw ExitCode(2)
         }
         let server: HTTPServer
-        do { server = try HTTPServer(host: host, port: port, app: app) } catch {
+        do { server = try HTTPServer(host: host, port: port, app: app, idleTimeout: Int64(idleTimeout)) } catch {
             throw fail("cannot listen on \(listen): \(error)")
         }
         server.every(15) { app.expireReviews() }

@@ -178,3 +178,11 @@ enum HTTPClient {
         return HTTPReply(status: status, headers: headers, body: Array(response[(end + 4)...]))
     }
 }
+
+/// A counter several threads add to.
+final class NSLockedCounter: @unchecked Sendable { // `count` is only touched under `lock`
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}

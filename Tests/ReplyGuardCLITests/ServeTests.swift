@@ -184,6 +184,37 @@ import Testing
         #expect(try server.request("GET", "/healthz").status == 503)
     }
 
+    @Test func aSilentConnectionIsClosedAfterTheIdleTimeout() throws {
+        let server = try ServeProcess(arguments: ["--idle-timeout", "1"])
+        defer { server.stop() }
+        let started = Date()
+        // Half a request head, then nothing: the server closes the connection without an answer.
+        let reply = try? HTTPClient.exchange(port: server.port, Array("POST /v1/check HTTP/1.1\r\nHost: x\r\n".utf8))
+        let waited = Date().timeIntervalSince(started)
+        #expect(reply == nil || reply?.status == 408 || reply?.status == 400)
+        #expect(waited >= 0.9 && waited < 10, "closed after \(waited) s")
+        #expect(try server.request("GET", "/healthz").status == 200)
+    }
+
+    @Test func concurrentClientsGetTheirOwnDecisions() throws {
+        let server = try ServeProcess()
+        defer { server.stop() }
+        let texts = [ServeTests.clean, ServeTests.insult, ServeTests.rumour, "这他妈的也太难了"]
+        let expected = ["allow", "block", "escalate", "mask"]
+        let failures = NSLockedCounter()
+        let port = server.port, headers = server.authorization + [("Content-Type", "application/json")]
+        DispatchQueue.concurrentPerform(iterations: 16) { worker in
+            for i in 0..<25 {
+                let k = (worker + i) % texts.count
+                let body = Array("{\"id\":\(i),\"text\":\"\(texts[k])\"}".utf8)
+                let reply = try? HTTPClient.send(port: port, method: "POST", path: "/v1/check", headers: headers, body: body)
+                let verdict = (try? reply?.results().first?["verdict"] as? String) ?? nil
+                if verdict != expected[k] { failures.add() }
+            }
+        }
+        #expect(failures.value == 0)
+    }
+
     @Test func metricsCountDecisionsCategoriesLatencyAndQueueDepth() throws {
         let server = try ServeProcess()
         defer { server.stop() }
