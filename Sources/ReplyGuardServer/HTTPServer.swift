@@ -121,21 +121,24 @@ final class HTTPHandler: ChannelInboundHandler {
                                       headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
             body = []
             let (endpoint, response) = tooLarge ? ("too-large", app.tooLarge(declared: nil)) : app.respond(request)
-            write(response, keepAlive: requestHead.isKeepAlive && !response.close, context: context)
+            write(response, keepAlive: requestHead.isKeepAlive && !response.close, headOnly: requestHead.method == .HEAD, context: context)
             app.metrics.record(endpoint: endpoint, status: response.status,
                                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
     }
 
-    private func write(_ response: HTTPResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// - Parameter headOnly: a HEAD request: the headers (Content-Length included) without the body.
+    private func write(_ response: HTTPResponse, keepAlive: Bool, headOnly: Bool = false, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(response.headers)
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.count))
         headers.replaceOrAdd(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: response.body.count)
-        buffer.writeBytes(response.body)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if !headOnly {
+            var buffer = context.channel.allocator.buffer(capacity: response.body.count)
+            buffer.writeBytes(response.body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             let channel = context.channel

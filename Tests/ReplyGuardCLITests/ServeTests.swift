@@ -107,6 +107,8 @@ import Testing
             }
         }
         #expect(try server.request("GET", "/healthz").status == 200)
+        let head = try server.request("HEAD", "/healthz")
+        #expect(head.status == 200 && head.body.isEmpty && Int(head.header("Content-Length") ?? "") ?? 0 > 0)
         #expect(try server.request("GET", "/v1/nothing").status == 405)
         #expect(try server.request("GET", "/nothing").status == 404)
     }
