@@ -57,7 +57,11 @@ public final class StreamFilter {
     }
 
     /// Feeds a chunk of the bot's output; complete lines are decided and published at once.
-    public func feed(_ chunk: UnsafeBufferPointer<UInt8>) {
+    public func feed(_ chunk: [UInt8]) {
+        chunk.withUnsafeBufferPointer { feed($0) }
+    }
+
+    package func feed(_ chunk: UnsafeBufferPointer<UInt8>) {
         framer.feed(chunk, lineOrOverlong: { process(line: $0, overlong: $1) })
     }
 
@@ -85,7 +89,7 @@ public final class StreamFilter {
     }
 
     /// Decides one reply line and publishes what the policy says.
-    public func process(line: UnsafeBufferPointer<UInt8>) {
+    package func process(line: UnsafeBufferPointer<UInt8>) {
         process(line: line, overlong: nil)
     }
 

@@ -8,13 +8,15 @@ final class Terminal: @unchecked Sendable {
     static let standardOutput = Terminal(fd: 1)
     static let standardError = Terminal(fd: 2, bufferLimit: 0)
     static let errorStyle = Style(enabled: ColorChoice.auto.enabled(fd: 2), code: "1;31")
-    /// The exit status when standard output cannot be written (wrap sets 125: its own failure).
-    nonisolated(unsafe) static var writeFailureStatus: Int32 = 2
 
     let fd: Int32
     private var buffer: [UInt8] = []
     private let bufferLimit: Int
     private let lock = NSLock()
+    /// The exit status when this output cannot be written, and what to do first (wrap: 125, and stop
+    /// the bot). Guarded by `lock`.
+    private var failureStatus: Int32 = 2
+    private var beforeExit: @Sendable () -> Void = {}
 
     init(fd: Int32, bufferLimit: Int = 1 << 16) {
         self.fd = fd
@@ -42,6 +44,15 @@ final class Terminal: @unchecked Sendable {
         if buffer.count > bufferLimit { flushLocked() }
     }
 
+    /// Sets the exit status used when a write fails (or the reader goes away: `beforeExit` only), and
+    /// what to run before exiting.
+    func onWriteFailure(exitStatus: Int32, beforeExit: @escaping @Sendable () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        failureStatus = exitStatus
+        self.beforeExit = beforeExit
+    }
+
     func flush() {
         lock.lock()
         defer { lock.unlock() }
@@ -63,15 +74,15 @@ final class Terminal: @unchecked Sendable {
                 if errno == EINTR { continue }
                 if errno == EPIPE {
                     // The reader went away: stop quietly (and stop a wrapped bot with us).
-                    if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                    beforeExit()
                     exit(0)
                 }
                 guard fd == 1 else { return }
                 let reason = String(cString: strerror(errno))
-                if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                beforeExit()
                 let message = "Error: cannot write to standard output (\(reason)); stopped, nothing more is published\n"
                 _ = message.withCString { Foundation.write(2, $0, strlen($0)) }
-                exit(Terminal.writeFailureStatus)
+                exit(failureStatus)
             }
             offset += n
         }

@@ -4,10 +4,47 @@ import Foundation
 import ReplyGuard
 import ReplyGuardGate
 
-/// The wrapped child, for the signal handlers (which cannot capture context).
-nonisolated(unsafe) var wrappedChild: pid_t = 0
-/// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded to the child; 0: never.
-nonisolated(unsafe) var terminationForwardedAt: Double = 0
+/// Forwards SIGINT, SIGTERM and SIGHUP to the wrapped bot (through dispatch signal sources, so no
+/// global state is shared with a signal handler) and remembers when the first one arrived.
+/// `@unchecked Sendable`: `child` and `firstAt` are only touched under `lock`.
+final class SignalForwarder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var child: pid_t
+    private var firstAt: Double = 0
+    private var sources: [DispatchSourceSignal] = []
+
+    init(child: pid_t, signals: [Int32]) {
+        self.child = child
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for sig in signals {
+            signal(sig, SIG_IGN) // the source sees it; the default action (exit) must not run
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in self?.forward(sig) }
+            source.resume()
+            sources.append(source)
+            sigaddset(&forwarded, sig)
+        }
+        // We may have been started with these blocked (some launchers do); forwarding needs them.
+        pthread_sigmask(SIG_UNBLOCK, &forwarded, nil)
+    }
+
+    private func forward(_ sig: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if child > 0 { kill(child, sig) }
+        if firstAt == 0 { firstAt = monotonicSeconds() }
+    }
+
+    /// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded; 0: never.
+    var forwardedAt: Double { lock.withLock { firstAt } }
+
+    /// The bot has been reaped: its pid may be reused, so nothing more is sent to it.
+    func childGone() {
+        lock.withLock { child = 0 }
+        sources.forEach { $0.cancel() }
+    }
+}
 
 func monotonicSeconds() -> Double {
     var now = timespec()
@@ -43,7 +80,7 @@ struct Wrap: ParsableCommand {
 
     func run() throws {
         let filter = try options.makeFilter(failureCode: 125)
-        Terminal.writeFailureStatus = 125
+        Terminal.standardOutput.onWriteFailure(exitStatus: 125, beforeExit: {})
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw fail("cannot create pipes", code: 125) }
         // The bot starts with no blocked signals and default handlers, whatever we inherited or set (we
@@ -59,18 +96,9 @@ struct Wrap: ParsableCommand {
             Terminal.standardError.write("Error: cannot run \(command[0]): \(String(cString: strerror(spawnError)))\n")
             throw ExitCode(spawnError == ENOENT ? 127 : 126)
         }
-        wrappedChild = pid
-        var forwarded = sigset_t()
-        sigemptyset(&forwarded)
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { received in
-                if wrappedChild > 0 { kill(wrappedChild, received) }
-                if terminationForwardedAt == 0 { terminationForwardedAt = monotonicSeconds() }
-            }
-            sigaddset(&forwarded, sig)
-        }
-        // We may have been started with these blocked (some launchers do); forwarding needs them.
-        pthread_sigmask(SIG_UNBLOCK, &forwarded, nil)
+        let signals = SignalForwarder(child: pid, signals: [SIGINT, SIGTERM, SIGHUP])
+        // Standard output gone or failing: stop the bot with us.
+        Terminal.standardOutput.onWriteFailure(exitStatus: 125, beforeExit: { kill(pid, SIGTERM) })
         // Our stdin → the bot's stdin, on its own thread so neither side can block the other.
         let childInput = toChild[1]
         let forwarder = Thread {
@@ -96,7 +124,8 @@ struct Wrap: ParsableCommand {
         pump(fd: fromChild[0], into: filter, pollInterval: options.pollInterval) {
             reaped = reaped || waitpid(pid, &status, WNOHANG) == pid
             // A bot that ignores a forwarded signal is killed after the grace period.
-            if !reaped && terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
+            let forwardedAt = signals.forwardedAt
+            if !reaped && forwardedAt > 0 && monotonicSeconds() - forwardedAt >= grace { kill(pid, SIGKILL) }
             return reaped
         }
         if let failure = filter.failure {
@@ -104,7 +133,7 @@ struct Wrap: ParsableCommand {
             Terminal.standardOutput.flush()
             close(fromChild[0])
             if !reaped { Wrap.stop(pid, grace: grace) }
-            wrappedChild = 0
+            signals.childGone()
             throw fail(failure, code: 125)
         }
         filter.finish(publishPartial: false)
@@ -114,10 +143,11 @@ struct Wrap: ParsableCommand {
         while !reaped {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid || (r < 0 && errno != EINTR) { break }
-            if terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
+            let forwardedAt = signals.forwardedAt
+            if forwardedAt > 0 && monotonicSeconds() - forwardedAt >= grace { kill(pid, SIGKILL) }
             usleep(20_000)
         }
-        wrappedChild = 0
+        signals.childGone()
         filter.poll()
         Terminal.standardOutput.flush()
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros; decode the wait status by hand.

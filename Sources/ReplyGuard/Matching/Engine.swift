@@ -31,6 +31,9 @@ public struct EngineOptions: Sendable {
 /// What matching needs of a regex, as plain values: the compiled pattern (owned by ``Engine/regexes``,
 /// referenced without retain counting), its view and validator, and its prefilter data: a byte every
 /// match contains (PCRE2's), and clauses the folded view must meet.
+///
+/// `@unchecked Sendable`: holds an unmanaged reference to a ``PCRE2Pattern`` (itself Sendable and
+/// immutable), kept alive by the engine that owns both.
 struct RegexGate: @unchecked Sendable {
     let pattern: Unmanaged<PCRE2Pattern>
     let folded: Bool
@@ -64,7 +67,8 @@ struct GateClause: Sendable {
 /// Up to 64 scalars below U+20000 that no fast path keeps as itself (punctuation such as 【, symbols,
 /// emoji), each with a bit: normalization and the prescreen mark the ones a message holds, so a regex
 /// clause naming them costs one AND.
-final class OtherCharacterMarks: @unchecked Sendable { // immutable after init
+/// `@unchecked Sendable`: immutable after `init` (a raw bitmap the compiler cannot see is read-only).
+final class OtherCharacterMarks: @unchecked Sendable {
     static let limit: UInt32 = 0x20000
     private let bitmap: [UInt64]
     private let index: [UInt32: UInt64]
@@ -161,6 +165,13 @@ public final class Engine: Sendable {
     /// collapsed scalars (see ``Word/stretchRuns``); such patterns only match the collapsed view.
     let patternStretchRuns: [[UInt8]?]
     let hasStretchedWords: Bool
+    /// Per pattern (CSR): the `homophones` words (their shadowed pattern ids) of which it is a half, and
+    /// where in the word the half starts (see ``Word/homophone``).
+    let patternPieceStart: [Int32]
+    let patternPieces: [(word: Int32, offset: Int32)]
+    let hasHomophoneWords: Bool
+    /// Per pattern: for a `homophones` word, its scalars without the shadow offset (else empty).
+    let homophoneWordScalars: [[UInt32]]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -216,6 +227,7 @@ public final class Engine: Sendable {
         }
         var patternIndex: [[UInt32]: Int] = [:]
         var stretchRuns: [Int: [UInt8]] = [:]
+        var homophonePatterns: Set<Int> = []
         var patterns: [[UInt32]] = []
         var patternNodeLists: [[Int32]] = []
         let foldingTables = NormalizationTables.shared // what `normalizer` folds with
@@ -245,6 +257,7 @@ public final class Engine: Sendable {
                         return patterns.count - 1
                     }()
                     if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
+                    if word.homophone { homophonePatterns.insert(id) }
                     if positive && slot < ruleCount { canMatchRule[id] = true }
                 }
                 return node
@@ -436,6 +449,39 @@ public final class Engine: Sendable {
         for list in clausesOfHan { clauseStart.append(clauseStart.last! + Int32(list.count)) }
         gateHanClauseStart = clauseStart
         gateHanClauses = clausesOfHan.flatMap { $0 }
+        // The `homophones` evasion: each derived word's two halves become automaton patterns of their own
+        // (one of them stands intact wherever a single character is swapped), reporting for the scanner
+        // to verify; a half can make a rule match exactly when its word can (prescreen).
+        var pieces: [[(word: Int32, offset: Int32)]] = []
+        for word in homophonePatterns.sorted() {
+            let plain = patterns[word].map(Engine.unshadow)
+            let half = plain.count / 2
+            for range in [0..<half, half..<plain.count] {
+                let piece = Array(plain[range])
+                let id = patternIndex[piece] ?? {
+                    patterns.append(piece)
+                    patternNodeLists.append([])
+                    canMatchRule.append(false)
+                    patternHan.append(-1)
+                    patternIndex[piece] = patterns.count - 1
+                    return patterns.count - 1
+                }()
+                if pieces.count < patterns.count { pieces += Array(repeating: [], count: patterns.count - pieces.count) }
+                pieces[id].append((Int32(word), Int32(range.lowerBound)))
+                if canMatchRule[word] { canMatchRule[id] = true }
+            }
+        }
+        var wordScalars = [[UInt32]](repeating: [], count: patterns.count)
+        for word in homophonePatterns { wordScalars[word] = patterns[word].map(Engine.unshadow) }
+        homophoneWordScalars = wordScalars
+        var pieceStart: [Int32] = [0], pieceList: [(word: Int32, offset: Int32)] = []
+        for id in patterns.indices {
+            if id < pieces.count { pieceList += pieces[id] }
+            pieceStart.append(Int32(pieceList.count))
+        }
+        patternPieceStart = pieceStart
+        patternPieces = pieceList
+        hasHomophoneWords = !homophonePatterns.isEmpty
         patternGateHan = patternHan
         automaton = LiteralAutomaton(patterns: patterns)
         plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
@@ -522,9 +568,12 @@ public final class Engine: Sendable {
     @inline(__always)
     public static func isLatinLetter(_ v: UInt32) -> Bool { v &- 0x61 < 26 }
 
-    /// A pattern scalar with the shadow offset removed.
+    /// Added to every scalar of a word the `homophones` evasion derives (beyond any scalar and ``shadow``).
+    public static let homophoneShadow: UInt32 = 0x80_0000
+
+    /// A pattern scalar with the shadow offsets removed.
     @inline(__always)
-    static func unshadow(_ v: UInt32) -> UInt32 { v & ~shadow }
+    static func unshadow(_ v: UInt32) -> UInt32 { v & ~(shadow | homophoneShadow) }
 
     static func isASCIIAlphanumeric(_ v: UInt32) -> Bool {
         (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A)

@@ -6,6 +6,8 @@
 /// children — and fall back along failure links. Each state knows
 /// its own patterns and the nearest state on its failure chain that has any (dictionary link), so
 /// reporting costs nothing on states without output.
+/// `@unchecked Sendable`: immutable once built (the edge and output arrays are raw buffers written only
+/// during `init`); every scanner reads it concurrently.
 public final class LiteralAutomaton: @unchecked Sendable {
     /// Number of patterns; pattern ids are 0..<patternCount in the order given to `init`.
     public let patternCount: Int
@@ -272,7 +274,8 @@ public final class LiteralAutomaton: @unchecked Sendable {
 /// 2-byte range, surrogates, anything folded, dropped or a filler, digits, symbols that do not fit 16
 /// bits), which takes the general path. A scalar on the fast path ends any run of digits. One 2-byte read replaces the keep-bit test and the symbol lookup, and
 /// a valid 3-byte UTF-8 sequence needs no range checks of its own (the table rejects overlong forms and
-/// surrogates). Immutable; shared by every scanner.
+/// surrogates). Immutable; shared by every scanner — hence `@unchecked Sendable` (its table is a raw
+/// buffer written only in `init`).
 final class PlainSymbolTable: @unchecked Sendable {
     static let general: UInt16 = 0xFFFF
     let entries: UnsafeMutablePointer<UInt16>

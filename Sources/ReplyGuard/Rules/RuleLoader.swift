@@ -341,6 +341,9 @@ final class YAMLReader {
         return variants.filter { $0 != word && !($0.count == 2 && (isDigit($0[0]) || isDigit($0[1]))) }
     }
 
+    /// The `homophones` evasion applies to words of at least this many normalized characters.
+    static let homophoneMinimumLength = 8
+
     /// Adds the words an evasion derives (e.g. pinyin initials) next to the words they come from.
     func expand(_ expression: MatchExpression, _ evasions: [Evasion]) -> MatchExpression {
         guard !evasions.isEmpty else { return expression }
@@ -398,6 +401,18 @@ final class YAMLReader {
                         var stretched = Word(text: word.text, normalized: derived, location: word.location)
                         stretched.stretchRuns = runs
                         result.append(stretched)
+                    }
+                }
+            }
+            if evasions.contains(.homophones) {
+                // The words as written (not the forms other evasions derive), when long enough that one
+                // swapped character leaves a near-duplicate of a known line rather than another phrase.
+                for word in words where word.normalized.count >= YAMLReader.homophoneMinimumLength && word.normalized.contains(where: Normalizer.isHan) {
+                    let derived = word.normalized.map { $0 | Engine.homophoneShadow }
+                    if seen.insert(derived).inserted {
+                        var variant = Word(text: word.text, normalized: derived, location: word.location)
+                        variant.homophone = true
+                        result.append(variant)
                     }
                 }
             }

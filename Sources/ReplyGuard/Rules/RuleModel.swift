@@ -64,6 +64,11 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// (`fuck` → `fuuuuck`, `fuckkkk`; `打call` → `打caaall`): a run of one letter in the message stands
     /// for a run at least as long in the word.
     case stretchedLetters = "stretched-letters"
+    /// Also match each word of eight or more normalized characters, at least one of them Chinese, with
+    /// one Chinese character swapped for a homophone — another character with the same toneless pinyin
+    /// (你不说话没人把你当哑巴 → 你不说话没人把你当雅巴): near-duplicates of known long lines. Found through
+    /// the word's two halves in the literal automaton (one of them is intact) and verified against the word.
+    case homophones = "homophones"
 }
 
 /// A literal word of a rule, as written and as normalized.
@@ -77,6 +82,11 @@ public struct Word: Sendable {
     /// kept scalar: only the collapsed view of a message holds them), and this is each run's length in the
     /// word (`call` → `c a l` with 1 1 2): a message's run must be at least as long.
     public var stretchRuns: [UInt8]? = nil
+    /// For a word the `homophones` evasion derives: `normalized` is the word with every scalar shifted by
+    /// ``Engine/homophoneShadow`` (never a kept scalar: the automaton never finds it by itself); the
+    /// scanner reports it where the word's halves lead to a window that differs from the word in exactly
+    /// one Chinese character of the same reading.
+    public var homophone = false
 }
 
 /// A rule's match expression (SPEC §3).
