@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // HTTP/1.1 for `replyguard serve` (NIOCore, NIOPosix, NIOHTTP1 only: far fewer packages to build than a framework).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -27,6 +29,14 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .target(name: "ReplyGuardGate", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(name: "CSpawn"),
+        // `replyguard serve`: the HTTP service and the reviewer's page on the reply gate (the library does not depend on NIO).
+        .target(
+            name: "ReplyGuardServer",
+            dependencies: ["ReplyGuard", "ReplyGuardGate",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
@@ -35,7 +45,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardGate", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),

@@ -14,7 +14,7 @@ struct ReplyGuardCommand: ParsableCommand {
         signal N; review: 0, 1 no such pending review, 2 queue error; learn: 0, 2 unreadable input or too few examples; usage errors: 64.
         """,
         version: ReplyGuardVersion.string,
-        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self]
+        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self, Serve.self]
     )
 }
 
