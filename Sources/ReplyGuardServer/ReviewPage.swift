@@ -36,7 +36,9 @@ extension ServerApp {
             guard let reviewer = access.reviewer(request) else { return .html(401, HTML.login(message: "Sign in first.", open: access.open)) }
             let fields = FormBody.fields(request.body)
             guard Access.sameOriginForm(request, fields: fields, reviewer: reviewer) else {
-                return .html(403, HTML.document(title: "Refused", body: "<main><h1>Refused</h1><p>This form did not come from the review page (missing or wrong form token, or sent from another site). Nothing was changed.</p><p><a href=\"/review\">Back to the queue</a></p></main>"))
+                let body = "<main><h1>Refused</h1><p>This form did not come from the review page (missing or wrong form token, "
+                    + "or sent from another site). Nothing was changed.</p><p><a href=\"/review\">Back to the queue</a></p></main>"
+                return .html(403, HTML.document(title: "Refused", body: body))
             }
             guard let number = Int64(id), let choice = fields["decision"], choice == "approve" || choice == "reject" else {
                 return .html(400, HTML.document(title: "Bad request", body: "<main><p>The form needs a review id and a decision (approve or reject).</p></main>"))
@@ -216,10 +218,14 @@ enum HTML {
         out += "<p class=\"meta\">Held \(escape(item.createdAt))\(item.expiresAt.map { ", expires \(escape($0))" } ?? "")\(item.messageID.map { ", message id \(escape($0))" } ?? "")</p>"
         out += "<p class=\"reply\" lang=\"zh\">\(highlighted(item.text, hits: why.hits))</p>"
         if !why.hits.isEmpty {
-            out += "<table><caption class=\"meta\">Why it was held</caption><thead><tr><th scope=\"col\">rule</th><th scope=\"col\">category</th><th scope=\"col\">action</th><th scope=\"col\">score</th><th scope=\"col\">matched</th><th scope=\"col\">characters</th></tr></thead><tbody>"
+            out += "<table><caption class=\"meta\">Why it was held</caption><thead><tr><th scope=\"col\">rule</th>"
+            out += "<th scope=\"col\">category</th><th scope=\"col\">action</th><th scope=\"col\">score</th>"
+            out += "<th scope=\"col\">matched</th><th scope=\"col\">characters</th></tr></thead><tbody>"
             for hit in why.hits {
                 let action = hit.action.map { $0.rawValue } ?? "score only"
-                out += "<tr><td>\(escape(hit.rule))</td><td>\(escape(hit.category))</td><td>\(action)\(hit.reported ? " (reported speech)" : "")</td><td>\(hit.score.map(String.init) ?? "–")</td><td lang=\"zh\">\(escape(hit.match))</td><td>\(hit.start)–\(hit.end)</td></tr>"
+                out += "<tr><td>\(escape(hit.rule))</td><td>\(escape(hit.category))</td><td>\(action)\(hit.reported ? " (reported speech)" : "")</td>"
+                out += "<td>\(hit.score.map(String.init) ?? "–")</td><td lang=\"zh\">\(escape(hit.match))</td>"
+                out += "<td>\(hit.start)–\(hit.end)</td></tr>"
             }
             out += "</tbody></table>"
         }
@@ -240,7 +246,9 @@ enum HTML {
     static func decidedTable(_ items: [ReviewItem]) -> String {
         var out = "<table><thead><tr><th scope=\"col\">review</th><th scope=\"col\">status</th><th scope=\"col\">decided</th><th scope=\"col\">by</th><th scope=\"col\">note</th><th scope=\"col\">reply</th></tr></thead><tbody>"
         for item in items {
-            out += "<tr><td>\(item.id)</td><td>\(item.status.rawValue)</td><td>\(escape(item.decidedAt ?? "–"))</td><td>\(escape(item.decidedBy ?? (item.releasedBy.map { "released by \($0)" } ?? "")))</td><td>\(escape(item.note ?? ""))</td><td lang=\"zh\">\(escape(String(decoding: item.text.prefix(400), as: UTF8.self)))</td></tr>"
+            out += "<tr><td>\(item.id)</td><td>\(item.status.rawValue)</td><td>\(escape(item.decidedAt ?? "–"))</td>"
+            out += "<td>\(escape(item.decidedBy ?? (item.releasedBy.map { "released by \($0)" } ?? "")))</td>"
+            out += "<td>\(escape(item.note ?? ""))</td><td lang=\"zh\">\(escape(String(decoding: item.text.prefix(400), as: UTF8.self)))</td></tr>"
         }
         return out + "</tbody></table>"
     }
@@ -250,7 +258,9 @@ enum HTML {
         guard !records.isEmpty else { return "<p>The audit log is empty.</p>" }
         var out = "<table><thead><tr><th scope=\"col\">time</th><th scope=\"col\">action</th><th scope=\"col\">review</th><th scope=\"col\">verdict</th><th scope=\"col\">reviewer</th><th scope=\"col\">note</th></tr></thead><tbody>"
         for record in records {
-            out += "<tr><td>\(escape(record.time))</td><td>\(record.action.rawValue)</td><td>\(record.review.map(String.init) ?? "")</td><td>\(record.decision.verdict.rawValue)</td><td>\(escape(record.reviewer ?? ""))</td><td>\(escape(record.note ?? ""))</td></tr>"
+            out += "<tr><td>\(escape(record.time))</td><td>\(record.action.rawValue)</td><td>\(record.review.map(String.init) ?? "")</td>"
+            out += "<td>\(record.decision.verdict.rawValue)</td><td>\(escape(record.reviewer ?? ""))</td>"
+            out += "<td>\(escape(record.note ?? ""))</td></tr>"
         }
         return out + "</tbody></table>"
     }

@@ -1,8 +1,9 @@
 import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Testing
 
 /// A `replyguard serve` process on an ephemeral loopback port, stopped (SIGTERM, then SIGKILL) by
 /// ``stop()`` or when the value is dropped.
