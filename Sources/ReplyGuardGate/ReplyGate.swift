@@ -12,6 +12,8 @@ public struct HeldReply: Sendable {
     /// The decision record (JSON) that held it.
     public var decision: String
     public var expiresAt: Date?
+    /// Which kind of front end holds it (nil: the line filters; `http`: the service).
+    public var channel: String?
 }
 
 /// Why a store operation could not run now; the gate tries again later.
@@ -25,8 +27,8 @@ public enum ReviewStoreError: Error, Sendable {
 public protocol ReviewStore: AnyObject {
     /// Stores a held reply durably (it must survive a crash once this returns) and returns its review id.
     func enqueue(_ held: HeldReply) throws -> Int64
-    /// Takes every approved reply not yet published, marking it released by `owner`.
-    func claimApproved(by owner: String) throws -> [ReviewItem]
+    /// Takes every approved reply of `channel` not yet published, marking it released by `owner`.
+    func claimApproved(by owner: String, channel: String?) throws -> [ReviewItem]
     /// Marks pending replies past their expiry as expired and returns them.
     func expire(now: Date) throws -> [ReviewItem]
     /// Runs `body` without waiting on another process's lock: throws ``ReviewStoreError/busy`` instead.
@@ -35,7 +37,8 @@ public protocol ReviewStore: AnyObject {
 
 extension ReviewQueue: ReviewStore {
     public func enqueue(_ held: HeldReply) throws -> Int64 {
-        try enqueue(text: held.text, record: held.record, messageID: held.messageID, decision: held.decision, expiresAt: held.expiresAt)
+        try enqueue(text: held.text, record: held.record, messageID: held.messageID, decision: held.decision, expiresAt: held.expiresAt,
+                    channel: held.channel)
     }
 }
 
@@ -98,6 +101,10 @@ public final class ReplyGate: @unchecked Sendable {
     public let holdAll: Bool
     /// Identifies this gate in the store when it releases approved replies (`pid@host`).
     public let owner: String
+    /// The kind of front end this gate serves (nil: the line filters; `http`: the service): a reply is
+    /// released only by the kind that held it, so a filter sharing the queue never publishes a reply
+    /// an HTTP client is waiting for.
+    public let channel: String?
     private let store: ReviewStore
     private let audit: AuditLog?
     /// Called only under `lock`.
@@ -108,7 +115,8 @@ public final class ReplyGate: @unchecked Sendable {
     /// - Parameter diagnose: reports a problem to the operator (stderr); never part of the output.
     public init(engine: Engine, publishing: PublishingPolicy? = nil, store: ReviewStore, audit: AuditLog?,
                 holdAll: Bool = false, owner: String = "\(getpid())@\(ProcessInfo.processInfo.hostName)",
-                diagnose: @escaping (String) -> Void) {
+                channel: String? = nil, diagnose: @escaping (String) -> Void) {
+        self.channel = channel
         self.engine = engine
         self.publishing = publishing ?? engine.ruleSet.publishing
         self.store = store
@@ -169,7 +177,7 @@ public final class ReplyGate: @unchecked Sendable {
             case .escalate:
                 let expiry = publishing.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
                 let held = HeldReply(text: message.error == nil ? message.text : original ?? message.text, record: record,
-                                     messageID: message.idJSON, decision: json, expiresAt: expiry)
+                                     messageID: message.idJSON, decision: json, expiresAt: expiry, channel: channel)
                 do {
                     return GateResult(decision: decision, outcome: .hold(review: try store.enqueue(held), reply: publishing.holdingReply), reason: reason, record: json)
                 } catch {
@@ -207,7 +215,7 @@ public final class ReplyGate: @unchecked Sendable {
                 }
                 // Claimed replies are marked released in the store: publish them all, even if the audit
                 // log fails on the way (the store's released_at/released_by still records them).
-                for item in try store.claimApproved(by: owner) {
+                for item in try store.claimApproved(by: owner, channel: channel) {
                     publish(item)
                     logLocked(record: item.decision, action: .released, review: item.id, reason: nil)
                 }

@@ -36,6 +36,8 @@ public struct ReviewItem: Sendable {
     public let releasedBy: String?
     /// Who approved or rejected it (`review --reviewer`, the web page's signed-in reviewer).
     public let decidedBy: String?
+    /// Which kind of front end held it and releases it: nil for the line filters, `http` for `serve`.
+    public let channel: String?
 }
 
 /// The durable human-review queue: one SQLite file that several filters and reviewers may share.
@@ -69,8 +71,9 @@ public final class ReviewQueue {
     }
 
     /// The queue file's schema version (`PRAGMA user_version`): 1 is the first release's table (which
-    /// left user_version at 0), 2 adds `decided_by` (the reviewer's name).
-    public static let schemaVersion = 2
+    /// left user_version at 0), 2 adds `decided_by` (the reviewer's name), 3 adds `channel` (which kind
+    /// of front end held the reply: NULL for the line filters, `http` for `serve`).
+    public static let schemaVersion = 3
 
     /// Creates the table or brings an older file up to ``schemaVersion`` in one transaction (several
     /// filters may open a new file at once); a file from a newer replyguard is refused, not guessed at.
@@ -81,6 +84,7 @@ public final class ReviewQueue {
             let version = try userVersion()
             if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
             if version < 2 { columns = columns.replacingOccurrences(of: ", decided_by", with: ", NULL") }
+            if version < 3 { columns = columns.replacingOccurrences(of: ", channel", with: ", NULL") }
             return
         }
         // Up to date: nothing to write, so no write lock to wait for (another process may hold it).
@@ -105,12 +109,14 @@ public final class ReviewQueue {
                         decided_at TEXT,
                         released_at TEXT,
                         released_by TEXT,
-                        decided_by TEXT
+                        decided_by TEXT,
+                        channel TEXT
                     );
                     CREATE INDEX reviews_status ON reviews(status);
                     """)
-            } else if version < 2 {
-                try connection.execute("ALTER TABLE reviews ADD COLUMN decided_by TEXT")
+            } else {
+                if version < 2 { try connection.execute("ALTER TABLE reviews ADD COLUMN decided_by TEXT") }
+                if version < 3 { try connection.execute("ALTER TABLE reviews ADD COLUMN channel TEXT") }
             }
             if version != ReviewQueue.schemaVersion {
                 try connection.execute("PRAGMA user_version = \(ReviewQueue.schemaVersion)")
@@ -152,12 +158,14 @@ public final class ReviewQueue {
     }
 
     /// Stores a held reply durably and returns its review id.
+    /// `channel`: which kind of front end holds it (nil: the line filters); only that kind releases it.
     public func enqueue(text: [UInt8], record: [UInt8]?, messageID: String?, decision: String,
-                        expiresAt: Date?) throws -> Int64 {
+                        expiresAt: Date?, channel: String? = nil) throws -> Int64 {
         try connection.query("""
-            INSERT INTO reviews (created_at, expires_at, message_id, text, record, decision) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO reviews (created_at, expires_at, message_id, text, record, decision, channel) VALUES (?, ?, ?, ?, ?, ?, ?)
             """, [.text(ReviewQueue.timestamp()), expiresAt.map { .text(ReviewQueue.timestamp($0)) } ?? .null,
-                  messageID.map { .text($0) } ?? .null, .blob(text), record.map { .blob($0) } ?? .null, .text(decision)])
+                  messageID.map { .text($0) } ?? .null, .blob(text), record.map { .blob($0) } ?? .null, .text(decision),
+                  channel.map { .text($0) } ?? .null])
         return connection.lastInsertRowID
     }
 
@@ -187,15 +195,16 @@ public final class ReviewQueue {
         return connection.changes == 1
     }
 
-    /// Atomically takes every approved reply not yet published, marks it released by `owner`, and
-    /// returns it for publishing (oldest first).
-    public func claimApproved(by owner: String) throws -> [ReviewItem] {
+    /// Atomically takes every approved reply of `channel` (nil: the line filters') not yet published,
+    /// marks it released by `owner`, and returns it for publishing (oldest first).
+    public func claimApproved(by owner: String, channel: String? = nil) throws -> [ReviewItem] {
         try connection.execute("BEGIN IMMEDIATE")
         do {
-            let items = try connection.query("SELECT \(columns) FROM reviews WHERE status = 'approved' ORDER BY id").map(item)
+            let mine = "status = 'approved' AND channel IS ?"
+            let items = try connection.query("SELECT \(columns) FROM reviews WHERE \(mine) ORDER BY id", [channel.map { .text($0) } ?? .null]).map(item)
             if !items.isEmpty {
-                try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE status = 'approved'",
-                                     [.text(ReviewQueue.timestamp()), .text(owner)])
+                try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE \(mine)",
+                                     [.text(ReviewQueue.timestamp()), .text(owner), channel.map { .text($0) } ?? .null])
             }
             try connection.execute("COMMIT")
             return items
@@ -203,6 +212,14 @@ public final class ReviewQueue {
             try? connection.execute("ROLLBACK")
             throw error
         }
+    }
+
+    /// Atomically takes one approved reply, marking it released by `owner`: the reply to publish, once.
+    /// Nil when it is not (or no longer) approved.
+    public func claim(_ id: Int64, by owner: String) throws -> ReviewItem? {
+        try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE id = ? AND status = 'approved'",
+                             [.text(ReviewQueue.timestamp()), .text(owner), .int(id)])
+        return connection.changes == 1 ? try item(id) : nil
     }
 
     /// Marks pending replies whose expiry has passed as expired and returns them.
@@ -224,7 +241,7 @@ public final class ReviewQueue {
         }
     }
 
-    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by"
+    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by, channel"
 
     private func item(_ row: [SQLiteConnection.Value]) -> ReviewItem {
         func text(_ i: Int) -> String? {
@@ -246,6 +263,6 @@ public final class ReviewQueue {
         if case .int(let n) = row[0] { id = n }
         return ReviewItem(id: id, status: ReviewStatus(rawValue: text(1) ?? "") ?? .pending, createdAt: text(2) ?? "",
                           expiresAt: text(3), messageID: text(4), text: bytes(5) ?? [], record: bytes(6),
-                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12))
+                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12), channel: text(13))
     }
 }

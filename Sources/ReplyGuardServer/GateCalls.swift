@@ -31,8 +31,9 @@ enum PublishOutcome {
 /// The reviewer's side — listing, approving and rejecting in a reviewer's name, expiring — uses a second
 /// connection to the same queue file and a second audit-log descriptor, serialized by `lock`: SQLite and
 /// `O_APPEND` writes keep the two sides consistent, as they do for several `filter`s on one queue.
-/// The server does not claim approved replies (that would take them from a `filter` sharing the queue):
-/// an HTTP client learns of an approval from `GET /v1/reviews/{id}`.
+/// Replies held here are stored on the `http` channel: a `filter` sharing the queue never releases
+/// them, and the client that got the holding reply releases an approved one itself, once
+/// (`POST /v1/reviews/{id}/release`).
 final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only touched under `lock`; `gate` is thread-safe
     let engine: Engine
     let gate: ReplyGate
@@ -46,7 +47,7 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
         if store.isReadOnly { throw ServeError("the review queue \(queuePath) is read-only for this user: escalated replies could not be held") }
         let gateAudit: AuditLog?
         do { gateAudit = try auditPath.map { try AuditLog(path: $0) } } catch { throw ServeError("cannot open the audit log \(auditPath!): \(error)") }
-        gate = ReplyGate(engine: engine, store: store, audit: gateAudit, holdAll: holdAll,
+        gate = ReplyGate(engine: engine, store: store, audit: gateAudit, holdAll: holdAll, channel: GateCalls.channel,
                          diagnose: { FileHandle.standardError.write(Data("replyguard serve: \($0)\n".utf8)) })
         queue = try ReviewQueue(path: queuePath)
         audit = try auditPath.map { try AuditLog(path: $0) }
@@ -76,7 +77,20 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
         }
     }
 
+    /// The store channel of replies held by the service.
+    static let channel = "http"
+
     func item(_ id: Int64) throws -> ReviewItem? { try locked { try queue.item(id) } }
+
+    /// Takes an approved reply for publishing, once (recorded as `released` in the audit log); nil when it
+    /// is not approved (or was already released).
+    func release(_ id: Int64, by owner: String) throws -> ReviewItem? {
+        try locked {
+            guard let item = try queue.claim(id, by: owner) else { return nil }
+            try audit?.append(record: item.decision, action: .released, review: id)
+            return item
+        }
+    }
 
     func list(_ status: ReviewStatus?) throws -> [ReviewItem] { try locked { try queue.list(status: status) } }
 

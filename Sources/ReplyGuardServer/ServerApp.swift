@@ -102,6 +102,10 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
             guard method == "GET" else { return ("other", notAllowed()) }
             return ("reviews", api(request) { review(path[2]) })
         }
+        if path.count == 4, path[0] == "v1", path[1] == "reviews", path[3] == "release" {
+            guard method == "POST" else { return ("other", notAllowed()) }
+            return ("release", api(request) { release(path[2]) })
+        }
         if path.isEmpty, method == "GET" { return ("page", .redirect("/review")) }
         if path == ["review"] || path == ["login"] || path == ["logout"] || (path.count == 3 && path[0] == "review" && path[2] == "decide") {
             return ("page", page(request, path))
@@ -180,7 +184,22 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         return .json(200, "{\"policy\":\(jsonString(state.engine.ruleSet.digest)),\"results\":[\(results.joined(separator: ","))]}")
     }
 
-    /// `GET /v1/reviews/{id}`: where a held reply stands; once approved, the reply to publish.
+    /// `POST /v1/reviews/{id}/release`: an approved reply, to publish now — given once; 409 when it is not
+    /// approved (pending, rejected, expired, or already released).
+    private func release(_ id: String) -> HTTPResponse {
+        guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
+        do {
+            if let item = try state.gate.release(number, by: "serve \(getpid())@\(ProcessInfo.processInfo.hostName)") {
+                return .json(200, ServerApp.reviewJSON(item, reply: true))
+            }
+            guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            return .error(409, "review \(number) is \(item.status.rawValue), not approved: nothing to publish")
+        } catch {
+            return .error(503, "the review queue cannot be used: \(error)")
+        }
+    }
+
+    /// `GET /v1/reviews/{id}`: where a held reply stands (`POST …/release` gives an approved one's reply).
     private func review(_ id: String) -> HTTPResponse {
         guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
         do {
@@ -191,12 +210,12 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         }
     }
 
-    static func reviewJSON(_ item: ReviewItem) -> String {
+    static func reviewJSON(_ item: ReviewItem, reply: Bool = false) -> String {
         func optional(_ value: String?) -> String { value.map(jsonString) ?? "null" }
         var object = "{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"id\":\(item.messageID ?? "null")"
         object += ",\"created\":\(jsonString(item.createdAt)),\"expires\":\(optional(item.expiresAt)),\"decided\":\(optional(item.decidedAt))"
         object += ",\"reviewer\":\(optional(item.decidedBy)),\"note\":\(optional(item.note))"
-        if item.status == .approved || item.status == .released {
+        if reply {
             object += ",\"reply\":\(jsonString(String(decoding: item.text, as: UTF8.self)))"
         }
         return object + "}"

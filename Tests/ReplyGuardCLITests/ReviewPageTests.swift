@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuardGate
 import Testing
 
 /// Headless Chromium (Debian's `chromium`; `.ci/run` installs it), or nil.
@@ -85,15 +86,15 @@ enum Chromium {
         let status = try server.request("GET", "/v1/reviews/\(review)").json()
         #expect(status["status"] as? String == "approved")
         #expect(status["note"] as? String == "已核实 ok")
-        #expect(status["reply"] as? String == ReviewPageTests.held)
+        #expect(try server.request("POST", "/v1/reviews/\(review)/release").json()["reply"] as? String == ReviewPageTests.held)
         #expect(status["reviewer"] as? String == "reviewer-li")
-        // The audit log has the reviewer's decision, in their name, with the note.
+        // The audit log has the reviewer's decision, in their name, with the note, then the client's release.
         let audit = try String(contentsOfFile: server.auditPath, encoding: .utf8).split(separator: "\n")
-            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(audit.map { $0["action"] as? String } == ["held", "approved"])
-        #expect(audit.last?["reviewer"] as? String == "reviewer-li")
-        #expect(audit.last?["note"] as? String == "已核实 ok")
-        #expect(audit.last?["review"] as? Int == review)
+            .map { try JSONDecoder().decode(AuditRecord.self, from: Data($0.utf8)) }
+        #expect(audit.map(\.action) == [.held, .approved, .released])
+        #expect(audit[1].reviewer == "reviewer-li")
+        #expect(audit[1].note == "已核实 ok")
+        #expect(audit[1].review == Int64(review))
 
         let after = try Chromium.run(["--dump-dom"], url: url + "&notice=done")
         #expect(after.contains("Pending (0)"), "\(after)")

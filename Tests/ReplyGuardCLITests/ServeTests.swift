@@ -166,9 +166,18 @@ import Testing
         let approve = try CLI.run(["review", "approve", String(review), "--queue", server.queuePath, "--note", "checked"])
         #expect(approve.status == 0, "\(approve.stderr)")
         let approved = try server.request("GET", "/v1/reviews/\(review)").json()
-        #expect(approved["status"] as? String == "approved")
-        #expect(approved["reply"] as? String == ServeTests.rumour)
+        #expect(approved["status"] as? String == "approved" && approved["reply"] == nil)
         #expect(approved["note"] as? String == "checked")
+        // A filter on the same queue does not publish it: it was held over HTTP.
+        let filter = try CLI.run(["filter", "--queue", server.queuePath, "--poll-interval", "0.05"], stdin: Array("好的\n".utf8))
+        #expect(filter.lines == ["好的"], "\(filter.stdout)")
+        // The client releases it, once.
+        let released = try server.request("POST", "/v1/reviews/\(review)/release")
+        let releasedReply = try released.json()["reply"] as? String
+        #expect(released.status == 200 && releasedReply == ServeTests.rumour, "\(released.text)")
+        #expect(try server.request("POST", "/v1/reviews/\(review)/release").status == 409)
+        #expect(try server.request("POST", "/v1/reviews/99999/release").status == 404)
+        #expect(try server.request("GET", "/v1/reviews/\(review)").json()["status"] as? String == "released")
     }
 
     @Test func anAuditLogThatCannotBeWrittenStopsPublishing() throws {
