@@ -42,7 +42,7 @@ final class SignalForwarder: @unchecked Sendable {
     /// The bot has been reaped: its pid may be reused, so nothing more is sent to it.
     func childGone() {
         lock.withLock { child = 0 }
-        sources.forEach { $0.cancel() }
+        for source in sources { source.cancel() }
     }
 }
 
@@ -119,7 +119,7 @@ struct Wrap: ParsableCommand {
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw fail("cannot create pipes", code: 125) }
         let argv = command.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let pipes = toChild + fromChild
         var spawnError: Int32 = 0
         let pid = rg_spawn(command[0], argv, toChild[0], fromChild[1], pipes, Int32(pipes.count), &spawnError)
