@@ -16,6 +16,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // HTTP/1.1 for `replyguard serve` (NIOCore, NIOPosix, NIOHTTP1 only: far fewer packages to build than a framework).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -25,8 +27,16 @@ let package = Package(
         ),
         .target(name: "ReplyGuardPCRE2", dependencies: ["CPCRE2"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
-        .target(name: "ReplyGuardReview", dependencies: ["CSQLite", "ReplyGuard"]),
+        .target(name: "ReplyGuardGate", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(name: "CSpawn"),
+        // `replyguard serve`: the HTTP service and the reviewer's page on the reply gate (the library does not depend on NIO).
+        .target(
+            name: "ReplyGuardServer",
+            dependencies: ["ReplyGuard", "ReplyGuardGate",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
@@ -42,7 +52,7 @@ let package = Package(
         .target(name: "ReplyGuardEmbeddedRules", exclude: ["rules"], plugins: ["EmbedRules"]),
         .executableTarget(
             name: "ReplyGuardCLI",
-            dependencies: ["ReplyGuard", "ReplyGuardReview", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
             swiftSettings: hotPathSettings
         ),
@@ -50,7 +60,7 @@ let package = Package(
         .executableTarget(name: "replyguard-fuzz", dependencies: ["ReplyGuard"], path: "Sources/ReplyGuardFuzz"),
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
-        .testTarget(name: "ReplyGuardReviewTests", dependencies: ["ReplyGuardReview", "ReplyGuard"]),
-        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardCLI"]),
+        .testTarget(name: "ReplyGuardGateTests", dependencies: ["ReplyGuardGate", "ReplyGuard"]),
+        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardCLI"]),
     ]
 )

@@ -118,7 +118,7 @@ func fuzzFramer(_ bytes: UnsafeBufferPointer<UInt8>) {
             framer.feed(UnsafeBufferPointer(rebasing: bytes[start..<cut])) { out.append(Array($0)) }
             start = cut
         }
-        framer.finish { out.append(Array($0)) }
+        framer.finishLines { out.append(Array($0)) }
         return out
     }
     let n = bytes.count

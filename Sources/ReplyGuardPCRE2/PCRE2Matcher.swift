@@ -69,9 +69,9 @@ public final class PCRE2Matcher {
             if rc == PCRE2_ERROR_NOMATCH { return }
             if rc < 0 { throw PCRE2MatchError(code: rc, message: PCRE2Pattern.message(for: rc)) }
             let ovector = pcre2_get_ovector_pointer_8(matchData)!
-            let lower = ovector[0], upper = ovector[1]
-            guard lower <= upper, upper <= length else { return } // \K tricks; nothing sane to report
-            if !body(lower..<upper) { return }
+            let span = try PCRE2Matcher.span(ovector[0], ovector[1], length: length)
+            let (lower, upper) = (span.lowerBound, span.upperBound)
+            if !body(span) { return }
             if upper > lower {
                 start = upper
             } else {
@@ -79,6 +79,19 @@ public final class PCRE2Matcher {
                 while start < length, subject[start] & 0xC0 == 0x80 { start += 1 }
             }
         }
+    }
+
+    /// The error code of a match whose reported span is out of order or outside the subject.
+    public static let badSpanCode: Int32 = -10_000
+
+    /// The match's byte range, or an error when PCRE2 reported one that is out of order or outside the
+    /// subject (`\K` inside a lookaround can do that where it is allowed). Never "no match": a caller
+    /// treats the error like any other match error, escalating the message (fail closed).
+    static func span(_ lower: Int, _ upper: Int, length: Int) throws(PCRE2MatchError) -> Range<Int> {
+        guard lower <= upper, upper <= length else {
+            throw PCRE2MatchError(code: badSpanCode, message: "the pattern reported a match from byte \(lower) to \(upper) of a \(length)-byte subject, which is not a span of it")
+        }
+        return lower..<upper
     }
 
     /// True when `pattern` matches anywhere in `subject`.

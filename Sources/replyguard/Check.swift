@@ -93,7 +93,8 @@ struct Check: ParsableCommand {
         var failedRules = 0
         for pack in ruleSet.packs {
             let enabled = ruleSet.enabledPacks.contains { $0.id == pack.id }
-            out.write("\(pack.file)  \(dim.paint("pack \(pack.id) \(pack.version), \(pack.rules.count) rules\(pack.model.map { ", model \((($0.path as NSString).lastPathComponent)) (escalate ≥ \(NGramModel.format($0.model.escalate, 6)))" } ?? "")\(enabled ? "" : ", not enabled by the policy")"))\n")
+            let model = pack.model.map { ", model \((($0.path as NSString).lastPathComponent)) (escalate ≥ \(NGramModel.format($0.model.escalate, 6)))" } ?? ""
+            out.write("\(pack.file)  \(dim.paint("pack \(pack.id) \(pack.version), \(pack.rules.count) rules\(model)\(enabled ? "" : ", not enabled by the policy")"))\n")
             for rule in pack.rules {
                 let ruleResults = byRule[rule.id] ?? []
                 let failures = ruleResults.filter { !$0.passed }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 /// Options `filter` and `wrap` share.
 struct FilterOptions: ParsableArguments {
@@ -41,7 +41,7 @@ struct FilterOptions: ParsableArguments {
         let ruleSet: RuleSet
         do { ruleSet = try ruleOptions.load() } catch { throw ExitCode(failureCode) }
         let engine = Engine(ruleSet: ruleSet)
-        let unsafe = StreamFilter.unsafeReplies(engine: engine)
+        let unsafe = ReplyGate.unsafeReplies(engine: engine)
         guard unsafe.isEmpty else {
             for problem in unsafe { Terminal.standardError.write("Error: refusing to start: \(problem)\n") }
             throw ExitCode(failureCode)

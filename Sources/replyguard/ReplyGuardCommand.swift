@@ -18,7 +18,7 @@ struct ReplyGuardCommand: ParsableCommand {
         binary (see `replyguard rules --help`).
         """,
         version: ReplyGuardVersion.string,
-        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self, RulesCommand.self]
+        subcommands: [Explain.self, Check.self, Scan.self, Filter.self, Wrap.self, Review.self, Learn.self, Serve.self, RulesCommand.self]
     )
 }
 
@@ -46,15 +46,21 @@ struct RuleOptions: ParsableArguments {
         policy ?? profile.map { location.files.resolve("profiles/\($0).yaml", in: location.directory) }
     }
 
-    /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
-    func load() throws -> RuleSet {
+    /// The rule set's location; a directory named by --rules or $REPLYGUARD_RULES that is not there is
+    /// an error (exit 2), never a reason to use the embedded set.
+    func checkedLocation() throws -> RuleLocation {
         let location = self.location
-        let files = location.files
-        if let explicit = location.explicitOption, !files.exists(location.directory) {
-            // A directory the user named that is not there is an error, never a reason to use the embedded set.
+        if let explicit = location.explicitOption, !location.files.exists(location.directory) {
             Terminal.standardError.write("replyguard: \(location.directory): \(String(cString: strerror(ENOENT))) (\(explicit))\n")
             throw ExitCode(2)
         }
+        return location
+    }
+
+    /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
+    func load() throws -> RuleSet {
+        let location = try checkedLocation()
+        let files = location.files
         if let profile, let path = policyFile, !files.exists(path) {
             let dir = files.resolve("profiles", in: location.directory)
             let known = files.names(in: dir).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()

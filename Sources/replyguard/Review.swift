@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
 struct Review: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,11 +30,13 @@ struct Review: ParsableCommand {
         return String(String.UnicodeScalarView(shown))
     }
 
-    static func rules(of decision: String) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return "-" }
-        let hits = (object["hits"] as? [[String: Any]] ?? []).compactMap { $0["rule"] as? String }
-        let errors = (object["errors"] as? [[String: Any]] ?? []).isEmpty ? [] : ["error"]
-        let all = hits + errors
+    static func decision(_ record: String) -> Decision? {
+        try? JSONDecoder().decode(Decision.self, from: Data(record.utf8))
+    }
+
+    static func rules(of record: String) -> String {
+        guard let decision = decision(record) else { return "-" }
+        let all = decision.hits.map(\.rule) + (decision.errors.isEmpty ? [] : ["error"])
         return all.isEmpty ? "-" : all.joined(separator: ",")
     }
 
@@ -49,7 +51,9 @@ struct Review: ParsableCommand {
             let out = Terminal.standardOutput
             for item in items {
                 if json {
-                    out.write("{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"created\":\(JSONWriter.string(item.createdAt)),\"id\":\(item.messageID ?? "null"),\"text\":\(JSONWriter.string(String(decoding: item.text, as: UTF8.self))),\"decision\":\(item.decision)}\n")
+                    let text = JSONWriter.string(String(decoding: item.text, as: UTF8.self))
+                    out.write("{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"created\":\(JSONWriter.string(item.createdAt)),"
+                        + "\"id\":\(item.messageID ?? "null"),\"text\":\(text),\"decision\":\(item.decision)}\n")
                 } else {
                     out.write("\(item.id)\t\(item.status.rawValue)\t\(item.createdAt.prefix(19))\t\(Review.rules(of: item.decision))\t\(Review.preview(item.text))\n")
                 }
@@ -75,7 +79,7 @@ struct Review: ParsableCommand {
             if let id = item.messageID { out.write("id:       \(id)\n") }
             out.write("text:     \(String(String.UnicodeScalarView(Visible.scalars(String(decoding: item.text, as: UTF8.self)))))\n")
             out.write("rules:    \(Review.rules(of: item.decision))\n")
-            if let decided = item.decidedAt { out.write("decided:  \(decided)\(item.note.map { " — \($0)" } ?? "")\n") }
+            if let decided = item.decidedAt { out.write("decided:  \(decided)\(item.decidedBy.map { " by \($0)" } ?? "")\(item.note.map { " — \($0)" } ?? "")\n") }
             if let released = item.releasedAt { out.write("released: \(released) by \(item.releasedBy ?? "?")\n") }
             out.write("decision: \(item.decision)\n")
             out.flush()
@@ -87,8 +91,9 @@ struct Review: ParsableCommand {
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
+        @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note) }
+        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note, reviewer: reviewer) }
     }
 
     struct Reject: ParsableCommand {
@@ -96,8 +101,9 @@ struct Review: ParsableCommand {
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
+        @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note) }
+        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note, reviewer: reviewer) }
     }
 
     struct Export: ParsableCommand {
@@ -124,7 +130,9 @@ struct Review: ParsableCommand {
                 case .rejected:
                     let (held, verdict) = Review.heldCategory(of: item.decision)
                     guard let category = held ?? category else { skipped += 1; continue }
-                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(verdict == "block" ? "block" : "escalate")\",\"category\":\(JSONWriter.string(category)),\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
+                    let expect = verdict == "block" ? "block" : "escalate"
+                    out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(expect)\",\"category\":\(JSONWriter.string(category)),"
+                        + "\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
                     written += 1
                 case .pending, .expired:
                     continue
@@ -137,18 +145,18 @@ struct Review: ParsableCommand {
 
     /// The category of the hit that held a reply (highest action first; a score-only hit after those)
     /// and the decision's verdict.
-    static func heldCategory(of decision: String) -> (String?, String?) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(decision.utf8)) as? [String: Any] else { return (nil, nil) }
-        let verdict = object["verdict"] as? String
-        let hits = object["hits"] as? [[String: Any]] ?? []
-        func rank(_ hit: [String: Any]) -> Int { (hit["action"] as? String).flatMap(Verdict.init(rawValue:))?.rank ?? -1 }
-        let best = hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
-        return (best?.element["category"] as? String, verdict)
+    static func heldCategory(of record: String) -> (String?, String?) {
+        guard let decision = decision(record) else { return (nil, nil) }
+        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
+        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
+        return (best?.element.category, decision.verdict.rawValue)
     }
 
-    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?) throws {
+    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?, reviewer: String?) throws {
         let reviewQueue = try queue.open()
-        guard try reviewQueue.decide(id, approve: approve, note: note) else {
+        let environment = ProcessInfo.processInfo.environment
+        let name = reviewer ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
+        guard try reviewQueue.decide(id, approve: approve, note: note, by: name) else {
             let state = try reviewQueue.item(id).map { item in
                 if item.status == .pending, let expires = item.expiresAt, expires <= ReviewQueue.timestamp() {
                     return "expired at \(expires) (review.expire_after_minutes in the policy) and can no longer be approved"

@@ -8,13 +8,15 @@ final class Terminal: @unchecked Sendable {
     static let standardOutput = Terminal(fd: 1)
     static let standardError = Terminal(fd: 2, bufferLimit: 0)
     static let errorStyle = Style(enabled: ColorChoice.auto.enabled(fd: 2), code: "1;31")
-    /// The exit status when standard output cannot be written (wrap sets 125: its own failure).
-    nonisolated(unsafe) static var writeFailureStatus: Int32 = 2
 
     let fd: Int32
     private var buffer: [UInt8] = []
     private let bufferLimit: Int
     private let lock = NSLock()
+    /// The exit status when this output cannot be written, and what to do first (wrap: 125, and stop
+    /// the bot). Guarded by `lock`.
+    private var failureStatus: Int32 = 2
+    private var beforeExit: @Sendable () -> Void = {}
 
     init(fd: Int32, bufferLimit: Int = 1 << 16) {
         self.fd = fd
@@ -42,6 +44,15 @@ final class Terminal: @unchecked Sendable {
         if buffer.count > bufferLimit { flushLocked() }
     }
 
+    /// Sets the exit status used when a write fails (or the reader goes away: `beforeExit` only), and
+    /// what to run before exiting.
+    func onWriteFailure(exitStatus: Int32, beforeExit: @escaping @Sendable () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        failureStatus = exitStatus
+        self.beforeExit = beforeExit
+    }
+
     func flush() {
         lock.lock()
         defer { lock.unlock() }
@@ -63,15 +74,15 @@ final class Terminal: @unchecked Sendable {
                 if errno == EINTR { continue }
                 if errno == EPIPE {
                     // The reader went away: stop quietly (and stop a wrapped bot with us).
-                    if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                    beforeExit()
                     exit(0)
                 }
                 guard fd == 1 else { return }
                 let reason = String(cString: strerror(errno))
-                if wrappedChild > 0 { kill(wrappedChild, SIGTERM) }
+                beforeExit()
                 let message = "Error: cannot write to standard output (\(reason)); stopped, nothing more is published\n"
                 _ = message.withCString { Foundation.write(2, $0, strlen($0)) }
-                exit(Terminal.writeFailureStatus)
+                exit(failureStatus)
             }
             offset += n
         }
@@ -80,26 +91,3 @@ final class Terminal: @unchecked Sendable {
     deinit { flushLocked() }
 }
 
-/// ANSI styling that is a no-op when colour is off.
-struct Style {
-    var enabled: Bool
-    var code: String
-    func paint(_ text: String) -> String { enabled ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
-}
-
-extension Verdict {
-    var colorCode: String { self == .block ? "1;31" : self == .escalate ? "1;33" : self == .mask ? "1;36" : "1;32" }
-}
-
-/// Renders text on one terminal line, one symbol per scalar (so spans still line up): controls and
-/// line breaks as control pictures (␤ ␉ ␀), zero-width and other format characters as ◌.
-enum Visible {
-    static func scalars(_ text: String) -> [Unicode.Scalar] {
-        text.unicodeScalars.map { s in
-            if s.value < 0x20 { return Unicode.Scalar(0x2400 + s.value)! }
-            if s.value == 0x7F { return "\u{2421}" }
-            if s.properties.generalCategory == .format { return "\u{25CC}" }
-            return s
-        }
-    }
-}

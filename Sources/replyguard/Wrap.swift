@@ -2,12 +2,49 @@ import ArgumentParser
 import CSpawn
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 
-/// The wrapped child, for the signal handlers (which cannot capture context).
-nonisolated(unsafe) var wrappedChild: pid_t = 0
-/// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded to the child; 0: never.
-nonisolated(unsafe) var terminationForwardedAt: Double = 0
+/// Forwards SIGINT, SIGTERM and SIGHUP to the wrapped bot (through dispatch signal sources, so no
+/// global state is shared with a signal handler) and remembers when the first one arrived.
+/// `@unchecked Sendable`: `child` and `firstAt` are only touched under `lock`.
+final class SignalForwarder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var child: pid_t
+    private var firstAt: Double = 0
+    private var sources: [DispatchSourceSignal] = []
+
+    init(child: pid_t, signals: [Int32]) {
+        self.child = child
+        var forwarded = sigset_t()
+        sigemptyset(&forwarded)
+        for sig in signals {
+            signal(sig, SIG_IGN) // the source sees it; the default action (exit) must not run
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in self?.forward(sig) }
+            source.resume()
+            sources.append(source)
+            sigaddset(&forwarded, sig)
+        }
+        // We may have been started with these blocked (some launchers do); forwarding needs them.
+        pthread_sigmask(SIG_UNBLOCK, &forwarded, nil)
+    }
+
+    private func forward(_ sig: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if child > 0 { kill(child, sig) }
+        if firstAt == 0 { firstAt = monotonicSeconds() }
+    }
+
+    /// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded; 0: never.
+    var forwardedAt: Double { lock.withLock { firstAt } }
+
+    /// The bot has been reaped: its pid may be reused, so nothing more is sent to it.
+    func childGone() {
+        lock.withLock { child = 0 }
+        for source in sources { source.cancel() }
+    }
+}
 
 func monotonicSeconds() -> Double {
     var now = timespec()
@@ -43,13 +80,46 @@ struct Wrap: ParsableCommand {
 
     func run() throws {
         let filter = try options.makeFilter(failureCode: 125)
-        Terminal.writeFailureStatus = 125
+        Terminal.standardOutput.onWriteFailure(exitStatus: 125, beforeExit: {})
+        let bot = try spawnBot()
+        let signals = SignalForwarder(child: bot.pid, signals: [SIGINT, SIGTERM, SIGHUP])
+        // Standard output gone or failing: stop the bot with us.
+        Terminal.standardOutput.onWriteFailure(exitStatus: 125, beforeExit: { kill(bot.pid, SIGTERM) })
+        Wrap.forwardStandardInput(to: bot.input)
+        let pumped = Wrap.pumpOutput(of: bot, into: filter, signals: signals, grace: grace, pollInterval: options.pollInterval)
+        if let failure = filter.failure {
+            // Fail closed: stop the bot and publish nothing more.
+            Terminal.standardOutput.flush()
+            close(bot.output)
+            if !pumped.reaped { Wrap.stop(bot.pid, grace: grace) }
+            signals.childGone()
+            throw fail(failure, code: 125)
+        }
+        filter.finish(publishPartial: false)
+        close(bot.output)
+        let status = pumped.reaped ? pumped.status : Wrap.waitForExit(bot.pid, signals: signals, grace: grace)
+        signals.childGone()
+        filter.poll()
+        Terminal.standardOutput.flush()
+        throw Wrap.exitCode(waitStatus: status)
+    }
+
+    /// A running bot: its pid, the write end of its standard input and the read end of its standard output.
+    private struct Bot {
+        let pid: pid_t
+        let input: Int32
+        let output: Int32
+    }
+
+    /// Starts the bot on two pipes. It starts with no blocked signals and default handlers, whatever we
+    /// inherited or set (we ignore SIGPIPE ourselves; a bot must not), and is sent SIGKILL if we die
+    /// (PR_SET_PDEATHSIG). Throws 125 when the pipes cannot be made, 127 when the command is not
+    /// found, 126 when it cannot be executed.
+    private func spawnBot() throws -> Bot {
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw fail("cannot create pipes", code: 125) }
-        // The bot starts with no blocked signals and default handlers, whatever we inherited or set (we
-        // ignore SIGPIPE ourselves; a bot must not), and is sent SIGKILL if we die (PR_SET_PDEATHSIG).
         let argv = command.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let pipes = toChild + fromChild
         var spawnError: Int32 = 0
         let pid = rg_spawn(command[0], argv, toChild[0], fromChild[1], pipes, Int32(pipes.count), &spawnError)
@@ -59,20 +129,12 @@ struct Wrap: ParsableCommand {
             Terminal.standardError.write("Error: cannot run \(command[0]): \(String(cString: strerror(spawnError)))\n")
             throw ExitCode(spawnError == ENOENT ? 127 : 126)
         }
-        wrappedChild = pid
-        var forwarded = sigset_t()
-        sigemptyset(&forwarded)
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { received in
-                if wrappedChild > 0 { kill(wrappedChild, received) }
-                if terminationForwardedAt == 0 { terminationForwardedAt = monotonicSeconds() }
-            }
-            sigaddset(&forwarded, sig)
-        }
-        // We may have been started with these blocked (some launchers do); forwarding needs them.
-        pthread_sigmask(SIG_UNBLOCK, &forwarded, nil)
-        // Our stdin → the bot's stdin, on its own thread so neither side can block the other.
-        let childInput = toChild[1]
+        return Bot(pid: pid, input: toChild[1], output: fromChild[0])
+    }
+
+    /// Our stdin → the bot's stdin, on its own thread so neither side can block the other; closes
+    /// `childInput` at our end of input or when the bot stops reading.
+    private static func forwardStandardInput(to childInput: Int32) {
         let forwarder = Thread {
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while true {
@@ -89,41 +151,45 @@ struct Wrap: ParsableCommand {
             close(childInput)
         }
         forwarder.start()
+    }
 
+    /// Filters the bot's output until it closes it (or the filter fails), reaping the bot if it exits
+    /// meanwhile and killing it once a forwarded signal's grace period is over. Returns whether it was
+    /// reaped, and its wait status if so.
+    private static func pumpOutput(of bot: Bot, into filter: StreamFilter, signals: SignalForwarder, grace: Double,
+                                   pollInterval: Double) -> (reaped: Bool, status: Int32) {
         var status: Int32 = 0
         var reaped = false
-        let grace = self.grace
-        pump(fd: fromChild[0], into: filter, pollInterval: options.pollInterval) {
-            reaped = reaped || waitpid(pid, &status, WNOHANG) == pid
+        pump(fd: bot.output, into: filter, pollInterval: pollInterval) {
+            reaped = reaped || waitpid(bot.pid, &status, WNOHANG) == bot.pid
             // A bot that ignores a forwarded signal is killed after the grace period.
-            if !reaped && terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
+            let forwardedAt = signals.forwardedAt
+            if !reaped && forwardedAt > 0 && monotonicSeconds() - forwardedAt >= grace { kill(bot.pid, SIGKILL) }
             return reaped
         }
-        if let failure = filter.failure {
-            // Fail closed: stop the bot and publish nothing more.
-            Terminal.standardOutput.flush()
-            close(fromChild[0])
-            if !reaped { Wrap.stop(pid, grace: grace) }
-            wrappedChild = 0
-            throw fail(failure, code: 125)
-        }
-        filter.finish(publishPartial: false)
-        close(fromChild[0])
-        // The bot closed its output but may still run: wait for it (killing it once a forwarded
-        // signal's grace period is over).
-        while !reaped {
+        return (reaped, status)
+    }
+
+    /// The bot closed its output but may still run: waits for it (killing it once a forwarded signal's
+    /// grace period is over) and returns its wait status.
+    private static func waitForExit(_ pid: pid_t, signals: SignalForwarder, grace: Double) -> Int32 {
+        var status: Int32 = 0
+        while true {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid || (r < 0 && errno != EINTR) { break }
-            if terminationForwardedAt > 0 && monotonicSeconds() - terminationForwardedAt >= grace { kill(pid, SIGKILL) }
+            let forwardedAt = signals.forwardedAt
+            if forwardedAt > 0 && monotonicSeconds() - forwardedAt >= grace { kill(pid, SIGKILL) }
             usleep(20_000)
         }
-        wrappedChild = 0
-        filter.poll()
-        Terminal.standardOutput.flush()
+        return status
+    }
+
+    /// Our exit status for the bot's wait status: its own, or 128+N when signal N killed it.
+    private static func exitCode(waitStatus status: Int32) -> ExitCode {
         // WIFEXITED / WEXITSTATUS / WTERMSIG are macros; decode the wait status by hand.
         let signalNumber = status & 0x7F
-        if signalNumber == 0 { throw ExitCode((status >> 8) & 0xFF) }
-        throw ExitCode(128 + signalNumber)
+        if signalNumber == 0 { return ExitCode((status >> 8) & 0xFF) }
+        return ExitCode(128 + signalNumber)
     }
 
     /// Sends SIGTERM, then SIGKILL if the bot is still running `grace` seconds later, and reaps it.

@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuard
 import Testing
 
 /// Runs the built `replyguard` binary.
@@ -16,8 +17,13 @@ struct CLI {
         let stdout: String
         let stderr: String
         var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+        /// Other JSON lines (review list, export), untyped.
         func records() throws -> [[String: Any]] {
             try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+        /// Decision records (scan, explain --json), typed.
+        func decisions() throws -> [Decision] {
+            try lines.map { try JSONDecoder().decode(Decision.self, from: Data($0.utf8)) }
         }
     }
 
@@ -39,13 +45,13 @@ struct CLI {
     @Test func explainBlocksTheTraditionalSeedLineWithTheWholeSpan() throws {
         let result = try CLI.run(["explain", "--json", "你不說話沒人把你當啞巴"])
         #expect(result.status == 1)
-        let record = try result.records()[0]
-        #expect(record["verdict"] as? String == "block")
-        let hit = (record["hits"] as! [[String: Any]])[0]
-        #expect(hit["rule"] as? String == "insult.mute-mockery")
-        #expect(hit["start"] as? Int == 0 && hit["end"] as? Int == 11)
-        #expect(hit["byteStart"] as? Int == 0 && hit["byteEnd"] as? Int == 33)
-        #expect(hit["match"] as? String == "你不說話沒人把你當啞巴")
+        let record = try result.decisions()[0]
+        #expect(record.verdict == .block)
+        let hit = try #require(record.hits.first)
+        #expect(hit.rule == "insult.mute-mockery")
+        #expect(hit.start == 0 && hit.end == 11)
+        #expect(hit.byteStart == 0 && hit.byteEnd == 33)
+        #expect(hit.match == "你不說話沒人把你當啞巴")
     }
 
     @Test func explainHumanOutputHasNoColourWhenPiped() throws {
@@ -123,15 +129,9 @@ struct CLI {
         let file = CLI.temporaryFile("replies.jsonl", lines.joined(separator: "\n") + "\nnot json\n")
         let result = try CLI.run(["scan", file])
         #expect(result.status == 1)
-        let records = try result.records()
-        #expect(records.count == 6)
-        #expect(records[0]["id"] as? Int == 30)
-        #expect(records[1]["id"] as? String == "b")
-        #expect(records[2]["id"] as? Int == 1)
-        #expect(records[3]["id"] as? String == "z-9")
-        #expect(records[4]["id"] as? Int == 2)
-        #expect(records.map { $0["verdict"] as? String } == ["block", "allow", "escalate", "block", "allow", "escalate"])
-        #expect((records[5]["id"] as? String)?.hasSuffix("replies.jsonl:6") == true)
+        let records = try result.decisions()
+        #expect(records.map(\.id) == [.number("30"), .string("b"), .number("1"), .string("z-9"), .number("2"), .string(file + ":6")])
+        #expect(records.map(\.verdict) == [.block, .allow, .escalate, .block, .allow, .escalate])
         #expect(result.stderr.contains("scanned 6 messages"))
     }
 
@@ -148,11 +148,11 @@ struct CLI {
         let input: [UInt8] = Array("好的\r\n".utf8) + [0xFF, 0xFE, 0x00] + Array("傻逼\r\n\n".utf8)
         let result = try CLI.run(["scan", "--only-flagged", "-"], stdin: input)
         #expect(result.status == 1)
-        let records = try result.records()
+        let records = try result.decisions()
         #expect(records.count == 1)
-        #expect(records[0]["id"] as? String == "<stdin>:2")
-        #expect(records[0]["verdict"] as? String == "block")
-        #expect(((records[0]["errors"] as? [[String: Any]])?.first?["message"] as? String)?.contains("UTF-8") == true)
+        #expect(records[0].id == .string("<stdin>:2"))
+        #expect(records[0].verdict == .block)
+        #expect(records[0].errors.first?.message.contains("UTF-8") == true)
     }
 
     @Test func scanWalksDirectories() throws {
@@ -161,9 +161,9 @@ struct CLI {
         try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
         try "{\"id\":5,\"text\":\"好\"}\n".write(toFile: dir + "/sub/b.jsonl", atomically: true, encoding: .utf8)
         try "傻逼\n".write(toFile: dir + "/README.md", atomically: true, encoding: .utf8)
-        let records = try CLI.run(["scan", dir]).records()
+        let records = try CLI.run(["scan", dir]).decisions()
         #expect(records.count == 2)
-        #expect(records[1]["id"] as? Int == 5)
+        #expect(records[1].id == .number("5"))
     }
 
     @Test func checkCorpusPrintsTheTableAndPassesOnTheShippedCorpus() throws {
@@ -225,8 +225,8 @@ struct CLI {
         let post = "【市政府发布】今年第三季度空气质量通报 http://t.cn/A6abcdE 点击领取"
         let replies = try CLI.run(["explain", "--json", post])
         let posts = try CLI.run(["explain", "--json", "--profile", "posts", post])
-        #expect(try replies.records()[0]["verdict"] as? String == "escalate")
-        #expect(try posts.records()[0]["verdict"] as? String == "allow", "\(posts.stdout)")
+        #expect(try replies.decisions()[0].verdict == .escalate)
+        #expect(try posts.decisions()[0].verdict == .allow, "\(posts.stdout)")
         #expect(try CLI.run(["check", "--profile", "posts"]).status == 0)
         let missing = try CLI.run(["explain", "--profile", "nope", "x"])
         #expect(missing.status == 2 && missing.stderr.contains("no profile 'nope'") && missing.stderr.contains("posts"))

@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuard
 import Testing
 
 /// #12.4: a CSV quote that never closes (or one in the middle of an unquoted field) swallowed the rows
@@ -23,6 +24,6 @@ import Testing
         let file = CLI.temporaryFile("ok.csv", "id,text\r\n1,\"您好,\"\"办事\"\"\n大厅\"\r\n2,\"傻逼\"\r\n3,\r\n")
         let result = try CLI.run(["scan", file])
         #expect(result.status == 1, "\(result.stderr)")
-        #expect(try result.records().map { $0["verdict"] as? String } == ["allow", "block", "allow"])
+        #expect(try result.decisions().map(\.verdict) == [.allow, .block, .allow])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuard
 import Testing
 
 /// #12.2: a JSON object with a repeated text or id key is ambiguous — replyguard read the first value,
@@ -30,10 +31,10 @@ import Testing
         {"id":4,"id":5,"text":"您好"}
         """)
         let result = try CLI.run(["scan", file])
-        let records = try result.records()
-        #expect(records.map { $0["verdict"] as? String } == ["block", "escalate"])
+        let records = try result.decisions()
+        #expect(records.map(\.verdict) == [.block, .escalate])
         for record in records {
-            let message = ((record["errors"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
+            let message = record.errors.first?.message ?? ""
             #expect(message.contains("more than once"), "\(message)")
         }
     }

@@ -156,7 +156,7 @@ import Testing
             }
         }
         plain(try Self.run(["scan", "nosuch"], copy), "replyguard: nosuch: No such file or directory\n")
-        plain(try Self.run(["scan", "/proc/self/mem"], copy), "replyguard: /proc/self/mem: Input/output error\n")
+        plain(try Self.run(["scan", "/proc/self/mem"], copy), "/proc/self/mem: Input/output error\n")
         let escalating = Array("为爱豆打ＣＡＬＬ\n".utf8)
         let queue = try Self.run(["filter", "--queue", "/etc/passwd/q"], copy, stdin: escalating)
         plain(queue, "replyguard: /etc/passwd/q: cannot open the review queue: Not a directory (/etc/passwd is a file)")

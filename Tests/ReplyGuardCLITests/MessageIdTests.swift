@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuard
 import Testing
 
 /// #12.3: an id that is not a JSON number or string was copied raw into scan records, the audit log and
@@ -12,10 +13,10 @@ import Testing
         let file = dir + "/ids.jsonl"
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         let scan = try CLI.run(["scan", file])
-        let records = try scan.records() // throws when a record is not valid JSON
+        let records = try scan.decisions() // throws when a record is not a valid decision record
         #expect(records.count == lines.count)
-        #expect(records.dropLast().allSatisfy { $0["verdict"] as? String == "escalate" })
-        #expect(records.last?["verdict"] as? String == "allow" && records.last?["id"] as? Double == -1500)
+        #expect(records.dropLast().allSatisfy { $0.verdict == .escalate })
+        #expect(records.last?.verdict == .allow && records.last?.id == .number("-1500"))
 
         let q = dir + "/q.sqlite3", audit = dir + "/audit.jsonl"
         let filter = try CLI.run(["filter", "--jsonl", "--queue", q, "--audit", audit], stdin: Array(FileManager.default.contents(atPath: file)!))

@@ -1,4 +1,5 @@
 import Foundation
+import ReplyGuard
 import Testing
 
 /// #12.1: a huge line crashed (SIGABRT) instead of failing closed — memory was ~18× the line, ~190× for a
@@ -43,10 +44,10 @@ import Testing
         let result = try CLI.run(["scan", dir + "/r.txt"])
         #expect(result.status == 2)
         #expect(result.stderr.contains("--max-message-size"), "\(result.stderr)")
-        let records = try result.records()
-        #expect(records.map { $0["verdict"] as? String } == ["allow", "escalate", "block"])
-        #expect((records[1]["id"] as? String)?.hasSuffix("r.txt:2") == true)
-        #expect(((records[1]["errors"] as? [[String: Any]])?.first?["message"] as? String)?.contains("longer than the maximum") == true)
+        let records = try result.decisions()
+        #expect(records.map(\.verdict) == [.allow, .escalate, .block])
+        #expect(records[1].id.description.hasSuffix("r.txt:2"))
+        #expect(records[1].errors.first?.message.contains("longer than the maximum") == true)
         #expect(try CLI.run(["scan", "--max-message-size", "8M", dir + "/r.txt"]).status == 1)
     }
 
@@ -58,7 +59,7 @@ import Testing
             $RG scan \(dir)/sb.txt \(dir)/zeros.txt.gz
             """)
         #expect(result.status == 2, "\(result.stderr)")
-        let records = try result.records()
-        #expect(records.map { $0["verdict"] as? String } == ["allow", "escalate", "block", "escalate"])
+        let records = try result.decisions()
+        #expect(records.map(\.verdict) == [.allow, .escalate, .block, .escalate])
     }
 }

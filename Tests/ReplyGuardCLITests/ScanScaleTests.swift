@@ -1,4 +1,6 @@
 import Foundation
+import ReplyGuard
+import ReplyGuardGate
 import Testing
 
 @Suite struct ScanScaleTests {
@@ -20,15 +22,15 @@ import Testing
         } + ["not json", "{\"id\":999}"]
         let file = dir + "/replies.jsonl"
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let scanned = try CLI.run(["scan", "-j", "2", file]).records()
+        let scanned = try CLI.run(["scan", "-j", "2", file]).decisions()
         _ = try CLI.run(["filter", "--jsonl", "--queue", dir + "/q.sqlite3", "--audit", dir + "/audit.jsonl"], stdin: Array(FileManager.default.contents(atPath: file)!))
         let audited = try String(contentsOfFile: dir + "/audit.jsonl", encoding: .utf8).split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            try JSONDecoder().decode(AuditRecord.self, from: Data($0.utf8)).decision
         }
         #expect(scanned.count == lines.count && audited.count == lines.count)
         for (s, a) in zip(scanned, audited) {
-            #expect(s["verdict"] as? String == a["verdict"] as? String, "\(s["id"] ?? "?")")
-            #expect((s["hits"] as? [[String: Any]])?.map { $0["rule"] as! String } == (a["hits"] as? [[String: Any]])?.map { $0["rule"] as! String })
+            #expect(s.verdict == a.verdict, "\(s.id)")
+            #expect(s.hits.map(\.rule) == a.hits.map(\.rule))
         }
     }
 
@@ -56,10 +58,10 @@ import Testing
             }
         }
         try lines.joined(separator: "\r\n").write(toFile: file, atomically: true, encoding: .utf8)
-        let records = try CLI.run(["scan", "-j", "2", file]).records()
+        let records = try CLI.run(["scan", "-j", "2", file]).decisions()
         let expected = lines.indices.filter { !lines[$0].allSatisfy { $0 == " " || $0 == "\t" } }
-        #expect(records.map { $0["id"] as? String } == expected.map { "\(file):\($0 + 1)" })
-        #expect(records.map { $0["verdict"] as? String } == expected.map { lines[$0].contains("哑巴") ? "block" : "allow" })
+        #expect(records.map(\.id) == expected.map { .string("\(file):\($0 + 1)") })
+        #expect(records.map(\.verdict) == expected.map { lines[$0].contains("哑巴") ? .block : .allow })
     }
 
     @Test func csvColumnsByNameWithQuotedNewlines() throws {
@@ -67,9 +69,9 @@ import Testing
         let csv = "id,author,text\na1,bot,\"您好，办事大厅开放\"\na2,bot,\"第一行\n你不说话没人把你当哑巴\"\r\n"
             + "a3,\"x, \"\"y\"\"\",\"说\"\"网传\"\"明天停水\"\n"
         try csv.write(toFile: dir + "/r.csv", atomically: true, encoding: .utf8)
-        let records = try CLI.run(["scan", dir + "/r.csv"]).records()
-        #expect(records.map { $0["id"] as? String } == ["a1", "a2", "a3"])
-        #expect(records.map { $0["verdict"] as? String } == ["allow", "block", "escalate"])
+        let records = try CLI.run(["scan", dir + "/r.csv"]).decisions()
+        #expect(records.map(\.id) == [.string("a1"), .string("a2"), .string("a3")])
+        #expect(records.map(\.verdict) == [.allow, .block, .escalate])
         let missing = try CLI.run(["scan", "--text-field", "body", dir + "/r.csv"])
         #expect(missing.status == 2 && missing.stderr.contains("has no column 'body'"))
     }
@@ -82,9 +84,9 @@ import Testing
         gzip.arguments = [dir + "/r.txt"]
         try gzip.run()
         gzip.waitUntilExit()
-        let records = try CLI.run(["scan", dir]).records()
-        #expect(records.map { $0["verdict"] as? String } == ["allow", "block"])
-        #expect((records[1]["id"] as? String)?.hasSuffix("r.txt.gz:2") == true)
+        let records = try CLI.run(["scan", dir]).decisions()
+        #expect(records.map(\.verdict) == [.allow, .block])
+        #expect(records[1].id.description.hasSuffix("r.txt.gz:2"))
     }
 
     @Test func includeAndExcludeGlobs() throws {
@@ -92,7 +94,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir + "/old", withIntermediateDirectories: true)
         for name in ["a.txt", "b.log", "old/c.txt", "d.dat"] { try "傻逼\n".write(toFile: dir + "/" + name, atomically: true, encoding: .utf8) }
         func ids(_ args: [String]) throws -> [String] {
-            try CLI.run(["scan"] + args + [dir]).records().map { ($0["id"] as! String).replacingOccurrences(of: dir + "/", with: "") }
+            try CLI.run(["scan"] + args + [dir]).decisions().map { $0.id.description.replacingOccurrences(of: dir + "/", with: "") }
         }
         #expect(try ids([]) == ["a.txt:1", "b.log:1", "old/c.txt:1"])
         #expect(try ids(["--exclude", "old"]) == ["a.txt:1", "b.log:1"])

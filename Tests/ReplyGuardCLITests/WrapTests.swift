@@ -1,4 +1,6 @@
 import Foundation
+import ReplyGuard
+import ReplyGuardGate
 import Testing
 
 @Suite struct WrapAndFilterTests {
@@ -26,7 +28,7 @@ import Testing
         #expect(released.lines == ["网传明天起全市停水", "好的"])
         #expect(try CLI.run(["review", "list", "--queue", q, "--status", "all"]).stdout.contains("released"))
         let actions = try String(contentsOfFile: audit, encoding: .utf8).split(separator: "\n").map {
-            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["action"] as! String
+            try JSONDecoder().decode(AuditRecord.self, from: Data($0.utf8)).action.rawValue
         }
         #expect(actions == ["published", "fallback", "held", "fallback", "published", "fallback"])
     }

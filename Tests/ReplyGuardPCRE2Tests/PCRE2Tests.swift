@@ -1,5 +1,5 @@
 import Testing
-import ReplyGuardPCRE2
+@testable import ReplyGuardPCRE2
 
 @Suite struct PCRE2Tests {
     func ranges(_ pattern: String, _ subject: [UInt8], limits: PCRE2Limits = PCRE2Limits()) throws -> [Range<Int>] {
@@ -64,5 +64,14 @@ import ReplyGuardPCRE2
         #expect(try PCRE2Pattern("abc\\d+").requiredByte == UInt8(ascii: "c"))
         #expect(try PCRE2Pattern("(?i)abc").requiredByte == nil)
         #expect(try PCRE2Pattern("a|b").requiredByte == nil)
+    }
+
+    /// A match whose span is out of order or past the subject's end is an error (the message is escalated),
+    /// never silently "no match"; `\K` in a lookaround, the way to produce one, is refused at compile time.
+    @Test func anOutOfRangeMatchSpanIsAnErrorNotNoMatch() throws {
+        #expect(try PCRE2Matcher.span(2, 5, length: 5) == 2..<5)
+        #expect(throws: PCRE2MatchError.self) { try PCRE2Matcher.span(3, 2, length: 5) }
+        #expect(throws: PCRE2MatchError.self) { try PCRE2Matcher.span(0, 6, length: 5) }
+        #expect(throws: PCRE2CompileError.self) { try PCRE2Pattern("(?=ab\\K)") }
     }
 }

@@ -66,8 +66,10 @@ import Testing
     }
 
     @Test func unknownEvasionIsALoadError() {
-        let problems = loadProblems(["t.yaml": pack(match: "words: [x]", extra: "    evasions: [homophones]\n")])
-        #expect(problems.first?.message.contains("unknown evasion 'homophones'") == true)
+        let problems = loadProblems(["t.yaml": pack(match: "words: [x]", extra: "    evasions: [homophone]\n")])
+        #expect(problems.first?.message.contains("unknown evasion 'homophone'") == true)
+        #expect(problems.first?.message.contains("stretched-letters, homophones") == true)
+        #expect(loadProblems(["t.yaml": pack(match: "words: [x]", extra: "    evasions: [homophones]\n")]).isEmpty)
     }
 
     @Test func pinyinAnnotationsAfterCharactersAreSkipped() {

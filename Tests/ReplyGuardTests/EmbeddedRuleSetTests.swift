@@ -1,6 +1,6 @@
 import Foundation
-@testable import ReplyGuard
 import Testing
+@testable import ReplyGuard
 
 /// The loader reads an in-memory rule set mounted at `<embedded>` through the same code path as a
 /// directory: packs, word lists, models, policy, profiles with `extends`, and diagnostics with paths.
@@ -25,13 +25,13 @@ import Testing
         let dir = makeRulesDirectory(Self.valid)
         let fromDisk = try RuleLoader.load(rulesDirectory: dir)
         #expect(fromMemory.packs.map(\.file) == ["<embedded>/t.yaml"])
-        #expect(fromMemory.policy.fallbackReply == "抱歉")
+        #expect(fromMemory.policy.publishing.fallbackReply == "抱歉")
         #expect(fromMemory.digest == fromDisk.digest)
         #expect(Engine(ruleSet: fromMemory).decide("你这个傻瓜蛋").verdict == .block)
         // A profile extends ../policy.yaml inside the embedded set.
         let profile = try RuleLoader.load(rulesDirectory: EmbeddedRuleSet.root, policyFile: files.resolve("profiles/p.yaml", in: EmbeddedRuleSet.root), files: files)
         let profileOnDisk = try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/p.yaml")
-        #expect(profile.policy.fallbackReply == "另一个" && profile.policy.packs == ["t"])
+        #expect(profile.policy.publishing.fallbackReply == "另一个" && profile.policy.packs == ["t"])
         #expect(profile.digest == profileOnDisk.digest && profile.digest != fromMemory.digest)
         // A word list's content is in the digest.
         var edited = Self.valid

@@ -135,7 +135,8 @@ import Testing
         #expect(plain.decide("下3滥").verdict == .allow)     // opt-in
         let palette = Array("下三3叁❸㈢滥二2贰货十拾点 、1")
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "p.yaml": regexPack([(#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"\d{3}"#, "original")])],
-                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽", "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
+                                               fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽",
+                                                           "⓵⓷⓽⓵⓶⓷⓸⓹⓺⓻⓼", "❿❿❿❿❿❶", "13812345678"],
                                                palette: palette, maxNoise: 5, seed: 5, count: 3000)
     }
 
@@ -162,6 +163,51 @@ import Testing
         let palette = Array("fuckgodal打 .\u{200B}ＦＵ")
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["fuuuck", "fuckkk", "goood", "打caaall", "ｆｕｕｕｃｋ", "fuck", "cal"],
                                                palette: palette, maxNoise: 5, seed: 9, insert: true, count: 3000)
+    }
+
+    /// The incident lines of insult and hostile (the four seed lines and 自贡's shorter mute line), each
+    /// twice with one character swapped for a homophone — where a swap hides the line from the shorter
+    /// words, except in 古宣's line, whose two halves are each a word.
+    static let homophoneLines = ["你不说话没人把你当雅巴", "你不说话没人把你当哑八", "不说话没人把你当亚巴", "不说话没人把你当哑吧",
+                                 "我仿佛听见了一群闻子在嗡嗡嗡", "我仿佛听见了一群文子在嗡嗡嗡", "面子是别人给的，脸是自几丢的。",
+                                 "面子是别人给的，连是自己丢的。", "你醉好永远别来！有你不多无你不少！", "你最好永远别来！有你不多吴你不少！"]
+
+    /// The opt-in `homophones` evasion: a word of eight or more characters with one Chinese character
+    /// swapped for another of the same toneless reading, found through the word's halves and verified;
+    /// the shipped incident-line rules opt in.
+    @Test func oneCharacterSwappedForAHomophone() throws {
+        for text in Self.homophoneLines { #expect(shipped.decide(text).verdict == .block, "\(text)") }
+        let yaml = pack(match: "words: [你不说话没人把你当哑巴, 一群蚊子在嗡嗡嗡]", extra: "    evasions: [homophones]\n")
+        let e = try engine(["t.yaml": yaml])
+        // Either half may hold the swap, at the word's edges too; fillers, Traditional characters and
+        // annotations as for the word itself; the hit maps back to the original text.
+        for text in ["泥不说话没人把你当哑巴", "你不说话没人把你当哑八", "你布说话，没人把你当哑巴", "一裙蚊子在嗡嗡嗡", "一群蚊子在嗡嗡翁"] {
+            #expect(e.decide(text).verdict == .block, "\(text)")
+        }
+        let hit = try #require(e.decide("x你不說話沒人把你當(dāng)雅巴y").hits.first)
+        #expect(hit.start == 1 && hit.end == 18 && hit.match == "你不說話沒人把你當(dāng)雅巴")
+        #expect(e.decide("答：泥不说话没人把你当哑巴。").hits.map(\.match) == ["泥不说话没人把你当哑巴"])
+        // Not a homophone (傻 is sha, 虫 chong), two swaps, a letter for a character, a character inserted
+        // or left out, more fillers than a word allows.
+        for text in ["你不说话没人把你当傻巴", "一群蚊虫在嗡嗡嗡", "你不说话没人把尼当雅巴", "你不说话没人把你当ya巴", "你不说话没人把你当个雅巴",
+                     "你不说话没人把你雅巴", "你不说话没人把你当，，，，，雅巴"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        // Words shorter than eight characters are left alone.
+        let short = try engine(["t.yaml": pack(match: "words: [蚊子在嗡嗡, 没人把你当哑巴]", extra: "    evasions: [homophones]\n")])
+        #expect(short.decide("没人把你当哑巴").verdict == .block)
+        for text in ["闻子在嗡嗡", "没人把你当雅巴"] { #expect(short.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [你不说话没人把你当哑巴]")])
+        #expect(plain.decide("你不说话没人把你当雅巴").verdict == .allow)  // opt-in
+        // A word shared with a rule that does not opt in: only the rule that opts in hits.
+        let both = try engine(["t.yaml": yaml, "u.yaml": pack("u", match: "words: [你不说话没人把你当哑巴]")])
+        #expect(both.decide("你不说话没人把你当雅巴").hits.map(\.rule) == ["t.rule"])
+        #expect(Set(both.decide("你不说话没人把你当哑巴").hits.map(\.rule)) == ["t.rule", "u.rule"])
+        // The prescreen sends a message with either half to the full path.
+        let palette = Array("你泥尼不布说话没人把当哑雅亚巴八蚊闻群裙在再嗡翁子 ，傻")
+        let decisions = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["你不说话没人把你当哑巴", "一群蚊子在嗡嗡嗡"], palette: palette,
+                                                           maxNoise: 5, seed: 8, count: 4000)
+        #expect(decisions.filter { $0.verdict == .block }.count > 2000)
     }
 
     /// How a regex skips fillers (rules/README.md): the filler class between the characters, bounded like

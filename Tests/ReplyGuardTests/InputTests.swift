@@ -1,3 +1,4 @@
+import Foundation
 import ReplyGuard
 import Testing
 
@@ -13,7 +14,7 @@ import Testing
             offset += size
             k += 1
         }
-        framer.finish { lines.append(Array($0)) }
+        framer.finishLines { lines.append(Array($0)) }
         return lines
     }
 
@@ -51,14 +52,20 @@ import Testing
     @Test func decisionRecordsAreValidJSON() throws {
         let decision = Engine(ruleSet: Repo.shipped).decide("\"引号\"\n\t傻逼\u{1}", id: .string("a\"b"))
         let object = try JSONSerializationRoundTrip.decode(decision.jsonLine())
-        #expect(object["id"] as? String == "a\"b")
-        #expect(object["schema"] as? String == Decision.schema)
-        #expect(object["verdict"] as? String == "block")
-        let allow = try JSONSerializationRoundTrip.decode(Engine(ruleSet: Repo.shipped).decide("好的", id: .string("x")).jsonLine())
-        #expect(allow["schema"] as? String == Decision.schema && allow["verdict"] as? String == "allow")
-        #expect((allow["hits"] as? [Any])?.isEmpty == true && (allow["scores"] as? [String: Any])?.isEmpty == true)
-        let hits = object["hits"] as? [[String: Any]]
-        #expect(hits?.first?["match"] as? String == "傻逼")
+        #expect(object == decision)
+        #expect(object.id == .string("a\"b") && object.verdict == .block && object.hits.first?.match == "傻逼")
+        let allowed = Engine(ruleSet: Repo.shipped).decide("好的", id: .string("x"))
+        let allow = try JSONSerializationRoundTrip.decode(allowed.jsonLine())
+        #expect(allow == allowed && allow.hits.isEmpty && allow.scores.isEmpty)
+        // JSONEncoder writes the same record the hot path writes.
+        #expect(try JSONSerializationRoundTrip.decode(String(decoding: JSONEncoder().encode(decision), as: UTF8.self)) == decision)
+        // A model pack's probability is read back as the model score (as written: four decimals).
+        let scored = Engine(ruleSet: Repo.shipped).decide("你这个傻逼真恶心滚", id: .number("7"))
+        let modelHit = try #require(scored.hits.first { $0.modelScore != nil })
+        let read = try JSONSerializationRoundTrip.decode(scored.jsonLine())
+        #expect(read.hits.map(\.rule) == scored.hits.map(\.rule) && read.id == .number("7"))
+        #expect(abs((read.hits.first { $0.rule == modelHit.rule }?.modelScore ?? -1) - modelHit.modelScore!) < 0.0001)
+        #expect(throws: DecodingError.self) { try JSONSerializationRoundTrip.decode(#"{"schema":"replyguard.decision/9","id":1,"verdict":"allow"}"#) }
         // Every kind of character that needs escaping, in ids, positions and matches, round-trips; line
         // and paragraph separators are escaped so a record never spans lines for any reader.
         for id: MessageID in [.string("x\u{2028}\"\\\u{0}\u{1F}\r\t\u{2029}😀"), .position(file: "a\"b\u{2028}.txt", line: 1207), .number("-12.5")] {
@@ -66,11 +73,8 @@ import Testing
             let line = tricky.jsonLine()
             #expect(!line.contains("\u{2028}") && !line.contains("\u{2029}") && !line.contains("\n"))
             let decoded = try JSONSerializationRoundTrip.decode(line)
-            switch id {
-            case .number: #expect(decoded["id"] as? Double == -12.5)
-            default: #expect(decoded["id"] as? String == id.description)
-            }
-            #expect((decoded["hits"] as? [[String: Any]])?.first?["match"] as? String == "傻逼")
+            #expect(decoded.id == (id == .number("-12.5") ? id : .string(id.description)))
+            #expect(decoded.hits.first?.match == "傻逼")
         }
     }
 
@@ -91,9 +95,9 @@ import Testing
     }
 }
 
-import Foundation
 enum JSONSerializationRoundTrip {
-    static func decode(_ line: String) throws -> [String: Any] {
-        try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+    /// A decision record read back typed.
+    static func decode(_ line: String) throws -> Decision {
+        try JSONDecoder().decode(Decision.self, from: Data(line.utf8))
     }
 }

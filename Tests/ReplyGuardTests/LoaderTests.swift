@@ -146,7 +146,7 @@ import Testing
                      "profiles/loop.yaml": "extends: loop.yaml\n"]
         let dir = makeRulesDirectory(files)
         let profile = try RuleLoader.load(rulesDirectory: dir, policyFile: dir + "/profiles/posts.yaml")
-        #expect(profile.policy.holdingReply == "待审")
+        #expect(profile.publishing.holdingReply == "待审")
         #expect(profile.policy.thresholds["t"] == Thresholds(escalate: 3))
         #expect(profile.policy.exceptions.map(\.reason) == ["base", "profile"])
         try "thresholds: {t: {escalate: 2}}\n".write(toFile: dir + "/policy.yaml", atomically: true, encoding: .utf8)

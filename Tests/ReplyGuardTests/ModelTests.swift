@@ -1,6 +1,6 @@
 import Foundation
-@testable import ReplyGuard
 import Testing
+@testable import ReplyGuard
 
 /// Model packs (#10): a tiny model trained on generated data — determinism, thresholds, the file format
 /// (fail closed), scoring in the engine, exceptions and the policy's block threshold.

@@ -24,10 +24,10 @@ import Testing
         }
         #expect(!mine.isEmpty)
         for result in mine where !result.passed {
-            let where_ = Testing.SourceLocation(fileID: "replyguard/" + testCase.location.file,
+            let location = Testing.SourceLocation(fileID: "replyguard/" + testCase.location.file,
                                                 filePath: Repo.root + "/" + testCase.location.file,
                                                 line: testCase.location.line, column: testCase.location.column)
-            Issue.record("\(result.mutation.map { "(\($0.rawValue)) " } ?? "")\(result.failure!)", sourceLocation: where_)
+            Issue.record("\(result.mutation.map { "(\($0.rawValue)) " } ?? "")\(result.failure!)", sourceLocation: location)
         }
     }
 

@@ -133,7 +133,7 @@ extension YAMLReader {
                                          blockRecall: share(entries["block_recall"], "block_recall") ?? base.blockRecall)
         }
         func named(_ node: Node, _ what: String, _ body: (String, Node) -> Void) {
-            guard case let .mapping(mapping) = node else { problem(node, "\(what) must be a mapping"); return }
+            guard case .mapping(let mapping) = node else { problem(node, "\(what) must be a mapping"); return }
             for (key, value) in mapping {
                 guard let name = key.scalar?.string else { problem(key, "keys in \(what) must be plain strings"); continue }
                 body(name, value)

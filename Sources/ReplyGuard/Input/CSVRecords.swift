@@ -24,7 +24,7 @@ public struct CSVRecordFramer {
 
     /// Calls `record(bytes, line, nil)` for each complete record, or `record(prefix, line, length)` for
     /// one longer than the limit.
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
+    package mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
         guard error == nil else { return }
         var start = 0
         for i in 0..<chunk.count {
@@ -66,7 +66,7 @@ public struct CSVRecordFramer {
     }
 
     /// Delivers a last record without a line end; a quote still open at the end is an error instead.
-    public mutating func finish(_ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
+    package mutating func finish(_ record: (UnsafeBufferPointer<UInt8>, Int, Int?) -> Void) {
         guard error == nil else { return }
         if state == .quoted {
             error = (quoteLine, "unterminated quoted field: the quote opened here never closes, so every later row would be read as part of it")
@@ -80,7 +80,7 @@ public struct CSVRecordFramer {
 
 /// Splits one CSV record into its fields, unquoting `"…"` and `""`.
 public enum CSVFields {
-    public static func split(_ record: UnsafeBufferPointer<UInt8>) -> [[UInt8]] {
+    package static func split(_ record: UnsafeBufferPointer<UInt8>) -> [[UInt8]] {
         var fields: [[UInt8]] = []
         var field: [UInt8] = []
         var inQuotes = false

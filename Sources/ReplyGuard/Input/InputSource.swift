@@ -41,7 +41,7 @@ public final class InputSource {
     public var logicalName: String { name.hasSuffix(".gz") ? String(name.dropLast(3)) : name }
 
     /// Reads up to `buffer.count` bytes; 0 at the end. Throws on a read or decompression error.
-    public func read(into buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
+    package func read(into buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
         if let gz {
             let n = gzread(gz, buffer.baseAddress, UInt32(buffer.count))
             if n < 0 {

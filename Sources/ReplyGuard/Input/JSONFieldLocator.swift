@@ -4,14 +4,14 @@ public enum JSONFieldLocator {
     /// The byte ranges of the values of top-level keys `fields` in `line` (a JSON object), nil for a key
     /// that is absent; nil altogether when the line is not a well-formed object. Keys are compared after
     /// unescaping; the first occurrence of a key wins (see the variant that reports repeated keys).
-    public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>) -> [Range<Int>?]? {
+    package static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>) -> [Range<Int>?]? {
         var repeated: Int?
         return valueRanges(of: fields, in: line, repeated: &repeated)
     }
 
     /// Like ``valueRanges(of:in:)``; `repeated` is set to the index of the first of `fields` whose key
     /// occurs more than once at the top level (parsers disagree on which value counts: most keep the last).
-    public static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>, repeated: inout Int?) -> [Range<Int>?]? {
+    package static func valueRanges(of fields: [String], in line: UnsafeBufferPointer<UInt8>, repeated: inout Int?) -> [Range<Int>?]? {
         repeated = nil
         var i = 0
         let n = line.count

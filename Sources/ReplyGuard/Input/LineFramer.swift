@@ -57,13 +57,13 @@ public struct LineFramer {
 
     /// Feeds a chunk; calls `line` for each complete line in it, in order (only for framers without a
     /// limit: an over-long line would arrive cut short; see ``feed(_:lineOrOverlong:)``).
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ line: (UnsafeBufferPointer<UInt8>) -> Void) {
+    package mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ line: (UnsafeBufferPointer<UInt8>) -> Void) {
         feed(chunk, lineOrOverlong: { bytes, _ in line(bytes) })
     }
 
     /// Feeds a chunk; calls `line(bytes, nil)` for each complete line in it, in order, or `line(prefix,
     /// length)` for a line longer than ``maxLength``.
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, lineOrOverlong line: (UnsafeBufferPointer<UInt8>, Int?) -> Void) {
+    package mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, lineOrOverlong line: (UnsafeBufferPointer<UInt8>, Int?) -> Void) {
         guard let base = chunk.baseAddress else { return }
         var start = 0
         while start < chunk.count {
@@ -89,12 +89,12 @@ public struct LineFramer {
     }
 
     /// Delivers a last line that had no terminating `\n`, if any.
-    public mutating func finish(_ line: (UnsafeBufferPointer<UInt8>) -> Void) {
+    package mutating func finishLines(_ line: (UnsafeBufferPointer<UInt8>) -> Void) {
         finish(lineOrOverlong: { bytes, _ in line(bytes) })
     }
 
     /// Delivers a last line that had no terminating `\n`, if any (with its length when over-long).
-    public mutating func finish(lineOrOverlong line: (UnsafeBufferPointer<UInt8>, Int?) -> Void) {
+    package mutating func finish(lineOrOverlong line: (UnsafeBufferPointer<UInt8>, Int?) -> Void) {
         guard !pending.isEmpty else { return }
         pending.deliver(line)
     }
@@ -119,6 +119,6 @@ public enum LineReader {
             if n == 0 { break }
             framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n])) { number += 1; line($0, number) }
         }
-        framer.finish { number += 1; line($0, number) }
+        framer.finishLines { number += 1; line($0, number) }
     }
 }

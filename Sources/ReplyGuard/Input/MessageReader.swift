@@ -49,7 +49,7 @@ public struct MessageReader: Sendable {
     }
 
     /// The message in a CSV record, given the indexes of the text and id columns (from the header).
-    public func message(fromCSV record: UnsafeBufferPointer<UInt8>, textColumn: Int, idColumn: Int?, fallbackID: MessageID) -> InputMessage {
+    package func message(fromCSV record: UnsafeBufferPointer<UInt8>, textColumn: Int, idColumn: Int?, fallbackID: MessageID) -> InputMessage {
         let fields = CSVFields.split(record)
         let id = idColumn.flatMap { $0 < fields.count ? MessageID.string(String(decoding: fields[$0], as: UTF8.self)) : nil } ?? fallbackID
         guard textColumn < fields.count else {
@@ -60,7 +60,12 @@ public struct MessageReader: Sendable {
 
     /// The message on `line`; `fallbackID` is used when the line has no id of its own.
     /// (CSV records go through ``message(fromCSV:textColumn:idColumn:fallbackID:)``.)
-    public func message(from line: UnsafeBufferPointer<UInt8>, fallbackID: MessageID) -> InputMessage {
+    /// The message in one input line (text, or a JSON object with the text and id fields).
+    public func message(from line: [UInt8], fallbackID: MessageID) -> InputMessage {
+        line.withUnsafeBufferPointer { message(from: $0, fallbackID: fallbackID) }
+    }
+
+    package func message(from line: UnsafeBufferPointer<UInt8>, fallbackID: MessageID) -> InputMessage {
         switch format {
         case .text, .csv:
             return InputMessage(id: fallbackID, text: Array(line), error: nil)

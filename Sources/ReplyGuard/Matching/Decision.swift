@@ -53,7 +53,7 @@ public struct Suppression: Sendable, Equatable, Codable {
 }
 
 /// What replyguard decided about one message: the record written per message (schema version 1).
-public struct Decision: Sendable {
+public struct Decision: Sendable, Equatable {
     public static let schema = "replyguard.decision/1"
     public var id: MessageID
     public var verdict: Verdict

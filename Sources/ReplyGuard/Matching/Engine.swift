@@ -31,6 +31,9 @@ public struct EngineOptions: Sendable {
 /// What matching needs of a regex, as plain values: the compiled pattern (owned by ``Engine/regexes``,
 /// referenced without retain counting), its view and validator, and its prefilter data: a byte every
 /// match contains (PCRE2's), and clauses the folded view must meet.
+///
+/// `@unchecked Sendable`: holds an unmanaged reference to a ``PCRE2Pattern`` (itself Sendable and
+/// immutable), kept alive by the engine that owns both.
 struct RegexGate: @unchecked Sendable {
     let pattern: Unmanaged<PCRE2Pattern>
     let folded: Bool
@@ -64,7 +67,8 @@ struct GateClause: Sendable {
 /// Up to 64 scalars below U+20000 that no fast path keeps as itself (punctuation such as 【, symbols,
 /// emoji), each with a bit: normalization and the prescreen mark the ones a message holds, so a regex
 /// clause naming them costs one AND.
-final class OtherCharacterMarks: @unchecked Sendable { // immutable after init
+/// `@unchecked Sendable`: immutable after `init` (a raw bitmap the compiler cannot see is read-only).
+final class OtherCharacterMarks: @unchecked Sendable {
     static let limit: UInt32 = 0x20000
     private let bitmap: [UInt64]
     private let index: [UInt32: UInt64]
@@ -161,6 +165,13 @@ public final class Engine: Sendable {
     /// collapsed scalars (see ``Word/stretchRuns``); such patterns only match the collapsed view.
     let patternStretchRuns: [[UInt8]?]
     let hasStretchedWords: Bool
+    /// Per pattern (CSR): the `homophones` words (their shadowed pattern ids) of which it is a half, and
+    /// where in the word the half starts (see ``Word/homophone``).
+    let patternPieceStart: [Int32]
+    let patternPieces: [(word: Int32, offset: Int32)]
+    let hasHomophoneWords: Bool
+    /// Per pattern: for a `homophones` word, its scalars without the shadow offset (else empty).
+    let homophoneWordScalars: [[UInt32]]
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -189,275 +200,71 @@ public final class Engine: Sendable {
         self.options = options
         normalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
         rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap(\.rules)
-        models = !options.includeModels ? [] : ruleSet.enabledPacks.compactMap { pack in
+        models = Engine.compiledModels(ruleSet, options: options)
+        exceptions = Engine.activeExceptions(ruleSet, options: options)
+
+        var build = EngineBuilder(prefilter: options.prefilter, ruleCount: rules.count, tables: normalizer.tables)
+        let roots = build.compileSlots(rules: rules, exceptions: exceptions)
+        nodes = build.nodes
+        regexes = build.regexes
+        children = build.children
+        slotRoots = roots
+        let reach = build.alwaysEvaluated(roots: roots)
+        alwaysEvaluated = reach.slots
+        alwaysEvaluatedUngatedRegexes = reach.ungatedRegexes
+        let gates = build.compileRegexGates()
+        regexGates = gates
+        let alwaysEvaluatedRegexes = Array(Set(reach.ungatedRegexes.joined())).sorted()
+        (prescreenUnanchored, prescreenUnanchoredWithoutASCII, prescreenAnchored) =
+            EngineBuilder.prescreenLists(alwaysEvaluatedRegexes, gates: gates, clauses: build.clauses)
+        gateClauses = build.clauses
+        otherMarks = build.others.scalars.isEmpty ? nil : OtherCharacterMarks(build.others.scalars)
+        (gateHanClauseStart, gateHanClauses) = build.clausesOfHan()
+        (patternPieceStart, patternPieces) = build.addHomophonePieces()
+        homophoneWordScalars = build.homophoneWordScalars()
+        hasHomophoneWords = !build.homophonePatterns.isEmpty
+        patternGateHan = build.patternHan
+        let patterns = build.patterns
+        automaton = LiteralAutomaton(patterns: patterns)
+        plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
+        (patternNodeStart, patternNodes) = EngineBuilder.flatten(build.patternNodeLists)
+        reportedSpeech = Engine.compiledReportedSpeech(ruleSet.policy)
+        patternCanMatchRule = build.canMatchRule
+        literalTriggers = build.triggers
+        literalSlot = build.nodes.map { if case .literal(let slot) = $0 { return Int32(slot) } else { return -1 } }
+        var always = [Bool](repeating: false, count: roots.count)
+        for slot in reach.slots { always[slot] = true }
+        slotAlwaysEvaluated = always
+        patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.first!)) }
+        patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.last!)) }
+        patternHasASCIIAlphanumeric = patterns.map { $0.contains { Engine.isASCIIAlphanumeric(Engine.unshadow($0)) } }
+        patternStretchRuns = patterns.indices.map { build.stretchRuns[$0] }
+        hasStretchedWords = !build.stretchRuns.isEmpty
+    }
+
+    /// The enabled model packs, with the thresholds the policy gives them (none when models are off).
+    private static func compiledModels(_ ruleSet: RuleSet, options: EngineOptions) -> [CompiledModel] {
+        guard options.includeModels else { return [] }
+        return ruleSet.enabledPacks.compactMap { pack in
             pack.model.map { declared in
                 let overrides = ruleSet.policy.modelThresholds[pack.id]
                 return CompiledModel(packID: pack.id, ruleID: pack.id + ".model", category: pack.category, model: declared.model,
                                      escalate: overrides?.escalate ?? declared.model.escalate, block: overrides?.block)
             }
         }
-        exceptions = options.applyExceptions
-            ? ruleSet.policy.exceptions.filter { $0.expires.map { $0 >= options.today } ?? true } : []
+    }
 
-        var nodes: [Node] = []
-        var regexes: [RegexSpec] = []
-        var children: [Int] = []
-        func isCheap(_ id: Int) -> Bool {
-            switch nodes[id] {
-            case .literal: return true
-            case .regex: return false
-            case .any(let range): return children[range].allSatisfy(isCheap)
-            case .all(let positive, let negative, _): return children[positive].allSatisfy(isCheap) && children[negative].allSatisfy(isCheap)
-            }
-        }
-        func append(_ ids: [Int]) -> Range<Int> {
-            children += ids
-            return children.count - ids.count..<children.count
-        }
-        var patternIndex: [[UInt32]: Int] = [:]
-        var stretchRuns: [Int: [UInt8]] = [:]
-        var patterns: [[UInt32]] = []
-        var patternNodeLists: [[Int32]] = []
-        let foldingTables = NormalizationTables.shared // what `normalizer` folds with
-        var canMatchRule: [Bool] = [] // per pattern: one of its words stands where it can make a rule match
-        var triggers: [Bool] = []     // per node: a literal whose hit can lead to a match of its slot
-        let ruleCount = rules.count
-        /// `positive`: not under a `not` (a word there can only stop a match), and not a child of `all`
-        /// other than the one chosen to trigger it (see ``triggerChild(_:)``).
-        func compile(_ expression: MatchExpression, slot: Int, positive: Bool = true) -> Int {
-            switch expression {
-            case .words(let words):
-                let node = nodes.count
-                nodes.append(.literal(slot: slot))
-                triggers.append(positive)
-                for word in words {
-                    defer {
-                        // Two stretched words with one collapsed form: the shorter runs (either may match).
-                        if let runs = word.stretchRuns, let id = patternIndex[word.normalized] {
-                            stretchRuns[id] = stretchRuns[id].map { zip($0, runs).map { min($0, $1) } } ?? runs
-                        }
-                    }
-                    let id = patternIndex[word.normalized] ?? {
-                        patterns.append(word.normalized)
-                        patternNodeLists.append([])
-                        canMatchRule.append(false)
-                        patternIndex[word.normalized] = patterns.count - 1
-                        return patterns.count - 1
-                    }()
-                    if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
-                    if positive && slot < ruleCount { canMatchRule[id] = true }
-                }
-                return node
-            case .regex(let spec):
-                regexes.append(spec)
-                nodes.append(.regex(regexes.count - 1))
-                triggers.append(false)
-                return nodes.count - 1
-            case .any(let expressions):
-                let ids = expressions.map { compile($0, slot: slot, positive: positive) }
-                nodes.append(.any(append(ids)))
-                triggers.append(false)
-                return nodes.count - 1
-            case .all(let expressions, let within):
-                let isPositive = positive
-                let trigger = options.prefilter ? Engine.triggerChild(expressions, tables: foldingTables) : nil
-                var positive: [Int] = [], negative: [Int] = []
-                for (index, child) in expressions.enumerated() {
-                    if case .not(let inner) = child {
-                        negative.append(compile(inner, slot: slot, positive: false))
-                    } else {
-                        positive.append(compile(child, slot: slot, positive: isPositive && (trigger == nil || trigger?.child == index)))
-                    }
-                }
-                // A regex chosen to trigger: the strings it spells out become a literal node of their own,
-                // never evaluated, whose hits touch the slot.
-                if let words = trigger?.regexWords { _ = compile(.words(words), slot: slot, positive: isPositive) }
-                let cheapFirst = positive.filter(isCheap) + positive.filter { !isCheap($0) }
-                nodes.append(.all(positive: append(cheapFirst), negative: append(negative), within: within.map(Int32.init)))
-                triggers.append(false)
-                return nodes.count - 1
-            case .not(let inner): // the loader only allows `not` inside `all`
-                return compile(inner, slot: slot, positive: false)
-            }
-        }
-        var roots = rules.enumerated().map { compile($1.match, slot: $0) }
-        for exception in exceptions {
-            roots.append(exception.match.map { compile($0, slot: roots.count) } ?? -1)
-        }
-        func ungated(_ id: Int) -> Bool {
-            switch nodes[id] {
-            case .literal: return false
-            case .regex: return true
-            case .any(let range): return children[range].contains(where: ungated)
-            case .all(let positive, _, _): return children[positive].allSatisfy(ungated)
-            }
-        }
-        self.nodes = nodes
-        self.regexes = regexes
-        self.children = children
-        slotRoots = roots
-        alwaysEvaluated = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
-        /// The regexes through which a node can match with no literal hit: an `all` with a literal-gated
-        /// child needs a hit, and a regex under `not` can only stop a match.
-        func ungatedRegexesIn(_ id: Int) -> [Int] {
-            switch nodes[id] {
-            case .literal: return []
-            case .regex(let index): return [index]
-            case .any(let range): return children[range].flatMap(ungatedRegexesIn)
-            case .all(let positive, _, _):
-                return children[positive].allSatisfy(ungated) ? children[positive].flatMap(ungatedRegexesIn) : []
-            }
-        }
-        alwaysEvaluatedUngatedRegexes = alwaysEvaluated.map { Array(Set(ungatedRegexesIn(roots[$0]))).sorted() }
-        let alwaysEvaluatedRegexes = Array(Set(alwaysEvaluatedUngatedRegexes.joined())).sorted()
-        // Prefilter clauses for folded-view regexes (see ``RegexRequirement``). Each Chinese character or
-        // run of them in a clause becomes an automaton pattern that marks it seen in the message.
-        var gates = regexes.map(RegexGate.init)
-        var clauses: [GateClause] = []
-        var clauseHan: [Int32] = []
-        var hanIDs: [[UInt32]: Int32] = [:]
-        var preimageCache: [UInt32: [UInt32]] = [:]
-        var otherScalars: [UInt32] = []
-        var patternHan = [Int32](repeating: -1, count: patterns.count)
-        let tables = normalizer.tables
-        for (index, spec) in regexes.enumerated() where options.prefilter {
-            let requirement = RegexRequirement.of(spec.pattern.pattern)
-            // Digits are counted so that the counts hold for either view (see ``NormalizationTables/digits``).
-            gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
-            gates[index].digitCount = Int32(requirement?.digitCount ?? 0)
-            func preimages(_ c: UInt32) -> [UInt32] {
-                if let cached = preimageCache[c] { return cached }
-                let found = tables.preimages(of: c)
-                preimageCache[c] = found
-                return found
-            }
-            /// Whether every original scalar that can put one of `others` in the folded view can be marked.
-            func markable(_ others: [UInt32]) -> Bool {
-                others.allSatisfy { preimages($0).allSatisfy { $0 < OtherCharacterMarks.limit && !tables.isPlainKeep($0) } }
-            }
-            // The original scalars whose presence lets the view hold one of `others` (nil: not usable —
-            // beyond U+20000, kept as itself by a fast path, or more than 64 in all).
-            func otherMask(_ others: [UInt32], folded: Bool) -> UInt64? {
-                var mask: UInt64 = 0
-                for c in others {
-                    for v in folded ? preimages(c) : [c] {
-                        guard v < OtherCharacterMarks.limit, !tables.isPlainKeep(v) else { return nil }
-                        if otherScalars.firstIndex(of: v) == nil {
-                            guard otherScalars.count < 64 else { return nil }
-                            otherScalars.append(v)
-                        }
-                        mask |= 1 << UInt64(otherScalars.firstIndex(of: v)!)
-                    }
-                }
-                return mask
-            }
-            guard spec.view == .folded else {
-                // On the original text only clauses of other characters are read (as given).
-                if let clause = requirement?.clauses.first(where: { $0.han.isEmpty && $0.ascii == (0, 0) && !$0.other.isEmpty }),
-                   let mask = otherMask(clause.other, folded: false) {
-                    clauses.append(GateClause(ascii: (0, 0), han: clauseHan.count..<clauseHan.count, other: mask))
-                    gates[index].clauses = clauses.count - 1..<clauses.count
-                }
-                continue
-            }
-            // PCRE2's own facts become ASCII-only clauses too: a required ASCII byte, the ASCII bytes every
-            // match starts with.
-            var pcre2Clauses: [RegexRequirement.Clause] = []
-            if let required = spec.pattern.requiredByte, required < 0x80 {
-                var clause = RegexRequirement.Clause()
-                clause.insert(ascii: UInt32(required))
-                pcre2Clauses.append(clause)
-            }
-            if let first = spec.pattern.asciiFirstBytes { pcre2Clauses.append(RegexRequirement.Clause(ascii: first)) }
-            let clauseRequirement = requirement?.clauses ?? []
-            let start = clauses.count
-            // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
-            // patterns that report wherever they occur, so at most two of those are kept.
-            let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty && markable($0.other) }.prefix(4)
-            // A character that folding changes never stands in the folded view: such clauses are unusable.
-            // Of the usable ones, the two most selective: the ones whose shortest item is longest (single
-            // characters are in most messages), then the ones with fewer items.
-            let withHan = clauseRequirement
-                .filter { !$0.han.isEmpty && $0.han.count <= 64 && $0.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } } && markable($0.other) }
-                .sorted { a, b in
-                    let (x, y) = (a.han.map(\.count).min()!, b.han.map(\.count).min()!)
-                    return x != y ? x > y : a.han.count < b.han.count
-                }
-                .prefix(2)
-            for clause in asciiOnly + withHan {
-                guard let other = clause.other.isEmpty ? 0 : otherMask(clause.other, folded: true) else { continue }
-                let hanStart = clauseHan.count
-                for c in clause.han {
-                    let id = hanIDs[c] ?? {
-                        let id = Int32(hanIDs.count)
-                        hanIDs[c] = id
-                        let pattern = patternIndex[c] ?? {
-                            patterns.append(c)
-                            patternNodeLists.append([])
-                            canMatchRule.append(false)
-                            patternHan.append(-1)
-                            patternIndex[c] = patterns.count - 1
-                            return patterns.count - 1
-                        }()
-                        patternHan[pattern] = id
-                        return id
-                    }()
-                    clauseHan.append(id)
-                }
-                clauses.append(GateClause(ascii: clause.ascii, han: hanStart..<clauseHan.count, other: other))
-            }
-            gates[index].clauses = start..<clauses.count
-        }
-        regexGates = gates
-        // For the prescreen: regexes with a clause of Chinese characters alone are looked at only when
-        // one of that clause's items occurred; the others every time (but those with a clause of ASCII
-        // bytes alone not when the message has no ASCII).
-        var anchored = [[Int32]](repeating: [], count: clauses.count)
-        var unanchored: [Int] = []
-        for index in alwaysEvaluatedRegexes {
-            if let c = gates[index].clauses.first(where: { !clauses[$0].han.isEmpty && clauses[$0].ascii == (0, 0) && clauses[$0].other == 0 }) {
-                anchored[c].append(Int32(index))
-            } else {
-                unanchored.append(index)
-            }
-        }
-        prescreenUnanchored = unanchored
-        prescreenUnanchoredWithoutASCII = unanchored.filter { index in
-            !clauses[gates[index].clauses].contains { $0.han.isEmpty && $0.other == 0 && ($0.ascii.0 | $0.ascii.1) != 0 }
-        }
-        prescreenAnchored = anchored
-        gateClauses = clauses
-        otherMarks = otherScalars.isEmpty ? nil : OtherCharacterMarks(otherScalars)
-        var clausesOfHan = [[Int32]](repeating: [], count: hanIDs.count)
-        for (c, clause) in clauses.enumerated() {
-            for h in clause.han where clausesOfHan[Int(clauseHan[h])].last != Int32(c) { clausesOfHan[Int(clauseHan[h])].append(Int32(c)) }
-        }
-        var clauseStart: [Int32] = [0]
-        for list in clausesOfHan { clauseStart.append(clauseStart.last! + Int32(list.count)) }
-        gateHanClauseStart = clauseStart
-        gateHanClauses = clausesOfHan.flatMap { $0 }
-        patternGateHan = patternHan
-        automaton = LiteralAutomaton(patterns: patterns)
-        plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
-        var start: [Int32] = [0], flat: [Int32] = []
-        for list in patternNodeLists { flat += list; start.append(Int32(flat.count)) }
-        patternNodeStart = start
-        patternNodes = flat
-        let cueNormalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
-        reportedSpeech = ruleSet.policy.reportedSpeech.map { speech in
+    /// The policy's exceptions that have not expired by `options.today` (none when exceptions are off).
+    private static func activeExceptions(_ ruleSet: RuleSet, options: EngineOptions) -> [PolicyException] {
+        options.applyExceptions ? ruleSet.policy.exceptions.filter { $0.expires.map { $0 >= options.today } ?? true } : []
+    }
+
+    /// The policy's reporting cues, normalized like words (empty ones dropped).
+    private static func compiledReportedSpeech(_ policy: Policy) -> CompiledReportedSpeech? {
+        let cueNormalizer = Normalizer(maxFiller: policy.maxFiller)
+        return policy.reportedSpeech.map { speech in
             CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window)
         }
-        patternCanMatchRule = canMatchRule
-        literalTriggers = triggers
-        literalSlot = nodes.map { if case .literal(let slot) = $0 { return Int32(slot) } else { return -1 } }
-        var always = [Bool](repeating: false, count: roots.count)
-        for slot in alwaysEvaluated { always[slot] = true }
-        slotAlwaysEvaluated = always
-        patternLeftBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.first!)) }
-        patternRightBoundary = patterns.map { Engine.isASCIIAlphanumeric(Engine.unshadow($0.last!)) }
-        patternHasASCIIAlphanumeric = patterns.map { $0.contains { Engine.isASCIIAlphanumeric(Engine.unshadow($0)) } }
-        patternStretchRuns = patterns.indices.map { stretchRuns[$0] }
-        hasStretchedWords = !stretchRuns.isEmpty
     }
 
     /// Convenience: load a rules directory and policy and compile them.
@@ -522,9 +329,12 @@ public final class Engine: Sendable {
     @inline(__always)
     public static func isLatinLetter(_ v: UInt32) -> Bool { v &- 0x61 < 26 }
 
-    /// A pattern scalar with the shadow offset removed.
+    /// Added to every scalar of a word the `homophones` evasion derives (beyond any scalar and ``shadow``).
+    public static let homophoneShadow: UInt32 = 0x80_0000
+
+    /// A pattern scalar with the shadow offsets removed.
     @inline(__always)
-    static func unshadow(_ v: UInt32) -> UInt32 { v & ~shadow }
+    static func unshadow(_ v: UInt32) -> UInt32 { v & ~(shadow | homophoneShadow) }
 
     static func isASCIIAlphanumeric(_ v: UInt32) -> Bool {
         (v >= 0x30 && v <= 0x39) || (v >= 0x61 && v <= 0x7A) || (v >= 0x41 && v <= 0x5A)
@@ -536,5 +346,375 @@ public final class Engine: Sendable {
     /// Decides one message with a throwaway scanner (tests and one-off calls).
     public func decide(_ text: String, id: MessageID = .string("-")) -> Decision {
         makeScanner().decide(text, id: id)
+    }
+}
+
+/// The steps of compiling a rule set into an ``Engine``: the state they share while the engine is built
+/// (expression nodes, automaton patterns and what is known of each, regex prefilter clauses). Each step
+/// is one mutating method; ``Engine/init(ruleSet:options:)`` runs them in order and keeps the results.
+private struct EngineBuilder {
+    let prefilter: Bool
+    let ruleCount: Int
+    /// What regex prefilter clauses are checked against (the engine normalizer's tables).
+    let tables: NormalizationTables
+    /// What the engine's normalizer folds with (trigger choice reads it).
+    let foldingTables = NormalizationTables.shared
+
+    // Expression trees (see ``Engine/nodes``, ``Engine/regexes``, ``Engine/children``).
+    var nodes: [Engine.Node] = []
+    var regexes: [RegexSpec] = []
+    var children: [Int] = []
+    /// Per node: a literal whose hit can lead to a match of its slot.
+    var triggers: [Bool] = []
+
+    // Automaton patterns, by id, and what is known of each.
+    var patterns: [[UInt32]] = []
+    var patternIndex: [[UInt32]: Int] = [:]
+    var patternNodeLists: [[Int32]] = []
+    /// Per pattern: one of its words stands where it can make a rule match.
+    var canMatchRule: [Bool] = []
+    /// Per pattern: its prefilter id when it is a Chinese character or run a regex clause names (-1: none).
+    var patternHan: [Int32] = []
+    var stretchRuns: [Int: [UInt8]] = [:]
+    var homophonePatterns: Set<Int> = []
+
+    // Regex prefilter clauses (see ``Engine/gateClauses``).
+    var clauses: [GateClause] = []
+    /// The prefilter ids of the Chinese characters and runs clauses name, indexed by ``GateClause/han``.
+    var clauseHan: [Int32] = []
+    var hanIDs: [[UInt32]: Int32] = [:]
+    var others: OtherCharacterCollector
+
+    init(prefilter: Bool, ruleCount: Int, tables: NormalizationTables) {
+        self.prefilter = prefilter
+        self.ruleCount = ruleCount
+        self.tables = tables
+        others = OtherCharacterCollector(tables: tables)
+    }
+
+    /// The id of `pattern`, added to the automaton's patterns if it is new.
+    mutating func patternID(_ pattern: [UInt32]) -> Int {
+        if let id = patternIndex[pattern] { return id }
+        patterns.append(pattern)
+        patternNodeLists.append([])
+        canMatchRule.append(false)
+        patternHan.append(-1)
+        patternIndex[pattern] = patterns.count - 1
+        return patterns.count - 1
+    }
+
+    /// Appends `ids` to ``children`` and returns their range.
+    mutating func append(_ ids: [Int]) -> Range<Int> {
+        children += ids
+        return children.count - ids.count..<children.count
+    }
+
+    // MARK: Expressions
+
+    /// Compiles every rule's expression, then every exception's, one slot each; returns each slot's root
+    /// node (-1: an exception without a `match`).
+    mutating func compileSlots(rules: [Rule], exceptions: [PolicyException]) -> [Int] {
+        var roots = rules.enumerated().map { compile($1.match, slot: $0) }
+        for exception in exceptions {
+            roots.append(exception.match.map { compile($0, slot: roots.count) } ?? -1)
+        }
+        return roots
+    }
+
+    /// Compiles one expression into nodes; returns its node id.
+    /// `positive`: not under a `not` (a word there can only stop a match), and not a child of `all`
+    /// other than the one chosen to trigger it (see ``Engine/triggerChild(_:tables:)``).
+    mutating func compile(_ expression: MatchExpression, slot: Int, positive: Bool = true) -> Int {
+        switch expression {
+        case .words(let words):
+            return compileWords(words, slot: slot, positive: positive)
+        case .regex(let spec):
+            regexes.append(spec)
+            nodes.append(.regex(regexes.count - 1))
+            triggers.append(false)
+            return nodes.count - 1
+        case .any(let expressions):
+            let ids = expressions.map { compile($0, slot: slot, positive: positive) }
+            let range = append(ids)
+            nodes.append(.any(range))
+            triggers.append(false)
+            return nodes.count - 1
+        case .all(let expressions, let within):
+            return compileAll(expressions, within: within, slot: slot, positive: positive)
+        case .not(let inner): // the loader only allows `not` inside `all`
+            return compile(inner, slot: slot, positive: false)
+        }
+    }
+
+    /// A literal node for `words`: each word becomes (or shares) an automaton pattern that lists the node.
+    mutating func compileWords(_ words: [Word], slot: Int, positive: Bool) -> Int {
+        let node = nodes.count
+        nodes.append(.literal(slot: slot))
+        triggers.append(positive)
+        for word in words {
+            let id = patternID(word.normalized)
+            if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
+            if word.homophone { homophonePatterns.insert(id) }
+            if positive && slot < ruleCount { canMatchRule[id] = true }
+            // Two stretched words with one collapsed form: the shorter runs (either may match).
+            if let runs = word.stretchRuns {
+                stretchRuns[id] = stretchRuns[id].map { zip($0, runs).map { min($0, $1) } } ?? runs
+            }
+        }
+        return node
+    }
+
+    /// An `all` node: positive children ordered literal-only first, `not` children apart, and (with
+    /// prefilters on) only the trigger child's words marked as triggering.
+    mutating func compileAll(_ expressions: [MatchExpression], within: Int?, slot: Int, positive isPositive: Bool) -> Int {
+        let trigger = prefilter ? Engine.triggerChild(expressions, tables: foldingTables) : nil
+        var positive: [Int] = [], negative: [Int] = []
+        for (index, child) in expressions.enumerated() {
+            if case .not(let inner) = child {
+                negative.append(compile(inner, slot: slot, positive: false))
+            } else {
+                positive.append(compile(child, slot: slot, positive: isPositive && (trigger == nil || trigger?.child == index)))
+            }
+        }
+        // A regex chosen to trigger: the strings it spells out become a literal node of their own,
+        // never evaluated, whose hits touch the slot.
+        if let words = trigger?.regexWords { _ = compile(.words(words), slot: slot, positive: isPositive) }
+        let cheapFirst = positive.filter { isCheap($0) } + positive.filter { !isCheap($0) }
+        let positiveRange = append(cheapFirst), negativeRange = append(negative)
+        nodes.append(.all(positive: positiveRange, negative: negativeRange, within: within.map(Int32.init)))
+        triggers.append(false)
+        return nodes.count - 1
+    }
+
+    /// Whether a node is made of literals only (no regex to run).
+    func isCheap(_ id: Int) -> Bool {
+        switch nodes[id] {
+        case .literal: return true
+        case .regex: return false
+        case .any(let range): return children[range].allSatisfy(isCheap)
+        case .all(let positive, let negative, _): return children[positive].allSatisfy(isCheap) && children[negative].allSatisfy(isCheap)
+        }
+    }
+
+    // MARK: Slots evaluated without a literal hit
+
+    /// Whether a node can match with no literal hit (it contains an ungated regex).
+    func ungated(_ id: Int) -> Bool {
+        switch nodes[id] {
+        case .literal: return false
+        case .regex: return true
+        case .any(let range): return children[range].contains(where: ungated)
+        case .all(let positive, _, _): return children[positive].allSatisfy(ungated)
+        }
+    }
+
+    /// The regexes through which a node can match with no literal hit: an `all` with a literal-gated
+    /// child needs a hit, and a regex under `not` can only stop a match.
+    func ungatedRegexesIn(_ id: Int) -> [Int] {
+        switch nodes[id] {
+        case .literal: return []
+        case .regex(let index): return [index]
+        case .any(let range): return children[range].flatMap(ungatedRegexesIn)
+        case .all(let positive, _, _):
+            return children[positive].allSatisfy(ungated) ? children[positive].flatMap(ungatedRegexesIn) : []
+        }
+    }
+
+    /// The slots that can match without a literal hit (``Engine/alwaysEvaluated``) and, for each, the
+    /// regexes through which it can (``Engine/alwaysEvaluatedUngatedRegexes``).
+    func alwaysEvaluated(roots: [Int]) -> (slots: [Int], ungatedRegexes: [[Int]]) {
+        let slots = roots.indices.filter { roots[$0] >= 0 && ungated(roots[$0]) }
+        return (slots, slots.map { Array(Set(ungatedRegexesIn(roots[$0]))).sorted() })
+    }
+
+    // MARK: Regex prefilter gates
+
+    /// Prefilter clauses for folded-view regexes (see ``RegexRequirement``), with prefilters on: each
+    /// Chinese character or run of them in a clause becomes an automaton pattern that marks it seen in
+    /// the message. Returns each regex's gate (clauses are ranges of ``clauses``).
+    mutating func compileRegexGates() -> [RegexGate] {
+        var gates = regexes.map(RegexGate.init)
+        for (index, spec) in regexes.enumerated() where prefilter {
+            let requirement = RegexRequirement.of(spec.pattern.pattern)
+            // Digits are counted so that the counts hold for either view (see ``NormalizationTables/digits``).
+            gates[index].digitRun = Int32(requirement?.digitRun ?? 0)
+            gates[index].digitCount = Int32(requirement?.digitCount ?? 0)
+            if spec.view == .folded {
+                gates[index].clauses = addFoldedViewClauses(spec, requirement: requirement)
+            } else if let range = addOriginalViewClause(requirement) {
+                gates[index].clauses = range
+            }
+        }
+        return gates
+    }
+
+    /// On the original text only clauses of other characters are read (as given): the first such
+    /// clause that can be marked, or nil.
+    mutating func addOriginalViewClause(_ requirement: RegexRequirement?) -> Range<Int>? {
+        guard let clause = requirement?.clauses.first(where: { $0.han.isEmpty && $0.ascii == (0, 0) && !$0.other.isEmpty }),
+              let mask = others.mask(clause.other, folded: false) else { return nil }
+        clauses.append(GateClause(ascii: (0, 0), han: clauseHan.count..<clauseHan.count, other: mask))
+        return clauses.count - 1..<clauses.count
+    }
+
+    /// The clauses a folded-view regex's matches must meet: PCRE2's own facts as ASCII-only clauses (a
+    /// required ASCII byte, the ASCII bytes every match starts with), up to four of the requirement's
+    /// ASCII-only clauses, and its two most selective usable clauses naming Chinese characters.
+    mutating func addFoldedViewClauses(_ spec: RegexSpec, requirement: RegexRequirement?) -> Range<Int> {
+        var pcre2Clauses: [RegexRequirement.Clause] = []
+        if let required = spec.pattern.requiredByte, required < 0x80 {
+            var clause = RegexRequirement.Clause()
+            clause.insert(ascii: UInt32(required))
+            pcre2Clauses.append(clause)
+        }
+        if let first = spec.pattern.asciiFirstBytes { pcre2Clauses.append(RegexRequirement.Clause(ascii: first)) }
+        let clauseRequirement = requirement?.clauses ?? []
+        let start = clauses.count
+        // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
+        // patterns that report wherever they occur, so at most two of those are kept.
+        let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty && others.markable($0.other) }.prefix(4)
+        // A character that folding changes never stands in the folded view: such clauses are unusable.
+        // Of the usable ones, the two most selective: the ones whose shortest item is longest (single
+        // characters are in most messages), then the ones with fewer items.
+        let withHan = clauseRequirement
+            .filter { !$0.han.isEmpty && $0.han.count <= 64 && $0.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } } && others.markable($0.other) }
+            .sorted { a, b in
+                let (x, y) = (a.han.map(\.count).min()!, b.han.map(\.count).min()!)
+                return x != y ? x > y : a.han.count < b.han.count
+            }
+            .prefix(2)
+        for clause in asciiOnly + withHan {
+            guard let other = clause.other.isEmpty ? 0 : others.mask(clause.other, folded: true) else { continue }
+            let hanStart = clauseHan.count
+            for c in clause.han {
+                let id = hanID(c)
+                clauseHan.append(id)
+            }
+            clauses.append(GateClause(ascii: clause.ascii, han: hanStart..<clauseHan.count, other: other))
+        }
+        return start..<clauses.count
+    }
+
+    /// The prefilter id of a Chinese character or run a clause names; a new one also becomes (or marks)
+    /// an automaton pattern.
+    mutating func hanID(_ c: [UInt32]) -> Int32 {
+        if let id = hanIDs[c] { return id }
+        let id = Int32(hanIDs.count)
+        hanIDs[c] = id
+        let pattern = patternID(c)
+        patternHan[pattern] = id
+        return id
+    }
+
+    /// For the prescreen: regexes with a clause of Chinese characters alone are looked at only when one
+    /// of that clause's items occurred (`anchored`, per clause); the others every time (`unanchored`),
+    /// but those with a clause of ASCII bytes alone not when the message has no ASCII.
+    static func prescreenLists(_ regexes: [Int], gates: [RegexGate], clauses: [GateClause])
+        -> (unanchored: [Int], unanchoredWithoutASCII: [Int], anchored: [[Int32]]) {
+        var anchored = [[Int32]](repeating: [], count: clauses.count)
+        var unanchored: [Int] = []
+        for index in regexes {
+            if let c = gates[index].clauses.first(where: { !clauses[$0].han.isEmpty && clauses[$0].ascii == (0, 0) && clauses[$0].other == 0 }) {
+                anchored[c].append(Int32(index))
+            } else {
+                unanchored.append(index)
+            }
+        }
+        let withoutASCII = unanchored.filter { index in
+            !clauses[gates[index].clauses].contains { $0.han.isEmpty && $0.other == 0 && ($0.ascii.0 | $0.ascii.1) != 0 }
+        }
+        return (unanchored, withoutASCII, anchored)
+    }
+
+    /// For each prefilter id, the clauses naming it (CSR: start offsets, then the flat list).
+    func clausesOfHan() -> (start: [Int32], list: [Int32]) {
+        var clausesOfHan = [[Int32]](repeating: [], count: hanIDs.count)
+        for (c, clause) in clauses.enumerated() {
+            for h in clause.han where clausesOfHan[Int(clauseHan[h])].last != Int32(c) { clausesOfHan[Int(clauseHan[h])].append(Int32(c)) }
+        }
+        var clauseStart: [Int32] = [0]
+        for list in clausesOfHan { clauseStart.append(clauseStart.last! + Int32(list.count)) }
+        return (clauseStart, clausesOfHan.flatMap { $0 })
+    }
+
+    // MARK: Homophones
+
+    /// The `homophones` evasion: each derived word's two halves become automaton patterns of their own
+    /// (one of them stands intact wherever a single character is swapped), reporting for the scanner
+    /// to verify; a half can make a rule match exactly when its word can (prescreen). Returns, per
+    /// pattern (CSR), the words of which it is a half and where in the word the half starts.
+    mutating func addHomophonePieces() -> (start: [Int32], list: [(word: Int32, offset: Int32)]) {
+        var pieces: [[(word: Int32, offset: Int32)]] = []
+        for word in homophonePatterns.sorted() {
+            let plain = patterns[word].map(Engine.unshadow)
+            let half = plain.count / 2
+            for range in [0..<half, half..<plain.count] {
+                let id = patternID(Array(plain[range]))
+                if pieces.count < patterns.count { pieces += Array(repeating: [], count: patterns.count - pieces.count) }
+                pieces[id].append((Int32(word), Int32(range.lowerBound)))
+                if canMatchRule[word] { canMatchRule[id] = true }
+            }
+        }
+        var pieceStart: [Int32] = [0], pieceList: [(word: Int32, offset: Int32)] = []
+        for id in patterns.indices {
+            if id < pieces.count { pieceList += pieces[id] }
+            pieceStart.append(Int32(pieceList.count))
+        }
+        return (pieceStart, pieceList)
+    }
+
+    /// Per pattern: for a `homophones` word, its scalars without the shadow offset (else empty).
+    func homophoneWordScalars() -> [[UInt32]] {
+        var wordScalars = [[UInt32]](repeating: [], count: patterns.count)
+        for word in homophonePatterns { wordScalars[word] = patterns[word].map(Engine.unshadow) }
+        return wordScalars
+    }
+
+    /// Lists as CSR: start offsets (one more than lists), then the flat list.
+    static func flatten(_ lists: [[Int32]]) -> (start: [Int32], flat: [Int32]) {
+        var start: [Int32] = [0], flat: [Int32] = []
+        for list in lists { flat += list; start.append(Int32(flat.count)) }
+        return (start, flat)
+    }
+}
+
+/// The characters beyond ASCII and Chinese that regex clauses name (see ``OtherCharacterMarks``), each
+/// given a bit as clauses are compiled; at most 64.
+private struct OtherCharacterCollector {
+    let tables: NormalizationTables
+    /// The original scalars given a bit, in bit order.
+    var scalars: [UInt32] = []
+    var preimageCache: [UInt32: [UInt32]] = [:]
+
+    init(tables: NormalizationTables) { self.tables = tables }
+
+    /// The original scalars that fold into `c` (cached).
+    mutating func preimages(_ c: UInt32) -> [UInt32] {
+        if let cached = preimageCache[c] { return cached }
+        let found = tables.preimages(of: c)
+        preimageCache[c] = found
+        return found
+    }
+
+    /// Whether every original scalar that can put one of `others` in the folded view can be marked.
+    mutating func markable(_ others: [UInt32]) -> Bool {
+        others.allSatisfy { preimages($0).allSatisfy { $0 < OtherCharacterMarks.limit && !tables.isPlainKeep($0) } }
+    }
+
+    /// The bits of the original scalars whose presence lets the view hold one of `others` (nil: not
+    /// usable — beyond U+20000, kept as itself by a fast path, or more than 64 in all).
+    mutating func mask(_ others: [UInt32], folded: Bool) -> UInt64? {
+        var mask: UInt64 = 0
+        for c in others {
+            for v in folded ? preimages(c) : [c] {
+                guard v < OtherCharacterMarks.limit, !tables.isPlainKeep(v) else { return nil }
+                if scalars.firstIndex(of: v) == nil {
+                    guard scalars.count < 64 else { return nil }
+                    scalars.append(v)
+                }
+                mask |= 1 << UInt64(scalars.firstIndex(of: v)!)
+            }
+        }
+        return mask
     }
 }

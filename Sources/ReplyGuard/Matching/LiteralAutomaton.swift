@@ -6,6 +6,8 @@
 /// children — and fall back along failure links. Each state knows
 /// its own patterns and the nearest state on its failure chain that has any (dictionary link), so
 /// reporting costs nothing on states without output.
+/// `@unchecked Sendable`: immutable once built (the edge and output arrays are raw buffers written only
+/// during `init`); every scanner reads it concurrently.
 public final class LiteralAutomaton: @unchecked Sendable {
     /// Number of patterns; pattern ids are 0..<patternCount in the order given to `init`.
     public let patternCount: Int
@@ -67,11 +69,82 @@ public final class LiteralAutomaton: @unchecked Sendable {
     public init(patterns: [[UInt32]]) {
         patternCount = patterns.count
         patternLengths = patterns.map { Int32($0.count) }
-        // Dense symbol ids.
+        let trie = Trie(patterns)
+        let stateCount = trie.stateCount
+        let (edges, childStart) = LiteralAutomaton.sortedChildren(trie)
+        var hasOwn = [Bool](repeating: false, count: stateCount)
+        for pair in trie.ownPairs { hasOwn[Int(pair.state)] = true }
+        let (failure, queue) = LiteralAutomaton.failureLinks(trie, edges: edges, childStart: childStart)
+        var dictionary = [Int32](repeating: -1, count: stateCount)
+        for state in queue {
+            let f = failure[Int(state)]
+            dictionary[Int(state)] = hasOwn[Int(f)] ? f : dictionary[Int(f)]
+        }
+        // Flatten, renumbering states in breadth-first order: the shallow states, which nearly every
+        // step visits, then sit together in memory (and so do their edges).
+        let order = BreadthFirstOrder(queue, stateCount: stateCount)
+        let reportFrom = order.byNewID.map { old in
+            hasOwn[Int(old)] ? order.new(old) : dictionary[Int(old)] > 0 ? order.new(dictionary[Int(old)]) : 0
+        }
+        let flat = LiteralAutomaton.flatten(edges: edges, childStart: childStart, failure: failure, order: order,
+                                            reportFrom: reportFrom, symbolCount: trie.symbolCount)
+        let outputs = LiteralAutomaton.outputs(trie.ownPairs, order: order, stateCount: stateCount)
+        let dictionaryLink = order.byNewID.map { dictionary[Int($0)] > 0 ? order.new(dictionary[Int($0)]) : 0 }
+        self.stateCount = stateCount
+        if trie.symbolCount < 0x10000 {
+            bmpSymbols16 = LiteralAutomaton.copy(trie.bmp.map { UInt16(truncatingIfNeeded: $0) })
+            bmpSymbols32 = nil
+        } else {
+            bmpSymbols16 = nil
+            bmpSymbols32 = LiteralAutomaton.copy(trie.bmp)
+        }
+        self.otherSymbols = trie.other
+        self.rootRow = LiteralAutomaton.copy(flat.rootRow)
+        self.states = LiteralAutomaton.copy(flat.states)
+        self.reportFrom = LiteralAutomaton.copy(reportFrom)
+        self.edges = LiteralAutomaton.copy(flat.edges)
+        self.outputStart = LiteralAutomaton.copy(outputs.start)
+        self.outputPatterns = LiteralAutomaton.copy(outputs.patterns)
+        self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
+    }
+
+    /// The patterns' trie as built (build time only): dense symbol ids for scalars (1, 2, … in order of
+    /// first use), one transition table keyed by state and symbol, the edges in creation order, and the
+    /// state each pattern ends in.
+    private struct Trie {
         var bmp = [Int32](repeating: 0, count: 0x10000)
         var other: [UInt32: Int32] = [:]
         var symbolCount: Int32 = 0
-        func symbol(_ scalar: UInt32) -> Int32 {
+        var transitions: [UInt64: Int32] = [:]
+        /// In creation order; `target` is the new state, whose parent is `parents` at the same index.
+        var created: [Edge] = []
+        var parents: [Int32] = []
+        var ownPairs: [(state: Int32, pattern: Int32)] = []
+        var stateCount = 1
+
+        init(_ patterns: [[UInt32]]) {
+            transitions.reserveCapacity(patterns.reduce(0) { $0 + $1.count })
+            for (id, pattern) in patterns.enumerated() {
+                var state: Int32 = 0
+                for scalar in pattern {
+                    let c = symbol(scalar)
+                    if let next = transitions[Trie.key(state, c)] {
+                        state = next
+                    } else {
+                        let next = Int32(stateCount)
+                        stateCount += 1
+                        transitions[Trie.key(state, c)] = next
+                        created.append(Edge(symbol: c, target: next))
+                        parents.append(state)
+                        state = next
+                    }
+                }
+                ownPairs.append((state, Int32(id)))
+            }
+        }
+
+        /// The symbol of `scalar`, a new one if it has none yet.
+        mutating func symbol(_ scalar: UInt32) -> Int32 {
             if scalar < 0x10000 {
                 if bmp[Int(scalar)] == 0 { symbolCount += 1; bmp[Int(scalar)] = symbolCount }
                 return bmp[Int(scalar)]
@@ -81,44 +154,28 @@ public final class LiteralAutomaton: @unchecked Sendable {
             other[scalar] = symbolCount
             return symbolCount
         }
-        // Trie: one transition table keyed by state and symbol (build time only).
-        var transitions: [UInt64: Int32] = [:]
-        transitions.reserveCapacity(patterns.reduce(0) { $0 + $1.count })
-        @inline(__always) func key(_ state: Int32, _ c: Int32) -> UInt64 { UInt64(UInt32(state)) << 32 | UInt64(UInt32(c)) }
-        var created: [Edge] = [] // in creation order; `target` is the new state, whose parent is `parents`
-        var parents: [Int32] = []
-        var ownPairs: [(state: Int32, pattern: Int32)] = []
-        var stateCount = 1
-        for (id, pattern) in patterns.enumerated() {
-            var state: Int32 = 0
-            for scalar in pattern {
-                let c = symbol(scalar)
-                if let next = transitions[key(state, c)] {
-                    state = next
-                } else {
-                    let next = Int32(stateCount)
-                    stateCount += 1
-                    transitions[key(state, c)] = next
-                    created.append(Edge(symbol: c, target: next))
-                    parents.append(state)
-                    state = next
-                }
-            }
-            ownPairs.append((state, Int32(id)))
-        }
-        // Children of each state, sorted by symbol (CSR over `created`).
+
+        @inline(__always) static func key(_ state: Int32, _ c: Int32) -> UInt64 { UInt64(UInt32(state)) << 32 | UInt64(UInt32(c)) }
+    }
+
+    /// Children of each state, sorted by symbol: the trie's edges in that order, and where each state's
+    /// children start (CSR; one more entry than states).
+    private static func sortedChildren(_ trie: Trie) -> (edges: [Edge], childStart: [Int32]) {
+        let (created, parents) = (trie.created, trie.parents)
         let order = created.indices.sorted { (parents[$0], created[$0].symbol) < (parents[$1], created[$1].symbol) }
         let edges = order.map { created[$0] }
-        var childStart = [Int32](repeating: 0, count: stateCount + 1)
+        var childStart = [Int32](repeating: 0, count: trie.stateCount + 1)
         for parent in parents { childStart[Int(parent) + 1] += 1 }
-        for state in 0..<stateCount { childStart[state + 1] += childStart[state] }
-        var hasOwn = [Bool](repeating: false, count: stateCount)
-        for pair in ownPairs { hasOwn[Int(pair.state)] = true }
-        // Breadth-first failure and dictionary links.
-        var failure = [Int32](repeating: 0, count: stateCount)
-        var dictionary = [Int32](repeating: -1, count: stateCount)
+        for state in 0..<trie.stateCount { childStart[state + 1] += childStart[state] }
+        return (edges, childStart)
+    }
+
+    /// Breadth-first failure links: each state's failure state, and the states other than the root in
+    /// breadth-first order.
+    private static func failureLinks(_ trie: Trie, edges: [Edge], childStart: [Int32]) -> (failure: [Int32], queue: [Int32]) {
+        var failure = [Int32](repeating: 0, count: trie.stateCount)
         var queue: [Int32] = []
-        queue.reserveCapacity(stateCount)
+        queue.reserveCapacity(trie.stateCount)
         for k in Int(childStart[0])..<Int(childStart[1]) { queue.append(edges[k].target) }
         var head = 0
         while head < queue.count {
@@ -128,32 +185,45 @@ public final class LiteralAutomaton: @unchecked Sendable {
                 let (c, child) = (edges[k].symbol, edges[k].target)
                 var f = failure[Int(state)]
                 while true {
-                    if let next = transitions[key(f, c)], next != child { failure[Int(child)] = next; break }
+                    if let next = trie.transitions[Trie.key(f, c)], next != child { failure[Int(child)] = next; break }
                     if f == 0 { failure[Int(child)] = 0; break }
                     f = failure[Int(f)]
                 }
                 queue.append(child)
             }
         }
-        for state in queue {
-            let f = failure[Int(state)]
-            dictionary[Int(state)] = hasOwn[Int(f)] ? f : dictionary[Int(f)]
+        return (failure, queue)
+    }
+
+    /// The final state numbering: the root, then the other states in breadth-first order.
+    private struct BreadthFirstOrder {
+        let renumbered: [Int32]
+        /// Old state ids by new id.
+        let byNewID: [Int32]
+
+        init(_ queue: [Int32], stateCount: Int) {
+            var renumbered = [Int32](repeating: 0, count: stateCount)
+            for (k, state) in queue.enumerated() { renumbered[Int(state)] = Int32(k + 1) }
+            self.renumbered = renumbered
+            byNewID = [Int32(0)] + queue
         }
-        // Flatten, renumbering states in breadth-first order: the shallow states, which nearly every
-        // step visits, then sit together in memory (and so do their edges).
-        var renumbered = [Int32](repeating: 0, count: stateCount)
-        for (k, state) in queue.enumerated() { renumbered[Int(state)] = Int32(k + 1) }
-        let byNewID = [Int32(0)] + queue
+
         @inline(__always) func new(_ old: Int32) -> Int32 { renumbered[Int(old)] }
-        let reportFrom = byNewID.map { old in hasOwn[Int(old)] ? new(old) : dictionary[Int(old)] > 0 ? new(dictionary[Int(old)]) : 0 }
-        @inline(__always) func target(_ old: Int32) -> Int32 { reportFrom[Int(new(old))] > 0 ? ~new(old) : new(old) }
+    }
+
+    /// The root's dense row, each state's record and the shared edge array, in the new numbering; an
+    /// edge's target is complemented when that state reports (see ``Edge``). A state with more than
+    /// ``sortedEdgeLimit`` children keeps them in an open-addressing table.
+    private static func flatten(edges: [Edge], childStart: [Int32], failure: [Int32], order: BreadthFirstOrder,
+                                reportFrom: [Int32], symbolCount: Int32) -> (rootRow: [Int32], states: [State], edges: [Edge]) {
+        @inline(__always) func target(_ old: Int32) -> Int32 { reportFrom[Int(order.new(old))] > 0 ? ~order.new(old) : order.new(old) }
         var rootRow = [Int32](repeating: 0, count: Int(symbolCount) + 1)
         for k in Int(childStart[0])..<Int(childStart[1]) { rootRow[Int(edges[k].symbol)] = target(edges[k].target) }
         var states: [State] = []
-        states.reserveCapacity(stateCount)
+        states.reserveCapacity(order.byNewID.count)
         var flatEdges: [Edge] = []
         flatEdges.reserveCapacity(edges.count)
-        for old in byNewID {
+        for old in order.byNewID {
             let start = Int32(flatEdges.count)
             var filter: UInt32 = 0
             let children = Int(childStart[Int(old)])..<Int(childStart[Int(old) + 1])
@@ -176,32 +246,21 @@ public final class LiteralAutomaton: @unchecked Sendable {
                     filter |= 1 << UInt32(edges[k].symbol & 31)
                 }
             }
-            states.append(State(edgeStart: start, edgeCount: count, failure: new(failure[Int(old)]), symbolFilter: filter))
+            states.append(State(edgeStart: start, edgeCount: count, failure: order.new(failure[Int(old)]), symbolFilter: filter))
         }
-        // Patterns per state (CSR), in pattern order.
+        return (rootRow, states, flatEdges)
+    }
+
+    /// Patterns per state (CSR, new numbering), in pattern order.
+    private static func outputs(_ ownPairs: [(state: Int32, pattern: Int32)], order: BreadthFirstOrder,
+                                stateCount: Int) -> (start: [Int32], patterns: [Int32]) {
         var outputStart = [Int32](repeating: 0, count: stateCount + 1)
-        for pair in ownPairs { outputStart[Int(new(pair.state)) + 1] += 1 }
+        for pair in ownPairs { outputStart[Int(order.new(pair.state)) + 1] += 1 }
         for state in 0..<stateCount { outputStart[state + 1] += outputStart[state] }
         var fill = outputStart
         var outputPatterns = [Int32](repeating: 0, count: ownPairs.count)
-        for pair in ownPairs { outputPatterns[Int(fill[Int(new(pair.state))])] = pair.pattern; fill[Int(new(pair.state))] += 1 }
-        let dictionaryLink = byNewID.map { dictionary[Int($0)] > 0 ? new(dictionary[Int($0)]) : 0 }
-        self.stateCount = stateCount
-        if symbolCount < 0x10000 {
-            bmpSymbols16 = LiteralAutomaton.copy(bmp.map { UInt16(truncatingIfNeeded: $0) })
-            bmpSymbols32 = nil
-        } else {
-            bmpSymbols16 = nil
-            bmpSymbols32 = LiteralAutomaton.copy(bmp)
-        }
-        self.otherSymbols = other
-        self.rootRow = LiteralAutomaton.copy(rootRow)
-        self.states = LiteralAutomaton.copy(states)
-        self.reportFrom = LiteralAutomaton.copy(reportFrom)
-        self.edges = LiteralAutomaton.copy(flatEdges)
-        self.outputStart = LiteralAutomaton.copy(outputStart)
-        self.outputPatterns = LiteralAutomaton.copy(outputPatterns)
-        self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
+        for pair in ownPairs { outputPatterns[Int(fill[Int(order.new(pair.state))])] = pair.pattern; fill[Int(order.new(pair.state))] += 1 }
+        return (outputStart, outputPatterns)
     }
 
     /// The symbol of a scalar (0: in no pattern).
@@ -272,7 +331,8 @@ public final class LiteralAutomaton: @unchecked Sendable {
 /// 2-byte range, surrogates, anything folded, dropped or a filler, digits, symbols that do not fit 16
 /// bits), which takes the general path. A scalar on the fast path ends any run of digits. One 2-byte read replaces the keep-bit test and the symbol lookup, and
 /// a valid 3-byte UTF-8 sequence needs no range checks of its own (the table rejects overlong forms and
-/// surrogates). Immutable; shared by every scanner.
+/// surrogates). Immutable; shared by every scanner — hence `@unchecked Sendable` (its table is a raw
+/// buffer written only in `init`).
 final class PlainSymbolTable: @unchecked Sendable {
     static let general: UInt16 = 0xFFFF
     let entries: UnsafeMutablePointer<UInt16>

@@ -47,9 +47,10 @@ public final class MessageScanner {
     private var seenClauses: [Int32] = []
     /// The literal occurrences of the current message that hold (pattern, span).
     private var validMatches: [(pattern: Int32, span: Span)] = []
-    /// Matches of stretched words (kept indices of their first and last scalars), and the kept index of
-    /// each scalar of the collapsed view (see ``findStretchedMatches()``).
-    private var stretchedMatches: [(pattern: Int32, start: Int32, end: Int32)] = []
+    /// Matches of words an evasion derives that the automaton does not report by itself — stretched words
+    /// (see ``findStretchedMatches()``) and homophone words (``findHomophoneMatches()``) — as kept indices
+    /// of their first and last scalars, and the kept index of each scalar of the collapsed view.
+    private var derivedMatches: [(pattern: Int32, start: Int32, end: Int32)] = []
     private var collapsed: [Int32] = []
     /// `clauseSeen[c] == generation` when a Chinese character or run of prefilter clause `c` occurs in
     /// the current message.
@@ -57,6 +58,7 @@ public final class MessageScanner {
     private var generation = 0
     private var prescreen = PrescreenGovernor()
     private let hasStretchedWords: Bool
+    private let hasHomophoneWords: Bool
     private var currentSlot = 0
 
     init(engine: Engine) {
@@ -64,6 +66,7 @@ public final class MessageScanner {
         matcher = PCRE2Matcher(limits: engine.ruleSet.policy.limits)
         automaton = engine.automaton
         hasStretchedWords = engine.hasStretchedWords
+        hasHomophoneWords = engine.hasHomophoneWords
         tables = engine.normalizer.tables
         plainSymbols = engine.plainSymbols.entries
         normalizer = engine.normalizer
@@ -95,7 +98,12 @@ public final class MessageScanner {
     }
 
     /// Decides one message given as UTF-8 bytes (invalid UTF-8 is read, reported and escalated).
-    public func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
+    public func decide(bytes: [UInt8], id: MessageID) -> Decision {
+        bytes.withUnsafeBufferPointer { decide($0, id: id) }
+    }
+
+    /// ``decide(bytes:id:)`` on bytes where they lie (scan's workers decide lines inside a batch).
+    package func decide(_ bytes: UnsafeBufferPointer<UInt8>, id: MessageID) -> Decision {
         generation += 1
         seenClauses.removeAll(keepingCapacity: true)
         // With a model pack the prescreen scores the kept text as it goes (``ModelPrescreen``).
@@ -111,8 +119,9 @@ public final class MessageScanner {
         if work.invalidUTF8Count > 0 {
             errors.append(DecisionError(rule: nil, message: "message is not valid UTF-8 (\(work.invalidUTF8Count) invalid byte(s) read as U+FFFD)"))
         }
-        stretchedMatches.removeAll(keepingCapacity: true)
+        derivedMatches.removeAll(keepingCapacity: true)
         if hasStretchedWords { findStretchedMatches() }
+        if hasHomophoneWords { findHomophoneMatches() }
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
@@ -414,7 +423,39 @@ public final class MessageScanner {
                 if length < Int(run) { holds = false; break }
                 if length > Int(run) { longer = true }
             }
-            if holds && longer { stretchedMatches.append((pattern, collapsed[first], collapsed[Int(last) + 1] - 1)) }
+            if holds && longer { derivedMatches.append((pattern, collapsed[first], collapsed[Int(last) + 1] - 1)) }
+        }
+    }
+
+    /// The `homophones` evasion: each half of a homophone word found while normalizing puts the word at one
+    /// place in the kept text; the window there is a match when it differs from the word in exactly one
+    /// scalar, a Chinese character with the same toneless reading as the word's (a window equal to the
+    /// word is the word's own match). Gaps, word boundaries and links are checked like any match's.
+    private func findHomophoneMatches() {
+        let kept = work.kept.buffer
+        let pieceStart = engine.patternPieceStart, pieces = engine.patternPieces
+        let plainCount = work.matches.count
+        for index in 0..<plainCount {
+            let match = work.matches[index]
+            let pattern = Int(match >> 32)
+            let range = Int(pieceStart[pattern])..<Int(pieceStart[pattern + 1])
+            if range.isEmpty { continue }
+            let pieceFirst = Int(match & 0xFFFF_FFFF) - Int(automaton.patternLengths[pattern]) + 1
+            for k in range {
+                let (word, offset) = pieces[k]
+                let scalars = engine.homophoneWordScalars[Int(word)]
+                let start = pieceFirst - Int(offset), end = start + scalars.count - 1
+                guard start >= 0, end < kept.count else { continue }
+                var swapped = -1
+                for (i, v) in scalars.enumerated() where kept[start + i] != v {
+                    if swapped >= 0 { swapped = -2; break }
+                    swapped = i
+                }
+                guard swapped >= 0, Normalizer.isHan(kept[start + swapped]), Normalizer.isHan(scalars[swapped]),
+                      let reading = tables.pinyin(of: scalars[swapped]), tables.pinyin(of: kept[start + swapped]) == reading else { continue }
+                if derivedMatches.contains(where: { $0.pattern == word && $0.start == Int32(start) }) { continue }
+                derivedMatches.append((word, Int32(start), Int32(end)))
+            }
         }
     }
 
@@ -430,7 +471,7 @@ public final class MessageScanner {
         // (common words that trigger nothing — 你, 联系 next to a rarer word — are never sorted).
         validMatches.removeAll(keepingCapacity: true)
         let plainCount = work.matches.count
-        for index in 0..<plainCount + stretchedMatches.count {
+        for index in 0..<plainCount + derivedMatches.count {
             let pattern: Int, start: Int, end: Int
             if index < plainCount {
                 let match = work.matches[index]
@@ -438,7 +479,7 @@ public final class MessageScanner {
                 end = Int(match & 0xFFFF_FFFF)
                 start = end - Int(automaton.patternLengths[pattern]) + 1
             } else {
-                let match = stretchedMatches[index - plainCount]
+                let match = derivedMatches[index - plainCount]
                 (pattern, start, end) = (Int(match.pattern), Int(match.start), Int(match.end))
             }
             let han = engine.patternGateHan[pattern]

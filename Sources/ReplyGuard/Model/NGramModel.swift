@@ -78,7 +78,7 @@ public struct NGramModel: Sendable, Equatable {
     }
 
     /// The logit `bias + w·x` for these kept scalars.
-    public func logit(_ kept: UnsafeBufferPointer<UInt32>) -> Double {
+    package func logit(_ kept: UnsafeBufferPointer<UInt32>) -> Double {
         let grams = NGramModel.gramCount(kept.count)
         guard grams > 0 else { return bias }
         var sum: Float = 0
@@ -88,9 +88,9 @@ public struct NGramModel: Sendable, Equatable {
         return bias + Double(sum) / Double(grams).squareRoot()
     }
 
-    public func probability(_ kept: UnsafeBufferPointer<UInt32>) -> Double { NGramModel.sigmoid(logit(kept)) }
+    package func probability(_ kept: UnsafeBufferPointer<UInt32>) -> Double { NGramModel.sigmoid(logit(kept)) }
 
-    public func probability(of kept: [UInt32]) -> Double { kept.withUnsafeBufferPointer { probability($0) } }
+    package func probability(of kept: [UInt32]) -> Double { kept.withUnsafeBufferPointer { probability($0) } }
 
     public static func sigmoid(_ z: Double) -> Double { 1 / (1 + exp(-z)) }
 

@@ -3,6 +3,8 @@
 /// Every scalar has one entry saying what it becomes: kept as a (possibly different) scalar, a filler
 /// (space, punctuation, symbol, emoji: skipped between the characters of a word), ignorable (zero-width
 /// and format characters, combining marks: dropped), or an expansion into several entries (`㈱` → `(株)`).
+/// `@unchecked Sendable`: built once in `init` and never mutated after (its tables are raw buffers,
+/// which the compiler cannot see are read-only).
 public final class NormalizationTables: @unchecked Sendable {
     /// The shared tables; built on first use (about 10 ms), then immutable.
     public static let shared = NormalizationTables()

@@ -49,7 +49,7 @@ public struct Normalizer: Sendable {
     }
 
     /// Normalizes `text` into `output` (a snapshot with its own arrays; for tests and one-off use).
-    public func normalize(_ text: UnsafeBufferPointer<UInt8>, into output: inout NormalizedText) {
+    package func normalize(_ text: UnsafeBufferPointer<UInt8>, into output: inout NormalizedText) {
         let workspace = NormalizationWorkspace()
         normalize(text, into: workspace)
         output = workspace.snapshot()

@@ -2,7 +2,7 @@ import Foundation
 
 /// Builds a SARIF 2.1.0 log: one run, the rules in `tool.driver.rules`, one result per hit (and one per
 /// decision error). Results are added as they come; the document is written once at the end.
-public struct SARIFWriter {
+public struct SARIFWriter: Sendable {
     private let ruleIndex: [String: Int]
     private let rulesJSON: String
     private var results: [String] = []

@@ -170,4 +170,14 @@ public struct RuleFiles: Sendable {
     }
 
     struct ReadFailure: Error { let reason: String }
+
+    /// An error from reading a file in plain words: the C library's text for its errno
+    /// (`Input/output error`), never a Foundation error domain and code.
+    public static func plainReason(_ error: Error) -> String {
+        if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        var ns = error as NSError
+        while ns.domain != NSPOSIXErrorDomain, let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { ns = underlying }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.domain == NSCocoaErrorDomain ? ns.localizedDescription : "\(error)"
+    }
 }

@@ -165,9 +165,9 @@ final class YAMLReader {
 
     static func problem(from error: YamlError, file: String) -> RuleProblem {
         switch error {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return RuleProblem(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
+        case .duplicatedKeysInMapping(let duplicates, let context):
             return RuleProblem(file: file, line: context.mark.line, column: context.mark.column,
                                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
         default:
@@ -179,7 +179,7 @@ final class YAMLReader {
 
     /// The mapping's entries by key; reports non-mappings, unknown keys and missing required keys.
     func mapping(_ node: Node, _ what: String, allowed: [String], required: [String]) -> [String: Node]? {
-        guard case let .mapping(mapping) = node else {
+        guard case .mapping(let mapping) = node else {
             problem(node, "\(what) must be a mapping (key: value)")
             return nil
         }
@@ -220,7 +220,7 @@ final class YAMLReader {
 
     func list(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> [Node]? {
         guard let node else { return nil }
-        guard case let .sequence(sequence) = node else { problem(node, "\(what) must be a list"); return nil }
+        guard case .sequence(let sequence) = node else { problem(node, "\(what) must be a list"); return nil }
         if sequence.isEmpty && !allowEmpty { problem(node, "\(what) must not be empty"); return nil }
         return Array(sequence)
     }
@@ -351,6 +351,9 @@ final class YAMLReader {
         return variants.filter { $0 != word && !($0.count == 2 && (isDigit($0[0]) || isDigit($0[1]))) }
     }
 
+    /// The `homophones` evasion applies to words of at least this many normalized characters.
+    static let homophoneMinimumLength = 8
+
     /// Adds the words an evasion derives (e.g. pinyin initials) next to the words they come from.
     func expand(_ expression: MatchExpression, _ evasions: [Evasion]) -> MatchExpression {
         guard !evasions.isEmpty else { return expression }
@@ -408,6 +411,18 @@ final class YAMLReader {
                         var stretched = Word(text: word.text, normalized: derived, location: word.location)
                         stretched.stretchRuns = runs
                         result.append(stretched)
+                    }
+                }
+            }
+            if evasions.contains(.homophones) {
+                // The words as written (not the forms other evasions derive), when long enough that one
+                // swapped character leaves a near-duplicate of a known line rather than another phrase.
+                for word in words where word.normalized.count >= YAMLReader.homophoneMinimumLength && word.normalized.contains(where: Normalizer.isHan) {
+                    let derived = word.normalized.map { $0 | Engine.homophoneShadow }
+                    if seen.insert(derived).inserted {
+                        var variant = Word(text: word.text, normalized: derived, location: word.location)
+                        variant.homophone = true
+                        result.append(variant)
                     }
                 }
             }
@@ -607,49 +622,20 @@ final class YAMLReader {
 
     func policy(_ root: Node, packs: [RulePack]) -> Policy? {
         guard let keys = mapping(root, "the policy", allowed: YAMLReader.policyKeys, required: []) else { return nil }
-        var policy = Policy.builtIn
-        if let text = string(keys["extends"], "extends") {
-            // A profile states only what differs: every other setting (and every exception) comes from the base.
-            let path = files.resolve(text, in: directory)
-            if extendsDepth >= 4 {
-                problem(keys["extends"], "extends is nested more than 4 deep (a loop?)")
-            } else {
-                let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent, files: files)
-                base.extendsDepth = extendsDepth + 1
-                if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
-                    policy = loaded
-                    includedBytes += Array(text.utf8) + [0] + bytes + base.includedBytes
-                }
-                problems += base.problems
-            }
-        }
+        var policy = extendedPolicy(keys["extends"], packs: packs) ?? Policy.builtIn
         policy.file = file
         if let node = keys["version"], node.scalar?.string != "1" {
             problem(node, "policy version '\(node.scalar?.string ?? "?")' is not supported: this replyguard reads version 1")
         }
-        let packIDs = Set(packs.map(\.id))
         let categories = Set(packs.flatMap { [$0.category] + $0.rules.map(\.category) })
-        if let node = keys["packs"], let ids = list(node, "packs") {
-            policy.packs = ids.compactMap { item in
-                guard let id = string(item, "a pack id") else { return nil }
-                if !packIDs.contains(id) { problem(item, "policy enables pack '\(id)', which is not in the rules directory (have: \(packIDs.sorted().joined(separator: ", ")))") }
-                return id
-            }
-        }
+        if let node = keys["packs"], let ids = list(node, "packs") { policy.packs = enabledPackIDs(ids, packs: packs) }
         if let node = keys["thresholds"], let entries = mapping(node, "thresholds", allowed: categories.sorted(), required: []) {
-            for (category, value) in entries {
-                guard let limits = mapping(value, "thresholds.\(category)", allowed: ["escalate", "block"], required: []) else { continue }
-                let thresholds = Thresholds(escalate: int(limits["escalate"], "escalate", min: 1), block: int(limits["block"], "block", min: 1))
-                if let e = thresholds.escalate, let b = thresholds.block, e > b {
-                    problem(value, "thresholds.\(category): escalate (\(e)) must not be above block (\(b))")
-                }
-                policy.thresholds[category] = thresholds
-            }
+            readThresholds(entries, into: &policy)
         }
-        if let reply = string(keys["fallback_reply"], "fallback_reply") { policy.fallbackReply = reply }
-        if let reply = string(keys["holding_reply"], "holding_reply") { policy.holdingReply = reply }
+        if let reply = string(keys["fallback_reply"], "fallback_reply") { policy.publishing.fallbackReply = reply }
+        if let reply = string(keys["holding_reply"], "holding_reply") { policy.publishing.holdingReply = reply }
         if let node = keys["fallback_replies"], let entries = mapping(node, "fallback_replies", allowed: categories.sorted(), required: []) {
-            for (category, value) in entries { policy.fallbackReplies[category] = string(value, "fallback_replies.\(category)") }
+            for (category, value) in entries { policy.publishing.fallbackReplies[category] = string(value, "fallback_replies.\(category)") }
         }
         if let node = keys["normalization"], let entries = mapping(node, "normalization", allowed: ["max_filler"], required: []) {
             policy.maxFiller = int(entries["max_filler"], "max_filler") ?? policy.maxFiller
@@ -658,48 +644,106 @@ final class YAMLReader {
             if let v = int(entries["match_limit"], "match_limit", min: 1000) { policy.limits.matchLimit = UInt32(clamping: v) }
             if let v = int(entries["depth_limit"], "depth_limit", min: 100) { policy.limits.depthLimit = UInt32(clamping: v) }
         }
-        if let node = keys["reported_speech"] {
-            if node.scalar?.string == "off" {
-                policy.reportedSpeech = nil
-            } else if let entries = mapping(node, "reported_speech (or 'off')", allowed: ["action", "cues", "window"], required: []) {
-                var speech = ReportedSpeech.standard
-                if let text = string(entries["action"], "reported_speech.action") {
-                    if let verdict = Verdict(rawValue: text), verdict != .block { speech.action = verdict } else {
-                        problem(entries["action"], "reported_speech.action must be 'escalate' or 'allow', not '\(text)'")
-                    }
-                }
-                if let cues = stringList(entries["cues"], "reported_speech.cues") { speech.cues = cues }
-                if let window = int(entries["window"], "reported_speech.window", min: 1) { speech.window = window }
-                policy.reportedSpeech = speech
-            }
-        }
+        if let node = keys["reported_speech"] { readReportedSpeech(node, into: &policy) }
         if let text = string(keys["mask_with"], "mask_with") {
-            if text.contains(where: \.isNewline) { problem(keys["mask_with"], "mask_with must not contain a line break") } else { policy.maskWith = text }
+            if text.contains(where: \.isNewline) { problem(keys["mask_with"], "mask_with must not contain a line break") } else { policy.publishing.maskWith = text }
         }
         if let node = keys["review"], let entries = mapping(node, "review", allowed: ["expire_after_minutes"], required: []) {
             if let node = entries["expire_after_minutes"] {
-                policy.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
+                policy.publishing.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
             }
         }
         if let node = keys["models"], let entries = mapping(node, "models", allowed: packs.filter { $0.model != nil }.map(\.id).sorted(), required: []) {
-            for (packID, value) in entries {
-                guard let limits = mapping(value, "models.\(packID)", allowed: ["escalate", "block"], required: []) else { continue }
-                func probability(_ key: String) -> Double? {
-                    guard let node = limits[key] else { return nil }
-                    guard let v = node.scalar.flatMap({ Double($0.string) }), v > 0, v <= 1 else {
-                        problem(node, "models.\(packID).\(key) must be a probability, 0 < P ≤ 1"); return nil
-                    }
-                    return v
-                }
-                let thresholds = ModelThresholds(escalate: probability("escalate"), block: probability("block"))
-                if let e = thresholds.escalate, let b = thresholds.block, e > b {
-                    problem(value, "models.\(packID): escalate (\(e)) must not be above block (\(b))")
-                }
-                policy.modelThresholds[packID] = thresholds
-            }
+            readModelThresholds(entries, into: &policy)
         }
+        policy.exceptions += policyExceptions(keys["exceptions"], packs: packs)
+        return policy
+    }
+
+    /// The policy an `extends:` names, read (with its own problems and included bytes) relative to
+    /// this file's directory; nil without `extends`, or when the base cannot be read.
+    /// A profile states only what differs: every other setting (and every exception) comes from the base.
+    private func extendedPolicy(_ node: Node?, packs: [RulePack]) -> Policy? {
+        guard let text = string(node, "extends") else { return nil }
+        let path = files.resolve(text, in: directory)
+        if extendsDepth >= 4 {
+            problem(node, "extends is nested more than 4 deep (a loop?)")
+            return nil
+        }
+        let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent, files: files)
+        base.extendsDepth = extendsDepth + 1
+        var policy: Policy?
+        if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
+            policy = loaded
+            includedBytes += Array(text.utf8) + [0] + bytes + base.includedBytes
+        }
+        problems += base.problems
+        return policy
+    }
+
+    /// The pack ids of `packs:`, each checked against the rules directory's packs.
+    private func enabledPackIDs(_ ids: [Node], packs: [RulePack]) -> [String] {
+        let packIDs = Set(packs.map(\.id))
+        return ids.compactMap { item in
+            guard let id = string(item, "a pack id") else { return nil }
+            if !packIDs.contains(id) { problem(item, "policy enables pack '\(id)', which is not in the rules directory (have: \(packIDs.sorted().joined(separator: ", ")))") }
+            return id
+        }
+    }
+
+    /// `thresholds:` per category: escalate and block scores (escalate not above block).
+    private func readThresholds(_ entries: [String: Node], into policy: inout Policy) {
+        for (category, value) in entries {
+            guard let limits = mapping(value, "thresholds.\(category)", allowed: ["escalate", "block"], required: []) else { continue }
+            let thresholds = Thresholds(escalate: int(limits["escalate"], "escalate", min: 1), block: int(limits["block"], "block", min: 1))
+            if let e = thresholds.escalate, let b = thresholds.block, e > b {
+                problem(value, "thresholds.\(category): escalate (\(e)) must not be above block (\(b))")
+            }
+            policy.thresholds[category] = thresholds
+        }
+    }
+
+    /// `reported_speech:` — `off`, or the action, cues and window that replace the standard ones.
+    private func readReportedSpeech(_ node: Node, into policy: inout Policy) {
+        if node.scalar?.string == "off" {
+            policy.reportedSpeech = nil
+        } else if let entries = mapping(node, "reported_speech (or 'off')", allowed: ["action", "cues", "window"], required: []) {
+            var speech = ReportedSpeech.standard
+            if let text = string(entries["action"], "reported_speech.action") {
+                if let verdict = Verdict(rawValue: text), verdict != .block { speech.action = verdict } else {
+                    problem(entries["action"], "reported_speech.action must be 'escalate' or 'allow', not '\(text)'")
+                }
+            }
+            if let cues = stringList(entries["cues"], "reported_speech.cues") { speech.cues = cues }
+            if let window = int(entries["window"], "reported_speech.window", min: 1) { speech.window = window }
+            policy.reportedSpeech = speech
+        }
+    }
+
+    /// `models:` per model pack: escalate and block probabilities (0 < P ≤ 1, escalate not above block).
+    private func readModelThresholds(_ entries: [String: Node], into policy: inout Policy) {
+        for (packID, value) in entries {
+            guard let limits = mapping(value, "models.\(packID)", allowed: ["escalate", "block"], required: []) else { continue }
+            func probability(_ key: String) -> Double? {
+                guard let node = limits[key] else { return nil }
+                guard let v = node.scalar.flatMap({ Double($0.string) }), v > 0, v <= 1 else {
+                    problem(node, "models.\(packID).\(key) must be a probability, 0 < P ≤ 1"); return nil
+                }
+                return v
+            }
+            let thresholds = ModelThresholds(escalate: probability("escalate"), block: probability("block"))
+            if let e = thresholds.escalate, let b = thresholds.block, e > b {
+                problem(value, "models.\(packID): escalate (\(e)) must not be above block (\(b))")
+            }
+            policy.modelThresholds[packID] = thresholds
+        }
+    }
+
+    /// The valid entries of `exceptions:`, in order; each names existing rules (or model packs).
+    private func policyExceptions(_ node: Node?, packs: [RulePack]) -> [PolicyException] {
         let ruleIDs = packs.flatMap(\.rules).map(\.id) + packs.filter { $0.model != nil }.map { $0.id + ".model" }
-        for item in list(keys["exceptions"], "exceptions", allowEmpty: true) ?? [] {
+        var found: [PolicyException] = []
+        for item in list(node, "exceptions", allowEmpty: true) ?? [] {
             guard let entry = mapping(item, "an exception", allowed: ["rules", "match", "scope", "reason", "expires"], required: ["rules", "reason"]) else { continue }
             let rules = stringList(entry["rules"], "rules") ?? []
             for pattern in rules {
@@ -718,10 +762,10 @@ final class YAMLReader {
                 if YAMLReader.isDate(text) { expires = text } else { problem(entry["expires"], "expires must be a date YYYY-MM-DD, not '\(text)'") }
             }
             if let reason, !rules.isEmpty, entry["match"] == nil || match != nil {
-                policy.exceptions.append(PolicyException(rules: rules, match: match, scope: scope, reason: reason, expires: expires, location: location(item)))
+                found.append(PolicyException(rules: rules, match: match, scope: scope, reason: reason, expires: expires, location: location(item)))
             }
         }
-        return policy
+        return found
     }
 
     static func isDate(_ text: String) -> Bool {

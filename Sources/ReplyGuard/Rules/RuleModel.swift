@@ -64,6 +64,11 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// (`fuck` → `fuuuuck`, `fuckkkk`; `打call` → `打caaall`): a run of one letter in the message stands
     /// for a run at least as long in the word.
     case stretchedLetters = "stretched-letters"
+    /// Also match each word of eight or more normalized characters, at least one of them Chinese, with
+    /// one Chinese character swapped for a homophone — another character with the same toneless pinyin
+    /// (你不说话没人把你当哑巴 → 你不说话没人把你当雅巴): near-duplicates of known long lines. Found through
+    /// the word's two halves in the literal automaton (one of them is intact) and verified against the word.
+    case homophones = "homophones"
 }
 
 /// A literal word of a rule, as written and as normalized.
@@ -77,6 +82,11 @@ public struct Word: Sendable {
     /// kept scalar: only the collapsed view of a message holds them), and this is each run's length in the
     /// word (`call` → `c a l` with 1 1 2): a message's run must be at least as long.
     public var stretchRuns: [UInt8]? = nil
+    /// For a word the `homophones` evasion derives: `normalized` is the word with every scalar shifted by
+    /// ``Engine/homophoneShadow`` (never a kept scalar: the automaton never finds it by itself); the
+    /// scanner reports it where the word's halves lead to a window that differs from the word in exactly
+    /// one Chinese character of the same reading.
+    public var homophone = false
 }
 
 /// A rule's match expression (SPEC §3).
@@ -95,7 +105,10 @@ public indirect enum MatchExpression: Sendable {
 
 /// An example attached to a rule; the expected spans are marked `⟦…⟧` in match examples.
 public struct RuleExample: Sendable {
-    public enum Kind: String, Sendable { case match, noMatch = "no_match" }
+    public enum Kind: String, Sendable {
+        case match
+        case noMatch = "no_match"
+    }
     public let kind: Kind
     /// The example as written, with markers.
     public let marked: String
@@ -211,34 +224,55 @@ public struct ReportedSpeech: Sendable {
     ], window: 20)
 }
 
-/// The policy: which packs are on, thresholds, replies, exceptions and matching limits (SPEC §3).
+/// What publishing needs from the policy file (fallback, holding and mask replies, review expiry): owned
+/// by the reply gate, never read by matching.
+public struct PublishingPolicy: Sendable, Equatable {
+    /// Published instead of a blocked reply (and of one that could not be held).
+    public var fallbackReply: String
+    /// Published while an escalated reply waits for review.
+    public var holdingReply: String
+    /// Per category: a fallback reply replacing ``fallbackReply`` when that category blocked.
+    public var fallbackReplies: [String: String]
+    /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
+    public var reviewExpiryMinutes: Int?
+    /// What each character of a `mask` rule's span is replaced with when a masked reply is published.
+    public var maskWith: String
+
+    public static let builtIn = PublishingPolicy(
+        fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
+        holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
+        fallbackReplies: [:], reviewExpiryMinutes: 24 * 60, maskWith: "＊")
+
+    public init(fallbackReply: String, holdingReply: String, fallbackReplies: [String: String], reviewExpiryMinutes: Int?, maskWith: String) {
+        self.fallbackReply = fallbackReply
+        self.holdingReply = holdingReply
+        self.fallbackReplies = fallbackReplies
+        self.reviewExpiryMinutes = reviewExpiryMinutes
+        self.maskWith = maskWith
+    }
+}
+
+/// The policy file (SPEC §3): what matching needs — which packs are on, thresholds, exceptions, matching
+/// limits, reported speech — compiled into the ``Engine``, and ``publishing``, which the reply gate owns.
 public struct Policy: Sendable {
     /// Enabled pack ids; nil means every pack in the rules directory.
     public var packs: [String]?
     public var thresholds: [String: Thresholds]
-    public var fallbackReply: String
-    public var holdingReply: String
-    public var fallbackReplies: [String: String]
     public var exceptions: [PolicyException]
     public var maxFiller: Int
     public var limits: PCRE2Limits
     /// Quoted reported speech handling; nil turns it off (quoted lines are blocked like any other).
     public var reportedSpeech: ReportedSpeech?
-    /// Minutes a held reply waits for review before it expires (never published); nil: no expiry.
-    public var reviewExpiryMinutes: Int?
-    /// What each character of a `mask` rule's span is replaced with when a masked reply is published.
-    public var maskWith: String
     /// The file it came from, or nil for the built-in default.
     public var file: String?
     /// Per model pack id: thresholds replacing the model file's (`models:`); a model blocks only here.
     public var modelThresholds: [String: ModelThresholds] = [:]
+    /// The replies and review expiry (not part of matching).
+    public var publishing = PublishingPolicy.builtIn
 
     public static let builtIn = Policy(
-        packs: nil, thresholds: [:],
-        fallbackReply: "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。",
-        holdingReply: "您的留言已收到，工作人员将尽快人工回复。",
-        fallbackReplies: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
-        reportedSpeech: .standard, reviewExpiryMinutes: 24 * 60, maskWith: "＊", file: nil)
+        packs: nil, thresholds: [:], exceptions: [], maxFiller: 4, limits: PCRE2Limits(),
+        reportedSpeech: .standard, file: nil)
 }
 
 /// Everything loaded from a rules directory and a policy: ready to compile into an ``Engine``.
@@ -248,6 +282,9 @@ public struct RuleSet: Sendable {
     public let policy: Policy
     /// `sha256:` digest of the policy file and the enabled packs' files.
     public let digest: String
+
+    /// What the reply gate needs from the policy.
+    public var publishing: PublishingPolicy { policy.publishing }
 
     public var enabledPacks: [RulePack] {
         guard let ids = policy.packs else { return packs }

@@ -1,7 +1,7 @@
 import Foundation
 import ReplyGuard
-@testable import ReplyGuardReview
 import Testing
+@testable import ReplyGuardGate
 
 /// The order of holding: a reply is in the queue before its holding reply is published, and a reply
 /// that cannot be stored yields exactly one line, the fallback (never the reply, never two lines).
@@ -24,7 +24,7 @@ import Testing
                                       lines.append(String(decoding: bytes, as: UTF8.self))
                                   }, diagnose: { _ in })
         HoldOrderTests.held.withUnsafeBufferPointer { filter.feed($0) }
-        #expect(lines == [HoldOrderTests.engine.ruleSet.policy.holdingReply + "\n"])
+        #expect(lines == [HoldOrderTests.engine.ruleSet.publishing.holdingReply + "\n"])
         #expect(pendingAtPublish == [1])
     }
 
@@ -38,7 +38,7 @@ import Testing
         let filter = StreamFilter(engine: HoldOrderTests.engine, queue: queue, audit: nil, options: StreamFilterOptions(),
                                   publish: { lines.append(String(decoding: $0, as: UTF8.self)) }, diagnose: { problems.append($0) })
         HoldOrderTests.held.withUnsafeBufferPointer { filter.feed($0) }
-        #expect(lines == [HoldOrderTests.engine.ruleSet.policy.fallbackReply + "\n"])
+        #expect(lines == [HoldOrderTests.engine.ruleSet.publishing.fallbackReply + "\n"])
         #expect(problems.count == 1 && problems[0].contains("review queue"))
         #expect(try queue.list().isEmpty)
     }

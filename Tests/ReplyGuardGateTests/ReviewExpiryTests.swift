@@ -1,5 +1,5 @@
 import Foundation
-import ReplyGuardReview
+import ReplyGuardGate
 import Testing
 
 /// #12.12: a pending reply past its expiry could still be approved (no filter had run to expire it) and

@@ -1,6 +1,6 @@
 import Foundation
 import ReplyGuard
-import ReplyGuardReview
+import ReplyGuardGate
 import Testing
 
 @Suite struct StreamFilterTests {
@@ -43,10 +43,10 @@ import Testing
         let lines = String(decoding: whole, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 8) // 7 replies (one empty) + the trailing newline
         #expect(lines[0] == "您好，办事大厅周一至周五开放。")
-        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.policy.fallbackReply))
-        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply))
+        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.publishing.fallbackReply))
+        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply))
         #expect(lines[3] == "")
-        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.policy.holdingReply)) // invalid UTF-8: held
+        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply)) // invalid UTF-8: held
         #expect(held == 2)
         #expect(try run([1]).0 == whole)
         for _ in 0..<20 {
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func shippedRepliesPassThePolicy() {
-        #expect(StreamFilter.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
+        #expect(ReplyGate.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
     }
 
     @Test func aMaskedReplyIsPublishedWithItsSpansStarredAndAudited() throws {
@@ -116,8 +116,9 @@ import Testing
         let input = Array(#"{"id":1,"text":"这他妈的\"难\"","x":"他妈的"}"#.utf8) + [0x0A]
         input.withUnsafeBufferPointer { filter.feed($0) }
         #expect(String(decoding: output.bytes, as: UTF8.self) == #"{"id":1,"text":"这＊＊＊\"难\"","x":"他妈的"}"# + "\n")
-        let record = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: dir + "/audit.jsonl")!) as! [String: Any]
-        #expect(record["verdict"] as? String == "mask" && record["action"] as? String == "masked")
+        let record = try JSONDecoder().decode(AuditRecord.self, from: FileManager.default.contents(atPath: dir + "/audit.jsonl")!)
+        #expect(record.decision.verdict == .mask && record.action == .masked)
+        #expect(record.decision.hits.map(\.match) == ["他妈的"])
         #expect(try queue.list(status: .pending).isEmpty)
     }
 }

@@ -42,7 +42,12 @@ final class SQLiteConnection {
         }
     }
 
-    enum Value { case text(String), blob([UInt8]), int(Int64), null }
+    enum Value: Equatable {
+        case text(String)
+        case blob([UInt8])
+        case int(Int64)
+        case null
+    }
 
     /// Runs `sql` with `bindings` and returns every row as columns of Values.
     @discardableResult

@@ -1,9 +1,11 @@
 import Foundation
-import ReplyGuard
 
 /// Records of one input file, decided together by one worker. CSV records come framed (`ends`,
 /// `lines`); text and JSON Lines come as whole lines of the input (`data`, the first being line
 /// `firstLine`), which the worker splits itself.
+///
+/// `@unchecked Sendable`: a batch is touched by one thread at a time — the reader fills it, then hands
+/// it through ``ScanPipeline``'s lock to one worker, which hands it through the lock to the writer.
 final class ScanBatch: @unchecked Sendable {
     let sequence: Int
     let file: String
@@ -23,6 +25,7 @@ final class ScanBatch: @unchecked Sendable {
     // Results, filled by a worker.
     var output: [UInt8] = []
     var summary = ScanSummary()
+    /// Decisions the sink collects, with their lines.
     var findings: [(Decision, Int)] = []
 
     init(sequence: Int, file: String, format: InputFormat, csvColumns: (Int, Int?)) {
@@ -44,6 +47,9 @@ final class ScanBatch: @unchecked Sendable {
 /// Decides batches on `jobs` worker threads and hands the results to `write` strictly in submission
 /// order, on one writer thread. At most `4 × jobs` batches are in flight, so memory stays bounded
 /// whatever the input size.
+///
+/// `@unchecked Sendable`: its mutable state (`queue`, `results`, `submitted`, `closed`) is only touched
+/// under `condition`'s lock.
 final class ScanPipeline: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [ScanBatch] = []
@@ -118,19 +124,21 @@ final class ScanPipeline: @unchecked Sendable {
 }
 
 /// Counts for the summary: per verdict, per category, top rules with an example each.
-struct ScanSummary {
-    var messages = 0
-    var bytes = 0
+public struct ScanSummary: Sendable {
+    public internal(set) var messages = 0
+    public internal(set) var bytes = 0
     /// Messages per verdict, in `Verdict.allCases` order.
-    var verdicts = [Int](repeating: 0, count: Verdict.allCases.count)
+    public internal(set) var verdicts = [Int](repeating: 0, count: Verdict.allCases.count)
     /// Messages per category (a few categories: a list, compared before any hashing).
-    var categories: [(name: String, messages: Int)] = []
+    public internal(set) var categories: [(name: String, messages: Int)] = []
     /// Messages per rule, with the first match seen as an example.
-    var rules: [String: (messages: Int, example: String)] = [:]
-    var errors = 0
-    /// Messages longer than --max-message-size (escalated unchecked; scan exits 2).
-    var overlong = 0
-    var maxVerdict = Verdict.allow
+    public internal(set) var rules: [String: (messages: Int, example: String)] = [:]
+    public internal(set) var errors = 0
+    /// Messages longer than the maximum message size (escalated unchecked; scan exits 2).
+    public internal(set) var overlong = 0
+    public internal(set) var maxVerdict = Verdict.allow
+
+    public init() {}
 
     mutating func add(_ decision: Decision) {
         messages += 1
@@ -169,7 +177,7 @@ struct ScanSummary {
         for (rule, entry) in other.rules { rules[rule, default: (0, entry.example)].messages += entry.messages }
     }
 
-    func line(seconds: Double) -> String {
+    public func line(seconds: Double) -> String {
         let mb = Double(bytes) / 1_000_000
         return String(format: "scanned %d messages (%.1f MB) in %.2f s (%.1f MB/s): %d allow, %d mask, %d escalate, %d block; %d with errors\n",
                       messages, mb, seconds, seconds > 0 ? mb / seconds : 0,
@@ -177,7 +185,7 @@ struct ScanSummary {
     }
 
     /// The `--format table|summary` report: counts per verdict and category, top rules with examples.
-    func table(top: Int = 10) -> String {
+    public func table(top: Int = 10) -> String {
         var out = "\nverdict     messages\n"
         for verdict in Verdict.allCases { out += verdict.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0) + "\(verdicts[verdict.rank])\n" }
         if errors > 0 { out += "(with errors: \(errors))\n" }
@@ -198,29 +206,3 @@ struct ScanSummary {
     }
 }
 
-/// A one-line progress display on standard error (terminal only): bytes, messages/s, ETA.
-struct ProgressBar {
-    let total: Int?
-    let started = Date()
-    var lastDraw = Date.distantPast
-
-    mutating func draw(bytes: Int, messages: Int, force: Bool = false) {
-        let now = Date()
-        guard force || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
-        lastDraw = now
-        let elapsed = max(now.timeIntervalSince(started), 0.001)
-        let rate = Double(messages) / elapsed
-        var text = String(format: "%.1f MB", Double(bytes) / 1_000_000)
-        if let total, total > 0 {
-            let fraction = min(1, Double(bytes) / Double(total))
-            let filled = Int(fraction * 24)
-            let eta = fraction > 0 ? elapsed / fraction - elapsed : 0
-            text = "[" + String(repeating: "=", count: filled) + String(repeating: " ", count: 24 - filled) + "] " + text
-                + String(format: " / %.1f MB  %3.0f%%  ETA %d:%02d", Double(total) / 1_000_000, fraction * 100, Int(eta) / 60, Int(eta) % 60)
-        }
-        text += String(format: "  %.0f msg/s", rate)
-        Terminal.standardError.write("\r\u{1B}[K" + text)
-    }
-
-    func clear() { Terminal.standardError.write("\r\u{1B}[K") }
-}

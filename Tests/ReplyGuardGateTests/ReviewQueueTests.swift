@@ -1,5 +1,5 @@
 import Foundation
-import ReplyGuardReview
+import ReplyGuardGate
 import Testing
 
 @Suite struct ReviewQueueTests {

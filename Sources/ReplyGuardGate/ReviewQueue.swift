@@ -1,0 +1,268 @@
+import Foundation
+
+/// Where a held reply stands.
+public enum ReviewStatus: String, Sendable, CaseIterable {
+    /// Waiting for a reviewer.
+    case pending
+    /// Approved by a reviewer, not yet published by a running filter.
+    case approved
+    /// Rejected by a reviewer: never published.
+    case rejected
+    /// Approved and published by a running filter.
+    case released
+    /// Not reviewed before the policy's timeout: never published.
+    case expired
+}
+
+/// One reply held for review.
+public struct ReviewItem: Sendable {
+    public let id: Int64
+    public let status: ReviewStatus
+    /// ISO 8601 UTC times.
+    public let createdAt: String
+    public let expiresAt: String?
+    /// The reply's id as JSON text (JSON Lines mode), if it had one.
+    public let messageID: String?
+    /// The reply's text, byte for byte as the bot wrote it.
+    public let text: [UInt8]
+    /// The whole input line in JSON Lines mode (what is published on approval), nil in line mode.
+    public let record: [UInt8]?
+    /// The decision record (JSON) that held it.
+    public let decision: String
+    public let note: String?
+    public let decidedAt: String?
+    public let releasedAt: String?
+    /// The filter process that published it (`pid@host`).
+    public let releasedBy: String?
+    /// Who approved or rejected it (`review --reviewer`, the web page's signed-in reviewer).
+    public let decidedBy: String?
+    /// Which kind of front end held it and releases it: nil for the line filters, `http` for `serve`.
+    public let channel: String?
+}
+
+/// The durable human-review queue: one SQLite file that several filters and reviewers may share.
+///
+/// Writes are committed with `synchronous=FULL` in WAL mode before `enqueue` returns, so a reply is in
+/// the queue before its holding reply is published, and survives the filter being killed. Approved
+/// replies are claimed atomically, so with several filters on one queue each is published once.
+public final class ReviewQueue {
+    public let path: String
+    let connection: SQLiteConnection // internal: tests reach the raw connection
+
+    /// The default queue file: `$REPLYGUARD_QUEUE`, else `$XDG_DATA_HOME/replyguard/review-queue.sqlite3`,
+    /// else `~/.local/share/replyguard/review-queue.sqlite3`.
+    public static var defaultPath: String {
+        let env = ProcessInfo.processInfo.environment
+        if let path = env["REPLYGUARD_QUEUE"], !path.isEmpty { return path }
+        let base = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".local/share")
+        return (base as NSString).appendingPathComponent("replyguard/review-queue.sqlite3")
+    }
+
+    /// Opens (creating if needed, with its directory) the queue at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA journal_mode=WAL")
+        try connection.execute("PRAGMA synchronous=FULL")
+        try migrate()
+    }
+
+    /// The queue file's schema version (`PRAGMA user_version`): 1 is the first release's table (which
+    /// left user_version at 0), 2 adds `decided_by` (the reviewer's name), 3 adds `channel` (which kind
+    /// of front end held the reply: NULL for the line filters, `http` for `serve`).
+    public static let schemaVersion = 3
+
+    /// Creates the table or brings an older file up to ``schemaVersion`` in one transaction (several
+    /// filters may open a new file at once); a file from a newer replyguard is refused, not guessed at.
+    private func migrate() throws {
+        if connection.isReadOnly {
+            // Reading only (a reviewer with read access; a filter refuses such a queue): nothing to
+            // change, and a first-release file simply has no reviewer names.
+            let version = try userVersion()
+            if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
+            if version < 2 { columns = columns.replacingOccurrences(of: ", decided_by", with: ", NULL") }
+            if version < 3 { columns = columns.replacingOccurrences(of: ", channel", with: ", NULL") }
+            return
+        }
+        // Up to date: nothing to write, so no write lock to wait for (another process may hold it).
+        if try userVersion() == ReviewQueue.schemaVersion { return }
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let version = try userVersion()
+            let hasTable = !(try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'reviews'").isEmpty)
+            if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
+            if !hasTable {
+                try connection.execute("""
+                    CREATE TABLE reviews (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT,
+                        message_id TEXT,
+                        text BLOB NOT NULL,
+                        record BLOB,
+                        decision TEXT NOT NULL,
+                        note TEXT,
+                        decided_at TEXT,
+                        released_at TEXT,
+                        released_by TEXT,
+                        decided_by TEXT,
+                        channel TEXT
+                    );
+                    CREATE INDEX reviews_status ON reviews(status);
+                    """)
+            } else {
+                if version < 2 { try connection.execute("ALTER TABLE reviews ADD COLUMN decided_by TEXT") }
+                if version < 3 { try connection.execute("ALTER TABLE reviews ADD COLUMN channel TEXT") }
+            }
+            if version != ReviewQueue.schemaVersion {
+                try connection.execute("PRAGMA user_version = \(ReviewQueue.schemaVersion)")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func userVersion() throws -> Int {
+        let row = try connection.query("PRAGMA user_version").first
+        if let row, case .int(let n) = row[0] { return Int(n) }
+        return 0
+    }
+
+    private func newerSchema(_ version: Int) -> SQLiteError {
+        SQLiteError(code: 1, message: "the queue \(path) has schema version \(version), newer than this replyguard knows (\(ReviewQueue.schemaVersion)); use a newer replyguard or another --queue")
+    }
+
+    /// Runs `body` without waiting for another connection's lock: while the queue is busy, statements
+    /// fail at once with SQLITE_BUSY instead of waiting up to 10 s (for work that can be retried later).
+    /// A busy or locked database (SQLITE_BUSY, SQLITE_LOCKED) throws ``ReviewStoreError/busy``.
+    public func withoutWaiting<T>(_ body: () throws -> T) throws -> T {
+        connection.setBusyTimeout(milliseconds: 0)
+        defer { connection.setBusyTimeout(milliseconds: 10_000) }
+        do { return try body() } catch let error as SQLiteError where error.code == 5 || error.code == 6 { throw ReviewStoreError.busy }
+    }
+
+    /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
+    /// held, so a filter must not start on it.
+    public var isReadOnly: Bool { connection.isReadOnly }
+
+    public static func timestamp(_ date: Date = Date()) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    /// Stores a held reply durably and returns its review id.
+    /// `channel`: which kind of front end holds it (nil: the line filters); only that kind releases it.
+    public func enqueue(text: [UInt8], record: [UInt8]?, messageID: String?, decision: String,
+                        expiresAt: Date?, channel: String? = nil) throws -> Int64 {
+        try connection.query("""
+            INSERT INTO reviews (created_at, expires_at, message_id, text, record, decision, channel) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [.text(ReviewQueue.timestamp()), expiresAt.map { .text(ReviewQueue.timestamp($0)) } ?? .null,
+                  messageID.map { .text($0) } ?? .null, .blob(text), record.map { .blob($0) } ?? .null, .text(decision),
+                  channel.map { .text($0) } ?? .null])
+        return connection.lastInsertRowID
+    }
+
+    public func list(status: ReviewStatus? = nil) throws -> [ReviewItem] {
+        if let status {
+            return try connection.query("SELECT \(columns) FROM reviews WHERE status = ? ORDER BY id", [.text(status.rawValue)]).map(item)
+        }
+        return try connection.query("SELECT \(columns) FROM reviews ORDER BY id").map(item)
+    }
+
+    public func item(_ id: Int64) throws -> ReviewItem? {
+        try connection.query("SELECT \(columns) FROM reviews WHERE id = ?", [.int(id)]).first.map(item)
+    }
+
+    /// Approves or rejects a pending reply. Returns false when it is not pending (already decided,
+    /// released or expired) or does not exist, and — when approving — when its expiry has passed, whether
+    /// or not a filter has marked it expired yet (expiry is a property of the row's time).
+    /// `reviewer` (who decided) is kept in the queue.
+    public func decide(_ id: Int64, approve: Bool, note: String?, by reviewer: String? = nil, now: Date = Date()) throws -> Bool {
+        let time = ReviewQueue.timestamp(now)
+        try connection.query("""
+            UPDATE reviews SET status = ?, note = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'
+            AND (? = 0 OR expires_at IS NULL OR expires_at > ?)
+            """, [.text(approve ? ReviewStatus.approved.rawValue : ReviewStatus.rejected.rawValue),
+                  note.map { .text($0) } ?? .null, .text(time), reviewer.map { .text($0) } ?? .null, .int(id),
+                  .int(approve ? 1 : 0), .text(time)])
+        return connection.changes == 1
+    }
+
+    /// Atomically takes every approved reply of `channel` (nil: the line filters') not yet published,
+    /// marks it released by `owner`, and returns it for publishing (oldest first).
+    public func claimApproved(by owner: String, channel: String? = nil) throws -> [ReviewItem] {
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let mine = "status = 'approved' AND channel IS ?"
+            let items = try connection.query("SELECT \(columns) FROM reviews WHERE \(mine) ORDER BY id", [channel.map { .text($0) } ?? .null]).map(item)
+            if !items.isEmpty {
+                try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE \(mine)",
+                                     [.text(ReviewQueue.timestamp()), .text(owner), channel.map { .text($0) } ?? .null])
+            }
+            try connection.execute("COMMIT")
+            return items
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Atomically takes one approved reply, marking it released by `owner`: the reply to publish, once.
+    /// Nil when it is not (or no longer) approved.
+    public func claim(_ id: Int64, by owner: String) throws -> ReviewItem? {
+        try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE id = ? AND status = 'approved'",
+                             [.text(ReviewQueue.timestamp()), .text(owner), .int(id)])
+        return connection.changes == 1 ? try item(id) : nil
+    }
+
+    /// Marks pending replies whose expiry has passed as expired and returns them.
+    public func expire(now: Date = Date()) throws -> [ReviewItem] {
+        let cutoff = ReviewQueue.timestamp(now)
+        try connection.execute("BEGIN IMMEDIATE")
+        do {
+            let items = try connection.query("""
+                SELECT \(columns) FROM reviews WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
+                """, [.text(cutoff)]).map(item)
+            try connection.query("""
+                UPDATE reviews SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
+                """, [.text(cutoff), .text(cutoff)])
+            try connection.execute("COMMIT")
+            return items
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by, channel"
+
+    private func item(_ row: [SQLiteConnection.Value]) -> ReviewItem {
+        func text(_ i: Int) -> String? {
+            switch row[i] {
+            case .text(let s): return s
+            case .blob(let b): return String(decoding: b, as: UTF8.self)
+            case .int(let n): return String(n)
+            case .null: return nil
+            }
+        }
+        func bytes(_ i: Int) -> [UInt8]? {
+            switch row[i] {
+            case .blob(let b): return b
+            case .text(let s): return Array(s.utf8)
+            default: return nil
+            }
+        }
+        var id: Int64 = 0
+        if case .int(let n) = row[0] { id = n }
+        return ReviewItem(id: id, status: ReviewStatus(rawValue: text(1) ?? "") ?? .pending, createdAt: text(2) ?? "",
+                          expiresAt: text(3), messageID: text(4), text: bytes(5) ?? [], record: bytes(6),
+                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12), channel: text(13))
+    }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import ReplyGuard
+import ReplyGuardGate
+
+/// Everything `replyguard serve` needs besides the socket.
+public struct ServeConfiguration: Sendable {
+    public var rules: RuleSource
+    /// nil: no token; only allowed with --insecure-local on a loopback address (the CLI checks).
+    public var token: String?
+    public var maxBodyBytes: Int
+    public var queuePath: String
+    public var auditPath: String?
+    public var holdAll: Bool
+
+    public init(rules: RuleSource, token: String?, maxBodyBytes: Int, queuePath: String, auditPath: String?, holdAll: Bool) {
+        self.rules = rules
+        self.token = token
+        self.maxBodyBytes = maxBodyBytes
+        self.queuePath = queuePath
+        self.auditPath = auditPath
+        self.holdAll = holdAll
+    }
+}
+
+/// The routes: the JSON API, the reviewer's page, health and metrics. Thread-safe: requests from every
+/// event loop call ``respond(_:)`` at once; the rules in force are swapped atomically by ``reload()``.
+public final class ServerApp: @unchecked Sendable { // `current` is only touched under `stateLock`; reloads are serialized by `reloadLock`
+    let configuration: ServeConfiguration
+    let access: Access
+    let metrics = Metrics()
+    private var current: ServingState
+    private let stateLock = NSLock()
+    private let reloadLock = NSLock()
+
+    var maxBodyBytes: Int { configuration.maxBodyBytes }
+
+    /// Loads and checks the rules; throws why when they cannot be served.
+    public init(configuration: ServeConfiguration) throws(RulesRefused) {
+        self.configuration = configuration
+        access = Access(token: configuration.token)
+        current = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
+    }
+
+    var state: ServingState {
+        stateLock.lock()
+        defer { stateLock.unlock() }
+        return current
+    }
+
+    public var policyDigest: String { state.engine.ruleSet.digest }
+
+    /// Loads the rules again; on any problem the running rules stay and the reasons are returned.
+    @discardableResult
+    public func reload() -> Result<String, RulesRefused> {
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
+        do {
+            let fresh = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
+            stateLock.lock()
+            current = fresh
+            stateLock.unlock()
+            metrics.record(reload: true)
+            return .success(fresh.engine.ruleSet.digest)
+        } catch {
+            metrics.record(reload: false)
+            return .failure(error)
+        }
+    }
+
+    /// Expires held replies past their time (called periodically).
+    public func expireReviews() { try? state.gate.expire() }
+
+    func tooLarge(declared: Int?) -> HTTPResponse {
+        .error(413, "request body \(declared.map { "of \($0) bytes " } ?? "")is larger than the limit of \(maxBodyBytes) bytes (--max-body-size)")
+    }
+
+    /// Answers one request; returns the endpoint name for metrics too.
+    func respond(_ request: HTTPRequest) -> (String, HTTPResponse) {
+        let path = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let method = request.method
+        func notAllowed() -> HTTPResponse { .error(405, "method \(method) not allowed on \(request.path)") }
+        if path == ["healthz"] {
+            guard method == "GET" || method == "HEAD" else { return ("other", notAllowed()) }
+            if let failure = state.gate.failure {
+                return ("healthz", .json(503, "{\"status\":\"stopped\",\"error\":\(jsonString(failure))}"))
+            }
+            return ("healthz", .json(200, "{\"status\":\"ok\",\"policy\":\(jsonString(policyDigest))}"))
+        }
+        if path == ["metrics"] {
+            guard method == "GET" else { return ("other", notAllowed()) }
+            return ("metrics", metricsResponse())
+        }
+        if path.count == 2, path[0] == "v1" {
+            switch (method, path[1]) {
+            case ("POST", "check"): return ("check", api(request) { check(request.body) })
+            case ("POST", "filter"): return ("filter", api(request) { filter(request.body) })
+            case ("POST", "reload"): return ("reload", api(request) { reloadResponse() })
+            default: return ("other", notAllowed())
+            }
+        }
+        if path.count == 3, path[0] == "v1", path[1] == "reviews" {
+            guard method == "GET" else { return ("other", notAllowed()) }
+            return ("reviews", api(request) { review(path[2]) })
+        }
+        if path.count == 4, path[0] == "v1", path[1] == "reviews", path[3] == "release" {
+            guard method == "POST" else { return ("other", notAllowed()) }
+            return ("release", api(request) { release(path[2]) })
+        }
+        if path.isEmpty, method == "GET" { return ("page", .redirect("/review")) }
+        if path == ["review"] || path == ["login"] || path == ["logout"] || (path.count == 3 && path[0] == "review" && path[2] == "decide") {
+            return ("page", page(request, path))
+        }
+        return ("other", .error(404, "no such endpoint: \(method) \(request.path)"))
+    }
+
+    private func api(_ request: HTTPRequest, _ body: () -> HTTPResponse) -> HTTPResponse {
+        guard access.apiAllowed(request) else {
+            return .error(401, "missing or wrong bearer token (send Authorization: Bearer TOKEN)", headers: [("WWW-Authenticate", "Bearer realm=\"replyguard\"")])
+        }
+        return body()
+    }
+
+    // MARK: JSON API
+
+    /// `POST /v1/check`: a decision record per message, with `flagged` and `categories` added.
+    private func check(_ body: [UInt8]) -> HTTPResponse {
+        let messages: [InputMessage]
+        do { messages = try RequestBody.messages(body) } catch { return ServerApp.refused(error) }
+        let state = self.state
+        var out: [UInt8] = Array("{\"policy\":".utf8)
+        JSONWriter.appendString(state.engine.ruleSet.digest, to: &out)
+        out += Array(",\"results\":[".utf8)
+        state.scanners.with { scanner in
+            for (i, message) in messages.enumerated() {
+                let decision = scanner.decide(message)
+                metrics.record(decision)
+                if i > 0 { out.append(0x2C) }
+                let categories = ServerApp.categories(of: decision).map(jsonString).joined(separator: ",")
+                decision.appendJSONLine(to: &out, extra: [("flagged", decision.verdict >= .escalate ? "true" : "false"), ("categories", "[\(categories)]")])
+            }
+        }
+        out += Array("]}".utf8)
+        return HTTPResponse(status: 200, contentType: "application/json; charset=utf-8", body: out + [0x0A])
+    }
+
+    static func refused(_ error: Error) -> HTTPResponse {
+        if let error = error as? ClientError { return .error(error.status, error.message) }
+        return .error(400, "the request could not be read: \(error)")
+    }
+
+    /// The categories a decision is about: those of its hits (not suppressed) and of its non-zero scores.
+    static func categories(of decision: Decision) -> [String] {
+        var seen = Set<String>()
+        for hit in decision.hits { seen.insert(hit.category) }
+        for (category, score) in decision.scores where score > 0 { seen.insert(category) }
+        return seen.sorted()
+    }
+
+    /// `POST /v1/filter`: what to publish for each message — through the gate, with `filter`'s queue
+    /// semantics. Only a 200 answer's `reply` may be published.
+    private func filter(_ body: [UInt8]) -> HTTPResponse {
+        let messages: [InputMessage]
+        do { messages = try RequestBody.messages(body) } catch { return ServerApp.refused(error) }
+        let state = self.state
+        var results: [String] = []
+        var stopped = false
+        state.scanners.with { scanner in
+            for message in messages where !stopped {
+                let (decision, decided) = state.gate.handle(message, scanner: scanner)
+                metrics.record(decision)
+                guard let outcome = decided else { stopped = true; break }
+                metrics.record(outcome: outcome.name)
+                var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(outcome.name)\",\"reply\":\(jsonString(outcome.reply))"
+                if case .hold(let review, _) = outcome { object += ",\"review\":\(review)" }
+                object += ",\"verdict\":\"\(decision.verdict.rawValue)\",\"decision\":\(decision.jsonLine())}"
+                results.append(object)
+            }
+        }
+        if stopped {
+            // Fail closed: the audit log failed, so nothing may be published — not even the replies
+            // decided before in this request.
+            return .error(503, "stopped: \(state.gate.failure ?? "the gate has stopped"); publish nothing")
+        }
+        return .json(200, "{\"policy\":\(jsonString(state.engine.ruleSet.digest)),\"results\":[\(results.joined(separator: ","))]}")
+    }
+
+    /// `POST /v1/reviews/{id}/release`: an approved reply, to publish now — given once; 409 when it is not
+    /// approved (pending, rejected, expired, or already released).
+    private func release(_ id: String) -> HTTPResponse {
+        guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
+        do {
+            if let item = try state.gate.release(number, by: "serve \(getpid())@\(ProcessInfo.processInfo.hostName)") {
+                return .json(200, ServerApp.reviewJSON(item, reply: true))
+            }
+            guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            return .error(409, "review \(number) is \(item.status.rawValue), not approved: nothing to publish")
+        } catch {
+            return .error(503, "the review queue cannot be used: \(error)")
+        }
+    }
+
+    /// `GET /v1/reviews/{id}`: where a held reply stands (`POST …/release` gives an approved one's reply).
+    private func review(_ id: String) -> HTTPResponse {
+        guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
+        do {
+            guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            return .json(200, ServerApp.reviewJSON(item))
+        } catch {
+            return .error(503, "the review queue cannot be read: \(error)")
+        }
+    }
+
+    static func reviewJSON(_ item: ReviewItem, reply: Bool = false) -> String {
+        func optional(_ value: String?) -> String { value.map(jsonString) ?? "null" }
+        var object = "{\"review\":\(item.id),\"status\":\"\(item.status.rawValue)\",\"id\":\(item.messageID ?? "null")"
+        object += ",\"created\":\(jsonString(item.createdAt)),\"expires\":\(optional(item.expiresAt)),\"decided\":\(optional(item.decidedAt))"
+        object += ",\"reviewer\":\(optional(item.decidedBy)),\"note\":\(optional(item.note))"
+        if reply {
+            object += ",\"reply\":\(jsonString(String(decoding: item.text, as: UTF8.self)))"
+        }
+        return object + "}"
+    }
+
+    private func reloadResponse() -> HTTPResponse {
+        switch reload() {
+        case .success(let digest):
+            return .json(200, "{\"status\":\"reloaded\",\"policy\":\(jsonString(digest)),\"rules\":\(state.ruleCount)}")
+        case .failure(let refused):
+            return .json(422, "{\"error\":\(jsonString("rules refused, the running rules stay: " + refused.summary)),\"problems\":[\(refused.problems.map(jsonString).joined(separator: ","))],\"policy\":\(jsonString(policyDigest))}")
+        }
+    }
+
+    private func metricsResponse() -> HTTPResponse {
+        let state = self.state
+        let depth = try? state.gate.depth()
+        return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                            body: Array(metrics.render(queueDepth: depth, rulesLoaded: state.loadedAt, rules: state.ruleCount).utf8))
+    }
+}

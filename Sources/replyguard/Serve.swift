@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import ReplyGuard
+import ReplyGuardGate
+import ReplyGuardServer
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the filter over HTTP: /v1/check, /v1/filter, /v1/reviews/ID, a reviewer's page at /review, /healthz, /metrics.",
+        discussion: """
+        The API and the page need the access token (Authorization: Bearer TOKEN; the page signs in with it), \
+        read from --token-file or $REPLYGUARD_TOKEN. Without a token the server refuses to start unless it \
+        listens on a loopback address with --insecure-local. SIGHUP or POST /v1/reload loads the rules again; \
+        rules that fail to load or check are refused and the running rules stay. \
+        Exit 0 on SIGINT/SIGTERM, 2 when rules, queue, token or address cannot be used.
+        """)
+
+    @OptionGroup var ruleOptions: RuleOptions
+
+    @Option(name: .long, help: ArgumentHelp("Address to listen on (port 0: any free port; the port is printed).", valueName: "host:port"))
+    var listen: String
+
+    @Option(name: .long, help: ArgumentHelp("Review queue file (default: $REPLYGUARD_QUEUE or ~/.local/share/replyguard/review-queue.sqlite3).", valueName: "path"))
+    var queue: String?
+
+    @Option(name: .long, help: ArgumentHelp("Append every decision and review to this JSON Lines file.", valueName: "file"))
+    var audit: String?
+
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("File holding the access token (else $REPLYGUARD_TOKEN).", valueName: "file"))
+    var tokenFile: String?
+
+    @Flag(name: .customLong("insecure-local"), help: "Allow running without a token, only on a loopback address.")
+    var insecureLocal = false
+
+    @Flag(name: .customLong("hold-all"), help: "Send every reply that is not blocked to human review.")
+    var holdAll = false
+
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection that sends nothing for this many seconds.", valueName: "seconds"))
+    var idleTimeout: Int = 60
+
+    @Option(name: .customLong("max-body-size"), help: ArgumentHelp("Largest request body (bytes; K, M, G suffixes); larger ones get 413.", valueName: "size"))
+    var maxBodySize = ByteSize(bytes: 1 << 20)
+
+    /// `host:port`, `[v6]:port`.
+    static func split(_ address: String) -> (String, Int)? {
+        var host: Substring
+        var port: Substring
+        if address.hasPrefix("[") {
+            guard let close = address.firstIndex(of: "]"), address[address.index(after: close)...].hasPrefix(":") else { return nil }
+            host = address[address.index(after: address.startIndex)..<close]
+            port = address[address.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = address.lastIndex(of: ":") else { return nil }
+            host = address[..<colon]
+            port = address[address.index(after: colon)...]
+        }
+        guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else { return nil }
+        return (String(host), number)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    func validate() throws {
+        guard Serve.split(listen) != nil else { throw ValidationError("--listen takes HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)") }
+        guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout takes 1 to 86400 seconds") }
+    }
+
+    func token() throws -> String? {
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw fail("cannot read the token file \(tokenFile)") }
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw fail("the token file \(tokenFile) is empty") }
+            return token
+        }
+        if let token = ProcessInfo.processInfo.environment["REPLYGUARD_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+            return token
+        }
+        return nil
+    }
+
+    func run() throws {
+        let (host, port) = Serve.split(listen)!
+        let token = try token()
+        if token == nil {
+            guard insecureLocal else {
+                throw fail("no access token: pass --token-file FILE or set $REPLYGUARD_TOKEN (or, on a loopback address only, --insecure-local)")
+            }
+            guard Serve.isLoopback(host) else { throw fail("--insecure-local is only allowed on a loopback address (127.0.0.1, ::1, localhost), not \(host)") }
+        }
+        let location = try ruleOptions.checkedLocation()
+        let configuration = ServeConfiguration(
+            rules: RuleSource(rulesDirectory: location.directory, policyFile: ruleOptions.policyFile, files: location.files),
+            token: token, maxBodyBytes: maxBodySize.bytes, queuePath: queue ?? ReviewQueue.defaultPath, auditPath: audit, holdAll: holdAll)
+        let app: ServerApp
+        do { app = try ServerApp(configuration: configuration) } catch {
+            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + error.summary + "; not serving\n")
+            for problem in error.problems { Terminal.standardError.write(problem + "\n") }
+            throw ExitCode(2)
+        }
+        let server: HTTPServer
+        do { server = try HTTPServer(host: host, port: port, app: app, idleTimeout: Int64(idleTimeout)) } catch {
+            throw fail("cannot listen on \(listen): \(error)")
+        }
+        server.every(15) { app.expireReviews() }
+        let signals = SignalHandlers(server: server, app: app)
+        Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
+        Terminal.standardError.flush()
+        try server.wait()
+        withExtendedLifetime(signals) {}
+    }
+}
+
+/// SIGHUP reloads the rules; SIGINT and SIGTERM close the listener (the process then exits 0).
+final class SignalHandlers {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(server: HTTPServer, app: ServerApp) {
+        for signalNumber in [SIGHUP, SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                if signalNumber == SIGHUP {
+                    switch app.reload() {
+                    case .success(let digest):
+                        Terminal.standardError.write("replyguard serve: rules reloaded (\(digest))\n")
+                    case .failure(let refused):
+                        Terminal.standardError.write("replyguard serve: reload refused, the running rules stay: \(refused.summary)\n" + refused.problems.map { "  \($0)\n" }.joined())
+                    }
+                    Terminal.standardError.flush()
+                } else {
+                    server.close()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

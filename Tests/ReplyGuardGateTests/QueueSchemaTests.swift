@@ -1,0 +1,39 @@
+import Foundation
+import ReplyGuard
+import Testing
+@testable import ReplyGuardGate
+
+/// The queue file carries a schema version (`PRAGMA user_version`); a first-release file is migrated in
+/// place, a file from a newer replyguard is refused.
+@Suite struct QueueSchemaTests {
+    func temporaryPath() -> String {
+        NSTemporaryDirectory() + "rg-schema-\(UUID().uuidString).sqlite3"
+    }
+
+    @Test func aFirstReleaseQueueIsMigratedAndKeepsItsReplies() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // The first release's table, user_version 0, one pending reply.
+        let old = try SQLiteConnection(path: path)
+        try old.execute("""
+            CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, status TEXT NOT NULL DEFAULT 'pending',
+              created_at TEXT NOT NULL, expires_at TEXT, message_id TEXT, text BLOB NOT NULL, record BLOB,
+              decision TEXT NOT NULL, note TEXT, decided_at TEXT, released_at TEXT, released_by TEXT);
+            INSERT INTO reviews (created_at, text, decision) VALUES ('2026-01-01T00:00:00Z', X'E4BDA0', '{}');
+            """)
+        let queue = try ReviewQueue(path: path)
+        #expect(try queue.connection.query("PRAGMA user_version").first?.first == .int(Int64(ReviewQueue.schemaVersion)))
+        #expect(try queue.list().map(\.text) == [Array("你".utf8)])
+        #expect(try queue.decide(1, approve: false, note: "rude", by: "li.wei"))
+        #expect(try queue.item(1)?.decidedBy == "li.wei")
+    }
+
+    @Test func aQueueFromANewerReplyguardIsRefused() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try ReviewQueue(path: path)
+        try SQLiteConnection(path: path).execute("PRAGMA user_version = 99")
+        #expect(throws: SQLiteError.self) { try ReviewQueue(path: path) }
+        do { _ = try ReviewQueue(path: path) } catch { #expect("\(error)".contains("schema version 99")) }
+    }
+}
