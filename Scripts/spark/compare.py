@@ -75,9 +75,9 @@ def main() -> int:
     print(f"compared {len(expected)} local and {len(actual)} stage decision records by id; local verdicts: "
           + ", ".join(f"{k} {verdicts[k]}" for k in ("allow", "mask", "escalate", "block") if verdicts[k]))
     if policies["local"] != policies["stage"]:
-        # The digest covers the path of each model and word-list file as well as its bytes, so the same
-        # rules read from another directory (SparkFiles' copy) carry another digest: informational only.
-        print(f"note: policy digests differ (they include the rules directory's path): local {', '.join(policies['local'])}, "
+        # The digest covers the rule files' bytes and the paths written in them, not the directory's
+        # location, so a difference means different rules (e.g. --stage-rules): informational only.
+        print(f"note: policy digests differ (different rules): local {', '.join(policies['local'])}, "
               f"stage {', '.join(policies['stage'])}")
     if problems:
         print("DIFFERENT:")
