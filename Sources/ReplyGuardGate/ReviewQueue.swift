@@ -176,6 +176,22 @@ public final class ReviewQueue {
         return try connection.query("SELECT \(columns) FROM reviews ORDER BY id").map(item)
     }
 
+    /// How many replies are in each status (statuses with none left out), without reading them.
+    public func counts() throws -> [ReviewStatus: Int] {
+        var counts: [ReviewStatus: Int] = [:]
+        for row in try connection.query("SELECT status, COUNT(*) FROM reviews GROUP BY status") {
+            if case .text(let name) = row[0], let status = ReviewStatus(rawValue: name), case .int(let n) = row[1] { counts[status] = Int(n) }
+        }
+        return counts
+    }
+
+    /// The `limit` replies decided (approved, rejected, released or expired) most recently, newest first.
+    public func recentlyDecided(limit: Int) throws -> [ReviewItem] {
+        try connection.query("""
+            SELECT \(columns) FROM reviews WHERE status != 'pending' ORDER BY COALESCE(decided_at, created_at) DESC, id DESC LIMIT ?
+            """, [.int(Int64(limit))]).map(item)
+    }
+
     public func item(_ id: Int64) throws -> ReviewItem? {
         try connection.query("SELECT \(columns) FROM reviews WHERE id = ?", [.int(id)]).first.map(item)
     }

@@ -116,11 +116,12 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
         }
     }
 
+    /// Replies per status (counted by the queue, not read).
     func depth() throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for item in try list(nil) { counts[item.status.rawValue, default: 0] += 1 }
-        return counts
+        Dictionary(uniqueKeysWithValues: try locked { try queue.counts() }.map { ($0.key.rawValue, $0.value) })
     }
+
+    func recentlyDecided(limit: Int) throws -> [ReviewItem] { try locked { try queue.recentlyDecided(limit: limit) } }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()

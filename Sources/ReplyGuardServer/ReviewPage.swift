@@ -60,15 +60,14 @@ extension ServerApp {
 
     private func reviewPage(_ reviewer: Access.Reviewer, notice: String?) -> HTTPResponse {
         let state = self.state
-        let items: [ReviewItem]
+        let pending: [ReviewItem], decided: [ReviewItem]
         do {
             try state.gate.expire()
-            items = try state.gate.list(nil)
+            pending = try state.gate.list(.pending)
+            decided = try state.gate.recentlyDecided(limit: 50)
         } catch {
             return .html(503, HTML.document(title: "Queue unavailable", body: "<main><h1>The review queue cannot be read</h1><p>\(HTML.escape("\(error)"))</p></main>"))
         }
-        let pending = items.filter { $0.status == .pending }
-        let decided = items.filter { $0.status != .pending }.sorted { ($0.decidedAt ?? $0.createdAt) > ($1.decidedAt ?? $1.createdAt) }.prefix(50)
         var body = "<header><h1>replyguard review</h1><p>Signed in as <strong>\(HTML.escape(reviewer.name))</strong>. Rules \(HTML.escape(String(state.engine.ruleSet.digest.prefix(19))))…</p>"
         if reviewer.session != nil {
             body += "<form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>"

@@ -37,3 +37,20 @@ import Testing
         do { _ = try ReviewQueue(path: path) } catch { #expect("\(error)".contains("schema version 99")) }
     }
 }
+
+/// What the service's page and metrics read without loading the whole queue.
+@Suite struct QueueSummaryTests {
+    @Test func countsAndRecentlyDecidedReadOnlyWhatTheyNeed() throws {
+        let path = NSTemporaryDirectory() + "rg-counts-\(UUID().uuidString).sqlite3"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let queue = try ReviewQueue(path: path)
+        for i in 1...5 { _ = try queue.enqueue(text: Array("r\(i)".utf8), record: nil, messageID: nil, decision: "{}", expiresAt: nil) }
+        let start = Date()
+        #expect(try queue.decide(2, approve: true, note: nil, now: start))
+        #expect(try queue.decide(4, approve: false, note: nil, now: start.addingTimeInterval(1)))
+        #expect(try queue.decide(3, approve: false, note: nil, now: start.addingTimeInterval(2)))
+        #expect(try queue.counts() == [.pending: 2, .approved: 1, .rejected: 2])
+        #expect(try queue.recentlyDecided(limit: 2).map(\.id) == [3, 4])
+        #expect(try queue.recentlyDecided(limit: 10).map(\.id) == [3, 4, 2])
+    }
+}
