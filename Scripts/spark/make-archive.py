@@ -36,13 +36,18 @@ def main() -> int:
     per_file = (records + files - 1) // files
     written = 0
     for k in range(files):
-        with open(os.path.join(out, f"part-{k:05d}.jsonl"), "w", encoding="utf-8") as f:
+        with open(os.path.join(out, f"part-{k:05d}.jsonl"), "wb") as f:
             for n in range(k * per_file, min(records, (k + 1) * per_file)):
                 text = texts[n % len(texts)]
                 if n % 97 == 0:
                     text += f"（第{n}条）"
                 record_id = n if n % 50 == 0 else f"archive-{n:07d}"
-                f.write(json.dumps({"id": record_id, "text": text}, ensure_ascii=False) + "\n")
+                line = json.dumps({"id": record_id, "text": text}, ensure_ascii=False).encode("utf-8")
+                if n % 1000 == 499:
+                    # One line in a thousand carries an invalid UTF-8 byte in its text, as real archives
+                    # do: a local scan escalates it, and so must the stage (Spark reads it as U+FFFD).
+                    line = line.replace(b'"text": "', b'"text": "\xff', 1)
+                f.write(line + b"\n")
                 written += 1
     print(f"archive: {written} records from {len(texts)} corpus texts in {files} files under {out}", file=sys.stderr)
     return 0

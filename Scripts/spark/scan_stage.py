@@ -58,6 +58,23 @@ def pack_rules(rules: str, staging: str) -> str:
     return path
 
 
+REPLACED_ERROR = ("the line holds U+FFFD, which is what Spark makes of invalid UTF-8: escalated by the stage "
+                  "(fail closed), as a local scan escalates invalid UTF-8")
+
+
+def escalate_replaced(pair):
+    """The decision record for one input line, raised to at least `escalate` (with an error saying why)
+    when the line holds U+FFFD."""
+    line, record = pair
+    if "\ufffd" not in line:
+        return record
+    decision = json.loads(record)
+    if decision["verdict"] in ("allow", "mask"):
+        decision["verdict"] = "escalate"
+    decision["errors"].insert(0, {"rule": None, "message": REPLACED_ERROR})
+    return json.dumps(decision, ensure_ascii=False, separators=(",", ":"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True, help="JSON Lines archive: a file, directory or glob Spark's textFile reads")
@@ -136,7 +153,11 @@ def main() -> int:
                     replaced.add(1)
                 yield line
 
-        decisions = lines.mapPartitions(count).pipe(command, env=env, checkCode=True)
+        lines.cache()  # read once: piped, then zipped with its decisions
+        piped = lines.mapPartitions(count).pipe(command, env=env, checkCode=True)
+        # Fail closed on what Spark's decoding hides: every line holding U+FFFD (invalid UTF-8 arrives so)
+        # is escalated at least, as a local scan escalates invalid UTF-8. JSON Lines: one record a line.
+        decisions = lines.zip(piped).map(escalate_replaced)
         job_started = time.monotonic()
         try:
             decisions.saveAsTextFile(args.output)
@@ -156,8 +177,8 @@ def main() -> int:
             # RDD.pipe can only pass text: a line a local scan escalates as invalid UTF-8 reaches this
             # stage readable. These lines may hold a U+FFFD written on purpose; check them before trusting
             # their verdicts (README: "Beyond one machine").
-            print(f"scan stage: warning: {replaced.value} line(s) hold U+FFFD, which is what Spark makes of invalid "
-                  "UTF-8 (a local scan escalates such lines; this stage cannot see the difference)", file=sys.stderr)
+            print(f"scan stage: {replaced.value} line(s) hold U+FFFD, which is what Spark makes of invalid UTF-8: "
+                  "escalated at least (a U+FFFD written on purpose is escalated too)", file=sys.stderr)
         summary["lines_with_replacement_character"] = replaced.value
         if args.summary:
             with open(args.summary, "w", encoding="utf-8") as f:
