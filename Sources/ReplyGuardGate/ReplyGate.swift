@@ -153,11 +153,13 @@ public final class ReplyGate: @unchecked Sendable {
     /// goes out, and the log says `published` only of what was published. `publish` throwing (the
     /// output is gone) skips the audit record and rethrows.
     /// - Parameters:
-    ///   - original: the input as received, stored for review when the message could not be read.
-    ///   - record: what to publish if a reviewer approves (a JSON Lines record), if not the text.
+    ///   - original: the input as received, stored for review when the message could not be read
+    ///     (evaluated only for a reply that is held).
+    ///   - record: what to publish if a reviewer approves (a JSON Lines record), if not the text (evaluated
+    ///     only for a reply that is held).
     @discardableResult
-    public func handle(_ message: InputMessage, scanner: MessageScanner, original: [UInt8]? = nil, record: [UInt8]? = nil,
-                       publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
+    public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
+                       record: @autoclosure () -> [UInt8]? = nil, publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
         var decision = scanner.decide(message)
         var reason: String?
         if holdAll && decision.verdict < .escalate {
@@ -176,7 +178,7 @@ public final class ReplyGate: @unchecked Sendable {
                 return GateResult(decision: decision, outcome: .fallback(fallback(for: decision)), reason: reason, record: json)
             case .escalate:
                 let expiry = publishing.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
-                let held = HeldReply(text: message.error == nil ? message.text : original ?? message.text, record: record,
+                let held = HeldReply(text: message.error == nil ? message.text : original() ?? message.text, record: record(),
                                      messageID: message.idJSON, decision: json, expiresAt: expiry, channel: channel)
                 do {
                     return GateResult(decision: decision, outcome: .hold(review: try store.enqueue(held), reply: publishing.holdingReply), reason: reason, record: json)
@@ -242,15 +244,7 @@ public final class ReplyGate: @unchecked Sendable {
     private func logLocked(record: String, action: FilterAction, review: Int64?, reason: String?) {
         guard let audit, stoppedBecause == nil else { return }
         do { try audit.append(record: record, action: action, review: review, reason: reason) } catch {
-            stoppedBecause = "cannot write the audit log \(audit.path) (\(PlainError.reason(error))); stopped so that no reply goes unrecorded"
+            stoppedBecause = "cannot write the audit log \(audit.path) (\(RuleFiles.plainReason(error))); stopped so that no reply goes unrecorded"
         }
-    }
-}
-
-/// Error text in plain words: strerror's for system errors, the description otherwise.
-enum PlainError {
-    static func reason(_ error: Error) -> String {
-        if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
-        return "\(error)"
     }
 }

@@ -2,29 +2,6 @@ import Foundation
 import ReplyGuard
 import ReplyGuardGate
 
-/// What `/v1/filter` tells a client to publish.
-enum PublishOutcome {
-    case publish(String)
-    case masked(String)
-    case fallback(String)
-    case hold(review: Int64, reply: String)
-
-    var name: String {
-        switch self {
-        case .publish: return "publish"
-        case .masked: return "masked"
-        case .fallback: return "fallback"
-        case .hold: return "hold"
-        }
-    }
-
-    var reply: String {
-        switch self {
-        case .publish(let text), .masked(let text), .fallback(let text), .hold(_, let text): return text
-        }
-    }
-}
-
 /// Every call the server makes into the reply gate, the review queue and the audit log, in one place.
 ///
 /// Replies go through a ``ReplyGate`` (which holds, audits and serializes its own store and log calls).
@@ -53,28 +30,16 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
         audit = try auditPath.map { try AuditLog(path: $0) }
     }
 
-    /// Fallback and holding replies the rules would not allow: the server must not start (or reload) with any.
-    static func unsafeReplies(engine: Engine) -> [String] {
-        ReplyGate.unsafeReplies(engine: engine)
-    }
-
     /// Why the gate has stopped (its audit log could not be written): nothing may be published any more.
     var failure: String? { gate.failure }
 
-    /// Decides `message`, holds it when escalated (before answering), records it in the audit log, and
-    /// says what to publish; nil when the gate has stopped (publish nothing).
-    func handle(_ message: InputMessage, scanner: MessageScanner) -> (Decision, PublishOutcome?) {
+    /// Decides `message`, holds it when escalated (before answering) and records it in the audit log;
+    /// `publishable` is false when the gate has stopped (publish nothing).
+    func handle(_ message: InputMessage, scanner: MessageScanner) -> (result: GateResult, publishable: Bool) {
         let result = gate.handle(message, scanner: scanner, publish: { _ in })
         // The gate records a reply after handing it over; here nothing has been sent yet, so a reply
         // whose own audit record failed is not published either.
-        if gate.failure != nil { return (result.decision, nil) }
-        switch result.outcome {
-        case .publish: return (result.decision, .publish(String(decoding: message.text, as: UTF8.self)))
-        case .masked(let text): return (result.decision, .masked(text))
-        case .fallback(let text): return (result.decision, .fallback(text))
-        case .hold(let review, let reply): return (result.decision, .hold(review: review, reply: reply))
-        case .stopped: return (result.decision, nil)
-        }
+        return (result, result.outcome != .stopped && gate.failure == nil)
     }
 
     /// The store channel of replies held by the service.

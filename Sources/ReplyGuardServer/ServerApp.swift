@@ -166,13 +166,14 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         var stopped = false
         state.scanners.with { scanner in
             for message in messages where !stopped {
-                let (decision, decided) = state.gate.handle(message, scanner: scanner)
-                metrics.record(decision)
-                guard let outcome = decided else { stopped = true; break }
-                metrics.record(outcome: outcome.name)
-                var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(outcome.name)\",\"reply\":\(jsonString(outcome.reply))"
-                if case .hold(let review, _) = outcome { object += ",\"review\":\(review)" }
-                object += ",\"verdict\":\"\(decision.verdict.rawValue)\",\"decision\":\(decision.jsonLine())}"
+                let (result, publishable) = state.gate.handle(message, scanner: scanner)
+                metrics.record(result.decision)
+                guard publishable, let action = ServerApp.actionName(result.outcome) else { stopped = true; break }
+                metrics.record(outcome: action)
+                let reply = result.outcome.replacement ?? String(decoding: message.text, as: UTF8.self)
+                var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(action)\",\"reply\":\(jsonString(reply))"
+                if case .hold(let review, _) = result.outcome { object += ",\"review\":\(review)" }
+                object += ",\"verdict\":\"\(result.decision.verdict.rawValue)\",\"decision\":\(result.record)}"
                 results.append(object)
             }
         }
@@ -182,6 +183,18 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
             return .error(503, "stopped: \(state.gate.failure ?? "the gate has stopped"); publish nothing")
         }
         return .json(200, "{\"policy\":\(jsonString(state.engine.ruleSet.digest)),\"results\":[\(results.joined(separator: ","))]}")
+    }
+
+    /// The API's name for what to do with a reply (`publish`, `masked`, `fallback`, `hold`); nil once the
+    /// gate has stopped.
+    static func actionName(_ outcome: Outcome) -> String? {
+        switch outcome {
+        case .publish: return "publish"
+        case .masked: return "masked"
+        case .fallback: return "fallback"
+        case .hold: return "hold"
+        case .stopped: return nil
+        }
     }
 
     /// `POST /v1/reviews/{id}/release`: an approved reply, to publish now — given once; 409 when it is not

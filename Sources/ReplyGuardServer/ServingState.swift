@@ -73,7 +73,7 @@ final class ServingState: Sendable {
                                problems: failures.prefix(50).map { "\($0.rule.id): \($0.failure ?? "failed")\($0.mutation.map { " (mutation: \($0.rawValue))" } ?? "")" })
         }
         let engine = Engine(ruleSet: ruleSet)
-        let unsafe = GateCalls.unsafeReplies(engine: engine)
+        let unsafe = ReplyGate.unsafeReplies(engine: engine)
         if !unsafe.isEmpty { throw RulesRefused(summary: "the policy's own replies fail the rules", problems: unsafe) }
         do {
             return ServingState(engine: engine, gate: try GateCalls(engine: engine, queuePath: queuePath, auditPath: auditPath, holdAll: holdAll))

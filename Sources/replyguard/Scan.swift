@@ -98,7 +98,8 @@ struct Scan: ParsableCommand {
             }
         }
         let summary = scanner.finish()
-        progress?.draw(bytes: files.reduce(0) { $0 + (fileSize($1) ?? 0) }, messages: summary.messages, force: true)
+        let totalRead = progress?.total ?? 0
+        progress?.draw(bytes: totalRead, messages: summary.messages, force: true)
         progress?.clear()
         out.flush()
         Terminal.standardError.write(summary.line(seconds: Date().timeIntervalSince(started)))
@@ -129,13 +130,10 @@ struct Scan: ParsableCommand {
         }
     }
 
-    private func fileSize(_ path: String) -> Int? {
-        path == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-    }
-
     /// All inputs' size for the progress bar, when every input is a file.
     private func totalBytes(_ files: [String]) -> Int? {
-        files.allSatisfy { $0 != "-" } ? files.reduce(0) { $0 + (fileSize($1) ?? 0) } : nil
+        guard !files.contains("-") else { return nil }
+        return files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
     }
 
     /// Files in argument order; directories walked recursively in sorted order, hidden entries and

@@ -32,7 +32,8 @@ import Testing
         options.jobs = jobs
         let collected = Collected()
         let batch = BatchScanner(engine: Engine(ruleSet: Repo.shipped), options: options, sink: sink, output: { collected.bytes += $0 })
-        try batch.scan(try InputSource(path: path), format: BatchScanner.format(of: try InputSource(path: path)))
+        let source = try InputSource(path: path)
+        try batch.scan(source, format: BatchScanner.format(of: source))
         let summary = batch.finish()
         return (String(decoding: collected.bytes, as: UTF8.self), summary)
     }
