@@ -33,6 +33,9 @@ struct Learn: ParsableCommand {
     @Option(name: .long, help: "Training passes over the data.")
     var epochs: Int = 8
 
+    @Option(name: .long, help: "L2 regularization per update (larger: smaller weights, fewer n-grams that dominate alone).")
+    var l2: Double = ModelTrainer.Options().l2
+
     @Option(name: .long, help: "Hash buckets (a power of two).")
     var buckets: Int = NGramModel.defaultBuckets
 
@@ -46,6 +49,7 @@ struct Learn: ParsableCommand {
         if inputs.isEmpty && positive.isEmpty { throw ValidationError("give INPUT files or --positive/--negative files") }
         if !(maxFalseAlarm > 0 && maxFalseAlarm < 1) { throw ValidationError("--max-false-alarm must be between 0 and 1") }
         if buckets < 2 || buckets > 1 << 24 || buckets & (buckets - 1) != 0 { throw ValidationError("--buckets must be a power of two up to 2^24") }
+        if !(l2 >= 0 && l2 < 1) { throw ValidationError("--l2 must be at least 0 and below 1") }
         if epochs < 1 || epochs > 100 { throw ValidationError("--epochs must be 1...100") }
         if category.isEmpty || category.contains(where: { $0 == " " || $0 == "\n" }) { throw ValidationError("--category must be one word") }
     }
@@ -103,7 +107,8 @@ struct Learn: ParsableCommand {
         options.maxFalseAlarm = maxFalseAlarm
         options.epochs = epochs
         options.buckets = buckets
-        let comments = note + ["trained by replyguard learn --category \(category) --max-false-alarm \(maxFalseAlarm) --epochs \(epochs) --buckets \(buckets)"]
+        options.l2 = l2
+        let comments = note + ["trained by replyguard learn --category \(category) --max-false-alarm \(maxFalseAlarm) --epochs \(epochs) --buckets \(buckets) --l2 \(l2)"]
             + counts.map { "input " + $0 }
         let (model, report) = ModelTrainer.train(examples, category: category, options: options, comments: comments)
         let bytes = Data(model.serialized().utf8)

@@ -221,6 +221,8 @@ public struct ReportedSpeech: Sendable {
     public static let standard = ReportedSpeech(action: .escalate, cues: [
         "回复", "答复", "回应", "收到", "称", "表示", "写道", "说道", "言论", "报道", "通报", "网友", "记者",
         "雷人", "发布", "转发", "声明", "致歉", "道歉", "引发", "被曝", "曝光", "截图", "疑似", "据",
+        // a verb of abuse before the quote (破口大骂：“…”), the attribution after it (“…”这是…的回复内容)
+        "骂", "怒斥", "斥责", "呵斥", "怼", "这是", "内容",
     ], window: 20)
 }
 
