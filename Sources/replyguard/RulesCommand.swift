@@ -42,7 +42,13 @@ struct RulesCommand: ParsableCommand {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the built-in rule set to DIR (created if needed) to edit; then use --rules DIR.",
-            discussion: "Refuses to overwrite an existing file unless --force (nothing is written then). Exit 0, 2 when a file exists or cannot be written.")
+            discussion: """
+            Refuses to overwrite an existing file unless --force (nothing is written then). All or nothing: a \
+            new DIR is built in a temporary sibling directory and renamed into place; into an existing DIR, \
+            every file is written beside its target first and renamed over it once all are written. A failure \
+            (a subdirectory that cannot be created, a full disk) leaves nothing behind. Exit 0, 2 when a file \
+            exists or cannot be written.
+            """)
 
         @Argument(help: ArgumentHelp("Directory to write the packs, policy.yaml, profiles/ and models/ into.", valueName: "dir"))
         var directory: String
@@ -62,18 +68,11 @@ struct RulesCommand: ParsableCommand {
                     throw ExitCode(2)
                 }
             }
-            for target in targets {
-                let parent = (target.path as NSString).deletingLastPathComponent
-                do {
-                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                } catch {
-                    throw fileFailure(parent, error)
-                }
-                do {
-                    try Data(embedded.contents(of: target.relative) ?? []).write(to: URL(fileURLWithPath: target.path), options: .atomic)
-                } catch {
-                    throw fileFailure(target.path, error)
-                }
+            let export = AtomicExport(files: embedded.paths.map { ($0, embedded.contents(of: $0) ?? []) })
+            do { try export.write(into: directory) } catch {
+                Terminal.standardError.write(FileErrors.line(error.path, error.error))
+                Terminal.standardError.write("replyguard: nothing written\n")
+                throw ExitCode(2)
             }
             Terminal.standardOutput.write("wrote \(targets.count) files (\(embedded.label)) to \(directory); use them with: replyguard check --rules \(directory)\n")
             Terminal.standardOutput.flush()
