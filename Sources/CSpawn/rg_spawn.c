@@ -7,6 +7,8 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +27,9 @@ pid_t rg_spawn(const char *file, char *const argv[], int in_fd, int out_fd,
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) { e = errno; goto fail; }
 #endif
         if (getppid() != parent) _exit(127); // the parent died before prctl
+        // Its own session (and process group): whatever it forks can be signalled as one group, and no
+        // terminal can stop it for reading or writing in the background.
+        if (setsid() < 0) { e = errno; goto fail; }
         sigset_t empty;
         sigemptyset(&empty);
         sigprocmask(SIG_SETMASK, &empty, NULL);
@@ -53,4 +58,51 @@ pid_t rg_spawn(const char *file, char *const argv[], int in_fd, int out_fd,
     }
     *error = 0;
     return pid;
+}
+
+/// Closes every descriptor from `low` up (close_range, else one by one up to the limit).
+static void close_from(int low) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)low, ~0U, 0) == 0) return;
+#endif
+    int max = 65536;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < (rlim_t)max) max = (int)limit.rlim_cur;
+    for (int fd = low; fd < max; fd++) close(fd);
+}
+
+pid_t rg_guard_group(pid_t group, int *disarm_fd) {
+    int guard[2];
+    if (pipe2(guard, O_CLOEXEC) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) { close(guard[0]); close(guard[1]); return -1; }
+    if (pid == 0) {
+        // Only async-signal-safe calls from here on.
+        struct sigaction ignore;
+        memset(&ignore, 0, sizeof ignore);
+        ignore.sa_handler = SIG_IGN;
+        const int ignored[] = {SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+        for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++) sigaction(ignored[i], &ignore, NULL);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
+        // Keep only the read end (as descriptor 3): holding the write end would hide the parent's death.
+        if (dup2(guard[0], 3) < 0) _exit(1);
+        close_from(4);
+        char byte;
+        ssize_t n;
+        do { n = read(3, &byte, 1); } while (n < 0 && errno == EINTR);
+        if (n <= 0) kill(-group, SIGKILL);
+        _exit(0);
+    }
+    close(guard[0]);
+    *disarm_fd = guard[1];
+    return pid;
+}
+
+int rg_become_subreaper(void) {
+#ifdef __linux__
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+#else
+    return 0;
+#endif
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReplyGuard
 
 /// Errors about files, for people: `replyguard: PATH: No such file or directory` — the path and the
 /// reason in the C library's words (strerror), never a Foundation error domain, code or user-info dump.
@@ -39,11 +40,11 @@ enum FileErrors {
 
     /// The nearest ancestor of `path` that exists and is not a directory, if any.
     static func fileAncestor(of path: String) -> String? {
-        var current = (path as NSString).deletingLastPathComponent
+        var current = RuleFiles.directory(of: path)
         while !current.isEmpty && current != "/" && current != "." {
             var info = stat()
             if stat(current, &info) == 0 { return info.st_mode & S_IFMT == S_IFDIR ? nil : current }
-            current = (current as NSString).deletingLastPathComponent
+            current = RuleFiles.directory(of: current)
         }
         return nil
     }

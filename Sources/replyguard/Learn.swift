@@ -12,7 +12,10 @@ struct Learn: ParsableCommand {
         `id` when present, else file:line). A fifth of the records (by id hash) is held out: the escalate \
         threshold is the lowest that flags at most --max-false-alarm of the held-out negatives, and the \
         precision/recall table is measured on the held-out split. Same input, same options: same bytes. \
-        Exit 0 on success, 2 on unreadable input or too few examples.
+        Lines are read as `scan` reads JSON Lines (*.gz decompressed): a line that is not a JSON object \
+        with a string `text`, has a key it reads (text, id, expect, category) more than once, holds \
+        invalid UTF-8, or is longer than --max-message-size is an error at its file:line. Exit 0 on \
+        success, 2 on unreadable input or too few examples.
         """)
 
     @Option(name: .long, help: "The category the model scores (must be the model pack's category).")
@@ -42,6 +45,9 @@ struct Learn: ParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("A comment line for the model file (training data, licence; repeatable).", valueName: "text"))
     var note: [String] = []
 
+    @Option(name: .customLong("max-message-size"), help: ArgumentHelp("A longer input line (bytes; K, M, G suffixes) is an error (exit 2).", valueName: "size"))
+    var maxMessageSize = ByteSize(bytes: Scan.defaultMaxMessageBytes)
+
     @Argument(help: "Labelled JSON Lines files.")
     var inputs: [String] = []
 
@@ -57,31 +63,48 @@ struct Learn: ParsableCommand {
     func run() throws {
         var examples: [TrainingExample] = []
         var counts: [String] = []
-        func read(_ path: String, _ body: (_ line: Int, _ object: [String: Any]) throws -> Void) throws {
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw fileFailure(path, error) }
-            for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
-                guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                      object["text"] is String else {
-                    throw fail("\(path):\(index + 1): not a JSON object with a string 'text'")
+        let reader = MessageReader(format: .jsonl)
+        let limit = maxMessageSize.bytes
+        /// Reads a JSON Lines file as `scan` does (the same framer and reader, the same limit on a line)
+        /// and calls `body` with each non-empty line's number, text, id and `labels`; any line the reader
+        /// reports (not JSON, no string text, a repeated key, invalid UTF-8, over the limit) is an error.
+        func read(_ path: String, labels: [String], _ body: (_ line: Int, _ text: String, _ id: String, _ labels: [String: String]) -> Void) throws {
+            let source: InputSource
+            do { source = try InputSource(path: path) } catch { throw fileFailure(path, error) }
+            let name = (path as NSString).lastPathComponent
+            var framer = LineFramer(maxLength: limit)
+            var number = 0
+            var problem: String?
+            func line(_ bytes: UnsafeBufferPointer<UInt8>, _ overlong: Int?) {
+                number += 1
+                guard problem == nil else { return }
+                if let overlong {
+                    problem = "\(path):\(number): line is \(overlong) bytes, longer than --max-message-size (\(limit) bytes); not read"
+                    return
                 }
-                try body(index + 1, object)
+                if bytes.isEmpty { return }
+                let (message, values) = reader.labelledMessage(from: bytes, fallbackID: .position(file: name, line: number), labels: labels)
+                if let error = message.error { problem = "\(path):\(number): \(error)"; return }
+                body(number, String(decoding: message.text, as: UTF8.self), message.id.description, values)
             }
-        }
-        func id(_ object: [String: Any], _ path: String, _ line: Int) -> String {
-            if let s = object["id"] as? String { return s }
-            if let n = object["id"] as? NSNumber { return n.stringValue }
-            return "\((path as NSString).lastPathComponent):\(line)"
+            let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 20)
+            defer { buffer.deallocate() }
+            while problem == nil {
+                let n: Int
+                do { n = try source.read(into: buffer) } catch { throw fileFailure(path, error) }
+                if n == 0 { framer.finish(lineOrOverlong: line); break }
+                framer.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]), lineOrOverlong: line)
+            }
+            if let problem { throw fail(problem) }
         }
         for path in inputs {
             var pos = 0, neg = 0, skipped = 0
-            try read(path) { line, object in
-                let text = object["text"] as! String
-                let expect = object["expect"] as? String, recordCategory = object["category"] as? String
+            try read(path, labels: ["expect", "category"]) { _, text, id, labels in
+                let expect = labels["expect"], recordCategory = labels["category"]
                 if recordCategory == category && (expect == "escalate" || expect == "block") {
-                    examples.append(TrainingExample(id: id(object, path, line), text: text, positive: true)); pos += 1
+                    examples.append(TrainingExample(id: id, text: text, positive: true)); pos += 1
                 } else if recordCategory == CorpusLoader.cleanCategory && expect == "allow" {
-                    examples.append(TrainingExample(id: id(object, path, line), text: text, positive: false)); neg += 1
+                    examples.append(TrainingExample(id: id, text: text, positive: false)); neg += 1
                 } else {
                     skipped += 1
                 }
@@ -91,8 +114,8 @@ struct Learn: ParsableCommand {
         for (paths, isPositive) in [(positive, true), (negative, false)] {
             for path in paths {
                 var n = 0
-                try read(path) { line, object in
-                    examples.append(TrainingExample(id: id(object, path, line), text: object["text"] as! String, positive: isPositive)); n += 1
+                try read(path, labels: []) { _, text, id, _ in
+                    examples.append(TrainingExample(id: id, text: text, positive: isPositive)); n += 1
                 }
                 counts.append("\((path as NSString).lastPathComponent): \(n) \(isPositive ? "positives" : "negatives") (--\(isPositive ? "positive" : "negative"))")
             }

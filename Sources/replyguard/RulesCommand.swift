@@ -6,7 +6,7 @@ import ReplyGuard
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "The rule packs built into this binary: list them, or export them to a directory to edit.",
+        abstract: "The rule packs built into this binary: list them, or export them to a directory to edit; seal model files.",
         discussion: """
         Commands that load rules use --rules DIR, else $REPLYGUARD_RULES (when set and not empty), else \
         ./rules (anything by that name), else the rule set built into this binary: rules/ as it was when \
@@ -16,7 +16,7 @@ struct RulesCommand: ParsableCommand {
         prints it after the policy digest. The digest depends only on the files' contents and the paths \
         written in them, so the built-in set and its export have the same digest.
         """,
-        subcommands: [List.self, Export.self])
+        subcommands: [List.self, Export.self, Seal.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -42,7 +42,13 @@ struct RulesCommand: ParsableCommand {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the built-in rule set to DIR (created if needed) to edit; then use --rules DIR.",
-            discussion: "Refuses to overwrite an existing file unless --force (nothing is written then). Exit 0, 2 when a file exists or cannot be written.")
+            discussion: """
+            Refuses to overwrite an existing file unless --force (nothing is written then). All or nothing: a \
+            new DIR is built in a temporary sibling directory and renamed into place; into an existing DIR, \
+            every file is written beside its target first and renamed over it once all are written. A failure \
+            (a subdirectory that cannot be created, a full disk) leaves nothing behind. Exit 0, 2 when a file \
+            exists or cannot be written.
+            """)
 
         @Argument(help: ArgumentHelp("Directory to write the packs, policy.yaml, profiles/ and models/ into.", valueName: "dir"))
         var directory: String
@@ -62,21 +68,61 @@ struct RulesCommand: ParsableCommand {
                     throw ExitCode(2)
                 }
             }
-            for target in targets {
-                let parent = (target.path as NSString).deletingLastPathComponent
-                do {
-                    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-                } catch {
-                    throw fileFailure(parent, error)
-                }
-                do {
-                    try Data(embedded.contents(of: target.relative) ?? []).write(to: URL(fileURLWithPath: target.path), options: .atomic)
-                } catch {
-                    throw fileFailure(target.path, error)
-                }
+            let export = AtomicExport(files: embedded.paths.map { ($0, embedded.contents(of: $0) ?? []) })
+            do { try export.write(into: directory) } catch {
+                Terminal.standardError.write(FileErrors.line(error.path, error.error))
+                Terminal.standardError.write("replyguard: nothing written\n")
+                throw ExitCode(2)
             }
             Terminal.standardOutput.write("wrote \(targets.count) files (\(embedded.label)) to \(directory); use them with: replyguard check --rules \(directory)\n")
             Terminal.standardOutput.flush()
+        }
+    }
+
+    struct Seal: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Convert model files of format 1 to format 2: add the end line (weight count and SHA-256) that loading verifies.",
+            discussion: """
+            A format-1 model file has no end marker, so a copy cut short at a line boundary loaded as a weaker \
+            model; this replyguard refuses it. Seal a file only if it is complete as `learn` wrote it (compare \
+            it with the original): sealing vouches for the bytes it is given. The first line becomes \
+            `replyguard-model 2`, every other byte stays, and `end COUNT sha256:HEX` is appended; the file is \
+            replaced atomically. A file that does not read cleanly, or does not end with a line break, is \
+            refused and left as it is; a sealed file whose end line checks out is left as it is. Exit 0, 2 \
+            when a file cannot be read, sealed or written.
+            """)
+
+        @Argument(help: ArgumentHelp("Model files to seal.", valueName: "file"))
+        var files: [String]
+
+        func validate() throws {
+            if files.isEmpty { throw ValidationError("give the model files to seal, e.g. replyguard rules seal my-rules/models/offensive.model") }
+        }
+
+        func run() throws {
+            var failed = false
+            let out = Terminal.standardOutput
+            for path in files {
+                let bytes: [UInt8]
+                do { bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                    Terminal.standardError.write(FileErrors.line(path, error)); failed = true; continue
+                }
+                switch NGramModel.sealed(bytes, file: path) {
+                case .failure(let failure):
+                    Terminal.standardError.write(failure.description + "\n")
+                    Terminal.standardError.write("replyguard: \(path): not sealed (unchanged)\n")
+                    failed = true
+                case .success(.alreadySealed(let weightLines)):
+                    out.write("\(path): already sealed (\(weightLines) weight lines, checksum verified); unchanged\n")
+                case .success(.converted(let sealed, let weightLines)):
+                    do { try Data(sealed).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                        Terminal.standardError.write(FileErrors.line(path, error)); failed = true; continue
+                    }
+                    out.write("\(path): sealed (\(weightLines) weight lines, \(sealed.count) bytes)\n")
+                }
+            }
+            out.flush()
+            if failed { throw ExitCode(2) }
         }
     }
 }

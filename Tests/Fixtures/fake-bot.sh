@@ -8,6 +8,8 @@
 #   stderr        write a diagnostic to stderr and one reply to stdout
 #   exit N        exit with status N at once
 #   stubborn      print one reply and its pid, then ignore SIGTERM/SIGINT/SIGHUP and wait
+#   forks         start a sleeper in the background, print one reply and the sleeper's pid, exit 0
+#   forkstay      the same, then wait
 mode=${1:-script}
 case "$mode" in
   script)
@@ -21,4 +23,6 @@ case "$mode" in
   stderr) echo "bot: warming up" >&2; printf '%s\n' "您好。" ;;
   exit) exit "$2" ;;
   stubborn) trap '' TERM INT HUP; printf '%s\n' "您好。" "$$"; while :; do sleep 1; done ;;
+  forks) sleep 300 & printf '%s\n' "您好。" "$!" ;;
+  forkstay) sleep 300 & printf '%s\n' "您好。" "$!"; exec sleep 30 ;;
 esac

@@ -61,6 +61,56 @@ import Testing
         #expect(malformed.status == 2 && malformed.stderr.contains("bad.jsonl:2"), "\(malformed.stderr)")
     }
 
+    /// R8 (#17): one 1 GB line aborted `learn` (SIGABRT after 4.2 GB). Lines are read as `scan` reads
+    /// them: one longer than --max-message-size (default 4 MB, as scan) is an error at its file:line,
+    /// read to its end without being kept.
+    @Test func aLineOverTheMessageSizeLimitIsAnErrorAtItsLine() throws {
+        let lines = Self.corpusLines()
+        let count = lines.split(separator: "\n").count
+        // Just over the default limit, in a record learn would skip anyway (another category).
+        let huge = #"{"id":"huge","text":""# + String(repeating: "a", count: 4 << 20) + #"","expect":"escalate","category":"spam"}"#
+        let input = CLI.temporaryFile("huge.jsonl", lines + huge + "\n" + #"{"id":"after","text":"x","expect":"allow","category":"clean"}"# + "\n")
+        let out = (input as NSString).deletingLastPathComponent + "/m.model"
+        let result = try CLI.run(["learn", "--category", "insult", "--out", out, "--buckets", "4096", input])
+        #expect(result.status == 2, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("huge.jsonl:\(count + 1): line is \(huge.utf8.count) bytes, longer than --max-message-size (4194304 bytes)"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // A lower limit, also for --positive/--negative files.
+        let long = #"{"text":""# + String(repeating: "b", count: 2000) + #""}"#
+        let small = CLI.temporaryFile("small.jsonl", #"{"text":"ok"}"# + "\n" + long + "\n")
+        let ok = CLI.temporaryFile("ok.jsonl", Self.corpusLines())
+        let limited = try CLI.run(["learn", "--category", "insult", "--out", out, "--max-message-size", "1K", "--positive", small, ok])
+        #expect(limited.status == 2 && limited.stderr.contains("small.jsonl:2: line is \(long.utf8.count) bytes, longer than --max-message-size (1024 bytes)"),
+                "\(limited.stderr)")
+        let fine = try CLI.run(["learn", "--category", "insult", "--out", out, "--buckets", "4096", "--max-false-alarm", "0.05", "--max-message-size", "1K", ok])
+        #expect(fine.status == 0, "\(fine.stderr)")
+    }
+
+    /// `learn` read a record with a repeated key by its last value, where scan, filter and serve treat it
+    /// as ambiguous: it is an error at its file:line, for every key learn reads.
+    @Test func aRecordWithARepeatedKeyIsAnErrorAtItsLine() throws {
+        let lines = Self.corpusLines()
+        let count = lines.split(separator: "\n").count
+        let records = [
+            #"{"id":"d1","text":"你这个蠢货","expect":"allow","category":"clean","category":"insult"}"#,
+            #"{"id":"d2","text":"你这个蠢货","expect":"allow","expect":"escalate","category":"insult"}"#,
+            #"{"id":"d3","text":"您好","text":"你这个蠢货","expect":"escalate","category":"insult"}"#,
+            #"{"id":"d4","id":"d5","text":"您好","expect":"allow","category":"clean"}"#,
+        ]
+        for record in records {
+            let input = CLI.temporaryFile("dup.jsonl", lines + record + "\n")
+            let out = (input as NSString).deletingLastPathComponent + "/m.model"
+            let result = try CLI.run(["learn", "--category", "insult", "--out", out, "--buckets", "4096", "--max-false-alarm", "0.05", input])
+            #expect(result.status == 2, "\(record): \(result.stderr)")
+            #expect(result.stderr.contains("dup.jsonl:\(count + 1): JSON object has the key '") && result.stderr.contains("more than once"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        // A label that is not a string is an error too (it used to skip the record silently).
+        let input = CLI.temporaryFile("typed.jsonl", lines + #"{"id":"t","text":"x","expect":"allow","category":7}"# + "\n")
+        let typed = try CLI.run(["learn", "--category", "insult", "--out", input + ".model", input])
+        #expect(typed.status == 2 && typed.stderr.contains("typed.jsonl:\(count + 1): field 'category' is not a string"), "\(typed.stderr)")
+    }
+
     /// hold → decide → export → learn, on a queue the filter wrote.
     @Test func exportedReviewsTrainAModel() throws {
         let dir = CLI.temporaryDirectory()

@@ -34,7 +34,8 @@ import Testing
         #expect(problems.isEmpty)
         #expect(parsed == a)
         #expect(parsed?.serialized() == a.serialized())
-        #expect(a.serialized().hasPrefix("replyguard-model 1\n"))
+        #expect(a.serialized().hasPrefix("replyguard-model 2\n"))
+        #expect(a.serialized().split(separator: "\n").last?.hasPrefix("end ") == true)
     }
 
     @Test func thresholdKeepsHeldOutFalseAlarmsWithinTheRate() throws {
@@ -111,7 +112,7 @@ import Testing
         let problems = loadProblems(Self.modelPack(lines.joined(separator: "\n")))
         #expect(problems.contains { $0.file.hasSuffix("learned.model") && $0.line == index + 1 }, "\(problems)")
         #expect(!loadProblems(Self.modelPack("replyguard-model 2\n")).isEmpty)
-        let wrongCategory = model.serialized().replacingOccurrences(of: "category insult", with: "category spam")
+        let wrongCategory = Self.resealed(model.serialized().replacingOccurrences(of: "category insult", with: "category spam"))
         #expect(loadProblems(Self.modelPack(wrongCategory)).contains { $0.message.contains("category") })
         var files = Self.modelPack(model.serialized())
         files["models/learned.model"] = nil
@@ -147,5 +148,124 @@ import Testing
         for odd in ["w 12 0.5e3", "w 12 1.2.3", "w x 1", "w 12", "w 12 -", "w 12 1234567890.5"] {
             #expect(NGramModel.weightLine(ArraySlice(Array(odd.utf8))) == nil, "\(odd)")
         }
+    }
+
+    /// A model file edited on purpose, with its end line recomputed (as `learn` would write it).
+    static func resealed(_ text: String) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        while let last = lines.last, last.isEmpty || last.hasPrefix("end ") { lines.removeLast() }
+        let body = lines.joined(separator: "\n") + "\n"
+        return body + NGramModel.endLine(weightLines: lines.filter { $0.hasPrefix("w ") }.count, before: Array(body.utf8))
+    }
+
+    /// R6 (#17): a model file cut at a line boundary, with no weight lines, with a line missing or a
+    /// digit changed loaded silently as a weaker model. The end line (weight count and SHA-256 of the
+    /// bytes before it) is verified: each is a problem at the model file's line, and nothing loads.
+    @Test func aModelFileCutShortOrChangedDoesNotLoad() throws {
+        let (model, _) = ModelTrainer.train(Self.generated(), category: "insult", options: Self.smallOptions())
+        let text = model.serialized()
+        #expect(loadProblems(Self.modelPack(text)).isEmpty)
+        let lines = text.split(separator: "\n").map(String.init)
+        let firstWeight = try #require(lines.firstIndex { $0.hasPrefix("w ") })
+        let weightCount = lines.filter { $0.hasPrefix("w ") }.count
+        #expect(weightCount > 100 && lines.last == "end \(weightCount) sha256:" + SHA256.hex(Array(text.utf8.dropLast(lines.last!.utf8.count + 1))))
+        func file(_ kept: [String], newline: Bool = true) -> String { kept.joined(separator: "\n") + (newline ? "\n" : "") }
+        func problems(_ modelText: String) -> [RuleProblem] {
+            loadProblems(Self.modelPack(modelText)).filter { $0.file.hasSuffix("models/learned.model") }
+        }
+        func expectProblem(_ modelText: String, line: Int, _ phrase: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+            let found = problems(modelText)
+            #expect(found.contains { $0.line == line && $0.message.contains(phrase) }, "\(found)", sourceLocation: sourceLocation)
+        }
+        // Cut at a line boundary: no weights, half of them, all but the end line.
+        for keep in [firstWeight, firstWeight + weightCount / 2, lines.count - 1] {
+            expectProblem(file(Array(lines.prefix(keep))), line: keep, "without its 'end COUNT sha256:HEX' line")
+        }
+        // Cut inside the end line, or just before its line break.
+        expectProblem(file(Array(lines.dropLast()) + [String(lines.last!.dropLast(10))], newline: false), line: lines.count, "expected 'end COUNT sha256:HEX'")
+        expectProblem(file(lines, newline: false), line: lines.count, "no line break")
+        // One weight line gone: the count and the checksum disagree.
+        var missing = lines
+        missing.remove(at: firstWeight + 7)
+        expectProblem(file(missing), line: lines.count - 1, "\(weightCount - 1) weight line(s), its end line says \(weightCount)")
+        expectProblem(file(missing), line: lines.count - 1, "checksum mismatch")
+        // One digit changed (a weight, the bias, the threshold): the checksum disagrees.
+        for index in [firstWeight + 3, lines.firstIndex { $0.hasPrefix("bias ") }!, lines.firstIndex { $0.hasPrefix("threshold ") }!] {
+            var changed = lines
+            let digit = try #require(changed[index].lastIndex { $0.isNumber })
+            changed[index].replaceSubrange(digit...digit, with: changed[index][digit] == "7" ? "8" : "7")
+            expectProblem(file(changed), line: lines.count, "checksum mismatch")
+        }
+        // Anything after the end line.
+        expectProblem(file(lines + ["w 9 0.5"]), line: lines.count + 1, "nothing may follow the 'end' line")
+        // A line added before the end line, a comment included: the checksum disagrees.
+        expectProblem(file(Array(lines.dropLast()) + ["# note", lines.last!]), line: lines.count + 1, "checksum mismatch")
+    }
+
+    /// Format-1 files (no end line) are refused with the way to convert them; `sealed` converts a
+    /// complete one byte for byte (header and end line only), verifies a sealed one and refuses damage.
+    @Test func version1FilesAreRefusedAndSealConvertsThem() throws {
+        let (model, _) = ModelTrainer.train(Self.generated(), category: "insult", options: Self.smallOptions())
+        let text = model.serialized()
+        var lines = text.split(separator: "\n").map(String.init)
+        lines.removeLast()
+        lines[0] = "replyguard-model 1"
+        let version1 = lines.joined(separator: "\n") + "\n"
+        let refused = loadProblems(Self.modelPack(version1))
+        #expect(refused.count == 1 && refused[0].line == 1 && refused[0].message.contains("replyguard rules seal"), "\(refused)")
+
+        guard case .success(.converted(let sealed, let count)) = NGramModel.sealed(Array(version1.utf8), file: "m.model") else {
+            Issue.record("not converted"); return
+        }
+        #expect(String(decoding: sealed, as: UTF8.self) == text)
+        #expect(count == lines.filter { $0.hasPrefix("w ") }.count)
+        #expect(try NGramModel.sealed(Array(text.utf8), file: "m.model").get() == .alreadySealed(weightLines: count))
+        // Damage is refused, never sealed: a bad line, a last line without its line break, a damaged sealed file.
+        func sealRefused(_ text: [UInt8]) -> Bool {
+            if case .failure = NGramModel.sealed(text, file: "m.model") { return true }
+            return false
+        }
+        #expect(sealRefused(Array(version1.replacingOccurrences(of: "bias ", with: "bias x").utf8)))
+        #expect(sealRefused(Array(version1.utf8.dropLast())))
+        #expect(sealRefused(Array(text.replacingOccurrences(of: "threshold escalate 0.", with: "threshold escalate 0.9").utf8)))
+    }
+
+    /// The shipped model files are format 2 and exactly what `learn`'s writer makes of their contents.
+    @Test func theShippedModelFilesAreSealedAsLearnWritesThem() throws {
+        let dir = Repo.root + "/rules/models"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".model") }
+        #expect(!names.isEmpty)
+        for name in names {
+            let bytes = [UInt8](FileManager.default.contents(atPath: dir + "/" + name)!)
+            let (model, problems) = NGramModel.parse(bytes, file: name)
+            #expect(problems.isEmpty, "\(problems)")
+            #expect(model.map { Array($0.serialized().utf8) == bytes } == true, "\(name)")
+        }
+    }
+
+    /// The SHA-256 behind the policy digest and the model end line: known answers, and the same digest
+    /// however the bytes are fed.
+    @Test func sha256KnownAnswersAndChunking() {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        let million = [UInt8](repeating: 0x61, count: 1_000_000)
+        #expect(SHA256.hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        var random = SeededRandom(3)
+        let bytes = (0..<5000).map { _ in UInt8(random.next(256)) }
+        let whole = SHA256.hex(bytes)
+        for chunk in [1, 3, 63, 64, 65, 1000] {
+            var hasher = SHA256()
+            var start = 0
+            while start < bytes.count {
+                hasher.update(bytes[start..<min(start + chunk, bytes.count)])
+                start += chunk
+            }
+            #expect(hasher.finalizeHex() == whole, "chunk \(chunk)")
+        }
+        var lazy = SHA256()
+        lazy.update(bytes.lazy.map { $0 })
+        #expect(lazy.finalizeHex() == whole)
     }
 }

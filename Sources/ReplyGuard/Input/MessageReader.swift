@@ -120,4 +120,35 @@ public struct MessageReader: Sendable {
             return InputMessage(id: id, text: Array(text.utf8), error: error, textValueRange: range, idJSON: idJSON)
         }
     }
+
+    /// A labelled JSON Lines record (the corpus format: `corpus/*.jsonl`, `review export`, what `learn`
+    /// reads): the message exactly as ``message(from:fallbackID:)`` reads it for `scan` — the same text,
+    /// id and errors — and the string values of the top-level keys `labels` (a key that is absent is left
+    /// out). A label key that occurs more than once, or whose value is not a JSON string, sets the
+    /// message's error as a repeated `text` key does: which value counts would be up to the parser.
+    public func labelledMessage(from line: UnsafeBufferPointer<UInt8>, fallbackID: MessageID,
+                                labels: [String]) -> (message: InputMessage, labels: [String: String]) {
+        var message = self.message(from: line, fallbackID: fallbackID)
+        guard format == .jsonl, message.error == nil, !labels.isEmpty else { return (message, [:]) }
+        var repeated: Int?
+        guard let ranges = JSONFieldLocator.valueRanges(of: labels, in: line, repeated: &repeated) else {
+            message.error = "line is not valid JSON"
+            return (message, [:])
+        }
+        if let repeated {
+            message.error = "JSON object has the key '\(labels[repeated])' more than once"
+            return (message, [:])
+        }
+        var values: [String: String] = [:]
+        for (label, range) in zip(labels, ranges) {
+            guard let range else { continue }
+            let raw = Array(line[range])
+            guard raw.first == 0x22, let value = JSONStringDecoder.decode(raw) else {
+                message.error = "field '\(label)' is not a string"
+                return (message, [:])
+            }
+            values[label] = value
+        }
+        return (message, values)
+    }
 }

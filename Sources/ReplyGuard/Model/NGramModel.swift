@@ -12,7 +12,7 @@ import Foundation
 ///
 /// File format (``serialized()``, UTF-8 text, deterministic, one item per line; `#` lines are comments):
 ///
-///     replyguard-model 1
+///     replyguard-model 2
 ///     category insult
 ///     features char-ngrams 1-3 fnv1a buckets 262144
 ///     bias -1.234567
@@ -20,10 +20,15 @@ import Foundation
 ///     w 17 0.1234
 ///     w 301 -0.0456
 ///     …
+///     end 130877 sha256:5d41402a…   (64 hex digits)
 ///
 /// `w` lines give nonzero weights in increasing bucket order (4 decimals); a bucket not listed weighs 0.
+/// The last line, `end COUNT sha256:HEX`, gives the number of `w` lines and the SHA-256 of every byte
+/// before it (from the first line's first byte through the line break ending the line before `end`),
+/// so a file cut short at any point, with lines missing or with one digit changed does not load.
+/// Version 1 (the same without the `end` line) is refused; ``sealed(_:file:)`` converts it.
 public struct NGramModel: Sendable, Equatable {
-    public static let formatVersion = 1
+    public static let formatVersion = 2
     public static let defaultBuckets = 1 << 17
     public var category: String
     public var buckets: Int
@@ -166,12 +171,20 @@ public struct NGramModel: Sendable, Equatable {
         out += "features char-ngrams 1-3 fnv1a buckets \(buckets)\n"
         out += "bias \(NGramModel.format(bias, 6))\n"
         out += "threshold escalate \(NGramModel.format(escalate, 6))\n"
+        var weightLines = 0
         for (bucket, w) in weights.enumerated() where w != 0 {
             let text = NGramModel.format(Double(w), 4)
             if text == "0.0000" { continue }
             out += "w \(bucket) \(text)\n"
+            weightLines += 1
         }
+        out += NGramModel.endLine(weightLines: weightLines, before: Array(out.utf8))
         return out
+    }
+
+    /// `end COUNT sha256:HEX\n` for a file whose bytes before this line are `body`.
+    static func endLine(weightLines: Int, before body: [UInt8]) -> String {
+        "end \(weightLines) sha256:\(SHA256.hex(body))\n"
     }
 
     /// Fixed-point decimal without locale or exponent (half away from zero; `-0.0000` prints as `0.0000`).
@@ -193,8 +206,6 @@ public struct NGramModel: Sendable, Equatable {
         if let b = Double(NGramModel.format(bias, 6)) { bias = b }
     }
 
-    /// Parses a model file; every problem is reported with its line, and nothing is returned when there
-    /// is any (fail closed).
     /// `w BUCKET WEIGHT` read straight from the bytes: a decimal bucket and a weight of at most nine
     /// significant digits written `-?D+(.D+)?` (as ``serialized()`` writes them), computed as
     /// `Float(Double(digits) / 10^decimals)` — the value `Float(String)` reads (the tests check every
@@ -230,11 +241,50 @@ public struct NGramModel: Sendable, Equatable {
 
     private static let powersOfTen: [Double] = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9]
 
+    /// Parses a model file (format version 2); every problem is reported with its line, and nothing is
+    /// returned when there is any (fail closed). A version-1 file (no `end` line) is an error that says
+    /// how to convert it.
     public static func parse(_ bytes: [UInt8], file: String) -> (NGramModel?, [RuleProblem]) {
+        let reading = read(bytes, file: file, acceptVersion1: false)
+        return (reading.model, reading.problems)
+    }
+
+    /// What ``sealed(_:file:)`` did.
+    public enum Sealing: Sendable, Equatable {
+        /// A version-1 file, converted: these are the new file's bytes.
+        case converted([UInt8], weightLines: Int)
+        /// Already a version-2 file whose `end` line checks out: nothing to do.
+        case alreadySealed(weightLines: Int)
+    }
+
+    /// Converts a complete version-1 model file to version 2: the first line becomes
+    /// `replyguard-model 2`, every other byte stays, and the `end` line is added. The file must read
+    /// without a problem and end with a line break; a version-2 file is only verified. Sealing vouches
+    /// that the file is whole, which the file cannot show by itself: seal only a file `learn` wrote
+    /// completely (compare its size with the original's).
+    public static func sealed(_ bytes: [UInt8], file: String) -> Result<Sealing, RuleLoadFailure> {
+        let reading = read(bytes, file: file, acceptVersion1: true)
+        guard reading.problems.isEmpty, reading.model != nil else { return .failure(RuleLoadFailure(problems: reading.problems)) }
+        if reading.version == formatVersion { return .success(.alreadySealed(weightLines: reading.weightLines)) }
+        let firstBreak = bytes.firstIndex(of: 0x0A)!
+        let body = Array("replyguard-model \(formatVersion)".utf8) + bytes[firstBreak...]
+        return .success(.converted(body + Array(endLine(weightLines: reading.weightLines, before: body).utf8), weightLines: reading.weightLines))
+    }
+
+    private struct Reading {
+        var model: NGramModel?
+        var problems: [RuleProblem]
+        var version = 0
+        var weightLines = 0
+    }
+
+    /// Reads a model file. Version 2 must end with its `end` line (count and checksum verified);
+    /// version 1 is read (for sealing) only when `acceptVersion1`.
+    private static func read(_ bytes: [UInt8], file: String, acceptVersion1: Bool) -> Reading {
         var problems: [RuleProblem] = []
         func bad(_ line: Int, _ message: String) { problems.append(RuleProblem(file: file, line: line, message: message)) }
         guard String(validating: bytes, as: UTF8.self) != nil else {
-            return (nil, [RuleProblem(file: file, message: "model file is not valid UTF-8")])
+            return Reading(model: nil, problems: [RuleProblem(file: file, message: "model file is not valid UTF-8")])
         }
         var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }
@@ -242,12 +292,21 @@ public struct NGramModel: Sendable, Equatable {
         var sparse: [(Int, Float, Int)] = []
         sparse.reserveCapacity(lines.count)
         var comments: [String] = []
-        var sawHeader = false
+        var version = 0
+        var weightLines = 0
+        /// The `end` line: its number, where it starts in `bytes`, and its words.
+        var end: (line: Int, offset: Int, parts: [String])?
+        let cutShort = "the file is damaged or cut short (an interrupted copy, a full disk?); restore it from where it came from or retrain it with `replyguard learn`"
         for (index, raw) in lines.enumerated() {
             let n = index + 1
+            if let end {
+                bad(n, "nothing may follow the 'end' line (line \(end.line))")
+                break
+            }
             // Weight lines are nearly all of the file: read them from the bytes (a String per line would
             // cost most of start-up); anything unusual falls through to the general reading below.
-            if sawHeader, let (b, v) = NGramModel.weightLine(raw) {
+            if version > 0, let (b, v) = NGramModel.weightLine(raw) {
+                weightLines += 1
                 if let last = sparse.last, last.0 >= b { bad(n, "weights must be in increasing bucket order (\(b) after \(last.0))"); continue }
                 sparse.append((b, v, n))
                 continue
@@ -258,16 +317,22 @@ public struct NGramModel: Sendable, Equatable {
                 continue
             }
             let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-            if !sawHeader {
+            if version == 0 {
                 guard parts.count == 2, parts[0] == "replyguard-model" else {
                     bad(n, "not a replyguard model file (the first line must be 'replyguard-model \(formatVersion)')")
-                    return (nil, problems)
+                    return Reading(model: nil, problems: problems)
                 }
-                guard parts[1] == "\(formatVersion)" else {
+                if parts[1] == "1" && !acceptVersion1 {
+                    bad(n, "model format version 1 has no 'end' line (weight count and checksum), so a file cut short cannot be "
+                        + "told from a whole one; if this file is complete as `replyguard learn` wrote it, add the end line with "
+                        + "`replyguard rules seal \(file)`, or retrain it with `replyguard learn`")
+                    return Reading(model: nil, problems: problems)
+                }
+                guard parts[1] == "\(formatVersion)" || parts[1] == "1" else {
                     bad(n, "model format version '\(parts[1])' is not supported: this replyguard reads version \(formatVersion)")
-                    return (nil, problems)
+                    return Reading(model: nil, problems: problems)
                 }
-                sawHeader = true
+                version = Int(parts[1])!
                 continue
             }
             switch parts.first ?? "" {
@@ -287,21 +352,46 @@ public struct NGramModel: Sendable, Equatable {
                     bad(n, "expected 'threshold escalate P' with 0 < P ≤ 1")
                 }
             case "w":
+                weightLines += 1
                 guard parts.count == 3, let b = Int(parts[1]), b >= 0, let v = Float(parts[2]), v.isFinite else {
                     bad(n, "expected 'w BUCKET WEIGHT'"); continue
                 }
                 if let last = sparse.last, last.0 >= b { bad(n, "weights must be in increasing bucket order (\(b) after \(last.0))"); continue }
                 sparse.append((b, v, n))
+            case "end" where version >= 2:
+                end = (n, raw.startIndex, parts)
             default:
-                bad(n, "unknown line '\(line.prefix(40))' (expected category, features, bias, threshold or w)")
+                bad(n, "unknown line '\(line.prefix(40))' (expected category, features, bias, threshold\(version >= 2 ? ", w or end" : " or w"))")
             }
         }
-        if !sawHeader { bad(1, "empty model file") }
-        if sawHeader {
+        if version == 0 { bad(1, "empty model file") }
+        if version > 0 {
             if category == nil { bad(1, "missing 'category' line") }
             if buckets == nil { bad(1, "missing 'features' line") }
             if bias == nil { bad(1, "missing 'bias' line") }
             if escalate == nil { bad(1, "missing 'threshold escalate' line") }
+            if bytes.last != 0x0A { bad(lines.count, "the last line has no line break: \(cutShort)") }
+        }
+        if version >= 2 {
+            if let end {
+                let parts = end.parts
+                let hex = parts.count == 3 && parts[2].hasPrefix("sha256:") ? String(parts[2].dropFirst(7)) : ""
+                if parts.count != 3 || Int(parts[1]) == nil || hex.utf8.count != 64 || !hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+                    bad(end.line, "expected 'end COUNT sha256:HEX' (the number of weight lines and the SHA-256 of the bytes before this line, 64 lowercase hex digits): \(cutShort)")
+                } else {
+                    if Int(parts[1]) != weightLines {
+                        bad(end.line, "the file has \(weightLines) weight line(s), its end line says \(parts[1]): \(cutShort)")
+                    }
+                    var hasher = SHA256()
+                    hasher.update(bytes[..<end.offset])
+                    let actual = hasher.finalizeHex()
+                    if actual != hex {
+                        bad(end.line, "checksum mismatch: the lines before this one hash to sha256:\(actual), the end line says sha256:\(hex): \(cutShort)")
+                    }
+                }
+            } else {
+                bad(max(1, lines.count), "the file ends at this line without its 'end COUNT sha256:HEX' line: \(cutShort)")
+            }
         }
         var weights: [Float] = []
         if let buckets {
@@ -310,7 +400,10 @@ public struct NGramModel: Sendable, Equatable {
                 if b >= buckets { bad(n, "bucket \(b) is outside 0..<\(buckets)") } else { weights[b] = v }
             }
         }
-        guard problems.isEmpty, let category, let buckets, let bias, let escalate else { return (nil, problems) }
-        return (NGramModel(category: category, buckets: buckets, bias: bias, weights: weights, escalate: escalate, comments: comments), [])
+        guard problems.isEmpty, let category, let buckets, let bias, let escalate else {
+            return Reading(model: nil, problems: problems, version: version, weightLines: weightLines)
+        }
+        return Reading(model: NGramModel(category: category, buckets: buckets, bias: bias, weights: weights, escalate: escalate, comments: comments),
+                       problems: [], version: version, weightLines: weightLines)
     }
 }

@@ -86,6 +86,18 @@ public struct RuleFiles: Sendable {
     /// `path` (from a pack, a policy's `extends`, a `words_file`) resolved against `directory`: absolute
     /// paths as they are, relative ones joined; under the embedded mount `.` and `..` are resolved too, so
     /// diagnostics name `<embedded>/policy.yaml`, not `<embedded>/profiles/../policy.yaml`.
+    /// The directory part of `path` (trailing slashes ignored): "" for a single relative component,
+    /// "/" for one under the root. Use it instead of NSString's `deletingLastPathComponent`, which traps
+    /// (SIGILL) on a one-character relative path such as `p` in swift-corelibs-foundation: `--policy p`
+    /// and `learn --out q/m.model` crashed.
+    public static func directory(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
+    }
+
     public func resolve(_ path: String, in directory: String) -> String {
         if path.hasPrefix("/") { return path }
         let joined = (directory as NSString).appendingPathComponent(path)

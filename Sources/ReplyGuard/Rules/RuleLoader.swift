@@ -54,7 +54,7 @@ public enum RuleLoader {
         let policyPath = policyFile ?? (files.exists(defaultPolicy) ? defaultPolicy : nil)
         if let policyPath {
             let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer,
-                                    directory: (policyPath as NSString).deletingLastPathComponent, files: files)
+                                    directory: RuleFiles.directory(of: policyPath), files: files)
             if let (root, bytes) = reader.compose(path: policyPath), let loaded = reader.policy(root, packs: packs) {
                 policy = loaded
                 policyBytes = bytes + reader.includedBytes
@@ -670,7 +670,7 @@ final class YAMLReader {
             problem(node, "extends is nested more than 4 deep (a loop?)")
             return nil
         }
-        let base = YAMLReader(file: path, normalizer: normalizer, directory: (path as NSString).deletingLastPathComponent, files: files)
+        let base = YAMLReader(file: path, normalizer: normalizer, directory: RuleFiles.directory(of: path), files: files)
         base.extendsDepth = extendsDepth + 1
         var policy: Policy?
         if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
