@@ -11,7 +11,8 @@ public enum FilterAction: String, Sendable, Codable {
     case fallback
     /// Escalated: stored in the review queue, the holding reply published.
     case held
-    /// Approved by a reviewer and published by this filter.
+    /// Approved by a reviewer and published by this filter (or handed to the HTTP client that held it;
+    /// `reason` `repeated` when handed out again to a client that asked again).
     case released
     /// Not reviewed in time; never published.
     case expired
@@ -21,6 +22,8 @@ public enum FilterAction: String, Sendable, Codable {
     case approved
     /// A reviewer rejected a held reply.
     case rejected
+    /// Held by a request that then failed (the client never got the review id): never published.
+    case withdrawn
 }
 
 /// Appends one JSON line per decision to a file (`--audit`), each with one `write(2)` on an `O_APPEND`
@@ -30,6 +33,8 @@ public final class AuditLog {
     public let path: String
     private let fd: Int32
     private var sequence = 0
+    /// A write failed part-way: the file ends in a cut-off record, which the next write ends first.
+    private var torn = false
 
     public init(path: String) throws {
         self.path = path
@@ -40,7 +45,8 @@ public final class AuditLog {
     deinit { close(fd) }
 
     /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added. Throws
-    /// when the record cannot be written whole (a full disk, /dev/full).
+    /// when the record cannot be written whole (a full disk, /dev/full). After a record was cut off by a
+    /// failure, the next one starts on a line of its own (the cut-off line is not JSON; readers skip it).
     public func append(record: String, action: FilterAction, review: Int64?, reason: String? = nil, reviewer: String? = nil, note: String? = nil) throws {
         sequence += 1
         var fields = ",\"time\":\"\(ReviewQueue.timestamp())\",\"seq\":\(sequence),\"pid\":\(getpid()),\"action\":\"\(action.rawValue)\""
@@ -51,15 +57,32 @@ public final class AuditLog {
         var line = record
         if line.hasSuffix("}") { line.removeLast(); line += fields + "}" } else { line = "{\"record\":\(JSONWriter.string(record))\(fields)}" }
         line += "\n"
-        var bytes = Array(line.utf8)
+        try writeWhole(Array(((torn ? "\n" : "") + line).utf8))
+    }
+
+    /// Writes a line break: a test that the file can be written again after a failure, which also ends a
+    /// record the failure cut off. Throws as ``append(record:action:review:reason:reviewer:note:)`` does.
+    public func endLine() throws {
+        try writeWhole([0x0A])
+    }
+
+    private func writeWhole(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            if n == 0 { throw POSIXError(.EIO) }
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = POSIXErrorCode(rawValue: errno) ?? .EIO
+                if offset > 0 { torn = true }
+                throw POSIXError(code)
+            }
+            if n == 0 {
+                if offset > 0 { torn = true }
+                throw POSIXError(.EIO)
+            }
             offset += n
         }
-        bytes.removeAll()
+        torn = false
     }
 }
 

@@ -27,8 +27,11 @@ public enum ReviewStoreError: Error, Sendable {
 public protocol ReviewStore: AnyObject {
     /// Stores a held reply durably (it must survive a crash once this returns) and returns its review id.
     func enqueue(_ held: HeldReply) throws -> Int64
-    /// Takes every approved reply of `channel` not yet published, marking it released by `owner`.
-    func claimApproved(by owner: String, channel: String?) throws -> [ReviewItem]
+    /// Claims the oldest approved reply of `channel` that nobody is delivering (or whose deliverer died or
+    /// whose `lease` ran out) for `owner`; it stays approved until ``markReleased(_:by:now:)``.
+    func claimNext(by owner: String, channel: String?, lease: TimeInterval, now: Date) throws -> ReviewItem?
+    /// Marks a claimed reply released once it has been written out; false when it no longer is approved.
+    func markReleased(_ id: Int64, by owner: String, now: Date) throws -> Bool
     /// Marks pending replies past their expiry as expired and returns them.
     func expire(now: Date) throws -> [ReviewItem]
     /// Runs `body` without waiting on another process's lock: throws ``ReviewStoreError/busy`` instead.
@@ -83,6 +86,9 @@ public struct GateResult: Sendable {
     public let reason: String?
     /// The decision record as one line of JSON (what the queue and the audit log keep).
     public let record: String
+    /// False when the reply's audit record could not be written (the gate then stops, or — resuming —
+    /// stays stopped): a caller that has not published yet must not.
+    public internal(set) var recorded = true
 }
 
 /// The reply gate: message in, decision and outcome out — publish as is, publish the masked text or the
@@ -90,7 +96,8 @@ public struct GateResult: Sendable {
 /// `wrap` (``StreamFilter``), and `serve` drive it; each decides on its own ``MessageScanner``.
 ///
 /// Fail closed: a reply that cannot be held durably gets the fallback, never itself; once the audit log
-/// cannot be written the gate stops (``failure``) and every later outcome is ``Outcome/stopped``.
+/// cannot be written the gate stops (``failure``) and every later outcome is ``Outcome/stopped`` — unless
+/// it `resumes`: then each later reply tries its record again, and the first that is written resumes it.
 ///
 /// Thread-safe (`@unchecked Sendable`): deciding runs on the caller's scanner outside any lock; the
 /// store, the audit log and ``failure`` are only touched under `lock`.
@@ -111,12 +118,20 @@ public final class ReplyGate: @unchecked Sendable {
     private let diagnose: (String) -> Void
     private let lock = NSLock()
     private var stoppedBecause: String?
+    /// Try the audit log again after a failure (the service: nothing it answers is published before its
+    /// record is written) instead of stopping for good (the line filters: the reply whose record failed
+    /// was already out, and they exit).
+    private let resumes: Bool
+    /// Approved replies written out whose release could not be marked yet (the queue was busy): marked
+    /// first at the next call, so they are not published again.
+    private var deliveredUnmarked: [Int64] = []
 
     /// - Parameter diagnose: reports a problem to the operator (stderr); never part of the output.
     public init(engine: Engine, publishing: PublishingPolicy? = nil, store: ReviewStore, audit: AuditLog?,
                 holdAll: Bool = false, owner: String = "\(getpid())@\(ProcessInfo.processInfo.hostName)",
-                channel: String? = nil, diagnose: @escaping (String) -> Void) {
+                channel: String? = nil, resumes: Bool = false, diagnose: @escaping (String) -> Void) {
         self.channel = channel
+        self.resumes = resumes
         self.engine = engine
         self.publishing = publishing ?? engine.ruleSet.publishing
         self.store = store
@@ -167,8 +182,8 @@ public final class ReplyGate: @unchecked Sendable {
             reason = "hold-all"
         }
         let json = decision.jsonLine()
-        let result: GateResult = lock.withLock {
-            guard stoppedBecause == nil else { return GateResult(decision: decision, outcome: .stopped, reason: reason, record: json) }
+        var result: GateResult = lock.withLock {
+            guard stoppedBecause == nil || resumes else { return GateResult(decision: decision, outcome: .stopped, reason: reason, record: json) }
             switch decision.verdict {
             case .allow:
                 return GateResult(decision: decision, outcome: .publish, reason: reason, record: json)
@@ -193,7 +208,7 @@ public final class ReplyGate: @unchecked Sendable {
         if let action = result.outcome.action {
             var review: Int64?
             if case .hold(let id, _) = result.outcome { review = id }
-            log(record: json, action: action, review: review, reason: result.reason)
+            result.recorded = lock.withLock { logLocked(record: json, action: action, review: review, reason: result.reason) }
         }
         return result
     }
@@ -203,23 +218,31 @@ public final class ReplyGate: @unchecked Sendable {
         log(record: scanner.decide(message).jsonLine(), action: .discarded, review: nil, reason: nil)
     }
 
-    /// Expires replies past their review time and hands every approved one to `publish` (each once,
-    /// across all gates sharing the store). A store locked by another process is skipped until the next
-    /// call: replies being decided never wait on it.
+    /// Expires replies past their review time and hands every approved one to `publish`, at least once
+    /// across all gates sharing the store: each is claimed, handed over, and only then marked released,
+    /// so a process killed while `publish` writes leaves it to be claimed again (and maybe published
+    /// twice, never lost). A store locked by another process is skipped until the next call: replies
+    /// being decided never wait on it.
     public func releaseApproved(publish: (ReviewItem) -> Void) {
         lock.lock()
         defer { lock.unlock() }
         guard stoppedBecause == nil else { return }
         do {
             try store.withoutWaiting {
+                while let id = deliveredUnmarked.first {
+                    _ = try store.markReleased(id, by: owner, now: Date())
+                    deliveredUnmarked.removeFirst()
+                }
                 for item in try store.expire(now: Date()) {
                     logLocked(record: item.decision, action: .expired, review: item.id, reason: nil)
                 }
-                // Claimed replies are marked released in the store: publish them all, even if the audit
-                // log fails on the way (the store's released_at/released_by still records them).
-                for item in try store.claimApproved(by: owner, channel: channel) {
+                while stoppedBecause == nil, let item = try store.claimNext(by: owner, channel: channel, lease: ReviewQueue.defaultLease, now: Date()) {
                     publish(item)
+                    // Written: from here on it must not be published again, even if the audit log fails.
+                    deliveredUnmarked.append(item.id)
                     logLocked(record: item.decision, action: .released, review: item.id, reason: nil)
+                    _ = try store.markReleased(item.id, by: owner, now: Date())
+                    deliveredUnmarked.removeLast()
                 }
             }
         } catch ReviewStoreError.busy {
@@ -237,14 +260,38 @@ public final class ReplyGate: @unchecked Sendable {
     }
 
     private func log(record: String, action: FilterAction, review: Int64?, reason: String?) {
-        lock.withLock { logLocked(record: record, action: action, review: review, reason: reason) }
+        lock.withLock { _ = logLocked(record: record, action: action, review: review, reason: reason) }
     }
 
-    /// Appends an audit record; a failure stops the gate (fail closed: no reply goes unrecorded).
-    private func logLocked(record: String, action: FilterAction, review: Int64?, reason: String?) {
-        guard let audit, stoppedBecause == nil else { return }
+    /// Tries the audit log again when the gate stopped on it and `resumes` (the service calls it from its
+    /// health check and timer, so a gate with no traffic comes back too): a line break written (which also
+    /// ends a record cut short by the failure) resumes the gate. True when the gate is running.
+    @discardableResult
+    public func resumeIfStopped() -> Bool {
+        lock.withLock {
+            guard stoppedBecause != nil else { return true }
+            guard resumes, let audit else { return false }
+            do { try audit.endLine() } catch { return false }
+            stoppedBecause = nil
+            diagnose("the audit log \(audit.path) can be written again: resumed")
+            return true
+        }
+    }
+
+    /// Appends an audit record; a failure stops the gate (fail closed: no reply goes unrecorded). False
+    /// when the record was not written.
+    @discardableResult
+    private func logLocked(record: String, action: FilterAction, review: Int64?, reason: String?) -> Bool {
+        guard let audit else { return true }
+        guard stoppedBecause == nil || resumes else { return false }
         do { try audit.append(record: record, action: action, review: review, reason: reason) } catch {
             stoppedBecause = "cannot write the audit log \(audit.path) (\(RuleFiles.plainReason(error))); stopped so that no reply goes unrecorded"
+            return false
         }
+        if stoppedBecause != nil {
+            stoppedBecause = nil
+            diagnose("the audit log \(audit.path) can be written again: resumed")
+        }
+        return true
     }
 }

@@ -4,14 +4,18 @@ import Foundation
 public enum ReviewStatus: String, Sendable, CaseIterable {
     /// Waiting for a reviewer.
     case pending
-    /// Approved by a reviewer, not yet published by a running filter.
+    /// Approved by a reviewer, not yet delivered (a filter writing it out leaves it approved until the
+    /// write has returned).
     case approved
     /// Rejected by a reviewer: never published.
     case rejected
-    /// Approved and published by a running filter.
+    /// Approved and delivered: written out by a filter, or handed to the HTTP client that held it.
     case released
     /// Not reviewed before the policy's timeout: never published.
     case expired
+    /// Held by a request that then failed (the service answered 503 "publish nothing", so the client
+    /// never got the review id): never published.
+    case withdrawn
 }
 
 /// One reply held for review.
@@ -43,8 +47,13 @@ public struct ReviewItem: Sendable {
 /// The durable human-review queue: one SQLite file that several filters and reviewers may share.
 ///
 /// Writes are committed with `synchronous=FULL` in WAL mode before `enqueue` returns, so a reply is in
-/// the queue before its holding reply is published, and survives the filter being killed. Approved
-/// replies are claimed atomically, so with several filters on one queue each is published once.
+/// the queue before its holding reply is published, and survives the filter being killed.
+///
+/// Delivery of approved replies is at-least-once: a filter claims one reply (``claimNext(by:channel:lease:now:)``),
+/// writes it out, and only then marks it released (``markReleased(_:by:now:)``). A claim whose owner died
+/// (a process on this host that no longer exists) or whose lease ran out is taken over, so a filter killed
+/// mid-write loses nothing; such a reply may be published twice, never zero times. The service's clients
+/// release replies themselves (``release(_:by:channel:repeatFor:now:)``), and may ask again.
 public final class ReviewQueue {
     public let path: String
     let connection: SQLiteConnection // internal: tests reach the raw connection
@@ -72,8 +81,14 @@ public final class ReviewQueue {
 
     /// The queue file's schema version (`PRAGMA user_version`): 1 is the first release's table (which
     /// left user_version at 0), 2 adds `decided_by` (the reviewer's name), 3 adds `channel` (which kind
-    /// of front end held the reply: NULL for the line filters, `http` for `serve`).
-    public static let schemaVersion = 3
+    /// of front end held the reply: NULL for the line filters, `http` for `serve`), 4 adds `claimed_by`
+    /// and `claimed_until` (the filter writing an approved reply out, and until when its claim holds)
+    /// and the status `withdrawn`.
+    public static let schemaVersion = 4
+
+    /// How long a claim on an approved reply holds against filters on other hosts (a filter on this host
+    /// that died is taken over at once), and how long the service gives a released reply out again.
+    public static let defaultLease: TimeInterval = 600
 
     /// Creates the table or brings an older file up to ``schemaVersion`` in one transaction (several
     /// filters may open a new file at once); a file from a newer replyguard is refused, not guessed at.
@@ -110,13 +125,19 @@ public final class ReviewQueue {
                         released_at TEXT,
                         released_by TEXT,
                         decided_by TEXT,
-                        channel TEXT
+                        channel TEXT,
+                        claimed_by TEXT,
+                        claimed_until TEXT
                     );
                     CREATE INDEX reviews_status ON reviews(status);
                     """)
             } else {
                 if version < 2 { try connection.execute("ALTER TABLE reviews ADD COLUMN decided_by TEXT") }
                 if version < 3 { try connection.execute("ALTER TABLE reviews ADD COLUMN channel TEXT") }
+                if version < 4 {
+                    try connection.execute("ALTER TABLE reviews ADD COLUMN claimed_by TEXT")
+                    try connection.execute("ALTER TABLE reviews ADD COLUMN claimed_until TEXT")
+                }
             }
             if version != ReviewQueue.schemaVersion {
                 try connection.execute("PRAGMA user_version = \(ReviewQueue.schemaVersion)")
@@ -147,6 +168,27 @@ public final class ReviewQueue {
         do { return try body() } catch let error as SQLiteError where error.code == 5 || error.code == 6 { throw ReviewStoreError.busy }
     }
 
+    /// Runs `body` in one transaction holding the queue's write lock (`BEGIN IMMEDIATE`): committed when
+    /// `body` returns, rolled back when it throws — so a queue write and the audit record that goes with
+    /// it stand or fall together. Inside another transaction it runs as a savepoint of that one.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        let nested = connection.inTransaction
+        try connection.execute(nested ? "SAVEPOINT rg_nested" : "BEGIN IMMEDIATE")
+        do {
+            let value = try body()
+            try connection.execute(nested ? "RELEASE rg_nested" : "COMMIT")
+            return value
+        } catch {
+            if nested {
+                try? connection.execute("ROLLBACK TO rg_nested")
+                try? connection.execute("RELEASE rg_nested")
+            } else {
+                try? connection.execute("ROLLBACK")
+            }
+            throw error
+        }
+    }
+
     /// True when the file could only be opened read-only (SQLite falls back silently): nothing could be
     /// held, so a filter must not start on it.
     public var isReadOnly: Bool { connection.isReadOnly }
@@ -159,8 +201,27 @@ public final class ReviewQueue {
 
     /// Stores a held reply durably and returns its review id.
     /// `channel`: which kind of front end holds it (nil: the line filters); only that kind releases it.
+    ///
+    /// On a channel (the service) the message id is the client's retry key: the same message (id and
+    /// text) held again while its review is pending or approved, and not past its expiry, gets that
+    /// review's id back instead of a second row — a client whose answer was lost (a dropped connection,
+    /// a killed server) sends the message again and learns the review id it missed.
     public func enqueue(text: [UInt8], record: [UInt8]?, messageID: String?, decision: String,
                         expiresAt: Date?, channel: String? = nil) throws -> Int64 {
+        guard let channel, let messageID else {
+            return try insert(text: text, record: record, messageID: messageID, decision: decision, expiresAt: expiresAt, channel: channel)
+        }
+        return try transaction {
+            let row = try connection.query("""
+                SELECT id FROM reviews WHERE status IN ('pending', 'approved') AND channel = ? AND message_id = ? AND text = ?
+                AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT 1
+                """, [.text(channel), .text(messageID), .blob(text), .text(ReviewQueue.timestamp())]).first
+            if let row, case .int(let id) = row[0] { return id }
+            return try insert(text: text, record: record, messageID: messageID, decision: decision, expiresAt: expiresAt, channel: channel)
+        }
+    }
+
+    private func insert(text: [UInt8], record: [UInt8]?, messageID: String?, decision: String, expiresAt: Date?, channel: String?) throws -> Int64 {
         try connection.query("""
             INSERT INTO reviews (created_at, expires_at, message_id, text, record, decision, channel) VALUES (?, ?, ?, ?, ?, ?, ?)
             """, [.text(ReviewQueue.timestamp()), expiresAt.map { .text(ReviewQueue.timestamp($0)) } ?? .null,
@@ -211,49 +272,101 @@ public final class ReviewQueue {
         return connection.changes == 1
     }
 
-    /// Atomically takes every approved reply of `channel` (nil: the line filters') not yet published,
-    /// marks it released by `owner`, and returns it for publishing (oldest first).
-    public func claimApproved(by owner: String, channel: String? = nil) throws -> [ReviewItem] {
-        try connection.execute("BEGIN IMMEDIATE")
-        do {
-            let mine = "status = 'approved' AND channel IS ?"
-            let items = try connection.query("SELECT \(columns) FROM reviews WHERE \(mine) ORDER BY id", [channel.map { .text($0) } ?? .null]).map(item)
-            if !items.isEmpty {
-                try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE \(mine)",
-                                     [.text(ReviewQueue.timestamp()), .text(owner), channel.map { .text($0) } ?? .null])
+    /// Claims the oldest approved reply of `channel` (nil: the line filters') that nobody is delivering,
+    /// for `owner` until `lease` from `now`, and returns it (nil: none). The reply stays `approved`: the
+    /// caller writes it out, then calls ``markReleased(_:by:now:)``. A claim is taken over when its lease
+    /// has run out, or at once when its owner (`PID@HOST`, as ``ReplyGate/owner`` names it) is a process
+    /// on this host that no longer exists — a filter killed while writing loses nothing.
+    public func claimNext(by owner: String, channel: String?, lease: TimeInterval = ReviewQueue.defaultLease,
+                          now: Date = Date()) throws -> ReviewItem? {
+        let cutoff = ReviewQueue.timestamp(now)
+        return try transaction {
+            let rows = try connection.query("SELECT id, claimed_by, claimed_until FROM reviews WHERE status = 'approved' AND channel IS ? ORDER BY id",
+                                            [channel.map { .text($0) } ?? .null])
+            var gone: [String: Bool] = [:]
+            for row in rows {
+                guard case .int(let id) = row[0] else { continue }
+                if case .text(let holder) = row[1] {
+                    var leaseOver = true
+                    if case .text(let until) = row[2] { leaseOver = until <= cutoff }
+                    if !leaseOver {
+                        let dead = gone[holder] ?? ReviewQueue.ownerIsGone(holder)
+                        gone[holder] = dead
+                        if !dead { continue }
+                    }
+                }
+                try connection.query("UPDATE reviews SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                                     [.text(owner), .text(ReviewQueue.timestamp(now.addingTimeInterval(lease))), .int(id)])
+                return try item(id)
             }
-            try connection.execute("COMMIT")
-            return items
-        } catch {
-            try? connection.execute("ROLLBACK")
-            throw error
+            return nil
         }
     }
 
-    /// Atomically takes one approved reply, marking it released by `owner`: the reply to publish, once.
-    /// Nil when it is not (or no longer) approved.
-    public func claim(_ id: Int64, by owner: String) throws -> ReviewItem? {
-        try connection.query("UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE id = ? AND status = 'approved'",
-                             [.text(ReviewQueue.timestamp()), .text(owner), .int(id)])
-        return connection.changes == 1 ? try item(id) : nil
+    /// Marks an approved reply released by `owner`, once it has been written out. False when it is no
+    /// longer approved (another filter took the claim over and released it first).
+    public func markReleased(_ id: Int64, by owner: String, now: Date = Date()) throws -> Bool {
+        try connection.query("""
+            UPDATE reviews SET status = 'released', released_at = ?, released_by = ?, claimed_by = NULL, claimed_until = NULL
+            WHERE id = ? AND status = 'approved'
+            """, [.text(ReviewQueue.timestamp(now)), .text(owner), .int(id)])
+        return connection.changes == 1
+    }
+
+    /// True when `owner` (`PID@HOST`, optionally after a word: `serve PID@HOST`) names a process on this
+    /// host that no longer exists. Another host's process, or a name that does not read so, is never
+    /// taken for gone (its claim waits for its lease).
+    static func ownerIsGone(_ owner: String) -> Bool {
+        guard let at = owner.lastIndex(of: "@"), owner[owner.index(after: at)...] == ProcessInfo.processInfo.hostName,
+              let word = owner[..<at].split(separator: " ").last, let pid = Int32(word), pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Hands an approved reply of `channel` to a client to publish: marks it released by `owner` and
+    /// returns it with `first` true. Asked again within `repeatFor` seconds of that release, it returns the
+    /// same reply with `first` false — a client whose answer was lost asks again and gets it (and tells the
+    /// two apart by the review id). Nil when the reply is not approved, was held on another channel, or was
+    /// released longer ago. Run it in a ``transaction(_:)`` with its audit record.
+    public func release(_ id: Int64, by owner: String, channel: String?, repeatFor: TimeInterval = ReviewQueue.defaultLease,
+                        now: Date = Date()) throws -> (item: ReviewItem, first: Bool)? {
+        let channelValue: SQLiteConnection.Value = channel.map { .text($0) } ?? .null
+        try connection.query("""
+            UPDATE reviews SET status = 'released', released_at = ?, released_by = ? WHERE id = ? AND status = 'approved' AND channel IS ?
+            """, [.text(ReviewQueue.timestamp(now)), .text(owner), .int(id), channelValue])
+        if connection.changes == 1, let item = try item(id) { return (item, true) }
+        guard let item = try item(id), item.status == .released, item.channel == channel, let releasedAt = item.releasedAt,
+              releasedAt > ReviewQueue.timestamp(now.addingTimeInterval(-repeatFor)) else { return nil }
+        return (item, false)
+    }
+
+    /// Withdraws held replies whose holding answer never reached the client (the request failed after
+    /// holding them), if still pending or approved: status `withdrawn`, never published, `note` says why.
+    /// Returns those withdrawn.
+    public func withdraw(_ ids: [Int64], note: String, now: Date = Date()) throws -> [ReviewItem] {
+        try transaction {
+            var withdrawn: [ReviewItem] = []
+            for id in ids {
+                try connection.query("""
+                    UPDATE reviews SET status = 'withdrawn', note = ?, decided_at = ?, claimed_by = NULL, claimed_until = NULL
+                    WHERE id = ? AND status IN ('pending', 'approved')
+                    """, [.text(note), .text(ReviewQueue.timestamp(now)), .int(id)])
+                if connection.changes == 1, let item = try item(id) { withdrawn.append(item) }
+            }
+            return withdrawn
+        }
     }
 
     /// Marks pending replies whose expiry has passed as expired and returns them.
     public func expire(now: Date = Date()) throws -> [ReviewItem] {
         let cutoff = ReviewQueue.timestamp(now)
-        try connection.execute("BEGIN IMMEDIATE")
-        do {
+        return try transaction {
             let items = try connection.query("""
                 SELECT \(columns) FROM reviews WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
                 """, [.text(cutoff)]).map(item)
             try connection.query("""
                 UPDATE reviews SET status = 'expired', decided_at = ? WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
                 """, [.text(cutoff), .text(cutoff)])
-            try connection.execute("COMMIT")
             return items
-        } catch {
-            try? connection.execute("ROLLBACK")
-            throw error
         }
     }
 

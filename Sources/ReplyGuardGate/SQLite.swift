@@ -29,6 +29,9 @@ final class SQLiteConnection {
     /// True when SQLite could only open the file read-only (it falls back silently).
     var isReadOnly: Bool { sqlite3_db_readonly(db, "main") == 1 }
 
+    /// True inside an explicit transaction (`BEGIN` not yet committed or rolled back).
+    var inTransaction: Bool { sqlite3_get_autocommit(db) == 0 }
+
     /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
     func setBusyTimeout(milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
 

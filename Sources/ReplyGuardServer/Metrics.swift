@@ -85,7 +85,7 @@ final class Metrics: @unchecked Sendable { // every stored property is read and 
             out += "replyguard_request_duration_seconds_count\(labels([("endpoint", endpoint)])) \(histogram.count)\n"
         }
         family("replyguard_review_queue_depth", "gauge", "Held replies in the review queue, by status (pending: waiting for a reviewer).")
-        for status in ["pending", "approved", "rejected", "released", "expired"] {
+        for status in ["pending", "approved", "rejected", "released", "expired", "withdrawn"] {
             let value = queueDepth.map { String($0[status] ?? 0) } ?? "NaN"
             out += "replyguard_review_queue_depth\(labels([("status", status)])) \(value)\n"
         }

@@ -49,6 +49,8 @@ extension ServerApp {
                 let done = try state.gate.decide(number, approve: choice == "approve", note: note, by: reviewer.name)
                 notice = done ? "Review \(number) \(choice == "approve" ? "approved" : "rejected") by \(reviewer.name)."
                     : "Review \(number) is no longer pending (already decided, or expired); nothing was changed."
+            } catch let error as AuditWriteError {
+                notice = "The decision could not be recorded: \(error). Nothing was changed: review \(number) is still pending."
             } catch {
                 notice = "The review queue could not be written (\(error)); nothing was changed."
             }
@@ -62,7 +64,8 @@ extension ServerApp {
         let state = self.state
         let pending: [ReviewItem], decided: [ReviewItem]
         do {
-            try state.gate.expire()
+            // Expiring needs the audit log; the page shows the queue even when the log cannot be written.
+            try? state.gate.expire()
             pending = try state.gate.list(.pending)
             decided = try state.gate.recentlyDecided(limit: 50)
         } catch {
@@ -89,8 +92,10 @@ extension ServerApp {
 /// The last lines of the audit log, newest first.
 enum AuditTail {
     /// Records that do not read as audit records (another program's lines) are left out.
+    /// Only a regular file is read (an audit log on a pipe or device has no tail to read).
     static func read(path: String, lines: Int) -> [AuditRecord] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, let handle = FileHandle(forReadingAtPath: path) else { return [] }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
         let start = size > 256 * 1024 ? size - 256 * 1024 : 0

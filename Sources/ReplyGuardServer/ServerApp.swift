@@ -67,8 +67,12 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         }
     }
 
-    /// Expires held replies past their time (called periodically).
-    public func expireReviews() { try? state.gate.expire() }
+    /// Expires held replies past their time, and resumes a gate stopped on its audit log once the log can
+    /// be written again (called periodically).
+    public func expireReviews() {
+        state.gate.resumeIfStopped()
+        try? state.gate.expire()
+    }
 
     func tooLarge(declared: Int?) -> HTTPResponse {
         .error(413, "request body \(declared.map { "of \($0) bytes " } ?? "")is larger than the limit of \(maxBodyBytes) bytes (--max-body-size)")
@@ -81,7 +85,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         func notAllowed() -> HTTPResponse { .error(405, "method \(method) not allowed on \(request.path)") }
         if path == ["healthz"] {
             guard method == "GET" || method == "HEAD" else { return ("other", notAllowed()) }
-            if let failure = state.gate.failure {
+            if !state.gate.resumeIfStopped(), let failure = state.gate.failure {
                 return ("healthz", .json(503, "{\"status\":\"stopped\",\"error\":\(jsonString(failure))}"))
             }
             return ("healthz", .json(200, "{\"status\":\"ok\",\"policy\":\(jsonString(policyDigest))}"))
@@ -164,9 +168,11 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         let state = self.state
         var results: [String] = []
         var stopped = false
+        var held: [Int64] = []
         state.scanners.with { scanner in
             for message in messages where !stopped {
                 let (result, publishable) = state.gate.handle(message, scanner: scanner)
+                if case .hold(let review, _) = result.outcome { held.append(review) }
                 metrics.record(result.decision)
                 guard publishable, let action = ServerApp.actionName(result.outcome) else { stopped = true; break }
                 metrics.record(outcome: action)
@@ -179,8 +185,13 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         }
         if stopped {
             // Fail closed: the audit log failed, so nothing may be published — not even the replies
-            // decided before in this request.
-            return .error(503, "stopped: \(state.gate.failure ?? "the gate has stopped"); publish nothing")
+            // decided before in this request. The client never learns the review ids of the replies this
+            // request held: withdraw them, so none waits for a release that cannot come.
+            let failure = state.gate.failure ?? "the gate has stopped"
+            if !held.isEmpty {
+                try? state.gate.withdraw(held, because: "the request that held it failed (HTTP 503: \(failure)); the client was told to publish nothing")
+            }
+            return .error(503, "stopped: \(failure); publish nothing")
         }
         return .json(200, "{\"policy\":\(jsonString(state.engine.ruleSet.digest)),\"results\":[\(results.joined(separator: ","))]}")
     }
@@ -197,8 +208,11 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         }
     }
 
-    /// `POST /v1/reviews/{id}/release`: an approved reply, to publish now — given once; 409 when it is not
-    /// approved (pending, rejected, expired, or already released).
+    /// `POST /v1/reviews/{id}/release`: an approved reply held over HTTP, to publish now — and the same
+    /// reply again to a client that asks again within the lease (its first answer may have been lost; it
+    /// dedups by the review id); 409 when it is not approved (pending, rejected, expired, withdrawn, or
+    /// released longer ago) or was held by a line filter; 503, the reply unchanged, when the queue or the
+    /// audit log cannot be written.
     private func release(_ id: String) -> HTTPResponse {
         guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
         do {
@@ -206,7 +220,12 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
                 return .json(200, ServerApp.reviewJSON(item, reply: true))
             }
             guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            if item.channel != GateCalls.channel {
+                return .error(409, "review \(number) was held by a line filter, not over HTTP: a filter on the queue publishes it, this service does not")
+            }
             return .error(409, "review \(number) is \(item.status.rawValue), not approved: nothing to publish")
+        } catch let error as AuditWriteError {
+            return .error(503, "\(error); the reply was not released, ask again later")
         } catch {
             return .error(503, "the review queue cannot be used: \(error)")
         }

@@ -22,7 +22,7 @@ struct Review: ParsableCommand {
         }
     }
 
-    enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case pending, approved, rejected, released, expired, all }
+    enum StatusFilter: String, ExpressibleByArgument, CaseIterable { case pending, approved, rejected, released, expired, withdrawn, all }
 
     static func preview(_ bytes: [UInt8], limit: Int = 40) -> String {
         var shown = Visible.scalars(String(decoding: bytes, as: UTF8.self))
@@ -134,7 +134,7 @@ struct Review: ParsableCommand {
                     out.write("{\"id\":\"review-\(item.id)\",\"text\":\(text),\"expect\":\"\(expect)\",\"category\":\(JSONWriter.string(category)),"
                         + "\"source\":\(JSONWriter.string("review \(item.id) rejected \(when)"))\(note)}\n")
                     written += 1
-                case .pending, .expired:
+                case .pending, .expired, .withdrawn:
                     continue
                 }
             }

@@ -26,6 +26,11 @@ import Testing
         #expect(try queue.list().map(\.text) == [Array("你".utf8)])
         #expect(try queue.decide(1, approve: false, note: "rude", by: "li.wei"))
         #expect(try queue.item(1)?.decidedBy == "li.wei")
+        // The claim columns (version 4) are there: an approved reply is claimed and released.
+        let approved = try queue.enqueue(text: Array("好".utf8), record: nil, messageID: nil, decision: "{}", expiresAt: nil)
+        #expect(try queue.decide(approved, approve: true, note: nil))
+        #expect(try queue.claimNext(by: "t", channel: nil)?.id == approved)
+        #expect(try queue.markReleased(approved, by: "t"))
     }
 
     @Test func aQueueFromANewerReplyguardIsRefused() throws {

@@ -14,7 +14,8 @@ import Testing
                                      expiresAt: Date().addingTimeInterval(600))
         #expect(try !queue.decide(expired, approve: true, note: nil))
         #expect(try queue.decide(live, approve: true, note: nil))
-        #expect(try queue.claimApproved(by: "t").map(\.id) == [live])
+        #expect(try queue.claimNext(by: "t", channel: nil)?.id == live)
+        #expect(try queue.claimNext(by: "u", channel: nil) == nil)
         #expect(try queue.item(expired)?.status != .released)
     }
 }

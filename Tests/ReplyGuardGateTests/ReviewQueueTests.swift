@@ -19,9 +19,10 @@ import Testing
         #expect(try !queue.decide(999, approve: true, note: nil))
         // A second connection (another filter) and this one race for the approved reply: one wins.
         let other = try ReviewQueue(path: file)
-        let first = try other.claimApproved(by: "other")
-        let second = try queue.claimApproved(by: "this")
-        #expect(first.map(\.id) == [a] && second.isEmpty)
+        let first = try other.claimNext(by: "other", channel: nil)
+        let second = try queue.claimNext(by: "this", channel: nil)
+        #expect(first?.id == a && second == nil)
+        #expect(try other.markReleased(a, by: "other"))
         let released = try queue.item(a)
         #expect(released?.status == .released && released?.releasedBy == "other" && released?.note == "checked with the water company")
         #expect(try queue.item(b)?.text == [0xFF, 0x00])
