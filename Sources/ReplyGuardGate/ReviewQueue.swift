@@ -71,7 +71,8 @@ public final class ReviewQueue {
     /// Opens (creating if needed, with its directory) the queue at `path`.
     public init(path: String) throws {
         self.path = path
-        let directory = (path as NSString).deletingLastPathComponent
+        // (not NSString.deletingLastPathComponent: it traps on a one-character relative path such as `q`)
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL")

@@ -23,6 +23,16 @@ import Testing
         #expect(result.stderr.contains("read-only"), "\(result.stderr)")
     }
 
+    /// A queue named by a one-character relative path (`--queue q`) opens in the working directory
+    /// (Foundation's deletingLastPathComponent trapped on it: the filter died with SIGILL).
+    @Test func aOneCharacterQueuePathOpensInTheWorkingDirectory() throws {
+        let dir = CLI.temporaryDirectory()
+        let result = try CLI.run(["filter", "--queue", "q"], stdin: Array("网传明天全市停水，赶紧转发\n您好\n".utf8), cwd: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/q"))
+        #expect(try CLI.run(["review", "list", "--queue", "q"], cwd: dir).stdout.contains("网传明天全市停水"))
+    }
+
     /// This process holds the queue's write lock for the whole run: the filter publishes the allowed
     /// replies, in order, and ends — all while the queue is still locked — without waiting for the lock
     /// (a filter that waited would report the busy queue on standard error after its busy timeout).
