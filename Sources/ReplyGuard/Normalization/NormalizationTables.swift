@@ -223,14 +223,30 @@ public final class NormalizationTables: @unchecked Sendable {
     /// The stand-ins of the emoji that may stand for `character` in a word: those whose reading is the
     /// character, or a character of the same toneless reading (🐴 马 for 妈: both `ma`).
     public func emojiStandIns(for character: UInt32) -> [UInt32] {
-        let reading = pinyin(of: character)
-        var result: [UInt32] = []
-        for (k, item) in NormalizationTables.emojiReadingList.enumerated()
-        where item.characters.contains(where: { $0 == character || (reading != nil && pinyin(of: $0) == reading) }) {
-            result.append(NormalizationTables.emojiStandInBase + UInt32(k))
+        var result = NormalizationTables.emojiByCharacter[character] ?? []
+        if let reading = pinyin(of: character) {
+            for standIn in NormalizationTables.emojiByReading[reading] ?? [] where !result.contains(standIn) { result.append(standIn) }
         }
-        return result
+        return result.sorted()
     }
+
+    /// The stand-ins of the emoji that read as each character, and as each toneless reading (built on
+    /// first use: only words with the `emoji` evasion need them).
+    private static let emojiByCharacter: [UInt32: [UInt32]] = {
+        var table: [UInt32: [UInt32]] = [:]
+        for (k, item) in emojiReadingList.enumerated() {
+            for c in item.characters { table[c, default: []].append(emojiStandInBase + UInt32(k)) }
+        }
+        return table
+    }()
+    private static let emojiByReading: [[UInt32]: [UInt32]] = {
+        var table: [[UInt32]: [UInt32]] = [:]
+        for (c, standIns) in emojiByCharacter {
+            guard let reading = NormalizationTables.shared.pinyin(of: c) else { continue }
+            for s in standIns where !(table[reading] ?? []).contains(s) { table[reading, default: []].append(s) }
+        }
+        return table
+    }()
 
     /// The everyday characters (GB 2312 level 1).
     private static let commonCharacters: Set<UInt32> =
