@@ -221,4 +221,131 @@ import Testing
         for text in ["1381234=====5678", "12345", "12812345678"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
         #expect(shipped.decide("电话1381234===5678").hits.allSatisfy { $0.rule != "privacy.mobile-number" })
     }
+
+    // MARK: The families of issue 17
+
+    /// Held-out lines, ten per family, written for this test (not the rules' examples): each evades a
+    /// shipped word that blocks when written plainly (``familyPlainLines``, same order).
+    static let familyLines: [(family: String, lines: [String])] = [
+        ("split-characters", ["你个犭句东西，少在这装", "去你女马的，别再发了", "氵衮出去，别在这里碍眼", "真是个贝戋人，懒得说", "你这个犭者脑子能不能想想",
+                              "亻尔个废物，啥也干不成", "你这个女表子", "扌喿你女马", "简直是个畜牛生", "春虫虫货，看不懂字吗"]),
+        ("emoji", ["你个🐶东西", "草泥🐴", "你是🐷吗，这都不懂", "真是个王八🥚", "去你🐴的", "🐷脑子一个", "你这个🐢儿子", "吃💩去吧", "你🐴死了", "一群🐶腿子"]),
+        ("pinyin-mixed", ["赶紧gun蛋", "你怎么不去si啊", "你个sha逼", "cao你妈", "狗dong西", "你ma死了", "你个fei物", "真是个ren渣", "你是zhu吗", "王ba蛋"]),
+        ("lookalikes", ["你就是个ѕв", "nмѕl", "ᴄɴᴍ，回个消息这么慢", "fυсκ you", "ᴛᴍᴅ怎么又是你", "ѕнιт", "Іdіοt", "ʙɪᴛᴄʜ", "ЅΒ", "ѕтυріd"]),
+        ("sound-alikes", ["真是个王八旦", "这狗冻西又来了", "你怎么不去屎", "你妈似了", "你有柄吧", "草泥吗", "你个废勿", "脑子近水了", "死全佳", "猪脑紫"]),
+        ("reversed", ["西东狗", "蛋八王", "了死妈你", "马泥草", "物废个你", "吧死去", "子脑猪", "家全死", "吗猪是你", "子崽兔"]),
+    ]
+    static let familyPlainLines: [[String]] = [
+        ["你个狗东西，少在这装", "去你妈的，别再发了", "滚出去，别在这里碍眼", "真是个贱人，懒得说", "你这个猪脑子能不能想想", "你个废物，啥也干不成",
+         "你这个婊子", "操你妈", "简直是个畜牲", "蠢货，看不懂字吗"],
+        ["你个狗东西", "草泥马", "你是猪吗，这都不懂", "真是个王八蛋", "去你妈的", "猪脑子一个", "你这个龟儿子", "吃屎去吧", "你妈死了", "一群狗腿子"],
+        ["赶紧滚蛋", "你怎么不去死啊", "你个傻逼", "操你妈", "狗东西", "你妈死了", "你个废物", "真是个人渣", "你是猪吗", "王八蛋"],
+        ["你就是个sb", "nmsl", "cnm，回个消息这么慢", "fuck you", "tmd怎么又是你", "shit", "idiot", "bitch", "SB", "stupid"],
+        ["真是个王八蛋", "这狗东西又来了", "你怎么不去死", "你妈死了", "你有病吧", "草泥马", "你个废物", "脑子进水了", "死全家", "猪脑子"],
+        ["狗东西", "王八蛋", "你妈死了", "草泥马", "你个废物", "去死吧", "猪脑子", "死全家", "你是猪吗", "兔崽子"],
+    ]
+
+    /// Issue 17: each family of evasion real users use is caught on at least 8 of its 10 held-out lines by
+    /// the shipped packs (before: 0 of 10 each), and the plain lines are blocked.
+    @Test(arguments: 0..<6) func familyCaughtOnHeldOutLines(_ k: Int) {
+        let (family, lines) = Self.familyLines[k]
+        let caught = lines.filter { shipped.decide($0).verdict >= .escalate }
+        #expect(caught.count >= 8, "\(family): \(caught.count) / 10; missed \(lines.filter { !caught.contains($0) })")
+        for line in Self.familyPlainLines[k] { #expect(shipped.decide(line).verdict == .block, "\(line)") }
+        // The prefilters never let them through: the same decisions with them off.
+        var off = EngineOptions()
+        off.prefilter = false
+        let shippedOff = Engine(ruleSet: Repo.shipped, options: off)
+        for line in lines {
+            let a = shipped.decide(line), b = shippedOff.decide(line)
+            #expect(a.hits == b.hits && a.verdict == b.verdict, "\(line)")
+        }
+    }
+
+    /// Latin lookalikes fold to Latin for every rule and regex (UTS #39 skeletons, from ICU's data at
+    /// table-generation time): Cyrillic, Greek, small capitals; CJK radical forms fold to the ideograph.
+    @Test func lookalikesFoldToLatin() throws {
+        #expect(Normalizer().normalize("ѕв nмѕl ᴄɴᴍ ΒΑΝ Іdіοt ⺡⺨⺅").keptString == "sbnmslcnmbanidiot氵犭亻")
+        // Chinese, digits and ordinary Latin are untouched; 〇 stays a Chinese zero.
+        #expect(Normalizer().normalize("二〇二四年 O0l1I").keptString == "二〇二四年o0l1i")
+        let e = try engine(["t.yaml": pack(match: "words: [sb, cnm]"), "p.yaml": regexPack([("\\bnmsl\\b", "folded")])])
+        for text in ["ѕв", "ЅΒ", "ᴄɴᴍ", "nмѕl"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        let hit = try #require(e.decide("x ᴄɴᴍ y").hits.first)
+        #expect(hit.start == 2 && hit.end == 5)
+        // Word boundaries still hold: a lookalike inside a Latin word is a letter of that word.
+        #expect(e.decide("uѕв").verdict == .allow)
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": pack(match: "words: [sb, cnm]")], fragments: ["ѕв", "ᴄɴᴍ", "sb", "ЅΒ"],
+                                               palette: Array("sbcnmѕвᴄɴᴍΒ 你u."), maxNoise: 4, seed: 17, count: 2000)
+    }
+
+    /// The opt-in `split-characters` evasion: a word's characters written as their components (拆字).
+    @Test func splitCharacters() throws {
+        let yaml = pack(match: "words: [狗东西, 操你妈, 婊, 蠢货]", extra: "    evasions: [split-characters]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["犭句东西", "扌喿你妈", "操你女马", "扌喿你女马", "扌喿 你 女 马", "春虫虫货", "⺨句东西"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        let hit = try #require(e.decide("x犭句东西y").hits.first)
+        #expect(hit.start == 1 && hit.end == 5)
+        // A one-character word is not split (女表 is in 男女表演), nor is a component alone a character.
+        for text in ["男女表演", "句东西", "犭东西"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [狗东西]")])
+        #expect(plain.decide("犭句东西").verdict == .allow)  // opt-in
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["犭句东西", "扌喿你女马", "春虫虫货"],
+                                               palette: Array("犭句东西扌喿你女马春虫货 ，"), maxNoise: 4, seed: 21, count: 2000)
+    }
+
+    /// The opt-in `emoji` evasion: a character written as an emoji that stands for it or for a character
+    /// of the same reading; as written, as a character reference, with fillers around it.
+    @Test func emojiStandingForCharacters() throws {
+        let yaml = pack(match: "words: [狗东西, 草泥马, 你妈死了, 王八蛋, 狗]", extra: "    evasions: [emoji]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["🐶东西", "🐕东西", "草泥🐴", "你🐴死了", "王八🥚", "🐶 东 西", "&#x1F436;东西", "&#128054;东西", "<b>🐶</b>东西"] {
+            #expect(e.decide(text).verdict == .block, "\(text)")
+        }
+        let hit = try #require(e.decide("x🐶东西y").hits.first)
+        #expect(hit.start == 1 && hit.end == 4 && hit.match == "🐶东西")
+        #expect(e.decide("x&#x1F436;东西").hits.first?.match == "&#x1F436;东西")
+        // An emoji alone is no word; an emoji of another reading, or too many fillers, is no match.
+        for text in ["🐶", "看我家🐶", "🐱东西", "🐶，，，，，东西", "东西🐶"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [狗东西]")])
+        #expect(plain.decide("🐶东西").verdict == .allow)  // opt-in
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["🐶东西", "草泥🐴", "你🐴死了", "&#x1F436;东西", "王八🥚"],
+                                               palette: Array("🐶🐴🥚🐱东西草泥马你死了王八蛋 ，&#x;"), maxNoise: 4, seed: 22, count: 3000)
+    }
+
+    /// The opt-in `pinyin-mixed` evasion: some Chinese characters of a word spelled in toneless pinyin.
+    @Test func pinyinMixedIntoWords() throws {
+        let yaml = pack(match: "words: [滚蛋, 去死吧, 你妈死了]", extra: "    evasions: [pinyin-mixed]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["gun蛋", "滚dan", "去si吧", "qu死ba", "ni妈si了", "你MA死了", "你 ma 死了"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // Whole Latin words only (begun蛋糕, 去sing吧), and the full spelling is `pinyin`'s.
+        for text in ["begun蛋糕", "去sing吧", "gundan", "去sib吧"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [滚蛋]")])
+        #expect(plain.decide("gun蛋").verdict == .allow)  // opt-in
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["gun蛋", "去si吧", "ni妈si了"],
+                                               palette: Array("gundasiq滚蛋去死吧你妈了 "), maxNoise: 4, seed: 23, count: 2000)
+    }
+
+    /// The opt-in `sound-alikes` evasion: one character of a short word (3–7) swapped for an everyday
+    /// character of the same reading, or the same but for a retroflex initial.
+    @Test func soundAlikesInShortWords() throws {
+        let yaml = pack(match: "words: [狗东西, 你妈死了, 傻逼]", extra: "    evasions: [sound-alikes]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["狗冬西", "你妈屎了", "你妈似了", "泥妈死了", "狗东西"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        // Two swaps, another reading, a two-character word (沙比 is a timber), a rare character.
+        for text in ["狗冬希", "狗南西", "沙比", "你妈籹了"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
+        let plain = try engine(["t.yaml": pack(match: "words: [狗东西]")])
+        #expect(plain.decide("狗冬西").verdict == .allow)  // opt-in
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml], fragments: ["狗冬西", "你妈屎了"],
+                                               palette: Array("狗冬东西你妈屎死了泥 "), maxNoise: 4, seed: 24, count: 2000)
+    }
+
+    /// The opt-in `reversed` evasion: a word of three or more characters written backwards.
+    @Test func wordsWrittenBackwards() throws {
+        let yaml = pack(match: "words: [狗东西, 你妈死了, 傻逼]", extra: "    evasions: [reversed]\n")
+        let e = try engine(["t.yaml": yaml])
+        for text in ["西东狗", "了死妈你", "了 死 妈 你"] { #expect(e.decide(text).verdict == .block, "\(text)") }
+        #expect(e.decide("逼傻").verdict == .allow)   // two characters: too many real words read backwards
+        let plain = try engine(["t.yaml": pack(match: "words: [狗东西]")])
+        #expect(plain.decide("西东狗").verdict == .allow)  // opt-in
+    }
 }

@@ -172,6 +172,9 @@ public final class Engine: Sendable {
     let hasHomophoneWords: Bool
     /// Per pattern: for a `homophones` word, its scalars without the shadow offset (else empty).
     let homophoneWordScalars: [[UInt32]]
+    /// Per pattern: a word of the `emoji` evasion (it holds emoji stand-ins; see ``Word/emoji``).
+    let patternIsEmoji: [Bool]
+    let hasEmojiWords: Bool
     let patternLeftBoundary: [Bool]
     let patternRightBoundary: [Bool]
     /// Patterns with a Latin letter or digit: they never match inside a web address, e-mail address,
@@ -240,6 +243,8 @@ public final class Engine: Sendable {
         patternHasASCIIAlphanumeric = patterns.map { $0.contains { Engine.isASCIIAlphanumeric(Engine.unshadow($0)) } }
         patternStretchRuns = patterns.indices.map { build.stretchRuns[$0] }
         hasStretchedWords = !build.stretchRuns.isEmpty
+        patternIsEmoji = patterns.indices.map { build.emojiPatterns.contains($0) }
+        hasEmojiWords = !build.emojiPatterns.isEmpty
     }
 
     /// The enabled model packs, with the thresholds the policy gives them (none when models are off).
@@ -377,6 +382,7 @@ private struct EngineBuilder {
     var patternHan: [Int32] = []
     var stretchRuns: [Int: [UInt8]] = [:]
     var homophonePatterns: Set<Int> = []
+    var emojiPatterns: Set<Int> = []
 
     // Regex prefilter clauses (see ``Engine/gateClauses``).
     var clauses: [GateClause] = []
@@ -455,6 +461,7 @@ private struct EngineBuilder {
             let id = patternID(word.normalized)
             if patternNodeLists[id].last != Int32(node) { patternNodeLists[id].append(Int32(node)) }
             if word.homophone { homophonePatterns.insert(id) }
+            if word.emoji { emojiPatterns.insert(id) }
             if positive && slot < ruleCount { canMatchRule[id] = true }
             // Two stretched words with one collapsed form: the shorter runs (either may match).
             if let runs = word.stretchRuns {

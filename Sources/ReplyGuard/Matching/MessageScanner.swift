@@ -59,6 +59,12 @@ public final class MessageScanner {
     private var prescreen = PrescreenGovernor()
     private let hasStretchedWords: Bool
     private let hasHomophoneWords: Bool
+    private let hasEmojiWords: Bool
+    /// The `emoji` evasion's view of the current message (see ``findEmojiMatches(_:)``): its bytes, its
+    /// normalization (made on first use) and the matches of emoji words found there.
+    private var emojiCopy: [UInt8] = []
+    private var emojiWork: NormalizationWorkspace?
+    private var emojiMatches: [(pattern: Int32, span: Span)] = []
     private var currentSlot = 0
 
     init(engine: Engine) {
@@ -67,6 +73,7 @@ public final class MessageScanner {
         automaton = engine.automaton
         hasStretchedWords = engine.hasStretchedWords
         hasHomophoneWords = engine.hasHomophoneWords
+        hasEmojiWords = engine.hasEmojiWords
         tables = engine.normalizer.tables
         plainSymbols = engine.plainSymbols.entries
         normalizer = engine.normalizer
@@ -122,6 +129,8 @@ public final class MessageScanner {
         derivedMatches.removeAll(keepingCapacity: true)
         if hasStretchedWords { findStretchedMatches() }
         if hasHomophoneWords { findHomophoneMatches() }
+        emojiMatches.removeAll(keepingCapacity: true)
+        if hasEmojiWords { findEmojiMatches(bytes) }
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
@@ -262,6 +271,8 @@ public final class MessageScanner {
             }
             let (value, length) = UTF8Scanner.decodeMultibyte(bytes, at: i)
             guard length > 0, prescreen(value, &pass) else { return false } // invalid UTF-8: the full path reports it
+            // An emoji that stands for a character: the full path reads the emoji view.
+            if hasEmojiWords && length == 4 && tables.isEmojiWithReading(value) { return false }
             i += length
         }
         work.foldedASCII = (pass.low, pass.high)
@@ -459,6 +470,58 @@ public final class MessageScanner {
         }
     }
 
+    /// The `emoji` evasion: when the message holds an emoji that stands for a character (🐶 for 狗; as
+    /// written or as a character reference), normalizes a copy of it in which each such emoji is its
+    /// stand-in scalar (a reference: the stand-in, then zero-width spaces for the rest of it, so that
+    /// every original scalar keeps its index) and keeps the emoji words found there whose gaps, word
+    /// boundaries and links hold, as spans of the original. Messages without such an emoji cost a
+    /// `memchr` for the lead byte of U+1F000 … (or nothing, with markup they cost the scan).
+    private func findEmojiMatches(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard work.markup.count > 0 || (bytes.count > 0 && memchr(bytes.baseAddress!, 0xF0, bytes.count) != nil) else { return }
+        let scalars = work.scalars.buffer, offsets = work.offsets.buffer, n = scalars.count
+        emojiCopy.removeAll(keepingCapacity: true)
+        var found = false
+        var i = 0
+        while i < n {
+            let v = scalars[i]
+            var standIn: UInt32?, end = i + 1
+            if v >= 0x1F000 {
+                standIn = tables.emojiStandIn(v)
+            } else if v == 0x26, work.markup.count > 0, let (e, decoded) = Normalizer.markup(scalars, i), decoded != Normalizer.tag {
+                standIn = tables.emojiStandIn(decoded)
+                end = e
+            }
+            if let standIn {
+                found = true
+                emojiCopy += [UInt8(0xF0 | standIn >> 18), UInt8(0x80 | standIn >> 12 & 0x3F), UInt8(0x80 | standIn >> 6 & 0x3F), UInt8(0x80 | standIn & 0x3F)]
+                for _ in i + 1..<end { emojiCopy += [0xE2, 0x80, 0x8B] } // U+200B, ignorable
+                i = end
+            } else {
+                emojiCopy += UnsafeBufferPointer(rebasing: bytes[Int(offsets[i])..<Int(offsets[i + 1])])
+                i += 1
+            }
+        }
+        guard found else { return }
+        let view = emojiWork ?? NormalizationWorkspace()
+        emojiWork = view
+        emojiCopy.withUnsafeBufferPointer { normalizer.normalize($0, into: view, automaton: automaton, plainSymbols: plainSymbols) }
+        let kept = view.kept.buffer, gaps = view.gaps.buffer, origin = view.keptOrigin.buffer
+        for index in 0..<view.matches.count {
+            let match = view.matches[index]
+            let pattern = Int(match >> 32)
+            guard engine.patternIsEmoji[pattern] else { continue }
+            let end = Int(match & 0xFFFF_FFFF), start = end - Int(automaton.patternLengths[pattern]) + 1
+            if (start + 1...end).contains(where: { Int(gaps[$0]) > normalizer.maxFiller }) { continue }
+            if engine.patternLeftBoundary[pattern], start > 0, gaps[start] == 0, Engine.isASCIIAlphanumeric(kept[start - 1]) { continue }
+            if engine.patternRightBoundary[pattern], end + 1 < kept.count, gaps[end + 1] == 0, Engine.isASCIIAlphanumeric(kept[end + 1]) { continue }
+            if engine.patternHasASCIIAlphanumeric[pattern],
+               LinkToken.contains(view.scalars.buffer, first: Int(origin[start]), last: Int(origin[end])) { continue }
+            let first = Int(origin[start]), last = work.originalEnd(after: Int(origin[end]))
+            emojiMatches.append((Int32(pattern), Span(start: Int32(first), end: Int32(last), keptStart: Int32(work.keptIndex(atOrAfterOriginal: first)),
+                                                      keptEnd: Int32(work.keptIndex(atOrAfterOriginal: last)))))
+        }
+    }
+
     /// Keeps the literal matches found while normalizing whose inner gaps and word boundaries hold, and
     /// notes the prefilter characters seen.
     private func collectLiteralHits() {
@@ -496,6 +559,17 @@ public final class MessageScanner {
             let span = Span(start: origin[start], end: Int32(work.originalEnd(after: Int(origin[end]))), keptStart: Int32(start), keptEnd: Int32(end + 1))
             validMatches.append((Int32(pattern), span))
             for n in Int(nodeStart[pattern])..<Int(nodeStart[pattern + 1]) where triggers[Int(patternNodes[n])] {
+                let slot = Int(literalSlot[Int(patternNodes[n])])
+                if !touched[slot] {
+                    touched[slot] = true
+                    touchedSlots.append(slot)
+                }
+            }
+        }
+        // Emoji words found in the emoji view (``findEmojiMatches(_:)``), checked there.
+        for (pattern, span) in emojiMatches {
+            validMatches.append((pattern, span))
+            for n in Int(nodeStart[Int(pattern)])..<Int(nodeStart[Int(pattern) + 1]) where triggers[Int(patternNodes[n])] {
                 let slot = Int(literalSlot[Int(patternNodes[n])])
                 if !touched[slot] {
                     touched[slot] = true

@@ -85,6 +85,13 @@ public final class NormalizationTables: @unchecked Sendable {
         for (from, replacement) in folding {
             if from < NormalizationTables.flatLimit { flat[Int(from)] = entry(replacing: replacement) } else { high[from] = entry(replacing: replacement) }
         }
+        // Latin lookalikes (ѕ м ᴄ Β → s m c b) and CJK radical forms (⺡ → 氵) fold as their targets do, and so
+        // does every scalar that folds into one (Cyrillic С → с → c).
+        let lookalikes = NormalizationTables.lookalikeTargets
+        for (from, target) in lookalikes { flat[Int(from)] = flat[Int(target)] }
+        for value in 0..<NormalizationTables.flatLimit where flat[value] >> NormalizationTables.kindShift == NormalizationTables.keep {
+            if let target = lookalikes[flat[value] & 0x1F_FFFF] { flat[value] = flat[Int(target)] }
+        }
         let table = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: flat.count)
         _ = table.initialize(from: flat)
         self.flat = UnsafeBufferPointer(table)
@@ -163,6 +170,118 @@ public final class NormalizationTables: @unchecked Sendable {
         guard value >= 0x4E00, value < 0x4E00 + UInt32(initials.count) else { return nil }
         let letter = initials[Int(value - 0x4E00)]
         return letter == 0 ? nil : UInt32(letter)
+    }
+
+    // MARK: Evasion families (issue 17)
+
+    /// Lookalike → target (both below ``flatLimit``), from the generated table.
+    static let lookalikeTargets: [UInt32: UInt32] = {
+        var table: [UInt32: UInt32] = [:]
+        for (from, to) in parseMappings(generatedLookalikes) where to.count == 1 && from < flatLimit && to[0] < flatLimit { table[from] = to[0] }
+        return table
+    }()
+
+    /// The components of each character the `split-characters` evasion splits (built on first use).
+    private static let componentsTable: [UInt32: [UInt32]] = {
+        var table: [UInt32: [UInt32]] = [:]
+        for item in componentTable.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let scalars = item.unicodeScalars.map(\.value)
+            if scalars.count >= 3 { table[scalars[0]] = Array(scalars.dropFirst()) }
+        }
+        return table
+    }()
+
+    /// The components users write for a character (拆字: `妈` → `女马`, `蠢` → `春虫虫`), or nil.
+    public func components(of value: UInt32) -> [UInt32]? { NormalizationTables.componentsTable[value] }
+
+    /// The emoji with readings, in scalar order, and the characters each stands for.
+    static let emojiReadingList: [(emoji: UInt32, characters: [UInt32])] =
+        parseMappings(generatedEmojiReadings).map { ($0.0, $0.1) }.sorted { $0.emoji < $1.emoji }
+    /// Emoji scalar → its index in ``emojiReadingList``.
+    static let emojiIndex: [UInt32: Int] = {
+        var table: [UInt32: Int] = [:]
+        for (k, item) in emojiReadingList.enumerated() { table[item.emoji] = k }
+        return table
+    }()
+
+    /// The first of the private-use scalars (U+10F000 …, one per emoji with a reading) that stand for the
+    /// emoji in the words the `emoji` evasion derives and in the view of a message the scanner builds.
+    public static let emojiStandInBase: UInt32 = 0x10_F000
+
+    /// Whether `value` is an emoji that stands for a character (🐶 for 狗); all of them lie at U+1F000
+    /// or above.
+    @inline(__always)
+    public func isEmojiWithReading(_ value: UInt32) -> Bool {
+        value >= 0x1F000 && NormalizationTables.emojiIndex[value] != nil
+    }
+
+    /// The stand-in scalar for an emoji with a reading, or nil.
+    public func emojiStandIn(_ emoji: UInt32) -> UInt32? {
+        NormalizationTables.emojiIndex[emoji].map { NormalizationTables.emojiStandInBase + UInt32($0) }
+    }
+
+    /// The stand-ins of the emoji that may stand for `character` in a word: those whose reading is the
+    /// character, or a character of the same toneless reading (🐴 马 for 妈: both `ma`).
+    public func emojiStandIns(for character: UInt32) -> [UInt32] {
+        var result = NormalizationTables.emojiByCharacter[character] ?? []
+        if let reading = pinyin(of: character) {
+            for standIn in NormalizationTables.emojiByReading[reading] ?? [] where !result.contains(standIn) { result.append(standIn) }
+        }
+        return result.sorted()
+    }
+
+    /// The stand-ins of the emoji that read as each character, and as each toneless reading (built on
+    /// first use: only words with the `emoji` evasion need them).
+    private static let emojiByCharacter: [UInt32: [UInt32]] = {
+        var table: [UInt32: [UInt32]] = [:]
+        for (k, item) in emojiReadingList.enumerated() {
+            for c in item.characters { table[c, default: []].append(emojiStandInBase + UInt32(k)) }
+        }
+        return table
+    }()
+    private static let emojiByReading: [[UInt32]: [UInt32]] = {
+        var table: [[UInt32]: [UInt32]] = [:]
+        for (c, standIns) in emojiByCharacter {
+            guard let reading = NormalizationTables.shared.pinyin(of: c) else { continue }
+            for s in standIns where !(table[reading] ?? []).contains(s) { table[reading, default: []].append(s) }
+        }
+        return table
+    }()
+
+    /// The everyday characters (GB 2312 level 1).
+    private static let commonCharacters: Set<UInt32> =
+        Set(generatedCommonCharacters.unicodeScalars.map(\.value).filter { $0 != 0x0A })
+
+    /// The most frequent characters (的 是 了 你 有 …; Unihan kFrequency 1).
+    private static let frequentCharacters: Set<UInt32> =
+        Set(generatedFrequentCharacters.unicodeScalars.map(\.value).filter { $0 != 0x0A })
+
+    /// Whether `value` is one of the most frequent characters (的 是 了 你 有 …): the `sound-alikes`
+    /// evasion never swaps one in, and a word needs another character than these besides the swap.
+    public func isMostFrequent(_ value: UInt32) -> Bool { NormalizationTables.frequentCharacters.contains(value) }
+
+    /// A toneless reading with the retroflex initials made flat (zh ch sh → z c s): the accents and
+    /// sound-alike spellings merge them (死 si and 屎 shi).
+    static func flatReading(_ reading: [UInt32]) -> [UInt32] {
+        if reading.count >= 2, reading[1] == 0x68, [0x7A, 0x63, 0x73].contains(reading[0]) { return [reading[0]] + reading.dropFirst(2) }
+        return reading
+    }
+
+    /// Everyday characters by flat reading (built on first use: only the `sound-alikes` evasion needs it).
+    private static let commonByFlatReading: [[UInt32]: [UInt32]] = {
+        var table: [[UInt32]: [UInt32]] = [:]
+        for value in commonCharacters.sorted() {
+            if let reading = NormalizationTables.shared.pinyin(of: value) { table[flatReading(reading), default: []].append(value) }
+        }
+        return table
+    }()
+
+    /// The everyday characters other than `value` that sound like it, but for the most frequent ones: the
+    /// same toneless reading, or the same but for a retroflex initial (`东` → `冬 懂 动 …`, `死` → `四 似 屎 …`,
+    /// not `是`). Empty for a character with no reading.
+    public func soundAlikes(of value: UInt32) -> [UInt32] {
+        guard let reading = pinyin(of: value) else { return [] }
+        return (NormalizationTables.commonByFlatReading[NormalizationTables.flatReading(reading)] ?? []).filter { $0 != value && !isMostFrequent($0) }
     }
 
     static let allLetterBlocks: [ClosedRange<UInt32>] = [0x4E00...0x9FFF, 0x3400...0x4DBF, 0xAC00...0xD7A3]

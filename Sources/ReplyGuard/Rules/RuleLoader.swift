@@ -426,12 +426,99 @@ final class YAMLReader {
                     }
                 }
             }
+            expandFamilies(words, evasions, into: &result, seen: &seen)
             return .words(result)
         case .regex: return expression
         case .any(let children): return .any(children.map { expand($0, evasions) })
         case .all(let children, let within): return .all(children.map { expand($0, evasions) }, within: within)
         case .not(let child): return .not(expand(child, evasions))
         }
+    }
+
+    /// Variants of a word per evasion of the families of issue 17, at most this many.
+    static let familyVariantLimit = 64
+
+    /// The words the evasion families of issue 17 derive (split characters, emoji, mixed pinyin,
+    /// sound-alikes, reversed), from the words as written; each adds at most ``familyVariantLimit``.
+    func expandFamilies(_ words: [Word], _ evasions: [Evasion], into result: inout [Word], seen: inout Set<[UInt32]>) {
+        let tables = normalizer.tables
+        func add(_ derived: [UInt32], from word: Word, emoji: Bool = false) {
+            guard seen.insert(derived).inserted else { return }
+            let text = emoji ? word.text : String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+            var variant = Word(text: text, normalized: derived, location: word.location)
+            variant.emoji = emoji
+            result.append(variant)
+        }
+        for word in words where word.normalized.count >= 2 {
+            let scalars = word.normalized
+            if evasions.contains(.splitCharacters) {
+                let positions = scalars.indices.filter { tables.components(of: scalars[$0]) != nil }
+                for subset in YAMLReader.subsets(of: positions, limit: YAMLReader.familyVariantLimit) {
+                    var derived: [UInt32] = []
+                    for (i, v) in scalars.enumerated() { derived += subset.contains(i) ? tables.components(of: v)! : [v] }
+                    add(derived, from: word)
+                }
+            }
+            if evasions.contains(.emoji) {
+                // One character, or two, as an emoji; at least one stays as written.
+                let choices = scalars.indices.map { tables.emojiStandIns(for: scalars[$0]) }
+                let positions = scalars.indices.filter { !choices[$0].isEmpty }
+                var count = 0
+                for subset in YAMLReader.subsets(of: positions, limit: .max) where subset.count <= 2 && subset.count < scalars.count {
+                    var variants: [[UInt32]] = [scalars]
+                    for p in subset { variants = variants.flatMap { v in choices[p].map { var c = v; c[p] = $0; return c } } }
+                    for derived in variants where count < YAMLReader.familyVariantLimit {
+                        add(derived, from: word, emoji: true)
+                        count += 1
+                    }
+                }
+            }
+            if evasions.contains(.pinyinMixed), scalars.contains(where: Normalizer.isHan) {
+                let positions = scalars.indices.filter { Normalizer.isHan(scalars[$0]) && tables.pinyin(of: scalars[$0]) != nil }
+                // Some spelled out, not all the Chinese characters (that is `pinyin`).
+                let han = scalars.indices.filter { Normalizer.isHan(scalars[$0]) }
+                for subset in YAMLReader.subsets(of: positions, limit: YAMLReader.familyVariantLimit) where subset.count < han.count {
+                    var derived: [UInt32] = []
+                    for (i, v) in scalars.enumerated() { derived += subset.contains(i) ? tables.pinyin(of: v)! : [v] }
+                    add(derived, from: word)
+                }
+            }
+            if evasions.contains(.soundAlikes), (3..<YAMLReader.homophoneMinimumLength).contains(scalars.count),
+               scalars.contains(where: Normalizer.isHan) {
+                // Another character than the most frequent ones must stay besides the swap: 你去死 is 你去 and
+                // one character, and 你去四 is ordinary text.
+                for p in scalars.indices where Normalizer.isHan(scalars[p])
+                    && scalars.indices.contains(where: { $0 != p && !tables.isMostFrequent(scalars[$0]) }) {
+                    for swap in tables.soundAlikes(of: scalars[p]) {
+                        var derived = scalars
+                        derived[p] = swap
+                        add(derived, from: word)
+                    }
+                }
+            }
+            // Not a word of numerals only: 二百五 backwards is the number 五百二.
+            if evasions.contains(.reversed), scalars.count >= 3, scalars.contains(where: Normalizer.isHan),
+               scalars.contains(where: { Normalizer.isHan($0) && YAMLReader.numeralForms($0) == nil }) {
+                add(scalars.reversed(), from: word)
+            }
+        }
+    }
+
+    /// The non-empty subsets of `positions` (as sets), smallest first: all of them for up to four
+    /// positions, else each position alone, each pair and all of them; at most `limit`.
+    static func subsets(of positions: [Int], limit: Int) -> [Set<Int>] {
+        var result: [Set<Int>] = []
+        if positions.count <= 4 {
+            for mask in 1..<(1 << positions.count) {
+                result.append(Set(positions.indices.filter { mask >> $0 & 1 != 0 }.map { positions[$0] }))
+            }
+            result.sort { $0.count < $1.count }
+        } else {
+            result = positions.map { [$0] }
+            for (a, x) in positions.enumerated() { for y in positions[(a + 1)...] { result.append([x, y]) } }
+            result.append(Set(positions))
+        }
+        return Array(result.prefix(limit))
     }
 
     func examples(_ node: Node) -> [RuleExample] {

@@ -69,6 +69,25 @@ public enum Evasion: String, Sendable, CaseIterable {
     /// (你不说话没人把你当哑巴 → 你不说话没人把你当雅巴): near-duplicates of known long lines. Found through
     /// the word's two halves in the literal automaton (one of them is intact) and verified against the word.
     case homophones = "homophones"
+    /// Also match each word of two or more characters with characters written as their components
+    /// (拆字: 妈 → 女马, 狗 → 犭句, 贱 → 贝戋, 蠢 → 春虫虫), one character or several, from the component
+    /// table (``NormalizationTables/components(of:)``).
+    case splitCharacters = "split-characters"
+    /// Also match each word of two or more characters with characters written as an emoji that stands for
+    /// them (🐶 狗, 🐷 猪, 🥚 蛋, 💩 屎; CLDR's Chinese emoji names) or for a character of the same reading
+    /// (🐴 马 for 妈); at least one character stays as written.
+    case emoji = "emoji"
+    /// Also match each word of two or more characters, at least one of them Chinese, with some of its
+    /// Chinese characters spelled in toneless pinyin and the others not (滚蛋 → `gun蛋`, 去死吧 → `去si吧`).
+    case pinyinMixed = "pinyin-mixed"
+    /// Also match each word of three to seven normalized characters, at least one of them Chinese, with
+    /// one Chinese character swapped for an everyday character that sounds the same — the same toneless
+    /// reading, or the same but for a retroflex initial (狗东西 → 狗冬西, 你妈死了 → 你妈屎了). Words of eight
+    /// or more characters have `homophones`.
+    case soundAlikes = "sound-alikes"
+    /// Also match each word of three or more characters, at least one of them Chinese, written backwards
+    /// (狗东西 → 西东狗, 你妈死了 → 了死妈你).
+    case reversed = "reversed"
 }
 
 /// A literal word of a rule, as written and as normalized.
@@ -87,6 +106,9 @@ public struct Word: Sendable {
     /// scanner reports it where the word's halves lead to a window that differs from the word in exactly
     /// one Chinese character of the same reading.
     public var homophone = false
+    /// For a word the `emoji` evasion derives: some scalars of `normalized` are emoji stand-ins
+    /// (``NormalizationTables/emojiStandInBase`` …), which only the scanner's emoji view of a message holds.
+    public var emoji = false
 }
 
 /// A rule's match expression (SPEC §3).
