@@ -239,7 +239,7 @@ public struct LoopbackRequired: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(host) resolves to \(address), which is not a loopback address: without a token the server only listens on loopback (127.0.0.0/8, ::1)"
+        "\(host) resolves to \(address), which is not a loopback address (127.0.0.0/8, ::1)"
     }
 }
 

@@ -142,7 +142,7 @@ struct Serve: ParsableCommand {
             server = try HTTPServer(host: host, port: port, app: app, idleTimeout: Int64(idleTimeout), requestTimeout: Int64(requestTimeout),
                                     maxConnections: maxConnections, loopbackOnly: token == nil)
         } catch let error as LoopbackRequired {
-            throw fail("--insecure-local is only allowed on a loopback address: \(error)")
+            throw fail("--insecure-local is only allowed on a loopback address: \(error); give a token (--token-file) to listen there")
         } catch {
             throw fail("cannot listen on \(listen): \(error)")
         }
