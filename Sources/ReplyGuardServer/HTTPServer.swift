@@ -11,9 +11,12 @@ struct HTTPRequest {
     let query: [String: String]
     let headers: [(String, String)]
     let body: [UInt8]
+    /// The peer's IP address (nil when unknown).
+    let peer: String?
 
-    init(method: String, uri: String, headers: [(String, String)], body: [UInt8]) {
+    init(method: String, uri: String, headers: [(String, String)], body: [UInt8], peer: String? = nil) {
         self.method = method
+        self.peer = peer
         self.headers = headers
         self.body = body
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -70,18 +73,23 @@ struct HTTPResponse {
 
 /// Reads one request (head, body up to the limit, end), hands it to the app, writes the response.
 /// A body over the limit is not kept: the rest is read and dropped, and the answer is 413; a declared
-/// `Content-Length` over the limit is answered 413 at once and the connection closed.
+/// `Content-Length` over the limit is answered 413 at once and the connection closed. Tells `deadline`
+/// when a request has been read whole.
 final class HTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let app: ServerApp
+    private let deadline: RequestDeadline?
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
     private var rejectedEarly = false
 
-    init(app: ServerApp) { self.app = app }
+    init(app: ServerApp, deadline: RequestDeadline? = nil) {
+        self.app = app
+        self.deadline = deadline
+    }
 
     /// A connection that sends nothing for the idle timeout (a slow or stalled client) is closed.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -101,6 +109,7 @@ final class HTTPHandler: ChannelInboundHandler {
             rejectedEarly = false
             if let declared = requestHead.headers.first(name: "content-length").flatMap({ Int($0) }), declared > app.maxBodyBytes {
                 rejectedEarly = true
+                deadline?.requestEnded()
                 var response = app.tooLarge(declared: declared)
                 response.close = true
                 write(response, keepAlive: false, context: context)
@@ -114,11 +123,13 @@ final class HTTPHandler: ChannelInboundHandler {
                 body.append(contentsOf: chunk.readableBytesView)
             }
         case .end:
+            deadline?.requestEnded()
             guard let requestHead = head, !rejectedEarly else { return }
             head = nil
             let started = DispatchTime.now().uptimeNanoseconds
             let request = HTTPRequest(method: requestHead.method.rawValue, uri: requestHead.uri,
-                                      headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
+                                      headers: requestHead.headers.map { ($0.name, $0.value) }, body: body,
+                                      peer: context.channel.remoteAddress?.ipAddress)
             body = []
             let (endpoint, response) = tooLarge ? ("too-large", app.tooLarge(declared: nil)) : app.respond(request)
             write(response, keepAlive: requestHead.isKeepAlive && !response.close, headOnly: requestHead.method == .HEAD, context: context)
@@ -154,26 +165,51 @@ public final class HTTPServer: Sendable {
     public let app: ServerApp
 
     /// Binds `host:port` (port 0: an ephemeral port; see ``port``).
-    /// - Parameter idleTimeout: seconds a connection may stay silent (between or within requests) before it is closed.
-    public init(host: String, port: Int, app: ServerApp, idleTimeout: Int64 = 60) throws {
+    /// - Parameters:
+    ///   - idleTimeout: seconds a connection may stay silent (between or within requests) before it is closed.
+    ///   - requestTimeout: seconds a request may take to arrive whole, from its first byte (408 after).
+    ///   - maxConnections: open connections at most; a connection past them is answered 503 and closed.
+    ///   - loopbackOnly: refuse to listen unless the address `host` resolves to, and the address actually
+    ///     bound, are loopback addresses (``LoopbackRequired``): the server then has no token.
+    public init(host: String, port: Int, app: ServerApp, idleTimeout: Int64 = 60, requestTimeout: Int64 = 30,
+                maxConnections: Int = 512, loopbackOnly: Bool = false) throws {
         self.app = app
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        if loopbackOnly, !address.isLoopback { throw LoopbackRequired(host: host, address: address) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let connections = ConnectionCount(limit: maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard connections.enter() else {
+                        app.metrics.record(endpoint: "over-capacity", status: 503, seconds: 0)
+                        try channel.pipeline.syncOperations.addHandler(OverCapacity())
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in connections.leave() }
+                    let deadline = RequestDeadline(timeout: .seconds(requestTimeout)) {
+                        app.metrics.record(endpoint: "timeout", status: 408, seconds: Double(requestTimeout))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(deadline)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(idleTimeout)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(app: app))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(app: app, deadline: deadline))
                 }
             }
         do {
-            channel = try bootstrap.bind(host: host, port: port).wait()
+            channel = try bootstrap.bind(to: address).wait()
         } catch {
             try? group.syncShutdownGracefully()
             throw error
+        }
+        if loopbackOnly, channel.localAddress?.isLoopback != true {
+            // Not reached when the resolved address was loopback; checked again on what was bound.
+            channel.close(promise: nil)
+            try? group.syncShutdownGracefully()
+            throw LoopbackRequired(host: host, address: channel.localAddress ?? address)
         }
     }
 
@@ -189,6 +225,21 @@ public final class HTTPServer: Sendable {
     /// Runs `body` on an event loop every `seconds` (review expiry).
     public func every(_ seconds: Int64, _ body: @escaping @Sendable () -> Void) {
         group.next().scheduleRepeatedTask(initialDelay: .seconds(seconds), delay: .seconds(seconds)) { _ in body() }
+    }
+}
+
+/// `--insecure-local` on an address that is not loopback.
+public struct LoopbackRequired: Error, CustomStringConvertible {
+    public let host: String
+    public let address: String
+
+    init(host: String, address: SocketAddress) {
+        self.host = host
+        self.address = address.ipAddress ?? "\(address)"
+    }
+
+    public var description: String {
+        "\(host) resolves to \(address), which is not a loopback address (127.0.0.0/8, ::1)"
     }
 }
 

@@ -10,19 +10,28 @@ extension ServerApp {
     func page(_ request: HTTPRequest, _ segments: [String]) -> HTTPResponse {
         let method = request.method
         let route = segments.count == 3 ? "decide" : segments[0]
+        if let seconds = access.blocked(request, signingIn: method == "POST" && route == "login") {
+            return .html(429, HTML.login(message: "Too many wrong tokens from your address. Try again in \(seconds) seconds.", open: access.open),
+                         headers: [("Retry-After", String(seconds))])
+        }
+        // Secure when asked, or when the request came through a TLS proxy (a client that claims so
+        // falsely only loses its own cookie).
+        let secure = configuration.secureCookie
+            || request.header("x-forwarded-proto")?.split(separator: ",").first?.trimmingCharacters(in: .whitespaces).lowercased() == "https"
+        let cookieAttributes = "HttpOnly; SameSite=Strict; Path=/" + (secure ? "; Secure" : "")
         switch (method, route) {
         case ("GET", "login"):
             return .redirect("/review")
         case ("POST", "login"):
             guard Access.notCrossSite(request) else { return .html(403, HTML.login(message: "This sign-in came from another site and was refused.", open: access.open)) }
             let fields = FormBody.fields(request.body)
-            guard let session = access.signIn(name: fields["name"] ?? "", token: fields["token"] ?? "") else {
+            guard let session = access.signIn(name: fields["name"] ?? "", token: fields["token"] ?? "", client: access.client(request)) else {
                 return .html(401, HTML.login(message: (fields["name"] ?? "").isEmpty ? "Enter your name." : "Wrong token.", open: access.open))
             }
-            return .redirect("/review", headers: [("Set-Cookie", "\(Access.cookieName)=\(session); HttpOnly; SameSite=Strict; Path=/; Max-Age=\(Int(Access.sessionLifetime))")])
+            return .redirect("/review", headers: [("Set-Cookie", "\(Access.cookieName)=\(session); \(cookieAttributes); Max-Age=\(Int(Access.sessionLifetime))")])
         case ("POST", "logout"):
             if let reviewer = access.reviewer(request), let session = reviewer.session, Access.notCrossSite(request) { access.signOut(session) }
-            return .redirect("/review", headers: [("Set-Cookie", "\(Access.cookieName)=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")])
+            return .redirect("/review", headers: [("Set-Cookie", "\(Access.cookieName)=; \(cookieAttributes); Max-Age=0")])
         case ("GET", "review"), ("HEAD", "review"):
             guard let reviewer = access.reviewer(request) else {
                 if request.query["auth"] == "basic" {

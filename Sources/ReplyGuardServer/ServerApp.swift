@@ -11,6 +11,12 @@ public struct ServeConfiguration: Sendable {
     public var queuePath: String
     public var auditPath: String?
     public var holdAll: Bool
+    /// Host names served besides IP addresses and `localhost` (the `--listen` host and each `--host-name`).
+    public var hostNames: [String] = []
+    /// Mark the session cookie `Secure` always (it is for a request with `X-Forwarded-Proto: https` anyway).
+    public var secureCookie = false
+    /// Peers whose `X-Forwarded-For` names the client that sign-in attempts are counted under.
+    public var trustedProxies: [String] = []
 
     public init(rules: RuleSource, token: String?, maxBodyBytes: Int, queuePath: String, auditPath: String?, holdAll: Bool) {
         self.rules = rules
@@ -37,7 +43,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     /// Loads and checks the rules; throws why when they cannot be served.
     public init(configuration: ServeConfiguration) throws(RulesRefused) {
         self.configuration = configuration
-        access = Access(token: configuration.token)
+        access = Access(token: configuration.token, hostNames: configuration.hostNames, trustedProxies: configuration.trustedProxies)
         current = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
     }
 
@@ -83,6 +89,17 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         let path = request.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = request.method
         func notAllowed() -> HTTPResponse { .error(405, "method \(method) not allowed on \(request.path)") }
+        guard access.hostAllowed(request) else {
+            return ("refused", .error(421, "this server does not serve the host \(request.header("host") ?? "") (serve --host-name NAME adds a name)"))
+        }
+        if path.first == "v1" {
+            guard Access.notCrossSite(request) else {
+                return ("refused", .error(403, "refused: the API takes no requests from other sites (Origin or Sec-Fetch-Site)"))
+            }
+            guard Access.declaresJSON(request) else {
+                return ("refused", .error(415, "the request body must be sent as Content-Type: application/json"))
+            }
+        }
         if path == ["healthz"] {
             guard method == "GET" || method == "HEAD" else { return ("other", notAllowed()) }
             if !state.gate.resumeIfStopped(), let failure = state.gate.failure {
@@ -118,10 +135,14 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     }
 
     private func api(_ request: HTTPRequest, _ body: () -> HTTPResponse) -> HTTPResponse {
-        guard access.apiAllowed(request) else {
+        switch access.api(request) {
+        case .allowed:
+            return body()
+        case .refused:
             return .error(401, "missing or wrong bearer token (send Authorization: Bearer TOKEN)", headers: [("WWW-Authenticate", "Bearer realm=\"replyguard\"")])
+        case .throttled(let seconds):
+            return .error(429, "too many wrong tokens from this address; try again in \(seconds) s", headers: [("Retry-After", String(seconds))])
         }
-        return body()
     }
 
     // MARK: JSON API

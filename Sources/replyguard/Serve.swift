@@ -9,8 +9,11 @@ struct Serve: ParsableCommand {
         abstract: "Serve the filter over HTTP: /v1/check, /v1/filter, /v1/reviews/ID, a reviewer's page at /review, /healthz, /metrics.",
         discussion: """
         The API and the page need the access token (Authorization: Bearer TOKEN; the page signs in with it), \
-        read from --token-file or $REPLYGUARD_TOKEN. Without a token the server refuses to start unless it \
-        listens on a loopback address with --insecure-local. SIGHUP or POST /v1/reload loads the rules again; \
+        read from --token-file (readable by its owner only) or $REPLYGUARD_TOKEN. Without a token the server \
+        refuses to start unless it listens on a loopback address with --insecure-local (the address the host \
+        resolves to is checked, not its name). Requests for another host name than an IP address, localhost, \
+        the --listen host or a --host-name get 421; /v1 requests from another site (Origin, Sec-Fetch-Site) \
+        get 403, and a /v1 body not sent as application/json 415. SIGHUP or POST /v1/reload loads the rules again; \
         rules that fail to load or check are refused and the running rules stay. \
         Exit 0 on SIGINT/SIGTERM, 2 when rules, queue, token or address cannot be used.
         """)
@@ -32,11 +35,26 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("insecure-local"), help: "Allow running without a token, only on a loopback address.")
     var insecureLocal = false
 
+    @Option(name: .customLong("host-name"), help: ArgumentHelp("Also answer requests for this host name (the name clients or the TLS proxy use; repeatable). IP addresses, localhost and the --listen host are always answered.", valueName: "name"))
+    var hostNames: [String] = []
+
+    @Flag(name: .customLong("secure-cookie"), help: "Mark the reviewer's session cookie Secure (automatic for requests with X-Forwarded-Proto: https).")
+    var secureCookie = false
+
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp("Count sign-in attempts from this proxy address under the client its X-Forwarded-For names (repeatable).", valueName: "address"))
+    var trustedProxies: [String] = []
+
     @Flag(name: .customLong("hold-all"), help: "Send every reply that is not blocked to human review.")
     var holdAll = false
 
     @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection that sends nothing for this many seconds.", valueName: "seconds"))
     var idleTimeout: Int = 60
+
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("A request must arrive whole (head and body) within this many seconds of its first byte; else 408 and the connection is closed.", valueName: "seconds"))
+    var requestTimeout: Int = 30
+
+    @Option(name: .customLong("max-connections"), help: ArgumentHelp("Open connections at most; one more is answered 503 and closed.", valueName: "n"))
+    var maxConnections: Int = 512
 
     @Option(name: .customLong("max-body-size"), help: ArgumentHelp("Largest request body (bytes; K, M, G suffixes); larger ones get 413.", valueName: "size"))
     var maxBodySize = ByteSize(bytes: 1 << 20)
@@ -58,17 +76,33 @@ struct Serve: ParsableCommand {
         return (String(host), number)
     }
 
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
-
     func validate() throws {
         guard Serve.split(listen) != nil else { throw ValidationError("--listen takes HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)") }
         guard (1...86_400).contains(idleTimeout) else { throw ValidationError("--idle-timeout takes 1 to 86400 seconds") }
+        guard (1...86_400).contains(requestTimeout) else { throw ValidationError("--request-timeout takes 1 to 86400 seconds") }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections takes 1 to 1000000") }
+        for name in hostNames where name.contains(":") || name.contains("/") || name.isEmpty {
+            throw ValidationError("--host-name takes a host name without scheme or port (e.g. review.example.org), not '\(name)'")
+        }
+        for address in trustedProxies where !Serve.isIPAddress(address) {
+            throw ValidationError("--trusted-proxy takes an IP address (e.g. 127.0.0.1), not '\(address)'")
+        }
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
     func token() throws -> String? {
         if let tokenFile {
+            // Like ssh with a private key: a secret others can read (or replace) is not one.
+            var info = stat()
+            if stat(tokenFile, &info) == 0, info.st_mode & 0o077 != 0 {
+                throw fail("the token file \(tokenFile) can be read or written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); "
+                    + "make it private: chmod 600 \(tokenFile)")
+            }
             guard let data = FileManager.default.contents(atPath: tokenFile) else { throw fail("cannot read the token file \(tokenFile)") }
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw fail("the token file \(tokenFile) is empty") }
@@ -87,12 +121,14 @@ struct Serve: ParsableCommand {
             guard insecureLocal else {
                 throw fail("no access token: pass --token-file FILE or set $REPLYGUARD_TOKEN (or, on a loopback address only, --insecure-local)")
             }
-            guard Serve.isLoopback(host) else { throw fail("--insecure-local is only allowed on a loopback address (127.0.0.1, ::1, localhost), not \(host)") }
         }
         let location = try ruleOptions.checkedLocation()
-        let configuration = ServeConfiguration(
+        var configuration = ServeConfiguration(
             rules: RuleSource(rulesDirectory: location.directory, policyFile: ruleOptions.policyFile, files: location.files),
             token: token, maxBodyBytes: maxBodySize.bytes, queuePath: queue ?? ReviewQueue.defaultPath, auditPath: audit, holdAll: holdAll)
+        configuration.hostNames = [host] + hostNames
+        configuration.secureCookie = secureCookie
+        configuration.trustedProxies = trustedProxies
         let app: ServerApp
         do { app = try ServerApp(configuration: configuration) } catch {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + error.summary + "; not serving\n")
@@ -100,7 +136,14 @@ struct Serve: ParsableCommand {
             throw ExitCode(2)
         }
         let server: HTTPServer
-        do { server = try HTTPServer(host: host, port: port, app: app, idleTimeout: Int64(idleTimeout)) } catch {
+        do {
+            // Without a token, what is checked is the address the host resolves to and the one bound,
+            // never the name: `127.0.0.1.example.com` may resolve to 0.0.0.0.
+            server = try HTTPServer(host: host, port: port, app: app, idleTimeout: Int64(idleTimeout), requestTimeout: Int64(requestTimeout),
+                                    maxConnections: maxConnections, loopbackOnly: token == nil)
+        } catch let error as LoopbackRequired {
+            throw fail("--insecure-local is only allowed on a loopback address: \(error); give a token (--token-file) to listen there")
+        } catch {
             throw fail("cannot listen on \(listen): \(error)")
         }
         server.every(15) { app.expireReviews() }

@@ -35,6 +35,7 @@ final class ServeProcess {
         if let token {
             if useTokenFile {
                 try (token + "\n").write(toFile: directory + "/token", atomically: true, encoding: .utf8)
+                chmod(directory + "/token", 0o600) // serve refuses a token file others can read
                 tokenArguments = ["--token-file", directory + "/token"]
             } else {
                 environment["REPLYGUARD_TOKEN"] = token
