@@ -17,7 +17,7 @@ import ReplyGuardGate
 /// A streamed answer arrives as several calls for one message. Dify sends the whole answer so far each
 /// time (its docs speak of 100-character segments); both are decided safely with ``DifyStreams``: an
 /// answer that extends one already flagged gets the same answer (no second review row), and a text that
-/// extends none is also decided joined to the end of the app's previous text when that was a full
+/// does not extend the app's previous text is also decided joined to its end when that was a full
 /// segment (``DifyStreams/segmentCharacters``), so a span split across two segments is found. Anything that goes wrong inside answers flagged: Dify lets output through when its
 /// moderation call fails, so an error must never be an HTTP error here, only a malformed request is.
 extension ServerApp {
@@ -85,7 +85,7 @@ extension ServerApp {
         return state.scanners.with { scanner in
             var decided = text
             var joined = 0
-            if recalled.prefix == nil, let latest = recalled.latest,
+            if let latest = recalled.latest, !text.starts(with: latest.text),
                String(decoding: latest.text, as: UTF8.self).unicodeScalars.count >= DifyStreams.segmentCharacters {
                 // Perhaps the next segment of the app's previous text (a full segment: a shorter text ended
                 // its answer): a span across the join counts.
@@ -208,7 +208,7 @@ final class DifyStreams: @unchecked Sendable { // `entries` and `bytes` are only
     private var bytes = 0
     private let lock = NSLock()
 
-    /// The app's longest remembered text that `text` starts with (or equals), and its latest text.
+    /// The app's longest remembered (non-empty) text that `text` starts with (or equals), and its latest text.
     func recall(app: String, text: [UInt8], now: Date = Date()) -> (prefix: Entry?, latest: Entry?) {
         lock.lock()
         defer { lock.unlock() }
@@ -217,7 +217,7 @@ final class DifyStreams: @unchecked Sendable { // `entries` and `bytes` are only
         var latest: Entry?
         for entry in entries where entry.app == app {
             latest = entry
-            if entry.text.count <= text.count, entry.text.count > (prefix?.text.count ?? -1), text.starts(with: entry.text) { prefix = entry }
+            if !entry.text.isEmpty, entry.text.count <= text.count, entry.text.count > (prefix?.text.count ?? 0), text.starts(with: entry.text) { prefix = entry }
         }
         return (prefix, latest)
     }
