@@ -172,9 +172,12 @@ public final class ReplyGate: @unchecked Sendable {
     ///     (evaluated only for a reply that is held).
     ///   - record: what to publish if a reviewer approves (a JSON Lines record), if not the text (evaluated
     ///     only for a reply that is held).
+    ///   - heldOn: the store channel to hold this reply on, when not the gate's own ``channel`` (a front
+    ///     end of the service whose replies no HTTP client releases, such as Dify's moderation extension).
     @discardableResult
     public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
-                       record: @autoclosure () -> [UInt8]? = nil, publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
+                       record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil,
+                       publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
         var decision = scanner.decide(message)
         var reason: String?
         if holdAll && decision.verdict < .escalate {
@@ -194,7 +197,7 @@ public final class ReplyGate: @unchecked Sendable {
             case .escalate:
                 let expiry = publishing.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
                 let held = HeldReply(text: message.error == nil ? message.text : original() ?? message.text, record: record(),
-                                     messageID: message.idJSON, decision: json, expiresAt: expiry, channel: channel)
+                                     messageID: message.idJSON, decision: json, expiresAt: expiry, channel: heldOn ?? channel)
                 do {
                     return GateResult(decision: decision, outcome: .hold(review: try store.enqueue(held), reply: publishing.holdingReply), reason: reason, record: json)
                 } catch {
@@ -253,7 +256,9 @@ public final class ReplyGate: @unchecked Sendable {
     }
 
     /// The fallback for a blocked decision: the blocking category's own, else the policy's.
-    private func fallback(for decision: Decision) -> String {
+    /// The fallback reply for a blocked `decision`: the policy's reply for the category that blocked, else
+    /// its general fallback reply.
+    public func fallback(for decision: Decision) -> String {
         let blocking = decision.hits.first { $0.action == .block && !$0.reported }?.category
             ?? decision.scores.max { $0.value < $1.value }?.key
         return blocking.flatMap { publishing.fallbackReplies[$0] } ?? publishing.fallbackReply

@@ -37,13 +37,17 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
     var failure: String? { gate.failure }
 
     /// Decides `message`, holds it when escalated (before answering) and records it in the audit log;
-    /// `publishable` is false when the gate has stopped (publish nothing).
-    func handle(_ message: InputMessage, scanner: MessageScanner) -> (result: GateResult, publishable: Bool) {
-        let result = gate.handle(message, scanner: scanner, publish: { _ in })
+    /// `publishable` is false when the gate has stopped (publish nothing). `heldOn`: the channel to hold
+    /// it on, when not ``channel`` (the Dify endpoint's ``ServerApp/difyChannel``).
+    func handle(_ message: InputMessage, scanner: MessageScanner, heldOn: String? = nil) -> (result: GateResult, publishable: Bool) {
+        let result = gate.handle(message, scanner: scanner, heldOn: heldOn, publish: { _ in })
         // The gate records a reply after handing it over; here nothing has been sent yet, so a reply
         // whose own audit record failed is not published either.
         return (result, result.outcome != .stopped && result.recorded)
     }
+
+    /// The policy's fallback reply for a blocked decision.
+    func fallback(for decision: Decision) -> String { gate.fallback(for: decision) }
 
     /// Tries the audit log again if the gate stopped on it; true when the gate runs.
     @discardableResult

@@ -34,6 +34,8 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     let configuration: ServeConfiguration
     let access: Access
     let metrics = Metrics()
+    /// The Dify endpoint's memory of recent output calls (kept across reloads).
+    let difyStreams = DifyStreams()
     private var current: ServingState
     private let stateLock = NSLock()
     private let reloadLock = NSLock()
@@ -118,6 +120,10 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
             case ("POST", "reload"): return ("reload", api(request) { reloadResponse() })
             default: return ("other", notAllowed())
             }
+        }
+        if path == ["v1", "dify", "moderation"] {
+            guard method == "POST" else { return ("other", notAllowed()) }
+            return ("dify", api(request) { difyModeration(request.body) })
         }
         if path.count == 3, path[0] == "v1", path[1] == "reviews" {
             guard method == "GET" else { return ("other", notAllowed()) }
@@ -241,6 +247,9 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
                 return .json(200, ServerApp.reviewJSON(item, reply: true))
             }
             guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            if item.channel == ServerApp.difyChannel {
+                return .error(409, "review \(number) was held for Dify, which cannot take a reply back: read an approved one on the review page or with replyguard review list")
+            }
             if item.channel != GateCalls.channel {
                 return .error(409, "review \(number) was held by a line filter, not over HTTP: a filter on the queue publishes it, this service does not")
             }
