@@ -223,6 +223,9 @@ struct RegexRequirement: Equatable {
 
         static func isASCIIDigit(_ c: UInt32) -> Bool { c >= 0x30 && c <= 0x39 }
 
+        /// `(DEFINE)` after `(?`.
+        static let define: [UInt32] = Array("(DEFINE)".unicodeScalars.map(\.value))
+
         func literal(_ c: UInt32) -> Clause? {
             var clause = Clause()
             if c < 0x80 { clause.insert(ascii: c); return clause }
@@ -243,7 +246,15 @@ struct RegexRequirement: Equatable {
                     guard skipGroupName(after: 2, close: peek(1) == 0x27 ? 0x27 : 0x3E) else { return nil }
                 case 0x50 where peek(2) == 0x3C: // (?P<name>
                     guard skipGroupName(after: 3, close: 0x3E) else { return nil }
-                default: return nil // options, comments, recursion, conditionals
+                case 0x26: // (?&name): a subroutine call (the filler class `\F` expands to) requires nothing
+                    guard skipGroupName(after: 2, close: 0x29) else { return nil }
+                    return Reading()
+                case 0x28 where Array(p[min(index + 2, p.count)..<min(index + 10, p.count)]) == Parser.define: // (?(DEFINE)…)
+                    index += 10
+                    guard alternation() != nil, peek() == 0x29 else { return nil }
+                    index += 1
+                    return .zeroWidth // defines groups, matches nothing where it stands
+                default: return nil // options, comments, recursion, other conditionals
                 }
             } else if peek() == 0x2A { // (*VERB)
                 return nil
