@@ -125,6 +125,15 @@ public struct Normalizer: Sendable {
             if symbol < 0, value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
                 pass.identity = false
                 pass.digitRuns.end()
+                if let origins {
+                    // The folded view keeps the tags inside as a page shows them: note what they may hold.
+                    for k in i + 1..<end where input[k] == Normalizer.tag {
+                        for j in Int(origins[k])..<Int(origins[k + 1]) {
+                            Normalizer.noteFoldedASCII(scalars[j], tables, &pass.low, &pass.high)
+                            if let otherMarks { otherSeen |= otherMarks.bit(scalars[j]) }
+                        }
+                    }
+                }
                 i = end
                 continue
             }
@@ -377,6 +386,30 @@ public struct Normalizer: Sendable {
         }
     }
 
+    /// How the folded view writes a tag.
+    enum FoldedTag { case asWritten, lineBreak, nothing }
+
+    /// Block-level tag names (a page starts a new line there).
+    static let blockTags: Set<String> = ["br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+                                         "hr", "blockquote", "pre", "section", "article", "header", "footer", "dl", "dt", "dd"]
+
+    /// Attributes and text that make a tag stay as written in the folded view: links, and the attributes
+    /// a reader sees (a tooltip, an image's text, a field's value).
+    static let visibleTagMarkers = ["href", "src", "action", "://", "www.", "title", "alt", "value", "placeholder", "label", "content"]
+
+    /// The folded view shows a tag as a page does — a formatting tag (`<b>`, `<span style="…">`) as
+    /// nothing, a block-level one (`<br>`, `<p>`, `</div>`) as a line break — except a tag that carries a
+    /// link or text a reader sees (``visibleTagMarkers``), which stays as written so regexes see it.
+    /// Regexes thus count a styled character as one character (`你再投诉<span style="color:red">一次</span>试试`).
+    static func foldedTag(_ tag: UnsafeBufferPointer<UInt32>) -> FoldedTag {
+        var text = ""
+        text.unicodeScalars.append(contentsOf: tag.compactMap { Unicode.Scalar($0) })
+        let lower = text.lowercased()
+        for marker in visibleTagMarkers where lower.contains(marker) { return .asWritten }
+        let name = lower.dropFirst(lower.hasPrefix("</") ? 2 : 1).prefix { $0.isLetter || $0.isNumber }
+        return blockTags.contains(String(name)) ? .lineBreak : .nothing
+    }
+
     /// What ``markup(_:_:)`` returns for a tag.
     static let tag: UInt32 = 0xFFFF_FFFF
 
@@ -466,9 +499,9 @@ public struct Normalizer: Sendable {
 
     /// Builds the folded view (fillers kept, folded; see ``NormalizationWorkspace``) of the message last
     /// normalized into `workspace`, from the same decoded stream as the kept scalars: character
-    /// references decoded, pinyin annotations skipped where the kept scalars skip them. Tags stay as
-    /// written (a link in `href` is still a link), references inside them too, and so do the tags inside
-    /// a skipped annotation.
+    /// references decoded, pinyin annotations skipped where the kept scalars skip them, tags as a page
+    /// shows them (``foldedTag(_:)``) but those that carry a link as written (a link in `href` is still a
+    /// link, references inside it too), also inside a skipped annotation.
     func buildFoldedView(_ workspace: NormalizationWorkspace) {
         let scalarCount = workspace.scalars.count
         let original = workspace.scalars.buffer
@@ -508,9 +541,14 @@ public struct Normalizer: Sendable {
             default: break
             }
         }
-        /// Emits the tag at stream element `i` as written, each scalar from its own original index.
+        /// Emits the tag at stream element `i` as a page shows it (see ``foldedTag(_:)``).
         func emitTag(_ i: Int) {
-            for k in Int(origins![i])..<Int(origins![i + 1]) { emitFolded(original[k], from: k) }
+            let range = Int(origins![i])..<Int(origins![i + 1])
+            switch Normalizer.foldedTag(UnsafeBufferPointer(rebasing: original[range])) {
+            case .asWritten: for k in range { emitFolded(original[k], from: k) }
+            case .lineBreak: emit(0x0A, from: range.lowerBound)
+            case .nothing: break
+            }
         }
         var i = 0
         while i < input.count {
