@@ -1,3 +1,6 @@
+import Foundation
+import ReplyGuardPCRE2
+
 /// Fillers in a rule's regex: where a regex lets fillers stand, as they may between the characters of a
 /// word (`闭 嘴`, `去*死`, `138 1234 5678`).
 ///
@@ -32,8 +35,32 @@ enum RegexFillers {
     static func definition(maxFiller: Int) -> String {
         let blanks = #"\t-\r\x20\x{85}\x{2800}"#
         let tag = #"<[a-zA-Z!?/][^<>\n]*+>"#
-        let breaks = #"\p{Ps}\p{Pe}\p{Pi}\p{Pf}，。、；：！？,;:!?"'"#
+        // (Private-use and unassigned characters are kept by normalization: not fillers either.)
+        let breaks = #"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Co}\p{Cn}，。、；：！？,;:!?"'"#
         return #"(?(DEFINE)(?<\#(groupName)>(?:[\#(blanks)]++|\#(tag)|[^\p{L}\p{N}\#(breaks)\#(blanks)]){0,\#(maxFiller)}))"#
+    }
+
+    /// Most slots a pattern gets the class written out at (each is about 130 characters).
+    static let inlineLimit = 48
+
+    /// The filler class written out (see ``definition(maxFiller:)``).
+    static func inlineClass(maxFiller: Int) -> String {
+        let blanks = #"\t-\r\x20\x{85}\x{2800}"#
+        let tag = #"<[a-zA-Z!?/][^<>\n]*+>"#
+        let breaks = #"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Co}\p{Cn}，。、；：！？,;:!?"'"#
+        return #"(?:[\#(blanks)]++|\#(tag)|[^\p{L}\p{N}\#(breaks)\#(blanks)]){0,\#(maxFiller)}"#
+    }
+
+    /// Compiles `expanded` (the expansion of `source` with `count` slots); when PCRE2 finds the class written
+    /// out at each slot too large, compiles the expansion that calls it instead.
+    static func compile(_ source: String, expanded: String, count: Int, maxFiller: Int, literals: Bool) throws(PCRE2CompileError) -> PCRE2Pattern {
+        do throws(PCRE2CompileError) {
+            return try PCRE2Pattern(expanded)
+        } catch {
+            guard count > 0, case .success(let called) = expand(source, maxFiller: maxFiller, literals: literals, inline: false),
+                  called.pattern != expanded else { throw error }
+            return try PCRE2Pattern(called.pattern)
+        }
     }
 
     /// Why a pattern's fillers could not be expanded, at a Unicode-scalar offset of the pattern as written.
@@ -46,9 +73,16 @@ enum RegexFillers {
     /// literal letters and digits), and how many filler classes it holds; or why it cannot be expanded.
     /// The pattern is read as PCRE2 reads it: escapes (`\\F` is a backslash and an F), `\Q…\E` quoting,
     /// character classes, quantifiers in braces, group openings (`(?<name>`, `(?i:`), comments, verbs.
-    static func expand(_ pattern: String, maxFiller: Int, literals: Bool = false) -> Result<(pattern: String, count: Int), SyntaxError> {
+    ///
+    /// With few slots (``inlineLimit``) the class is written out at each, which PCRE2 optimizes better; with
+    /// more, or with `inline: false` (when the written-out pattern is too large for PCRE2), each slot calls
+    /// the class defined once at the end.
+    static func expand(_ pattern: String, maxFiller: Int, literals: Bool = false, inline: Bool = true) -> Result<(pattern: String, count: Int), SyntaxError> {
         var scanner = Scanner(p: Array(pattern.unicodeScalars), filler: call.unicodeScalars, literals: literals)
         if let error = scanner.run() { return .failure(error) }
+        if inline && scanner.count > 0 && scanner.count <= inlineLimit {
+            return .success((String(scanner.out).replacingOccurrences(of: call, with: inlineClass(maxFiller: maxFiller)), scanner.count))
+        }
         if scanner.count > 0 { scanner.out.append(contentsOf: definition(maxFiller: maxFiller).unicodeScalars) }
         return .success((String(scanner.out), scanner.count))
     }

@@ -151,8 +151,9 @@ public enum RuleLoader {
             guard spec.fillerSlots > 0,
                   case .success(let expanded) = RegexFillers.expand(spec.source, maxFiller: maxFiller, literals: spec.fillerLiterals) else { return expression }
             do {
-                var copy = RegexSpec(pattern: try PCRE2Pattern(expanded.pattern), view: spec.view, validator: spec.validator,
-                                     location: spec.location, source: spec.source)
+                let compiled = try RegexFillers.compile(spec.source, expanded: expanded.pattern, count: expanded.count, maxFiller: maxFiller,
+                                                        literals: spec.fillerLiterals)
+                var copy = RegexSpec(pattern: compiled, view: spec.view, validator: spec.validator, location: spec.location, source: spec.source)
                 copy.fillerSlots = expanded.count
                 copy.fillerLiterals = spec.fillerLiterals
                 return .regex(copy)
@@ -671,7 +672,8 @@ final class YAMLReader {
             return nil
         }
         do {
-            var spec = RegexSpec(pattern: try PCRE2Pattern(expanded.pattern), view: view, validator: validator, location: location(node), source: source)
+            let compiled = try RegexFillers.compile(source, expanded: expanded.pattern, count: expanded.count, maxFiller: maxFiller, literals: literals)
+            var spec = RegexSpec(pattern: compiled, view: view, validator: validator, location: location(node), source: source)
             spec.fillerSlots = expanded.count
             spec.fillerLiterals = literals
             return .regex(spec)
