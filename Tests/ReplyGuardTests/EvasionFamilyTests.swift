@@ -81,15 +81,15 @@ import Testing
         let verdicts = Dictionary(grouping: decisions, by: \.verdict).mapValues(\.count)
         #expect(verdicts[.allow, default: 0] > 500 && verdicts[.escalate, default: 0] > 500, "\(verdicts)")
         // Found by the normalizer fuzz target: Chinese characters inside a tag are not kept (the tag is a
-        // filler) but the folded view keeps the tag as written, so a regex clause of 加 must not be ruled
-        // out by the automaton's reading.
+        // filler) but the folded view keeps a tag with text a reader sees (a tooltip) as written, so a regex
+        // clause of 加 must not be ruled out by the automaton's reading. A tag nobody sees is nothing there.
         var off = EngineOptions()
         off.prefilter = false
         let shippedOff = Engine(ruleSet: Repo.shipped, options: off)
         for text in ["<spa 加Ｖ：ｓｈｏｅ８８８ span>", "<a title=\"加v:shoe888\">x</a>", "<b 加微信abcdef1>"] {
             let a = shipped.decide(text), b = shippedOff.decide(text)
             #expect(a.hits == b.hits && a.verdict == b.verdict, "\(text)")
-            #expect(!a.hits.isEmpty, "\(text)")
+            #expect(a.hits.isEmpty == !text.contains("title"), "\(text)")
         }
     }
 
@@ -210,8 +210,8 @@ import Testing
         #expect(decisions.filter { $0.verdict == .block }.count > 2000)
     }
 
-    /// How a regex skips fillers (rules/README.md): the filler class between the characters, bounded like
-    /// words; as documented, `1381234===5678` escapes the plain phone pattern and not this one.
+    /// How a regex skips fillers: the filler class between the characters, bounded like words
+    /// (rules/README.md now offers `\F` for it); the shipped phone pattern takes fillers between its groups.
     @Test func regexOptsIntoFillerSkippingByItsPattern() throws {
         let pattern = #"(?<![0-9])1(?:[\s\p{P}\p{S}]{0,4}\d){10}(?![0-9])"#
         let yaml = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: d\nrules:\n  - id: p.phone\n    title: t\n    description: d\n    action: escalate\n"
@@ -219,7 +219,7 @@ import Testing
         let e = try engine(["p.yaml": yaml])
         for text in ["电话1381234===5678", "138.1234.5678", "1 3 8 1 2 3 4 5 6 7 8", "13812345678"] { #expect(e.decide(text).verdict == .escalate, "\(text)") }
         for text in ["1381234=====5678", "12345", "12812345678"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
-        #expect(shipped.decide("电话1381234===5678").hits.allSatisfy { $0.rule != "privacy.mobile-number" })
+        #expect(shipped.decide("电话1381234===5678").hits.contains { $0.rule == "privacy.mobile-number" })
     }
 
     // MARK: The families of issue 17

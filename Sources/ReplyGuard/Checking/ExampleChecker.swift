@@ -1,15 +1,36 @@
 /// Runs every rule's own examples (SPEC §3: examples are tests), exactly as `replyguard check` does.
 ///
 /// A match example passes when the rule's hits are exactly the marked `⟦…⟧` spans; a no_match example
-/// when the rule has no hit. Match examples are re-run mutated where the rule claims normalization:
-/// every rule gets the emoji-prefix run (catches offset bugs); rules whose regexes all run on the folded
-/// view also get full-width and Traditional runs; rules made only of words also get the spaced run.
+/// when the rule has no hit. Every match example is re-run with every mutation the normalizer claims to
+/// undo — an emoji prefix (catches offset bugs), full-width, Traditional, spaces between all characters,
+/// fillers inside the marked spans — except those its rule skips with a reason (`skip_mutations:`).
+/// A regex sees only the fillers its pattern allows (`\F`, see ``RegexFillers``).
 public struct ExampleChecker {
     public enum Mutation: String, CaseIterable, Sendable {
         case emojiPrefix = "emoji prefix"
         case fullWidth = "full-width"
         case traditional = "Traditional"
         case spaced = "spaces between characters"
+        case fillers = "fillers inside the match"
+
+        /// The mutation's name in `skip_mutations:`.
+        public var key: String {
+            switch self {
+            case .emojiPrefix: "emoji-prefix"
+            case .fullWidth: "full-width"
+            case .traditional: "traditional"
+            case .spaced: "spaced"
+            case .fillers: "fillers"
+            }
+        }
+
+        /// The mutations that insert fillers (``RuleLoader`` refuses a rule whose examples fail them
+        /// unless it skips them with a reason).
+        public static let fillerMutations: [Mutation] = [.spaced, .fillers]
+
+        /// What the `fillers` mutation inserts between two characters of a marked span, in turn: a space,
+        /// punctuation, a symbol, an emoji.
+        static let insertedFillers: [Unicode.Scalar] = [" ", "*", "·", "\u{1F600}", "/"]
     }
 
     public struct Result: Sendable {
@@ -39,21 +60,9 @@ public struct ExampleChecker {
         tables = .shared
     }
 
-    /// Which mutations a rule claims to survive.
+    /// The mutations a rule's match examples are run with: all but those it skips.
     public static func mutations(for rule: Rule) -> [Mutation] {
-        var regexViews: [RegexView] = []
-        func walk(_ e: MatchExpression) {
-            switch e {
-            case .words: break
-            case .regex(let spec): regexViews.append(spec.view)
-            case .any(let c), .all(let c, _): c.forEach(walk)
-            case .not(let c): walk(c)
-            }
-        }
-        walk(rule.match)
-        if regexViews.isEmpty { return Mutation.allCases }
-        if regexViews.allSatisfy({ $0 == .folded }) { return [.emojiPrefix, .fullWidth, .traditional] }
-        return [.emojiPrefix]
+        Mutation.allCases.filter { rule.skippedMutations[$0] == nil }
     }
 
     /// Checks every example of every rule (enabled or not), in pack and file order.
@@ -62,8 +71,12 @@ public struct ExampleChecker {
     }
 
     public func check(_ rule: Rule) -> [Result] {
+        check(rule, mutations: ExampleChecker.mutations(for: rule))
+    }
+
+    /// Runs `rule`'s examples plainly and its match examples with `mutations`.
+    public func check(_ rule: Rule, mutations: [Mutation]) -> [Result] {
         var results: [Result] = []
-        let mutations = ExampleChecker.mutations(for: rule)
         for example in rule.examples {
             let (text, spans) = example.textAndSpans
             results.append(run(rule, example, nil, text, spans))
@@ -125,6 +138,20 @@ public struct ExampleChecker {
                 out.append(s)
             }
             return (String(out), spans.map { (2 * $0.lowerBound)..<(2 * $0.upperBound - 1) })
+        case .fillers:
+            // Between every two characters inside a span, one filler (the next of ``insertedFillers``).
+            var newIndex: [Int] = []
+            var turn = 0
+            for (i, s) in scalars.enumerated() {
+                if spans.contains(where: { $0.lowerBound < i && i < $0.upperBound }) {
+                    out.append(Mutation.insertedFillers[turn % Mutation.insertedFillers.count])
+                    turn += 1
+                }
+                newIndex.append(i + turn)
+                out.append(s)
+            }
+            newIndex.append(scalars.count + turn)
+            return (String(out), spans.map { newIndex[$0.lowerBound]..<newIndex[$0.upperBound] })
         }
     }
 }

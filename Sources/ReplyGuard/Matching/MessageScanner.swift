@@ -235,8 +235,9 @@ public final class MessageScanner {
     /// One pass over the message that builds no tables: true when it certainly decides as an allow with
     /// nothing to report — no word that can make a rule match ends anywhere in it (words under `not` and
     /// words of exceptions cannot) and no regex of an always-evaluated rule can match (its prefilters
-    /// fail). Whatever the pass does not model (invalid UTF-8, expansions, an opening parenthesis after a
-    /// Chinese character, which may start a pinyin annotation) answers false, and the full path decides.
+    /// fail). Whatever the pass does not model (invalid UTF-8, expansions, HTML markup, an opening
+    /// parenthesis after a Chinese character — blanks and ignorables between them — which may start a
+    /// pinyin annotation) answers false, and the full path decides.
     /// It computes exactly what ``Normalizer/normalize(_:into:automaton:plainSymbols:)`` would for the
     /// prefilters: the kept scalars run through the automaton, the folded view's ASCII bytes, whether
     /// folding changed anything, the digits.
@@ -311,13 +312,16 @@ public final class MessageScanner {
     /// full path.
     @inline(__always)
     private func prescreen(_ value: UInt32, _ pass: inout PrescreenPass) -> Bool {
-        guard !((value == 0x28 || value == 0xFF08) && Normalizer.isHan(pass.previous)) else { return false }
+        guard !((value == 0x28 || value == 0xFF08) && normalizer.precedesAnnotation(pass.previous)) else { return false }
         if let marks = engine.otherMarks { pass.otherSeen |= marks.bit(value) }
         let entry = tables.isPlainKeep(value) ? value
             : value < NormalizationTables.flatLimit ? tables.flat[Int(value)] : tables.entry(value)
         let kind = entry >> NormalizationTables.kindShift, folded = entry & 0x1F_FFFF
-        // Ignorables do not count as the character before a parenthesis (`當\u{200B}(dāng)`).
-        if kind != NormalizationTables.ignorable { pass.previous = value }
+        // What an annotation looks through does not count as the character before a parenthesis
+        // (`當\u{200B}(dāng)`, `當 (dāng)`): ignorables and blanks.
+        if kind != NormalizationTables.ignorable && !(kind == NormalizationTables.filler && Normalizer.isBlank(folded)) {
+            pass.previous = value
+        }
         switch kind {
         case NormalizationTables.keep, NormalizationTables.filler:
             if folded != value { pass.identity = false }

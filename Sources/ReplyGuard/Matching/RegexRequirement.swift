@@ -76,6 +76,11 @@ struct RegexRequirement: Equatable {
         var digitCount = 0
         /// The piece matches no characters (anchors, lookarounds): digits on either side stay adjacent.
         var zeroWidth = false
+        /// The piece is a call of the filler class `\F` expands to (``RegexFillers``): it matches only what
+        /// normalization drops from the kept text (fillers, tags, ignorable characters), so Chinese
+        /// characters on either side are next to each other there (`闭\F嘴` needs the run 闭嘴), while a run
+        /// of digits, counted on the text as written, ends at it.
+        var fillers = false
         /// When every match of the piece is one of these runs of Chinese characters (`说`, `[一二]`,
         /// `(?:资金|料)`, `[收找]料`): the runs, so that a sequence can join them into longer ones.
         var exact: [[UInt32]]?
@@ -149,6 +154,12 @@ struct RegexRequirement: Equatable {
                 guard let atom = atom() else { return nil }
                 guard let (minimum, plain) = quantifier() else { return nil }
                 if atom.zeroWidth { continue }
+                if atom.fillers {
+                    // Transparent to runs of Chinese characters; ends a run of digits (fillers count there).
+                    run = 0
+                    reading.digits = nil
+                    continue
+                }
                 if let exact = atom.exact, minimum >= 1 {
                     let joined = (runs ?? [[]]).flatMap { head in exact.map { head + $0 } }
                     if joined.count <= RegexRequirement.maxRuns {
@@ -208,6 +219,13 @@ struct RegexRequirement: Equatable {
         /// One atom: what it requires (nothing when unknown). Nil: give up.
         mutating func atom() -> Reading? {
             let c = p[index]
+            // The filler class written out (``RegexFillers/inlineClass(maxFiller:)``), quantifier included.
+            if c == 0x28, let length = Parser.inlineFillerLength(p, index) {
+                index += length
+                var reading = Reading()
+                reading.fillers = true
+                return reading
+            }
             switch c {
             case 0x28: return group()
             case 0x5B: return characterClass()
@@ -222,6 +240,28 @@ struct RegexRequirement: Equatable {
         }
 
         static func isASCIIDigit(_ c: UInt32) -> Bool { c >= 0x30 && c <= 0x39 }
+
+        /// The length of the filler class written out at `index` (its `{0,N}` included), or nil.
+        static func inlineFillerLength(_ p: [UInt32], _ index: Int) -> Int? {
+            let prefix = inlineFillerPrefix
+            guard index + prefix.count < p.count, Array(p[index..<index + prefix.count]) == prefix else { return nil }
+            var j = index + prefix.count // just past "{0,"
+            while j < p.count, p[j] >= 0x30 && p[j] <= 0x39 { j += 1 }
+            guard j < p.count, p[j] == 0x7D, j > index + prefix.count else { return nil }
+            return j + 1 - index
+        }
+
+        /// The filler class written out, up to its bound's digits.
+        static let inlineFillerPrefix: [UInt32] = {
+            let text = RegexFillers.inlineClass(maxFiller: 0)
+            return Array(text.unicodeScalars.dropLast(2).map(\.value)) // without "0}"
+        }()
+
+        /// The name of the filler class's group.
+        static let fillerGroup: [UInt32] = Array(RegexFillers.groupName.unicodeScalars.map(\.value))
+
+        /// `(DEFINE)` after `(?`.
+        static let define: [UInt32] = Array("(DEFINE)".unicodeScalars.map(\.value))
 
         func literal(_ c: UInt32) -> Clause? {
             var clause = Clause()
@@ -243,7 +283,18 @@ struct RegexRequirement: Equatable {
                     guard skipGroupName(after: 2, close: peek(1) == 0x27 ? 0x27 : 0x3E) else { return nil }
                 case 0x50 where peek(2) == 0x3C: // (?P<name>
                     guard skipGroupName(after: 3, close: 0x3E) else { return nil }
-                default: return nil // options, comments, recursion, conditionals
+                case 0x26: // (?&name): a subroutine call requires nothing; the filler class is transparent to runs
+                    let start = index + 3
+                    guard skipGroupName(after: 2, close: 0x29) else { return nil }
+                    var reading = Reading()
+                    reading.fillers = Array(p[start..<index - 1]) == Parser.fillerGroup
+                    return reading
+                case 0x28 where Array(p[min(index + 2, p.count)..<min(index + 10, p.count)]) == Parser.define: // (?(DEFINE)…)
+                    index += 10
+                    guard alternation() != nil, peek() == 0x29 else { return nil }
+                    index += 1
+                    return .zeroWidth // defines groups, matches nothing where it stands
+                default: return nil // options, comments, recursion, other conditionals
                 }
             } else if peek() == 0x2A { // (*VERB)
                 return nil

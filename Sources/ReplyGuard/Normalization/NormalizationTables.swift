@@ -164,6 +164,29 @@ public final class NormalizationTables: @unchecked Sendable {
         return syllables[Int(value - 0x4E00)].map(UInt32.init)
     }
 
+    /// Every toneless Mandarin syllable the pinyin table spells (`dang`, `shuang`), plus `ü` written `v`
+    /// (`lv`, `nve`) and the few syllables no character of the table reads as (`dei`, `zhei` …), each
+    /// packed by ``packSyllable(_:)``: what a pinyin annotation may spell. Built on first use (only
+    /// messages with a parenthesis after a Chinese character need it).
+    private static let pinyinSyllableSet: Set<UInt32> = {
+        var set = Set<UInt32>()
+        for syllable in pinyinSyllables where !syllable.isEmpty { set.insert(packSyllable(syllable.map(UInt32.init))) }
+        for extra in ["lv", "lve", "nv", "nve", "cei", "dei", "tei", "zhei", "o", "ei", "yo", "lo", "n", "hng"] {
+            set.insert(packSyllable(extra.unicodeScalars.map(\.value)))
+        }
+        return set
+    }()
+
+    /// Up to six lower-case letters `a`–`z`, 5 bits each (a = 1), as one number.
+    static func packSyllable(_ letters: [UInt32]) -> UInt32 {
+        letters.reduce(0) { $0 << 5 | ($1 - 0x60) }
+    }
+
+    /// True when `packed` (see ``packSyllable(_:)``) is a toneless Mandarin syllable (`dang`, not `sb`).
+    func isPinyinSyllable(_ packed: UInt32) -> Bool {
+        NormalizationTables.pinyinSyllableSet.contains(packed)
+    }
+
     /// The first letter of the Mandarin reading of a CJK ideograph (`傻` → `s`), or nil.
     public func pinyinInitial(of value: UInt32) -> UInt32? {
         let initials = NormalizationTables.pinyinInitials

@@ -29,6 +29,15 @@ final class NormalizationWorkspace {
     /// indices), in order. A kept scalar decoded from a reference has the reference's `&` as its origin.
     var markup = ScratchBuffer<UInt64>()
 
+    /// The message as a page shows it, when it holds markup (`streamDecoded`): each character reference
+    /// as the scalar it names, each tag as one ``Normalizer/tag``, every other scalar as itself; the
+    /// steps after decoding (pinyin annotations, folding, fillers) all read this stream, so they work the
+    /// same on `當(dāng)` and on `&#x7576;&#x28;d&#257;ng)` or `<b>當(</b>dāng)`. `streamOrigins[k]` is the
+    /// original index where element `k` starts, plus an end entry. Without markup the stream is `scalars`.
+    var stream = ScratchBuffer<UInt32>()
+    var streamOrigins = ScratchBuffer<Int32>()
+    var streamDecoded = false
+
     /// The original index just past whatever original scalar `index` begins: the end of a tag or reference
     /// starting there, else `index + 1`.
     @inline(__always)
@@ -67,6 +76,11 @@ final class NormalizationWorkspace {
         foldedStarts.reserve(count + 1)
         foldedOrigins.reserve(count)
         foldedBytes.reserve(count * 4)
+    }
+
+    /// How many folded scalars fit in the folded buffers as reserved (with the end entry and 4 bytes each).
+    var foldedScalarCapacity: Int {
+        min(foldedOrigins.capacity, foldedStarts.capacity - 1, foldedBytes.capacity / 4)
     }
 
     func setFoldedCounts(scalars count: Int, bytes: Int) {

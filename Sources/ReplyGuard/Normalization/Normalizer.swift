@@ -57,10 +57,15 @@ public struct Normalizer: Sendable {
 
     /// Normalizes `text` into `workspace`, reusing its buffers (the matching hot path).
     ///
-    /// Decodes the scalars first (kept for the folded view and for mapping spans back), then folds them.
-    /// A run of blanks (spaces, tabs, line breaks) counts as one filler.
+    /// Three steps, each over the previous one's output: decode the UTF-8 scalars (kept for the folded
+    /// view and for mapping spans back); when the message holds HTML, decode its tags and character
+    /// references into the stream a page shows (``NormalizationWorkspace/stream``); then fold that
+    /// stream. Every later step reads the decoded stream, never the raw text, so the steps compose:
+    /// an annotation after a character written as a reference, or with a tag inside, is an annotation.
+    /// A run of blanks (spaces, tabs, line breaks) counts as one filler; a tag is one filler.
     /// A pinyin annotation in parentheses right after a Chinese character — `當(dāng)`, a conversion
-    /// artifact in reposted text and an evasion — is dropped like a zero-width character.
+    /// artifact in reposted text and an evasion — is dropped like a zero-width character (see
+    /// ``annotationEnd(_:_:)``).
     ///
     /// With an `automaton`, each kept scalar also steps it as it is written, and every pattern ending
     /// there lands in `workspace.matches` (the literal search costs no pass of its own); its
@@ -73,57 +78,76 @@ public struct Normalizer: Sendable {
         let offsets = workspace.offsets.base, scalars = workspace.scalars.base
         var scalarCount = 0
         var invalid = 0
+        var mayHoldMarkup = false
         UTF8Scanner.forEachScalar(in: text) { value, byteOffset, valid in
             offsets[scalarCount] = Int32(truncatingIfNeeded: byteOffset)
             scalars[scalarCount] = value
             scalarCount += 1
             if !valid { invalid += 1 }
+            if value == 0x26 || value == 0x3C { mayHoldMarkup = true }
         }
         offsets[scalarCount] = Int32(truncatingIfNeeded: byteCount)
         workspace.offsets.count = scalarCount + 1
         workspace.scalars.count = scalarCount
         workspace.invalidUTF8Count = invalid
 
-        // Each scalar keeps at most one character unless it expands; expansions reserve their extra room.
-        workspace.reserveKept(scalarCount)
-        workspace.matches.count = 0
-        var pass = FoldPass(workspace, identity: invalid == 0)
-        var otherSeen: UInt64 = 0
-        let input = UnsafeBufferPointer(start: scalars, count: scalarCount)
-        let flat = tables.flat
+        // HTML: a tag is one filler, a character reference the character it names (bots publish to web
+        // pages). The original scalars still mark their clauses (regexes `on: original` see them).
         workspace.markup.count = 0
+        let decoded = mayHoldMarkup && Normalizer.decodeMarkup(workspace)
+        workspace.streamDecoded = decoded
+        let input = decoded ? workspace.stream.buffer : UnsafeBufferPointer(start: scalars, count: scalarCount)
+        let origins: UnsafeMutablePointer<Int32>? = decoded ? workspace.streamOrigins.base : nil
+        let count = input.count
+
+        // Each element keeps at most one character unless it expands; expansions reserve their extra room.
+        workspace.reserveKept(count)
+        workspace.matches.count = 0
+        var pass = FoldPass(workspace, identity: invalid == 0 && !decoded)
+        var otherSeen: UInt64 = 0
+        let flat = tables.flat
         var i = 0
-        while i < scalarCount {
-            var value = scalars[i]
-            var next = i + 1
+        while i < count {
+            let value = input[i]
+            var origin = i
+            // A tag or reference: more than one original scalar.
+            var isMarkup = false
+            if let origins {
+                origin = Int(origins[i])
+                isMarkup = Int(origins[i + 1]) - origin > 1
+            }
             // A scalar kept as itself whose symbol the table gives (most Chinese text) skips the rest.
             var symbol: Int32 = -1
-            if let plainSymbols, value < 0x10000 {
+            if let plainSymbols, value < 0x10000, !isMarkup {
                 let entry = plainSymbols[Int(value)]
                 if entry != PlainSymbolTable.general { symbol = Int32(entry) }
             }
             if symbol < 0, value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
                 pass.identity = false
                 pass.digitRuns.end()
+                if let origins {
+                    // The folded view keeps the tags inside as a page shows them: note what they may hold.
+                    for k in i + 1..<end where input[k] == Normalizer.tag {
+                        for j in Int(origins[k])..<Int(origins[k + 1]) {
+                            Normalizer.noteFoldedASCII(scalars[j], tables, &pass.low, &pass.high)
+                            if let otherMarks { otherSeen |= otherMarks.bit(scalars[j]) }
+                        }
+                    }
+                }
                 i = end
                 continue
             }
-            // HTML: a tag is one filler, a character reference the character it names (bots publish to
-            // web pages). The original scalars still mark their clauses (regexes `on: original` see them).
-            if symbol < 0, value == 0x26 || value == 0x3C, let (end, decoded) = Normalizer.markup(input, i) {
-                pass.identity = false
-                workspace.markup.append(UInt64(i) << 32 | UInt64(end))
-                if let otherMarks { for k in i..<end { otherSeen |= otherMarks.bit(scalars[k]) } }
-                if decoded == Normalizer.tag {
+            if isMarkup {
+                let end = Int(origins![i + 1])
+                if let otherMarks { for k in origin..<end { otherSeen |= otherMarks.bit(scalars[k]) } }
+                if value == Normalizer.tag {
                     // The folded view keeps the tag as written (regexes see links in attributes).
-                    for k in i..<end { Normalizer.noteFoldedASCII(scalars[k], tables, &pass.low, &pass.high) }
+                    for k in origin..<end { Normalizer.noteFoldedASCII(scalars[k], tables, &pass.low, &pass.high) }
                     pass.digitRuns.end()
                     if pass.count != pass.blankCount || pass.pendingGap != pass.blankGap { pass.pendingGap += 1 }
-                    i = end
+                    i += 1
                     continue
                 }
-                value = decoded
-                next = end
             }
             if symbol < 0, let otherMarks { otherSeen |= otherMarks.bit(value) }
             let entry = symbol >= 0 || tables.isPlainKeep(value) ? value
@@ -134,7 +158,7 @@ public struct Normalizer: Sendable {
                 if folded != value { pass.identity = false }
                 pass.noteASCII(folded)
                 if symbol >= 0 { pass.digitRuns.end() } else { pass.digitRuns.note(value, in: tables) }
-                pass.keep(folded, from: i, symbol: symbol, automaton: automaton, workspace)
+                pass.keep(folded, from: origin, symbol: symbol, automaton: automaton, workspace)
             } else if kind == NormalizationTables.filler {
                 let folded = entry & 0x1F_FFFF
                 if folded != value { pass.identity = false }
@@ -151,19 +175,19 @@ public struct Normalizer: Sendable {
                 }
             } else if kind == NormalizationTables.expansion {
                 pass.identity = false
-                let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                pass.digitRuns.note(value, weight: Int32(count), in: tables)
-                if pass.count + count + (scalarCount - i) > pass.capacity {
+                let expansionCount = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                pass.digitRuns.note(value, weight: Int32(expansionCount), in: tables)
+                if pass.count + expansionCount + (count - i) > pass.capacity {
                     workspace.setKeptCount(pass.count)
-                    workspace.reserveKept(pass.count + count + (scalarCount - i))
+                    workspace.reserveKept(pass.count + expansionCount + (count - i))
                     pass.reload(workspace)
                 }
-                for element in tables.expansions[offset..<offset + count] {
+                for element in tables.expansions[offset..<offset + expansionCount] {
                     let folded = element & 0x1F_FFFF
                     switch element >> NormalizationTables.kindShift {
                     case NormalizationTables.keep:
                         pass.noteASCII(folded)
-                        pass.keep(folded, from: i, symbol: -1, automaton: automaton, workspace)
+                        pass.keep(folded, from: origin, symbol: -1, automaton: automaton, workspace)
                     case NormalizationTables.filler:
                         pass.noteASCII(folded)
                         pass.pendingGap += 1
@@ -173,7 +197,7 @@ public struct Normalizer: Sendable {
             } else {
                 pass.identity = false
             }
-            i = next
+            i += 1
         }
         workspace.setKeptCount(pass.count)
         workspace.foldingIsIdentity = pass.identity
@@ -187,6 +211,44 @@ public struct Normalizer: Sendable {
             workspace.digitCount = .max
         }
         workspace.foldedViewReady = false
+    }
+
+    /// Decodes the HTML tags and character references of the message in `workspace` into its stream (see
+    /// ``NormalizationWorkspace/stream``) and notes them in `markup`; false (and no stream) when there
+    /// are none. A reference is decoded once: `&amp;#x54d1;` is the text `&#x54d1;`, and `&lt;b&gt;`
+    /// the text `<b>`, not a tag.
+    static func decodeMarkup(_ workspace: NormalizationWorkspace) -> Bool {
+        let scalars = workspace.scalars.buffer, n = scalars.count
+        var i = 0
+        while i < n, !(scalars[i] == 0x26 || scalars[i] == 0x3C) || markup(scalars, i) == nil { i += 1 }
+        guard i < n else { return false }
+        workspace.stream.reserve(n)
+        workspace.streamOrigins.reserve(n + 1)
+        let out = workspace.stream.base, outOrigins = workspace.streamOrigins.base
+        for k in 0..<i {
+            out[k] = scalars[k]
+            outOrigins[k] = Int32(truncatingIfNeeded: k)
+        }
+        var count = i
+        while i < n {
+            let v = scalars[i]
+            if v == 0x26 || v == 0x3C, let (end, value) = markup(scalars, i) {
+                workspace.markup.append(UInt64(i) << 32 | UInt64(end))
+                out[count] = value
+                outOrigins[count] = Int32(truncatingIfNeeded: i)
+                count += 1
+                i = end
+                continue
+            }
+            out[count] = v
+            outOrigins[count] = Int32(truncatingIfNeeded: i)
+            count += 1
+            i += 1
+        }
+        outOrigins[count] = Int32(truncatingIfNeeded: n)
+        workspace.stream.count = count
+        workspace.streamOrigins.count = count + 1
+        return true
     }
 
     /// What the folding half of ``normalize(_:into:automaton:plainSymbols:)`` has written and learned so far.
@@ -242,32 +304,66 @@ public struct Normalizer: Sendable {
         }
     }
 
-    /// When `scalars[i]` (an opening parenthesis) opens a parenthesized pinyin annotation (1–6 letters, tone marks allowed) right
-    /// after a Chinese character, the index just past its closing parenthesis. Ignorable scalars (zero-width
-    /// characters, combining marks: `da\u{0304}ng` in NFD form) are looked through, before the parenthesis
-    /// and inside it, as the folded text would see them.
+    /// When `stream[i]` (an opening parenthesis, `(` or `（`) opens a pinyin annotation right after a
+    /// Chinese character, the index just past its closing parenthesis. An annotation spells one toneless
+    /// Mandarin syllable (`dāng`, `DANG`, `ｄａｎｇ`, `lǜ`/`lv`), optionally with a tone digit (`dang1`);
+    /// `(sb)` or `(cnm)` are not syllables and stay text. Looked through, as a page shows them: ignorable
+    /// scalars (zero-width characters, combining marks: `da\u{0304}ng` in NFD form), blanks and tags,
+    /// between the character and the parenthesis and inside the parentheses. The character may be one that
+    /// folds to a Chinese character (a compatibility ideograph). `stream` is the decoded stream, so a
+    /// reference (`&#x7576;(dāng)`, `當&#x28;dāng&#x29;`, `d&#257;ng`) is already the character it names.
     @inline(__always)
-    func annotationEnd(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int? {
+    func annotationEnd(_ stream: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int? {
         var k = i - 1
-        while k >= 0 && i - k <= 32 && isIgnorable(scalars[k]) { k -= 1 }
-        guard k >= 0, Normalizer.isHan(scalars[k]) else { return nil }
-        var j = i + 1, letters = 0
-        while j < scalars.count && j - i <= 64 {
-            let v = scalars[j]
-            if v == 0x29 || v == 0xFF09 { return letters > 0 ? j + 1 : nil }
-            let entry = tables.entry(v)
-            let kind = entry >> NormalizationTables.kindShift, letter = entry & 0x1F_FFFF
-            if kind == NormalizationTables.ignorable { j += 1; continue }
-            guard kind == NormalizationTables.keep, letter >= 0x61, letter <= 0x7A, letters < 6 else { return nil }
-            letters += 1
+        while k >= 0 && i - k <= 32 && isSeeThrough(stream[k]) { k -= 1 }
+        guard k >= 0, precedesAnnotation(stream[k]) else { return nil }
+        return annotationBody(stream, i)
+    }
+
+    /// The part of ``annotationEnd(_:_:)`` after the opening parenthesis (kept out of line: rare).
+    @inline(never)
+    private func annotationBody(_ stream: UnsafeBufferPointer<UInt32>, _ i: Int) -> Int? {
+        var j = i + 1, letters = 0, packed: UInt32 = 0, tone = false
+        while j < stream.count && j - i <= 64 {
+            let v = stream[j]
             j += 1
+            if v == 0x29 || v == 0xFF09 { return letters > 0 && tables.isPinyinSyllable(packed) ? j : nil }
+            if isSeeThrough(v) { continue }
+            let entry = tables.entry(v)
+            let letter = entry & 0x1F_FFFF
+            guard entry >> NormalizationTables.kindShift == NormalizationTables.keep, !tone else { return nil }
+            if letter >= 0x61 && letter <= 0x7A && letters < 6 {
+                letters += 1
+                packed = packed << 5 | (letter - 0x60)
+            } else if letter >= 0x30 && letter <= 0x35 && letters > 0 {
+                tone = true
+            } else {
+                return nil
+            }
         }
         return nil
     }
 
+    /// True for what an annotation looks through (see ``annotationEnd(_:_:)``): a tag of the decoded
+    /// stream, an ignorable scalar, a blank.
     @inline(__always)
-    private func isIgnorable(_ v: UInt32) -> Bool {
-        tables.entry(v) >> NormalizationTables.kindShift == NormalizationTables.ignorable
+    func isSeeThrough(_ v: UInt32) -> Bool {
+        if v == Normalizer.tag { return true }
+        let entry = tables.entry(v)
+        switch entry >> NormalizationTables.kindShift {
+        case NormalizationTables.ignorable: return true
+        case NormalizationTables.filler: return Normalizer.isBlank(entry & 0x1F_FFFF)
+        default: return false
+        }
+    }
+
+    /// True for a scalar an annotation may follow: a Chinese character, or one that folds to one.
+    @inline(__always)
+    func precedesAnnotation(_ v: UInt32) -> Bool {
+        if Normalizer.isHan(v) { return true }
+        guard v != Normalizer.tag else { return false }
+        let entry = tables.entry(v)
+        return entry >> NormalizationTables.kindShift == NormalizationTables.keep && Normalizer.isHan(entry & 0x1F_FFFF)
     }
 
     /// True for a folded filler that shows as blank space (spaces, tabs, line breaks, the braille blank):
@@ -288,6 +384,30 @@ public struct Normalizer: Sendable {
             for e in tables.expansions[offset..<offset + count] { note(e & 0x1F_FFFF) }
         default: break
         }
+    }
+
+    /// How the folded view writes a tag.
+    enum FoldedTag { case asWritten, lineBreak, nothing }
+
+    /// Block-level tag names (a page starts a new line there).
+    static let blockTags: Set<String> = ["br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+                                         "hr", "blockquote", "pre", "section", "article", "header", "footer", "dl", "dt", "dd"]
+
+    /// Attributes and text that make a tag stay as written in the folded view: links, and the attributes
+    /// a reader sees (a tooltip, an image's text, a field's value).
+    static let visibleTagMarkers = ["href", "src", "action", "://", "www.", "title", "alt", "value", "placeholder", "label", "content"]
+
+    /// The folded view shows a tag as a page does — a formatting tag (`<b>`, `<span style="…">`) as
+    /// nothing, a block-level one (`<br>`, `<p>`, `</div>`) as a line break — except a tag that carries a
+    /// link or text a reader sees (``visibleTagMarkers``), which stays as written so regexes see it.
+    /// Regexes thus count a styled character as one character (`你再投诉<span style="color:red">一次</span>试试`).
+    static func foldedTag(_ tag: UnsafeBufferPointer<UInt32>) -> FoldedTag {
+        var text = ""
+        text.unicodeScalars.append(contentsOf: tag.compactMap { Unicode.Scalar($0) })
+        let lower = text.lowercased()
+        for marker in visibleTagMarkers where lower.contains(marker) { return .asWritten }
+        let name = lower.dropFirst(lower.hasPrefix("</") ? 2 : 1).prefix { $0.isLetter || $0.isNumber }
+        return blockTags.contains(String(name)) ? .lineBreak : .nothing
     }
 
     /// What ``markup(_:_:)`` returns for a tag.
@@ -378,58 +498,73 @@ public struct Normalizer: Sendable {
     }
 
     /// Builds the folded view (fillers kept, folded; see ``NormalizationWorkspace``) of the message last
-    /// normalized into `workspace`.
+    /// normalized into `workspace`, from the same decoded stream as the kept scalars: character
+    /// references decoded, pinyin annotations skipped where the kept scalars skip them, tags as a page
+    /// shows them (``foldedTag(_:)``) but those that carry a link as written (a link in `href` is still a
+    /// link, references inside it too), also inside a skipped annotation.
     func buildFoldedView(_ workspace: NormalizationWorkspace) {
         let scalarCount = workspace.scalars.count
-        let input = workspace.scalars.buffer
+        let original = workspace.scalars.buffer
+        let decoded = workspace.streamDecoded
+        let input = decoded ? workspace.stream.buffer : original
+        let origins: UnsafeMutablePointer<Int32>? = decoded ? workspace.streamOrigins.base : nil
         // Up to 4 bytes per folded scalar; one folded scalar per original unless it expands.
         workspace.reserveFolded(scalars: scalarCount + 1)
-        var bytes = workspace.foldedBytes.base, starts = workspace.foldedStarts.base, origins = workspace.foldedOrigins.base
-        var scalarCapacity = workspace.foldedStarts.capacity
+        var bytes = workspace.foldedBytes.base, starts = workspace.foldedStarts.base, origins32 = workspace.foldedOrigins.base
+        var scalarCapacity = workspace.foldedScalarCapacity
         var byteCount = 0, foldedCount = 0
-        var i = 0
-        @inline(__always) func emit(_ value: UInt32) {
+        @inline(__always) func emit(_ value: UInt32, from origin: Int) {
+            if foldedCount + 1 > scalarCapacity {
+                workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)
+                workspace.reserveFolded(scalars: 2 * scalarCapacity + 16)
+                bytes = workspace.foldedBytes.base; starts = workspace.foldedStarts.base; origins32 = workspace.foldedOrigins.base
+                scalarCapacity = workspace.foldedScalarCapacity
+            }
             starts[foldedCount] = Int32(truncatingIfNeeded: byteCount)
-            origins[foldedCount] = Int32(truncatingIfNeeded: i)
+            origins32[foldedCount] = Int32(truncatingIfNeeded: origin)
             foldedCount += 1
             byteCount += UTF8Scanner.encode(value, into: bytes + byteCount)
         }
-        // Character references are decoded; tags stay as written (a link in `href` is still a link), and
-        // references inside them too.
-        let hasMarkup = workspace.markup.count > 0
-        var tagEnd = 0
-        while i < scalarCount {
-            var entry = tables.entry(input[i])
-            var next = i + 1
-            if hasMarkup, i >= tagEnd, input[i] == 0x26 || input[i] == 0x3C, let (end, decoded) = Normalizer.markup(input, i) {
-                if decoded == Normalizer.tag {
-                    tagEnd = end
-                } else {
-                    entry = tables.entry(decoded)
-                    next = end
-                }
-            }
+        /// Emits original scalar `k` folded (kept, filler or expanded; ignorable dropped).
+        func emitFolded(_ value: UInt32, from origin: Int) {
+            let entry = tables.entry(value)
             switch entry >> NormalizationTables.kindShift {
-            case NormalizationTables.keep, NormalizationTables.filler:
-                if input[i] == 0x28 || input[i] == 0xFF08, let end = annotationEnd(input, i) { i = end; continue }
-                emit(entry & 0x1F_FFFF)
+            case NormalizationTables.keep, NormalizationTables.filler: emit(entry & 0x1F_FFFF, from: origin)
             case NormalizationTables.expansion:
                 let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
-                if foldedCount + count + (scalarCount - i) + 1 > scalarCapacity {
-                    workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)
-                    workspace.reserveFolded(scalars: foldedCount + count + (scalarCount - i) + 1)
-                    bytes = workspace.foldedBytes.base; starts = workspace.foldedStarts.base; origins = workspace.foldedOrigins.base
-                    scalarCapacity = workspace.foldedStarts.capacity
-                }
                 for element in tables.expansions[offset..<offset + count] {
                     switch element >> NormalizationTables.kindShift {
-                    case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF)
+                    case NormalizationTables.keep, NormalizationTables.filler: emit(element & 0x1F_FFFF, from: origin)
                     default: break
                     }
                 }
             default: break
             }
-            i = next
+        }
+        /// Emits the tag at stream element `i` as a page shows it (see ``foldedTag(_:)``).
+        func emitTag(_ i: Int) {
+            let range = Int(origins![i])..<Int(origins![i + 1])
+            switch Normalizer.foldedTag(UnsafeBufferPointer(rebasing: original[range])) {
+            case .asWritten: for k in range { emitFolded(original[k], from: k) }
+            case .lineBreak: emit(0x0A, from: range.lowerBound)
+            case .nothing: break
+            }
+        }
+        var i = 0
+        while i < input.count {
+            let value = input[i]
+            if value == Normalizer.tag {
+                emitTag(i)
+                i += 1
+                continue
+            }
+            if value == 0x28 || value == 0xFF08, let end = annotationEnd(input, i) {
+                if origins != nil { for k in i + 1..<end where input[k] == Normalizer.tag { emitTag(k) } }
+                i = end
+                continue
+            }
+            emitFolded(value, from: origins.map { Int($0[i]) } ?? i)
+            i += 1
         }
         starts[foldedCount] = Int32(truncatingIfNeeded: byteCount)
         workspace.setFoldedCounts(scalars: foldedCount, bytes: byteCount)

@@ -62,6 +62,16 @@ public enum RuleLoader {
             problems += reader.problems
         }
         guard problems.isEmpty else { throw RuleLoadFailure(problems: problems) }
+        // Packs were read with the default bound for `\F`; the policy may set another.
+        if policy.maxFiller != Policy.builtIn.maxFiller {
+            packs = packs.map { recompileFillers($0, maxFiller: policy.maxFiller, &problems) }
+            policy.exceptions = policy.exceptions.map { exception in
+                guard let match = exception.match else { return exception }
+                return PolicyException(rules: exception.rules, match: recompileFillers(match, maxFiller: policy.maxFiller, &problems),
+                                       scope: exception.scope, reason: exception.reason, expires: exception.expires, location: exception.location)
+            }
+            guard problems.isEmpty else { throw RuleLoadFailure(problems: problems) }
+        }
 
         var hasher = SHA256()
         hasher.update(policyBytes.isEmpty ? Array("builtin-policy".utf8) : policyBytes)
@@ -70,7 +80,92 @@ public enum RuleLoader {
             hasher.update(Array(pack.id.utf8) + [0])
             hasher.update(fileBytes[pack.id] ?? [])
         }
-        return RuleSet(packs: packs, policy: policy, digest: "sha256:" + hasher.finalizeHex())
+        let loaded = RuleSet(packs: packs, policy: policy, digest: "sha256:" + hasher.finalizeHex())
+        let fillerProblems = fillerProblems(loaded)
+        guard fillerProblems.isEmpty else { throw RuleLoadFailure(problems: fillerProblems) }
+        return loaded
+    }
+
+    /// The match examples of rules with a regex that hold as written but not with fillers inserted (the
+    /// ``ExampleChecker/Mutation/fillerMutations`` the rule does not skip), one problem each: a regex
+    /// that gates its words without allowing fillers (`闭嘴` but not `闭 嘴`) is an evasion waiting to
+    /// happen, so it does not load unless its author writes `\F` where fillers may stand or says why
+    /// the rule cannot allow them (`skip_mutations:`). Rules made only of words allow fillers by
+    /// construction; `check` runs every mutation on them too.
+    static func fillerProblems(_ ruleSet: RuleSet) -> [RuleProblem] {
+        func hasRegex(_ e: MatchExpression) -> Bool {
+            switch e {
+            case .words: return false
+            case .regex: return true
+            case .any(let children), .all(let children, _): return children.contains(where: hasRegex)
+            case .not(let child): return hasRegex(child)
+            }
+        }
+        func checked(_ rule: Rule) -> Bool {
+            hasRegex(rule.match) && ExampleChecker.Mutation.fillerMutations.contains { rule.skippedMutations[$0] == nil }
+        }
+        let packs = ruleSet.packs.map { pack in
+            RulePack(id: pack.id, version: pack.version, category: pack.category, description: pack.description,
+                     sources: pack.sources, rules: pack.rules.filter(checked), file: pack.file)
+        }
+        guard packs.contains(where: { !$0.rules.isEmpty }) else { return [] }
+        let checker = ExampleChecker(ruleSet: RuleSet(packs: packs, policy: ruleSet.policy, digest: ruleSet.digest))
+        var problems: [RuleProblem] = []
+        for rule in packs.flatMap(\.rules) {
+            let mutations = ExampleChecker.Mutation.fillerMutations.filter { rule.skippedMutations[$0] == nil }
+            let results = checker.check(rule, mutations: mutations)
+            let heldAsWritten = Set(results.filter { $0.mutation == nil && $0.passed }.map(\.example.location.description))
+            for result in results where result.mutation != nil && !result.passed && heldAsWritten.contains(result.example.location.description) {
+                let mutation = result.mutation!
+                let location = result.example.location
+                problems.append(RuleProblem(
+                    file: location.file, line: location.line, column: location.column,
+                    message: "\(rule.id): match example holds as written but not with \(mutation.rawValue): \(result.failure!); "
+                        + "write \\F in the regex where fillers may stand (闭\\F嘴), or say why the rule cannot allow them: "
+                        + "skip_mutations: {\(mutation.key): <reason>}",
+                    detail: ["text: " + result.text]))
+            }
+        }
+        return problems
+    }
+
+    /// `pack` with every regex holding `\F` compiled again for `maxFiller` fillers.
+    private static func recompileFillers(_ pack: RulePack, maxFiller: Int, _ problems: inout [RuleProblem]) -> RulePack {
+        var copy = RulePack(id: pack.id, version: pack.version, category: pack.category, description: pack.description, sources: pack.sources,
+                            rules: pack.rules.map { rule in
+                                var copy = Rule(id: rule.id, title: rule.title, description: rule.description, references: rule.references,
+                                                action: rule.action, score: rule.score, category: rule.category, packID: rule.packID,
+                                                match: recompileFillers(rule.match, maxFiller: maxFiller, &problems), evasions: rule.evasions,
+                                                examples: rule.examples, location: rule.location)
+                                copy.skippedMutations = rule.skippedMutations
+                                return copy
+                            }, file: pack.file)
+        copy.model = pack.model
+        return copy
+    }
+
+    private static func recompileFillers(_ expression: MatchExpression, maxFiller: Int, _ problems: inout [RuleProblem]) -> MatchExpression {
+        switch expression {
+        case .words: return expression
+        case .regex(let spec):
+            guard spec.fillerSlots > 0,
+                  case .success(let expanded) = RegexFillers.expand(spec.source, maxFiller: maxFiller, literals: spec.fillerLiterals) else { return expression }
+            do {
+                let compiled = try RegexFillers.compile(spec.source, expanded: expanded.pattern, count: expanded.count, maxFiller: maxFiller,
+                                                        literals: spec.fillerLiterals)
+                var copy = RegexSpec(pattern: compiled, view: spec.view, validator: spec.validator, location: spec.location, source: spec.source)
+                copy.fillerSlots = expanded.count
+                copy.fillerLiterals = spec.fillerLiterals
+                return .regex(copy)
+            } catch {
+                problems.append(RuleProblem(file: spec.location.file, line: spec.location.line, column: spec.location.column,
+                                            message: "regex does not compile with max_filler \(maxFiller): \(error.message)"))
+                return expression
+            }
+        case .any(let children): return .any(children.map { recompileFillers($0, maxFiller: maxFiller, &problems) })
+        case .all(let children, let within): return .all(children.map { recompileFillers($0, maxFiller: maxFiller, &problems) }, within: within)
+        case .not(let child): return .not(recompileFillers(child, maxFiller: maxFiller, &problems))
+        }
     }
 
     private static func displayPath(_ path: String) -> String {
@@ -119,6 +214,9 @@ final class YAMLReader {
 
     /// Where files are read (the disk, or the embedded set mounted under `<embedded>`).
     let files: RuleFiles
+    /// How many fillers a regex's `\F` allows (the policy's `max_filler`; packs are read before the
+    /// policy, so ``RuleLoader`` compiles their `\F` regexes again when the policy sets another).
+    var maxFiller = Policy.builtIn.maxFiller
 
     init(file: String, normalizer: Normalizer, directory: String = ".", files: RuleFiles = .disk) {
         self.file = file
@@ -233,7 +331,8 @@ final class YAMLReader {
     // MARK: Packs
 
     static let packKeys = ["pack", "version", "category", "description", "sources", "rules", "model"]
-    static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "evasions", "match", "examples"]
+    static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "evasions", "match", "examples",
+                           "skip_mutations"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
     func pack(_ root: Node) -> RulePack? {
@@ -298,10 +397,26 @@ final class YAMLReader {
         }
         let match = keys["match"].flatMap { expression($0, insideAll: false) }.map { expand($0, evasions) }
         let examples = keys["examples"].map(examples) ?? []
+        let skipped = keys["skip_mutations"].map(skippedMutations) ?? [:]
         guard let id, let title, let description, let match else { return nil }
-        return Rule(id: id, title: title, description: description, references: references, action: action,
-                    score: score, category: category, packID: packID, match: match, evasions: evasions,
-                    examples: examples, location: location(node))
+        var rule = Rule(id: id, title: title, description: description, references: references, action: action,
+                        score: score, category: category, packID: packID, match: match, evasions: evasions,
+                        examples: examples, location: location(node))
+        rule.skippedMutations = skipped
+        return rule
+    }
+
+    /// `skip_mutations:` — mutation name → the reason the rule's match examples are not run with it.
+    func skippedMutations(_ node: Node) -> [ExampleChecker.Mutation: String] {
+        let names = ExampleChecker.Mutation.allCases.map(\.key)
+        guard let entries = mapping(node, "skip_mutations", allowed: names, required: []) else { return [:] }
+        var result: [ExampleChecker.Mutation: String] = [:]
+        for (name, value) in entries {
+            guard let mutation = ExampleChecker.Mutation.allCases.first(where: { $0.key == name }),
+                  let reason = string(value, "the reason for skipping '\(name)' (say why the rule cannot survive it)") else { continue }
+            result[mutation] = reason
+        }
+        return result
     }
 
     /// The ways of writing each numeral (normalized scalars): digit, Chinese numeral, financial form.
@@ -556,7 +671,7 @@ final class YAMLReader {
     static let expressionKinds = ["words", "words_file", "regex", "any", "all", "not"]
 
     func expression(_ node: Node, insideAll: Bool) -> MatchExpression? {
-        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate"], required: []) else { return nil }
+        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate", "fillers"], required: []) else { return nil }
         let kinds = YAMLReader.expressionKinds.filter { keys[$0] != nil }
         guard kinds.count == 1, let kind = kinds.first else {
             problem(node, "a match expression needs exactly one of words, words_file, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
@@ -565,6 +680,7 @@ final class YAMLReader {
         if keys["within"] != nil && kind != "all" { problem(keys["within"], "'within' only goes with 'all'") }
         if keys["on"] != nil && kind != "regex" { problem(keys["on"], "'on' only goes with 'regex'") }
         if keys["validate"] != nil && kind != "regex" { problem(keys["validate"], "'validate' only goes with 'regex'") }
+        if keys["fillers"] != nil && kind != "regex" { problem(keys["fillers"], "'fillers' only goes with 'regex' (words allow fillers anyway)") }
         let value = keys[kind]!
         switch kind {
         case "words":
@@ -603,13 +719,15 @@ final class YAMLReader {
                 }
                 validator = parsed
             }
-            do {
-                return .regex(RegexSpec(pattern: try PCRE2Pattern(pattern), view: view, validator: validator, location: location(value)))
-            } catch {
-                problem(value, "regex does not compile: \(error.message) (byte \(error.offset))",
-                        detail: [pattern, YAMLReader.caret(under: pattern, byteOffset: error.offset)])
-                return nil
+            var literals = false
+            if let text = keys["fillers"].flatMap({ string($0, "fillers") }) {
+                guard text == "literals" else {
+                    problem(keys["fillers"], "'fillers' must be 'literals' (fillers between the letters and digits the pattern spells out), not '\(text)'; write \\F for fillers anywhere else")
+                    return nil
+                }
+                literals = true
             }
+            return compileRegex(pattern, view: view, validator: validator, literals: literals, node: value)
         case "any", "all":
             let children = (list(value, kind) ?? []).compactMap { expression($0, insideAll: kind == "all") }
             guard !children.isEmpty else { return nil }
@@ -626,6 +744,36 @@ final class YAMLReader {
                 return nil
             }
             return expression(value, insideAll: false).map { .not($0) }
+        }
+    }
+
+    /// A rule's regex compiled with each `\F` expanded for ``maxFiller`` fillers (nil and a problem when it
+    /// does not compile: the caret points into the pattern as written where it can).
+    func compileRegex(_ source: String, view: RegexView, validator: Validator?, literals: Bool, node: Node) -> MatchExpression? {
+        let expanded: (pattern: String, count: Int)
+        switch RegexFillers.expand(source, maxFiller: maxFiller, literals: literals) {
+        case .success(let result): expanded = result
+        case .failure(let error):
+            let byteOffset = String(String.UnicodeScalarView(source.unicodeScalars.prefix(error.scalarOffset))).utf8.count
+            problem(node, "regex: \(error.message)", detail: [source, YAMLReader.caret(under: source, byteOffset: byteOffset)])
+            return nil
+        }
+        do {
+            let compiled = try RegexFillers.compile(source, expanded: expanded.pattern, count: expanded.count, maxFiller: maxFiller, literals: literals)
+            var spec = RegexSpec(pattern: compiled, view: view, validator: validator, location: location(node), source: source)
+            spec.fillerSlots = expanded.count
+            spec.fillerLiterals = literals
+            return .regex(spec)
+        } catch {
+            if expanded.count == 0 {
+                problem(node, "regex does not compile: \(error.message) (byte \(error.offset))",
+                        detail: [source, YAMLReader.caret(under: source, byteOffset: error.offset)])
+            } else {
+                // The offset is in the expanded pattern: show that one.
+                problem(node, "regex does not compile: \(error.message) (byte \(error.offset) of the pattern with \\F expanded)",
+                        detail: [expanded.pattern, YAMLReader.caret(under: expanded.pattern, byteOffset: error.offset)])
+            }
+            return nil
         }
     }
 

@@ -40,11 +40,19 @@ public enum RegexView: String, Sendable {
 
 /// A PCRE2 regex in a rule, compiled at load time.
 public struct RegexSpec: Sendable {
+    /// The compiled pattern: ``source`` with each `\F` expanded (see ``RegexFillers``).
     public let pattern: PCRE2Pattern
     public let view: RegexView
     /// When set, a match only counts if the validator accepts its text.
     public let validator: Validator?
     public let location: SourceLocation
+    /// The pattern as written in the pack.
+    public var source: String
+    /// How many filler classes the compiled pattern holds (each `\F`, and with ``fillerLiterals`` each
+    /// place between two literal letters or digits).
+    public var fillerSlots = 0
+    /// `fillers: literals`: fillers may stand between the letters and digits the pattern spells out.
+    public var fillerLiterals = false
 }
 
 /// Opt-in expansions of a rule's words for evasions that cost precision (SPEC §3).
@@ -164,6 +172,9 @@ public struct Rule: Sendable {
     public let evasions: [Evasion]
     public let examples: [RuleExample]
     public let location: SourceLocation
+    /// Mutations of ``ExampleChecker`` this rule's match examples are not run with (`skip_mutations:`),
+    /// each with the author's reason.
+    public var skippedMutations: [ExampleChecker.Mutation: String] = [:]
 }
 
 /// A rule-pack file.
