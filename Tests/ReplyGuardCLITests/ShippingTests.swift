@@ -61,6 +61,48 @@ import FoundationXML
         #expect(ReplyGuardVersion.base == base)
     }
 
+    // MARK: The service as its own user
+
+    /// `serve` as an unprivileged user (the Debian package's service runs as `replyguard`) answers: its
+    /// connections used to be closed at once because setting TCP_NODELAY at the socket level is SO_DEBUG,
+    /// which only root may set.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv to run serve as nobody"))
+    func serveAnswersWhenRunAsAnUnprivilegedUser() throws {
+        let dir = CLI.temporaryDirectory()
+        #expect(chmod(dir, 0o1777) == 0)
+        let stderrPath = dir + "/stderr"
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", CLI.binary, "serve", "--listen", "127.0.0.1:0", "--insecure-local",
+                             "--queue", dir + "/queue.sqlite3"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            process.waitUntilExit()
+        }
+        var port: Int?
+        let deadline = Date().addingTimeInterval(60)
+        while port == nil, Date() < deadline, process.isRunning {
+            let text = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last!)
+            } else {
+                usleep(20_000)
+            }
+        }
+        let listening = try #require(port, "serve did not start: \((try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")")
+        let reply = try HTTPClient.send(port: listening, method: "GET", path: "/healthz", headers: [], body: nil)
+        #expect(reply.status == 200, "\(reply)")
+        let check = try HTTPClient.send(port: listening, method: "POST", path: "/v1/check", headers: [("Content-Type", "application/json")],
+                                        body: Array("{\"messages\":[{\"id\":\"1\",\"text\":\"你不说话没人把你当哑巴\"}]}".utf8))
+        let verdict = try check.results().first?["verdict"] as? String
+        #expect(check.status == 200 && verdict == "block", "\(check)")
+    }
+
     // MARK: Licence and notices
 
     @Test func noticeCarriesEveryLineTheShippedPacksName() throws {
