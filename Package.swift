@@ -29,6 +29,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
         .target(name: "ReplyGuardGate", dependencies: ["CSQLite", "ReplyGuard"]),
         .target(name: "CSpawn"),
+        // The version baked in at build time: GitVersion runs Scripts/version (git describe) before every build
+        // and gives the executable a strong `rg_build_version`; the library's weak default (CBuildVersion)
+        // yields to it at link time, so a new commit relinks the library instead of recompiling it.
+        .plugin(name: "GitVersion", capability: .buildTool()),
+        .target(name: "CBuildVersion"),
         // `replyguard serve`: the HTTP service and the reviewer's page on the reply gate (the library does not depend on NIO).
         .target(
             name: "ReplyGuardServer",
@@ -40,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
-            dependencies: ["ReplyGuardPCRE2", "CZlib", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ReplyGuardPCRE2", "CZlib", "CBuildVersion", .product(name: "Yams", package: "Yams")],
             swiftSettings: hotPathSettings
         ),
         // The shipped rules/ (packs, policy, profiles, word lists, models) compiled into the binary: the
@@ -54,7 +59,8 @@ let package = Package(
             name: "ReplyGuardCLI",
             dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/replyguard",
-            swiftSettings: hotPathSettings
+            swiftSettings: hotPathSettings,
+            plugins: ["GitVersion"]
         ),
         // Fuzz targets (Scripts/fuzz builds them with libFuzzer); a plain build replays saved inputs.
         .executableTarget(name: "replyguard-fuzz", dependencies: ["ReplyGuard"], path: "Sources/ReplyGuardFuzz"),

@@ -15,11 +15,13 @@ struct EmbedRules: BuildToolPlugin {
         let script = package.appendingPathComponent("Scripts/embed-rules")
         let output = context.pluginWorkDirectoryURL.appendingPathComponent("generated")
         let inputs = try EmbedRules.files(under: rules)
+        // The licence and the notices (the models' data attributions) travel with the embedded set.
+        let notices = ["LICENSE", "NOTICE"].map { package.appendingPathComponent($0) }
         return [.buildCommand(
-            displayName: "Embedding rules/ (\(inputs.count) files) into \(target.name)",
+            displayName: "Embedding rules/ (\(inputs.count) files), LICENSE and NOTICE into \(target.name)",
             executable: URL(fileURLWithPath: "/bin/sh"),
-            arguments: [script.path, rules.path, output.path],
-            inputFiles: [script] + inputs,
+            arguments: [script.path, rules.path, output.path] + notices.map(\.path),
+            inputFiles: [script] + inputs + notices,
             outputFiles: [output.appendingPathComponent("EmbeddedRulesData.swift")]
         )]
     }

@@ -11,6 +11,11 @@ struct Check: ParsableCommand {
         allow that were escalated or blocked) with the rules behind them; then the first --list misses and false \
         alarms, a random --sample of misses per category, and the floors (DIR/floors.yaml, or --floors FILE). \
         --json prints the same as one JSON object. \
+        --format sarif|junit|github reports for CI, each finding at its file and line: a failing example at the \
+        example's line in the pack, a load error where it is, a floor not met at the floors file, the listed \
+        misses and false alarms at their corpus records (SARIF for code scanning, JUnit XML for GitLab and \
+        Jenkins, GitHub workflow annotations after the text report); --output FILE writes the SARIF or JUnit \
+        report there and the text report to standard output. \
         Exit 0 when everything passes, 1 when an example fails or a floor is not met, 2 when a pack, the policy \
         or the corpus fails to load.
         """)
@@ -38,16 +43,29 @@ struct Check: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seed of the --sample choice (same seed, same sample).", valueName: "n"))
     var seed: UInt64 = 1
 
-    @Flag(name: .long, help: "Print the results as one JSON object instead of text.")
+    @Flag(name: .long, help: "Print the results as one JSON object instead of text (as --format json).")
     var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Output: text, json, sarif (code scanning), junit (GitLab, Jenkins), github (text and workflow annotations).", valueName: "format"))
+    var format: CheckFormat?
+
+    @Option(name: .long, help: ArgumentHelp("Write the sarif or junit report to this file and the text report to standard output.", valueName: "file"))
+    var output: String?
 
     func validate() throws {
         if list < 0 || sample < 0 { throw ValidationError("--list and --sample take a number of records, 0 or more") }
         if floors != nil && corpus == nil { throw ValidationError("--floors needs --corpus") }
+        if json, let format, format != .json { throw ValidationError("--json and --format \(format.rawValue) both choose the output; give one") }
+        if output != nil && !(format == .sarif || format == .junit) { throw ValidationError("--output is for --format sarif or junit") }
     }
 
+    /// The report chosen by --format or --json.
+    var chosen: CheckFormat { json ? .json : format ?? .text }
+
     func run() throws {
-        let ruleSet = try ruleOptions.load()
+        let ruleSet = try ruleOptions.load { failure in
+            try? report(CheckReportWriter(findings: failure.problems.map { CheckFinding(problem: $0, rule: CheckFinding.load) }, ruleSet: nil, results: [], scoredCorpus: false))
+        }
         let results = ExampleChecker(ruleSet: ruleSet).checkAll()
         var corpusResult: (report: CorpusReport, records: Int)?
         if let corpus {
@@ -57,14 +75,21 @@ struct Check: ParsableCommand {
             } catch {
                 Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "corpus failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"))\n")
                 for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
+                try? report(CheckReportWriter(findings: error.problems.map { CheckFinding(problem: $0, rule: CheckFinding.corpusLoad) }, ruleSet: ruleSet, results: results, scoredCorpus: false))
                 throw ExitCode(2)
             }
             corpusResult = (CorpusReport(records: loaded.0, floors: loaded.1, engine: Engine(ruleSet: ruleSet)), loaded.0.count)
         }
         let failed = results.filter { !$0.passed }.count
         let samples = corpusResult.map { CorpusSample.misses(of: $0.report, perCategory: sample, seed: seed) } ?? []
-        if json {
-            var document = CheckDocument(ruleSet: ruleSet, results: results, warnings: warnings(ruleSet), corpus: corpus,
+        let ciReport = { CheckReportWriter(findings: findings(ruleSet, results, corpusResult?.report), ruleSet: ruleSet, results: results, scoredCorpus: corpusResult != nil) }
+        if chosen == .sarif || chosen == .junit {
+            try report(ciReport())
+        }
+        if (chosen == .sarif || chosen == .junit) && output == nil {
+            // The report was the output.
+        } else if chosen == .json {
+            var document = CheckDocument(ruleSet: ruleSet, results: results, warnings: warnings(ruleSet).map(\.text), corpus: corpus,
                                          report: corpusResult?.report, records: corpusResult?.records ?? 0, list: list, samples: samples)
             let location = ruleOptions.location
             document.rules = CheckDocument.Rules(source: location.label, embedded: location.isEmbedded, policy: ruleSet.digest)
@@ -79,6 +104,7 @@ struct Check: ParsableCommand {
                             dim: Style(enabled: colored, code: "2"))
                     .write(corpusResult.report, directory: corpus, records: corpusResult.records, list: list, samples: samples)
             }
+            if chosen == .github { try report(ciReport()) }
         }
         Terminal.standardOutput.flush()
         if failed > 0 || !(corpusResult?.report.failures.isEmpty ?? true) { throw ExitCode(1) }
@@ -113,7 +139,7 @@ struct Check: ParsableCommand {
                 }
             }
         }
-        for policyWarning in warnings(ruleSet) { out.write("warning: \(policyWarning)\n") }
+        for policyWarning in warnings(ruleSet) { out.write("warning: \(policyWarning.text)\n") }
         let ruleCount = ruleSet.packs.reduce(0) { $0 + $1.rules.count }
         let exampleCount = ruleSet.packs.reduce(0) { $0 + $1.rules.reduce(0) { $0 + $1.examples.count } }
         let mutated = results.filter { $0.mutation != nil }.count
@@ -122,22 +148,126 @@ struct Check: ParsableCommand {
         out.write(summary + (failed == 0 ? ok.paint("all passed") : bad.paint("\(failed) failed in \(failedRules) rules")) + "\n")
     }
 
+    /// Something that loads but probably is not what the author meant, where it is.
+    struct Warning {
+        let location: SourceLocation?
+        let message: String
+        var text: String { (location.map { "\($0): " } ?? "") + message }
+    }
+
     /// Things that load but probably are not what the author meant.
-    private func warnings(_ ruleSet: RuleSet) -> [String] {
-        var result: [String] = []
+    private func warnings(_ ruleSet: RuleSet) -> [Warning] {
+        var result: [Warning] = []
         let today = EngineOptions.utcToday()
         for exception in ruleSet.policy.exceptions {
             if let expires = exception.expires, expires < today {
-                result.append("\(exception.location): exception for \(exception.rules.joined(separator: ", ")) expired on \(expires) and no longer applies")
+                result.append(Warning(location: exception.location, message: "exception for \(exception.rules.joined(separator: ", ")) expired on \(expires) and no longer applies"))
             }
         }
         for rule in ruleSet.enabledPacks.flatMap(\.rules) where rule.action == nil {
             let thresholds = ruleSet.policy.thresholds[rule.category]
             if thresholds?.escalate == nil && thresholds?.block == nil {
-                result.append("\(rule.location): \(rule.id) only has a score, but the policy sets no threshold for category '\(rule.category)', so it can never change a verdict")
+                result.append(Warning(location: rule.location, message: "\(rule.id) only has a score, but the policy sets no threshold for category '\(rule.category)', so it can never change a verdict"))
+            }
+        }
+        return result + noticeWarnings(ruleSet)
+    }
+
+    /// A model pack the policy enables should name the attributions its training data requires
+    /// (`notice:`), and a NOTICE file in the rules directory (the shipped set has one; `rules export`
+    /// writes it) should carry every line the enabled packs name.
+    private func noticeWarnings(_ ruleSet: RuleSet) -> [Warning] {
+        var result: [Warning] = []
+        let location = ruleOptions.location
+        let noticeBytes: [UInt8]?
+        if let embedded = location.files.embedded {
+            noticeBytes = embedded.contents(of: "NOTICE")
+        } else {
+            noticeBytes = FileManager.default.contents(atPath: (location.directory as NSString).appendingPathComponent("NOTICE")).map { Array($0) }
+        }
+        // Compared with runs of white space as one space, so a reflowed NOTICE still counts.
+        func squeezed(_ text: String) -> String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        let notice = noticeBytes.map { squeezed(String(decoding: $0, as: UTF8.self)) }
+        let noticePath = location.isEmbedded ? "\(EmbeddedRuleSet.root)/NOTICE" : (location.directory as NSString).appendingPathComponent("NOTICE")
+        for pack in ruleSet.enabledPacks {
+            let place = SourceLocation(file: pack.file, line: 1, column: 1)
+            if let model = pack.model, pack.notice.isEmpty {
+                result.append(Warning(location: model.location, message: "model pack \(pack.id) names no notice: list under `notice:` the attribution lines its training data's licences require (and put them in NOTICE)"))
+            }
+            guard let notice else { continue }
+            for line in pack.notice where !notice.contains(squeezed(line)) {
+                result.append(Warning(location: place, message: "\(noticePath) lacks a line pack \(pack.id) names under notice: \"\(line)\""))
             }
         }
         return result
+    }
+
+    /// Everything to report at a file and line: failed example runs, warnings, floors not met, and the
+    /// first --list misses and false alarms.
+    private func findings(_ ruleSet: RuleSet, _ results: [ExampleChecker.Result], _ report: CorpusReport?) -> [CheckFinding] {
+        var findings: [CheckFinding] = []
+        // One finding per failing example (CI systems cap annotations per step): its first failed run,
+        // then the mutations that failed too.
+        var failedRuns: [(result: ExampleChecker.Result, mutations: [String])] = []
+        for result in results where !result.passed {
+            if let last = failedRuns.last, last.result.rule.id == result.rule.id, last.result.example.location == result.example.location {
+                failedRuns[failedRuns.count - 1].mutations.append(result.mutation?.rawValue ?? "as written")
+            } else {
+                failedRuns.append((result, []))
+            }
+        }
+        for (result, mutations) in failedRuns {
+            let kind = result.example.kind == .match ? "match example" : "no_match example"
+            var message = "\(result.rule.id): \(kind)\(result.mutation.map { " (\($0.rawValue))" } ?? ""): \(result.failure!)"
+            if result.mutation != nil { message += "\ntext: \(result.text)" }
+            if !mutations.isEmpty { message += "\nfails also: \(mutations.joined(separator: ", "))" }
+            findings.append(CheckFinding(rule: result.rule.id, level: .error, location: result.example.location, message: message))
+        }
+        for warning in warnings(ruleSet) {
+            findings.append(CheckFinding(rule: CheckFinding.warning, level: .warning, location: warning.location, message: warning.message))
+        }
+        if let report, let corpus {
+            let floorsPath = floors ?? (corpus as NSString).appendingPathComponent("floors.yaml")
+            let floorsText = FileManager.default.contents(atPath: floorsPath).map { String(decoding: $0, as: UTF8.self) }
+            let categories = Set(report.rows.map(\.category))
+            for failure in report.failures {
+                let line = floorsText.flatMap { FloorLines.line(of: failure, in: $0, categories: categories) }
+                findings.append(CheckFinding(rule: CheckFinding.floor, level: .error, file: floorsText == nil ? corpus : floorsPath, line: line,
+                                             message: "floor not met: \(failure)"))
+            }
+            for miss in report.mismatches.filter(\.isMiss).prefix(list) {
+                findings.append(CheckFinding(rule: CheckFinding.miss, level: .note, location: miss.record.location,
+                                             message: "\(miss.record.id) [\(miss.record.category)]: expect \(miss.record.expect.rawValue), got \(miss.decision.verdict.rawValue)"))
+            }
+            for alarm in report.mismatches.filter(\.isFalseAlarm).prefix(list) {
+                let rules = alarm.decision.hits.map(\.rule)
+                findings.append(CheckFinding(rule: CheckFinding.falseAlarm, level: .note, location: alarm.record.location,
+                                             message: "\(alarm.record.id) [\(alarm.record.category)]: labelled allow, got \(alarm.decision.verdict.rawValue) (rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", ")))"))
+            }
+        }
+        return findings
+    }
+
+    /// Writes the CI report (SARIF, JUnit, GitHub commands) to standard output, or the SARIF or JUnit
+    /// report to --output (a file that cannot be written: exit 2); text and JSON write their own.
+    private func report(_ writer: CheckReportWriter) throws {
+        let document: String
+        switch chosen {
+        case .sarif: document = writer.sarif()
+        case .junit: document = writer.junit()
+        case .github: document = writer.github()
+        case .text, .json: return
+        }
+        if let output {
+            do {
+                try Data(document.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } catch {
+                throw fileFailure(output, error)
+            }
+            return
+        }
+        Terminal.standardOutput.write(document)
+        Terminal.standardOutput.flush()
     }
 }
 

@@ -58,7 +58,10 @@ struct RuleOptions: ParsableArguments {
     }
 
     /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
-    func load() throws -> RuleSet {
+    func load() throws -> RuleSet { try load(onFailure: { _ in }) }
+
+    /// As ``load()``, handing the problems to `onFailure` (check's CI report) before exiting 2.
+    func load(onFailure: (RuleLoadFailure) -> Void) throws -> RuleSet {
         let location = try checkedLocation()
         let files = location.files
         if let profile, let path = policyFile, !files.exists(path) {
@@ -72,6 +75,7 @@ struct RuleOptions: ParsableArguments {
         } catch {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
             for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
+            onFailure(error)
             throw ExitCode(2)
         }
     }

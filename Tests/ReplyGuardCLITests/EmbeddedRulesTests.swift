@@ -82,9 +82,13 @@ import Testing
         }
         let shipped = files(CLI.root + "/rules")
         #expect(shipped.contains("policy.yaml") && shipped.contains("profiles/posts.yaml") && shipped.contains { $0.hasPrefix("models/") })
-        #expect(files(out) == shipped)
+        // ... and the package's LICENSE and NOTICE (the models' data attributions) beside them.
+        #expect(files(out) == (shipped + ["LICENSE", "NOTICE"]).sorted())
         for file in shipped {
             #expect(FileManager.default.contents(atPath: out + "/" + file) == FileManager.default.contents(atPath: CLI.root + "/rules/" + file), "\(file) differs")
+        }
+        for file in ["LICENSE", "NOTICE"] {
+            #expect(FileManager.default.contents(atPath: out + "/" + file) == FileManager.default.contents(atPath: CLI.root + "/" + file), "\(file) differs")
         }
         // Same digest: embedded, the repository's rules/ (as ./rules and by absolute path), and the export.
         let embedded = Self.digest(try Self.run(["check"], copy))

@@ -64,6 +64,10 @@ public struct Decision: Sendable, Equatable {
     public var suppressed: [Suppression]
     /// Digest of the policy and packs that made the decision.
     public var policy: String
+    /// The replyguard version that made it (``ReplyGuardVersion/string``); a verdict is reproducible from
+    /// the same `engine` and `policy` (normalization and matching change with the engine, not the digest).
+    /// Empty when read back from a record written before the field existed.
+    public var engine: String = ReplyGuardVersion.string
 
     public init(id: MessageID, verdict: Verdict, scores: [String: Int], hits: [Hit], errors: [DecisionError],
                 suppressed: [Suppression], policy: String) {

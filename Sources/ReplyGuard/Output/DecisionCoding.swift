@@ -5,7 +5,7 @@ import Foundation
 /// in the same shape as ``Decision/jsonLine(extra:)`` (which the hot path uses). A numeric id keeps its
 /// text; a `path:line` id reads back as a string.
 extension Decision: Codable {
-    enum CodingKeys: String, CodingKey { case schema, id, verdict, scores, hits, errors, suppressed, policy }
+    enum CodingKeys: String, CodingKey { case schema, id, verdict, scores, hits, errors, suppressed, policy, engine }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -19,6 +19,7 @@ extension Decision: Codable {
                   errors: try container.decodeIfPresent([DecisionError].self, forKey: .errors) ?? [],
                   suppressed: try container.decodeIfPresent([Suppression].self, forKey: .suppressed) ?? [],
                   policy: try container.decodeIfPresent(String.self, forKey: .policy) ?? "")
+        engine = try container.decodeIfPresent(String.self, forKey: .engine) ?? ""
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -31,6 +32,7 @@ extension Decision: Codable {
         try container.encode(errors, forKey: .errors)
         try container.encode(suppressed, forKey: .suppressed)
         try container.encode(policy, forKey: .policy)
+        try container.encode(engine, forKey: .engine)
     }
 
     /// The categories of the decision's hits, in first-hit order (each once).

@@ -91,7 +91,7 @@ extension JSONWriter {
 
 extension Decision {
     /// The decision as one line of JSON (no trailing newline), schema ``Decision/schema``:
-    /// `{"schema","id","verdict","scores","hits":[…],"errors":[…],"suppressed":[…],"policy"}`.
+    /// `{"schema","id","verdict","scores","hits":[…],"errors":[…],"suppressed":[…],"policy","engine"}`.
     public func jsonLine(extra: [(String, String)] = []) -> String {
         var out: [UInt8] = []
         appendJSONLine(to: &out, extra: extra)
@@ -163,6 +163,8 @@ extension Decision {
             raw("],\"policy\":")
         }
         string(policy)
+        raw(",\"engine\":")
+        string(engine)
         for (key, rawJSON) in extra {
             out.append(0x2C)
             string(key)

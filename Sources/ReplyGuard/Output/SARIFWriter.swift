@@ -10,9 +10,16 @@ public struct SARIFWriter: Sendable {
     /// The synthetic rule that decision errors (regex limit, invalid UTF-8, unreadable line) report under.
     public static let errorRuleID = "replyguard.error"
 
-    public init(rules: [Rule]) {
+    /// - Parameter extraRules: rules that are not in a pack (`check`'s load errors, floors), as id, short
+    ///   description and default level (`error`, `warning`, `note`).
+    public init(rules: [Rule], extraRules: [(id: String, description: String, level: String)] = []) {
         var index: [String: Int] = [:]
         var items: [String] = []
+        for extra in extraRules {
+            index[extra.id] = items.count
+            items.append("{\"id\":\(JSONWriter.string(extra.id)),\"name\":\(JSONWriter.string(extra.id)),"
+                + "\"shortDescription\":{\"text\":\(JSONWriter.string(extra.description))},\"defaultConfiguration\":{\"level\":\(JSONWriter.string(extra.level))}}")
+        }
         for rule in rules {
             index[rule.id] = items.count
             items.append("{\"id\":\(JSONWriter.string(rule.id)),\"name\":\(JSONWriter.string(rule.id)),"
@@ -51,6 +58,19 @@ public struct SARIFWriter: Sendable {
                 + "\"message\":{\"text\":\(JSONWriter.string((error.rule.map { "\($0): " } ?? "") + error.message))},"
                 + "\"locations\":[{\"physicalLocation\":{\(location),\"region\":{\"startLine\":\(line)}}}]}")
         }
+    }
+
+    /// Adds one result of rule `ruleID` (a pack's rule or one of the `extraRules`) with `level` (`error`,
+    /// `warning`, `note`) at `uri`, at `line` and `column` when known (1-based). `check` reports a failing
+    /// example at its line in the pack, a load error at the file's line, a floor at the floors file.
+    public mutating func add(ruleID: String, level: String, message: String, uri: String, line: Int?, column: Int?) {
+        var region = ""
+        if let line {
+            region = ",\"region\":{\"startLine\":\(line)" + (column.map { ",\"startColumn\":\($0)" } ?? "") + "}"
+        }
+        results.append("{\"ruleId\":\(JSONWriter.string(ruleID)),\"ruleIndex\":\(ruleIndex[ruleID] ?? 0),\"level\":\(JSONWriter.string(level)),"
+            + "\"message\":{\"text\":\(JSONWriter.string(message))},"
+            + "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\(JSONWriter.string(uri))}\(region)}}]}")
     }
 
     /// The whole SARIF document.

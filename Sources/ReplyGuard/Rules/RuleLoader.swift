@@ -330,7 +330,7 @@ final class YAMLReader {
 
     // MARK: Packs
 
-    static let packKeys = ["pack", "version", "category", "description", "sources", "rules", "model"]
+    static let packKeys = ["pack", "version", "category", "description", "sources", "notice", "rules", "model"]
     static let ruleKeys = ["id", "title", "description", "references", "action", "score", "category", "evasions", "match", "examples",
                            "skip_mutations"]
     static let idCharacters = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -347,6 +347,7 @@ final class YAMLReader {
         let category = string(keys["category"], "category")
         let description = string(keys["description"], "description")
         let sources = stringList(keys["sources"], "sources", allowEmpty: true) ?? []
+        let notice = stringList(keys["notice"], "notice", allowEmpty: true) ?? []
         var rules: [Rule] = []
         for node in keys["rules"].flatMap({ list($0, "rules", allowEmpty: keys["model"] != nil) }) ?? [] {
             if let id, let category, let rule = rule(node, packID: id, packCategory: category) { rules.append(rule) }
@@ -358,7 +359,7 @@ final class YAMLReader {
         guard let id, let version, let category, let description else { return nil }
         if let node = keys["model"] { ruleIDs.append((id + ".model", location(node))) }
         return RulePack(id: id, version: version, category: category, description: description,
-                        sources: sources, rules: rules, file: file, model: model)
+                        sources: sources, rules: rules, file: file, model: model, notice: notice)
     }
 
     func rule(_ node: Node, packID: String, packCategory: String) -> Rule? {

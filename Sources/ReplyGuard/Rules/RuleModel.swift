@@ -188,6 +188,9 @@ public struct RulePack: Sendable {
     public let file: String
     /// The pack's learned scorer (`model: FILE`), if it declares one.
     public var model: PackModel? = nil
+    /// Attribution lines its data requires (`notice:`), each to appear verbatim in the NOTICE file that
+    /// travels with the pack (a model trained on Apache-2.0 or MIT data names them here).
+    public var notice: [String] = []
 }
 
 /// A model a pack declares: the file it was read from and the model. Its hits carry the rule id
