@@ -242,7 +242,8 @@ struct Check: ParsableCommand {
             for alarm in report.mismatches.filter(\.isFalseAlarm).prefix(list) {
                 let rules = alarm.decision.hits.map(\.rule)
                 findings.append(CheckFinding(rule: CheckFinding.falseAlarm, level: .note, location: alarm.record.location,
-                                             message: "\(alarm.record.id) [\(alarm.record.category)]: labelled allow, got \(alarm.decision.verdict.rawValue) (rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", ")))"))
+                                             message: "\(alarm.record.id) [\(alarm.record.category)]: labelled allow, got \(alarm.decision.verdict.rawValue) "
+                                                 + "(rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", ")))"))
             }
         }
         return findings
