@@ -344,23 +344,6 @@ import Glibc
     }
 }
 
-/// A connected TCP socket to the server on 127.0.0.1.
-private func connectedSocket(port: Int) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw ServeTestError("socket: \(errno)") }
-    var timeout = timeval(tv_sec: 30, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { close(fd); throw ServeTestError("connect: errno \(errno)") }
-    return fd
-}
-
 /// Sends `start`, then `drip` one byte every 100 ms, stopping when the server answers or closes.
 private struct Trickle {
     /// The server answered or closed before the last byte was sent.
@@ -368,7 +351,7 @@ private struct Trickle {
     var answer = ""
 
     init(port: Int, start: [UInt8], drip: [UInt8]) throws {
-        let fd = try connectedSocket(port: port)
+        let fd = try HTTPClient.connectedSocket(port: port)
         defer { close(fd) }
         _ = start.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -399,7 +382,7 @@ private final class KeepAlive {
 
     init(port: Int) throws {
         self.port = port
-        fd = try connectedSocket(port: port)
+        fd = try HTTPClient.connectedSocket(port: port)
     }
 
     /// Sends a GET and reads its answer (head and Content-Length body); returns the head and body.

@@ -136,11 +136,11 @@ enum HTTPClient {
         return try exchange(port: port, bytes)
     }
 
-    static func exchange(port: Int, _ bytes: [UInt8]) throws -> HTTPReply {
+    /// A TCP socket connected to the server on 127.0.0.1, reads timing out after `receiveTimeout` seconds.
+    static func connectedSocket(port: Int, receiveTimeout: Int = 30) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ServeTestError("socket: \(errno)") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -149,7 +149,13 @@ enum HTTPClient {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw ServeTestError("connect to port \(port): errno \(errno)") }
+        guard connected == 0 else { close(fd); throw ServeTestError("connect to port \(port): errno \(errno)") }
+        return fd
+    }
+
+    static func exchange(port: Int, _ bytes: [UInt8]) throws -> HTTPReply {
+        let fd = try connectedSocket(port: port, receiveTimeout: 60)
+        defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
