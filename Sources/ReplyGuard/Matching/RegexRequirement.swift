@@ -284,13 +284,13 @@ struct RegexRequirement: Equatable {
                 case 0x50 where peek(2) == 0x3C: // (?P<name>
                     guard skipGroupName(after: 3, close: 0x3E) else { return nil }
                 case 0x26: // (?&name): a subroutine call requires nothing; the filler class is transparent to runs
-                    let start = index + 3
+                    let start = index + 2 // (index is at the `?`)
                     guard skipGroupName(after: 2, close: 0x29) else { return nil }
                     var reading = Reading()
                     reading.fillers = Array(p[start..<index - 1]) == Parser.fillerGroup
                     return reading
-                case 0x28 where Array(p[min(index + 2, p.count)..<min(index + 10, p.count)]) == Parser.define: // (?(DEFINE)…)
-                    index += 10
+                case 0x28 where Array(p[min(index + 1, p.count)..<min(index + 9, p.count)]) == Parser.define: // (?(DEFINE)…)
+                    index += 9
                     guard alternation() != nil, peek() == 0x29 else { return nil }
                     index += 1
                     return .zeroWidth // defines groups, matches nothing where it stands

@@ -4,8 +4,7 @@ import ReplyGuardPCRE2
 /// Fillers in a rule's regex: where a regex lets fillers stand, as they may between the characters of a
 /// word (`闭 嘴`, `去*死`, `138 1234 5678`).
 ///
-/// Two ways to say it, both expanded by the loader into a call of the filler class (see
-/// ``definition(maxFiller:)``):
+/// Two ways to say it, both expanded by the loader into the filler class (see ``expand(_:maxFiller:literals:inline:)``):
 /// - `\F` anywhere outside a character class and a lookbehind: "fillers may stand here". PCRE2 has no
 ///   `\F` (it refuses it as an unsupported escape), so the construct cannot mean anything else.
 /// - `fillers: literals` next to the regex: between every two consecutive letters or digits the pattern
@@ -13,42 +12,37 @@ import ReplyGuardPCRE2
 ///   places between groups, classes and escapes still take an explicit `\F` (`国\F(?:男|女)`).
 ///
 /// The class allows up to `max_filler` fillers as normalization counts them (a run of blanks is one
-/// filler, an HTML tag is one: the folded view keeps tags as written), but not a clause break.
+/// filler, an HTML tag is one), but not a clause break.
 enum RegexFillers {
-    /// The name of the group that holds the filler class in an expanded pattern.
+    /// The name of the group that holds the filler class in a pattern expanded with `inline: false`.
     static let groupName = "__filler"
 
-    /// Each filler slot calls the class as a subroutine (a pattern with a hundred slots stays small).
+    /// A filler slot of a pattern expanded with `inline: false`: a call of the class as a subroutine.
     static let call = "(?&\(groupName))"
 
-    /// The filler class for a `max_filler` of `maxFiller`, defined once at the end of an expanded pattern
-    /// (`(?(DEFINE)…)` matches nothing where it stands). Greedy but not possessive, so what follows may
-    /// still match a filler (`网友\F[:：]` matches `网友：`; PCRE2 backtracks into subroutine calls); each
-    /// filler matches one way but for `<` (a tag, or the symbol), so backtracking stays linear.
+    /// The filler class for a `max_filler` of `maxFiller`, as written out at a slot. Greedy but not
+    /// possessive, so what follows may still match a filler (`网友\F[:：]` matches `网友：`); each filler
+    /// matches one way but for `<` (a tag, or the symbol), so backtracking stays linear.
     ///
-    /// A filler here is a run of blanks (spaces, tabs, line breaks, the braille blank), a tag (`<b>`,
-    /// `</span>`, `<a href=…>`; no `<`, `>` or line break inside), or one other character that is neither
-    /// a letter nor a digit — symbols, emoji, `* · . / - _ # ~` — except what breaks a clause: brackets,
-    /// quotation marks and `，。、；：！？ , ; : ! ? " '`. Words allow those too, but a regex is usually a
-    /// guarded word, and across a clause break it would join two clauses (`男的渣，女的`, `等死，鬼子`,
-    /// `材料（主要）`) far more often than it would catch an evasion.
-    static func definition(maxFiller: Int) -> String {
-        let blanks = #"\t-\r\x20\x{85}\x{2800}"#
-        let tag = #"<[a-zA-Z!?/][^<>\n]*+>"#
-        // (Private-use and unassigned characters are kept by normalization: not fillers either.)
-        let breaks = #"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Co}\p{Cn}，。、；：！？,;:!?"'"#
-        return #"(?(DEFINE)(?<\#(groupName)>(?:[\#(blanks)]++|\#(tag)|[^\p{L}\p{N}\#(breaks)\#(blanks)]){0,\#(maxFiller)}))"#
-    }
-
-    /// Most slots a pattern gets the class written out at (each is about 130 characters).
-    static let inlineLimit = 48
-
-    /// The filler class written out (see ``definition(maxFiller:)``).
+    /// A filler here is a run of blanks (spaces, tabs, line breaks, the braille blank), a tag (`<a href=…>`;
+    /// no `<`, `>` or line break inside: the folded view keeps a tag that carries a link as written), or
+    /// one other character that is neither a letter nor a digit — symbols, emoji, `* · . / - _ # ~` —
+    /// except what breaks a clause: brackets, quotation marks and `，。、；：！？ , ; : ! ? " '`. Words allow
+    /// those too, but a regex is usually a guarded word, and across a clause break it would join two
+    /// clauses (`男的渣，女的`, `等死，鬼子`, `材料（主要）`) far more often than it would catch an evasion.
+    /// Private-use and unassigned characters, which normalization keeps, are no fillers either: whatever
+    /// the class matches is dropped from the kept text, so the prefilter may read `闭\F嘴` as needing 闭嘴.
     static func inlineClass(maxFiller: Int) -> String {
         let blanks = #"\t-\r\x20\x{85}\x{2800}"#
         let tag = #"<[a-zA-Z!?/][^<>\n]*+>"#
         let breaks = #"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Co}\p{Cn}，。、；：！？,;:!?"'"#
         return #"(?:[\#(blanks)]++|\#(tag)|[^\p{L}\p{N}\#(breaks)\#(blanks)]){0,\#(maxFiller)}"#
+    }
+
+    /// The filler class defined once, at the end of a pattern expanded with `inline: false` (`(?(DEFINE)…)`
+    /// matches nothing where it stands; PCRE2 backtracks into subroutine calls).
+    static func definition(maxFiller: Int) -> String {
+        "(?(DEFINE)(?<\(groupName)>\(inlineClass(maxFiller: maxFiller))))"
     }
 
     /// Compiles `expanded` (the expansion of `source` with `count` slots); when PCRE2 finds the class written
@@ -74,13 +68,14 @@ enum RegexFillers {
     /// The pattern is read as PCRE2 reads it: escapes (`\\F` is a backslash and an F), `\Q…\E` quoting,
     /// character classes, quantifiers in braces, group openings (`(?<name>`, `(?i:`), comments, verbs.
     ///
-    /// With few slots (``inlineLimit``) the class is written out at each, which PCRE2 optimizes better; with
-    /// more, or with `inline: false` (when the written-out pattern is too large for PCRE2), each slot calls
-    /// the class defined once at the end.
+    /// The class is written out at each slot (``inlineClass(maxFiller:)``): PCRE2 keeps its start-of-match
+    /// optimizations for such a pattern (a subroutine call turns them off, and the pattern is then tried
+    /// at every position of a message). With `inline: false` — for a pattern PCRE2 finds too large written
+    /// out — each slot calls the class defined once at the end (``definition(maxFiller:)``).
     static func expand(_ pattern: String, maxFiller: Int, literals: Bool = false, inline: Bool = true) -> Result<(pattern: String, count: Int), SyntaxError> {
         var scanner = Scanner(p: Array(pattern.unicodeScalars), filler: call.unicodeScalars, literals: literals)
         if let error = scanner.run() { return .failure(error) }
-        if inline && scanner.count > 0 && scanner.count <= inlineLimit {
+        if inline && scanner.count > 0 {
             return .success((String(scanner.out).replacingOccurrences(of: call, with: inlineClass(maxFiller: maxFiller)), scanner.count))
         }
         if scanner.count > 0 { scanner.out.append(contentsOf: definition(maxFiller: maxFiller).unicodeScalars) }
