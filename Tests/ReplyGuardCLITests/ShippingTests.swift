@@ -223,7 +223,8 @@ import FoundationXML
         let dir = CLI.temporaryDirectory()
         try "{\"id\":\"a\",\"text\":\"今天天气很好\",\"expect\":\"escalate\",\"category\":\"insult\",\"source\":\"test\"}\n"
             .write(toFile: dir + "/insult.jsonl", atomically: true, encoding: .utf8)
-        try "# floors\ndefault: {recall: 0.5, block_recall: 0}\ncategories:\n  spam: {recall: 0.1}\n  insult: {recall: 0.9}\nfiles:\n  other.jsonl:\n    insult: {recall: 0.1}\n  insult.jsonl:\n    clean: {max_flagged_rate: 0.5}\n    insult: {recall: 0.8}\n"
+        try ("# floors\ndefault: {recall: 0.5, block_recall: 0}\ncategories:\n  spam: {recall: 0.1}\n  insult: {recall: 0.9}\n"
+             + "files:\n  other.jsonl:\n    insult: {recall: 0.1}\n  insult.jsonl:\n    clean: {max_flagged_rate: 0.5}\n    insult: {recall: 0.8}\n")
             .write(toFile: dir + "/floors.yaml", atomically: true, encoding: .utf8)
         let github = try CLI.run(["check", "--corpus", dir, "--format", "github"], cwd: CLI.root)
         #expect(github.status == 1, "\(github.stderr)")
