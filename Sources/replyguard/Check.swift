@@ -241,8 +241,9 @@ struct Check: ParsableCommand {
             }
             for alarm in report.mismatches.filter(\.isFalseAlarm).prefix(list) {
                 let rules = alarm.decision.hits.map(\.rule)
+                let verdict = alarm.decision.verdict.rawValue
                 findings.append(CheckFinding(rule: CheckFinding.falseAlarm, level: .note, location: alarm.record.location,
-                                             message: "\(alarm.record.id) [\(alarm.record.category)]: labelled allow, got \(alarm.decision.verdict.rawValue) "
+                                             message: "\(alarm.record.id) [\(alarm.record.category)]: labelled allow, got \(verdict) "
                                                  + "(rules: \(rules.isEmpty ? "none" : rules.joined(separator: ", ")))"))
             }
         }

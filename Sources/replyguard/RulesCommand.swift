@@ -10,7 +10,7 @@ struct RulesCommand: ParsableCommand {
         discussion: """
         Commands that load rules use --rules DIR, else $REPLYGUARD_RULES (when set and not empty), else \
         ./rules (anything by that name), else the rule set built into this binary: rules/ as it was when \
-        the binary was built (packs, policy.yaml, profiles, models). A directory named by --rules or \
+        the binary was built (packs, policy.yaml, profiles, models; with LICENSE and NOTICE). A directory named by --rules or \
         $REPLYGUARD_RULES that does not exist is an error, never a reason to use the built-in set. \
         `check` prints which set it used ("rules: embedded (replyguard …)" or the directory); explain \
         prints it after the policy digest. The digest depends only on the files' contents and the paths \
@@ -50,7 +50,7 @@ struct RulesCommand: ParsableCommand {
             exists or cannot be written.
             """)
 
-        @Argument(help: ArgumentHelp("Directory to write the packs, policy.yaml, profiles/ and models/ into.", valueName: "dir"))
+        @Argument(help: ArgumentHelp("Directory to write the packs, policy.yaml, profiles/, models/, LICENSE and NOTICE into.", valueName: "dir"))
         var directory: String
 
         @Flag(name: .long, help: "Overwrite files that exist.")
