@@ -176,7 +176,7 @@ def main() -> int:
             # textFile decodes each line as UTF-8 on the JVM, putting U+FFFD where bytes are invalid, and
             # RDD.pipe can only pass text: a line a local scan escalates as invalid UTF-8 reaches this
             # stage readable. These lines may hold a U+FFFD written on purpose; check them before trusting
-            # their verdicts (README: "Beyond one machine").
+            # their verdicts (docs/spark.md).
             print(f"scan stage: {replaced.value} line(s) hold U+FFFD, which is what Spark makes of invalid UTF-8: "
                   "escalated at least (a U+FFFD written on purpose is escalated too)", file=sys.stderr)
         summary["lines_with_replacement_character"] = replaced.value
