@@ -207,7 +207,7 @@ public final class ReplyGate: @unchecked Sendable {
     @discardableResult
     public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
                        record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil, order: PublishOrder = .publishThenRecord,
-                       fields: [AuditField] = [], publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
+                       fields: [AuditField] = [], publish: (GateResult) throws -> Void) rethrows -> GateResult {
         var decision = scanner.decide(message)
         var reason: String?
         if holdAll && decision.verdict < .escalate {
@@ -253,6 +253,16 @@ public final class ReplyGate: @unchecked Sendable {
             if result.publishable { try publish(result) }
         }
         return result
+    }
+
+    /// ``handle(_:scanner:original:record:heldOn:order:fields:publish:)`` for a front end that reads the
+    /// result instead of being handed it (what it publishes, it takes from the result — only when
+    /// ``GateResult/publishable``).
+    @discardableResult
+    public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
+                       record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil, order: PublishOrder = .publishThenRecord,
+                       fields: [AuditField] = []) -> GateResult {
+        handle(message, scanner: scanner, original: original(), record: record(), heldOn: heldOn, order: order, fields: fields, publish: { _ in })
     }
 
     /// Writes the audit record of a decided reply (nothing for ``Outcome/stopped``), setting `recorded`
