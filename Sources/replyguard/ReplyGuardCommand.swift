@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import ReplyGuard
-import ReplyGuardGate
 import ReplyGuardEmbeddedRules
+import ReplyGuardGate
 
 @main
 struct ReplyGuardCommand: ParsableCommand {
