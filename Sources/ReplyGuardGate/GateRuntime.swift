@@ -86,8 +86,8 @@ public struct GateConfiguration: Sendable {
 /// front of a chatbot are drivers of a runtime: none opens a queue or an audit log of its own.
 ///
 /// A front end
-/// - decides text without holding it on a scanner of its own (``engine``'s `makeScanner()`, one per
-///   thread at a time) — a streaming proxy checking prefixes;
+/// - decides text without holding it on a scanner from ``scanners`` (`with { scanner in … }`, on any
+///   thread; a scanner is used by one thread at a time) — a streaming proxy checking prefixes;
 /// - puts a complete reply through ``gate`` (`handle(_:scanner:…:heldOn:order:fields:publish:)`) — held
 ///   on its channel when escalated, with ``PublishOrder/recordThenPublish`` when it answers a request,
 ///   its own ``AuditField``s (completion id, model, hold bound, characters released…) added to the one
@@ -104,6 +104,9 @@ public final class GateRuntime: Sendable {
     public let engine: Engine
     public let gate: ReplyGate
     public let desk: ReviewDesk
+    /// Scanners for ``engine``, for deciding text without the gate (a proxy checking a stream's prefixes,
+    /// `/v1/check`) and for the gate's `handle`.
+    public let scanners: ScannerPool
     /// When these rules were loaded.
     public let loadedAt: Date
     private let diagnose: @Sendable (String) -> Void
@@ -115,6 +118,7 @@ public final class GateRuntime: Sendable {
         gate = ReplyGate(engine: engine, ledger: ledger, holdAll: configuration.holdAll, owner: configuration.owner, channel: configuration.channel,
                          resumes: configuration.resumes, diagnose: diagnose)
         desk = ReviewDesk(ledger: ledger, queue: queue)
+        scanners = ScannerPool(engine: engine)
         loadedAt = Date()
     }
 
@@ -169,5 +173,29 @@ public final class GateRuntime: Sendable {
         let unsafe = ReplyGate.unsafeReplies(engine: engine)
         if !unsafe.isEmpty { throw GateRefused(.replies, "the policy's own replies fail the rules", problems: unsafe) }
         return engine
+    }
+}
+
+/// Scanners for one engine. A `MessageScanner` is single-threaded; a caller takes one for the time of
+/// its decisions and gives it back, so there are never more than the concurrent callers (in practice
+/// the service's event-loop or pool threads). Thread-safe: any thread may call ``with(_:)``.
+public final class ScannerPool: @unchecked Sendable { // `free` is only touched under `lock`
+    public let engine: Engine
+    private var free: [MessageScanner] = []
+    private let lock = NSLock()
+
+    public init(engine: Engine) { self.engine = engine }
+
+    /// Runs `body` on a scanner no other thread uses meanwhile. Do not keep the scanner beyond `body`.
+    public func with<T>(_ body: (MessageScanner) throws -> T) rethrows -> T {
+        lock.lock()
+        let scanner = free.popLast() ?? engine.makeScanner()
+        lock.unlock()
+        defer {
+            lock.lock()
+            free.append(scanner)
+            lock.unlock()
+        }
+        return try body(scanner)
     }
 }
