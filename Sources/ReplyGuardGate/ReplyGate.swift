@@ -332,6 +332,14 @@ public final class ReplyGate: @unchecked Sendable {
         return blocking.flatMap { publishing.fallbackReplies[$0] } ?? publishing.fallbackReply
     }
 
+    /// The category a held (or blocked) `decision` is about: its hit with the highest action (a score-only
+    /// hit after those; the first of equals). What a reviewer's rejection labels (`review export`).
+    public static func heldCategory(of decision: Decision) -> String? {
+        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
+        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
+        return best?.element.category
+    }
+
     /// Tries the audit log again when the gate stopped on it and `resumes` (the service calls it from its
     /// health check and timer, so a gate with no traffic comes back too): a line break written (which also
     /// ends a record cut short by the failure) resumes the gate. True when the gate is running.

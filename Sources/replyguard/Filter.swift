@@ -116,8 +116,8 @@ struct Filter: ParsableCommand {
         policy's fallback reply, escalated ones stored in the review queue and replaced by the holding reply. \
         Replies approved with `replyguard review approve` are published by a running filter (in --jsonl mode \
         as the original record, carrying its id). Standard output carries only published replies. \
-        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), standard output \
-        cannot be written, or a fallback/holding reply fails the policy.
+        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), a rule's example \
+        fails (as in `replyguard check`), standard output cannot be written, or a fallback/holding reply fails the policy.
         """)
 
     @OptionGroup var options: FilterOptions

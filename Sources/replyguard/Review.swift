@@ -154,9 +154,7 @@ struct Review: ParsableCommand {
     /// and the decision's verdict.
     static func heldCategory(of record: String) -> (String?, String?) {
         guard let decision = decision(record) else { return (nil, nil) }
-        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
-        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
-        return (best?.element.category, decision.verdict.rawValue)
+        return (ReplyGate.heldCategory(of: decision), decision.verdict.rawValue)
     }
 
     struct AuditOption: ParsableArguments {
