@@ -8,16 +8,13 @@ import ReplyGuard
 /// process has one `seq` in its audit records (`(pid, seq)` is unique), and a reload of the rules hands
 /// the same ledger to the new ``GateRuntime``. Only I/O runs under the lock (a SQLite write may wait
 /// up to 10 s for another process's lock): deciding never does.
-final class GateLedger: @unchecked Sendable { // `store`, `queue` and `audit` are only touched under `lock`
+final class GateLedger: @unchecked Sendable { // `store` and `audit` are only touched under `lock`
     let store: ReviewStore
-    /// `store` when it is a ``ReviewQueue`` (the desk's queries need one).
-    let queue: ReviewQueue?
     let audit: AuditLog?
     private let lock = NSLock()
 
     init(store: ReviewStore, audit: AuditLog?) {
         self.store = store
-        queue = store as? ReviewQueue
         self.audit = audit
     }
 

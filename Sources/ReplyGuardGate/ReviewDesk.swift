@@ -40,6 +40,7 @@ public enum DeskDecision: Sendable, Equatable {
 /// allowed — not on an event loop that must stay responsive.
 public final class ReviewDesk: @unchecked Sendable {
     let ledger: GateLedger
+    /// The ledger's store, as the queue it is (the desk's queries need one); touched under the ledger's lock.
     let queue: ReviewQueue
 
     init(ledger: GateLedger, queue: ReviewQueue) {
