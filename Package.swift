@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "ReplyGuard", targets: ["ReplyGuard"]),
+        .library(name: "ReplyGuardGate", targets: ["ReplyGuardGate"]),
         .executable(name: "replyguard", targets: ["ReplyGuardCLI"]),
     ],
     dependencies: [

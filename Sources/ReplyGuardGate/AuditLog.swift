@@ -26,9 +26,28 @@ public enum FilterAction: String, Sendable, Codable {
     case withdrawn
 }
 
+/// A field a front end adds to the audit record of a message (a proxy's completion id, model, hold
+/// bound, characters released…): `json` is the value as JSON text (``JSONWriter/string(_:)`` for a
+/// string). A name the record already has (`time`, `seq`, `verdict`, …) is the front end's mistake;
+/// readers take the first.
+public struct AuditField: Sendable, Equatable {
+    public var name: String
+    public var json: String
+
+    public init(_ name: String, json: String) {
+        self.name = name
+        self.json = json
+    }
+
+    /// A string-valued field.
+    public static func string(_ name: String, _ value: String) -> AuditField { AuditField(name, json: JSONWriter.string(value)) }
+    /// An integer-valued field.
+    public static func int(_ name: String, _ value: Int) -> AuditField { AuditField(name, json: String(value)) }
+}
+
 /// Appends one JSON line per decision to a file (`--audit`), each with one `write(2)` on an `O_APPEND`
-/// descriptor so concurrent filters can share the file. Not thread-safe: ``ReplyGate`` serializes its
-/// calls.
+/// descriptor so concurrent filters can share the file. A process keeps one (its ``GateRuntime``'s), so
+/// its `(pid, seq)` pairs are unique. Not thread-safe: the gate's ledger serializes its calls.
 public final class AuditLog {
     public let path: String
     private let fd: Int32
@@ -44,16 +63,19 @@ public final class AuditLog {
 
     deinit { close(fd) }
 
-    /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added. Throws
-    /// when the record cannot be written whole (a full disk, /dev/full). After a record was cut off by a
-    /// failure, the next one starts on a line of its own (the cut-off line is not JSON; readers skip it).
-    public func append(record: String, action: FilterAction, review: Int64?, reason: String? = nil, reviewer: String? = nil, note: String? = nil) throws {
+    /// Appends `record` (a JSON object) with `time`, `seq`, `pid`, `action` and `review` added, then
+    /// `fields` (a front end's own). Throws when the record cannot be written whole (a full disk,
+    /// /dev/full). After a record was cut off by a failure, the next one starts on a line of its own (the
+    /// cut-off line is not JSON; readers skip it).
+    public func append(record: String, action: FilterAction, review: Int64?, reason: String? = nil, reviewer: String? = nil, note: String? = nil,
+                       fields extra: [AuditField] = []) throws {
         sequence += 1
         var fields = ",\"time\":\"\(ReviewQueue.timestamp())\",\"seq\":\(sequence),\"pid\":\(getpid()),\"action\":\"\(action.rawValue)\""
         if let review { fields += ",\"review\":\(review)" }
         if let reason { fields += ",\"reason\":" + JSONWriter.string(reason) }
         if let reviewer { fields += ",\"reviewer\":" + JSONWriter.string(reviewer) }
         if let note { fields += ",\"note\":" + JSONWriter.string(note) }
+        for field in extra { fields += "," + JSONWriter.string(field.name) + ":" + field.json }
         var line = record
         if line.hasSuffix("}") { line.removeLast(); line += fields + "}" } else { line = "{\"record\":\(JSONWriter.string(record))\(fields)}" }
         line += "\n"

@@ -1,17 +1,14 @@
 import Foundation
 import ReplyGuard
 
-/// Options of ``StreamFilter``.
-public struct StreamFilterOptions: Sendable {
+/// Options of ``LineTransport``: how replies are framed and read. (Whether to hold every reply, and the
+/// owner's name in the queue, are the gate's: ``GateConfiguration``.)
+public struct LineTransportOptions: Sendable {
     public var format: InputFormat = .text
     public var textField = "text"
     public var idField = "id"
-    /// Escalate every reply that is not blocked ("we don't trust this bot yet").
-    public var holdAll = false
     /// A reply longer than this (bytes) is held unchecked, only its first this-many bytes kept.
     public var maxMessageBytes = defaultMaxMessageBytes
-    /// Identifies this filter in the queue (`pid@host`).
-    public var owner = "\(getpid())@\(ProcessInfo.processInfo.hostName)"
 
     public init() {}
 }
@@ -20,9 +17,11 @@ public struct StreamFilterOptions: Sendable {
 /// a ``ReplyGate``, and writes what the gate says to publish — one output line per input line, in order,
 /// each handed to `publish` as soon as it is decided; in JSON Lines mode only the text value is replaced,
 /// every other byte passes through. Also publishes approved replies. `filter` and `wrap` drive it.
-public final class StreamFilter {
+///
+/// Not thread-safe: one thread feeds it, finishes it and polls it.
+public final class LineTransport {
     public let gate: ReplyGate
-    public let options: StreamFilterOptions
+    public let options: LineTransportOptions
     private let scanner: MessageScanner
     private let reader: MessageReader
     private let publish: ([UInt8]) -> Void
@@ -39,7 +38,7 @@ public final class StreamFilter {
     /// - Parameters:
     ///   - publish: writes one published line (newline included) and flushes it.
     ///   - diagnose: reports a problem to the operator (stderr); never part of the output.
-    public init(gate: ReplyGate, options: StreamFilterOptions, publish: @escaping ([UInt8]) -> Void, diagnose: @escaping (String) -> Void) {
+    public init(gate: ReplyGate, options: LineTransportOptions, publish: @escaping ([UInt8]) -> Void, diagnose: @escaping (String) -> Void) {
         self.gate = gate
         self.options = options
         self.publish = publish
@@ -49,10 +48,10 @@ public final class StreamFilter {
         reader = MessageReader(format: options.format, textField: options.textField, idField: options.idField)
     }
 
-    /// A filter on its own gate over `queue` and `audit`.
-    public convenience init(engine: Engine, queue: ReviewQueue, audit: AuditLog?, options: StreamFilterOptions,
+    /// A transport on its own gate over `queue` and `audit` (tests, embedders; the CLI opens a ``GateRuntime``).
+    public convenience init(engine: Engine, queue: ReviewQueue, audit: AuditLog?, options: LineTransportOptions, holdAll: Bool = false,
                             publish: @escaping ([UInt8]) -> Void, diagnose: @escaping (String) -> Void) {
-        let gate = ReplyGate(engine: engine, store: queue, audit: audit, holdAll: options.holdAll, owner: options.owner, diagnose: diagnose)
+        let gate = ReplyGate(engine: engine, store: queue, audit: audit, holdAll: holdAll, diagnose: diagnose)
         self.init(gate: gate, options: options, publish: publish, diagnose: diagnose)
     }
 

@@ -89,18 +89,37 @@ public struct GateResult: Sendable {
     /// False when the reply's audit record could not be written (the gate then stops, or — resuming —
     /// stays stopped): a caller that has not published yet must not.
     public internal(set) var recorded = true
+    /// Why nothing may be published (the gate has stopped, or this reply's record failed); nil otherwise.
+    public internal(set) var failure: String?
+
+    /// True when the outcome may go out: the gate had not stopped and the reply's record was written.
+    public var publishable: Bool { outcome != .stopped && recorded }
+}
+
+/// When the gate hands a result to its front end's `publish`, relative to writing its audit record.
+public enum PublishOrder: Sendable {
+    /// A pipe (`filter`, `wrap`): publish, then record — the log says `published` only of what was
+    /// written out, and a reply whose record then fails was already out (the gate stops).
+    case publishThenRecord
+    /// A request/response front end (HTTP, proxies): record, then publish — `publish` is called only
+    /// when the record was written and the gate runs (``GateResult/publishable``), so nothing answered
+    /// goes unrecorded.
+    case recordThenPublish
 }
 
 /// The reply gate: message in, decision and outcome out — publish as is, publish the masked text or the
 /// fallback, or hold for review and publish the holding reply (SPEC §6). Transport-free: `filter` and
-/// `wrap` (``StreamFilter``), and `serve` drive it; each decides on its own ``MessageScanner``.
+/// `wrap` (``LineTransport``), `serve` and its front ends drive it; each decides on its own
+/// ``MessageScanner``. A process gets its gate from a ``GateRuntime``.
 ///
 /// Fail closed: a reply that cannot be held durably gets the fallback, never itself; once the audit log
 /// cannot be written the gate stops (``failure``) and every later outcome is ``Outcome/stopped`` — unless
 /// it `resumes`: then each later reply tries its record again, and the first that is written resumes it.
 ///
-/// Thread-safe (`@unchecked Sendable`): deciding runs on the caller's scanner outside any lock; the
-/// store, the audit log and ``failure`` are only touched under `lock`.
+/// Thread-safe (`@unchecked Sendable`): any thread may call any method. Deciding runs on the caller's
+/// scanner outside any lock, and so does picking the outcome; the store and the audit log are touched
+/// only under the ledger's lock (shared with the ``ReviewDesk``), and ``failure`` under `stateLock`
+/// (taken inside the ledger's lock, never around it), so reading ``failure`` never waits on SQLite.
 public final class ReplyGate: @unchecked Sendable {
     public let engine: Engine
     public let publishing: PublishingPolicy
@@ -112,37 +131,44 @@ public final class ReplyGate: @unchecked Sendable {
     /// released only by the kind that held it, so a filter sharing the queue never publishes a reply
     /// an HTTP client is waiting for.
     public let channel: String?
-    private let store: ReviewStore
-    private let audit: AuditLog?
-    /// Called only under `lock`.
+    let ledger: GateLedger
+    /// Called only under the ledger's lock.
     private let diagnose: (String) -> Void
-    private let lock = NSLock()
+    private let stateLock = NSLock()
+    /// Only touched under `stateLock`.
     private var stoppedBecause: String?
     /// Try the audit log again after a failure (the service: nothing it answers is published before its
     /// record is written) instead of stopping for good (the line filters: the reply whose record failed
     /// was already out, and they exit).
     private let resumes: Bool
     /// Approved replies written out whose release could not be marked yet (the queue was busy): marked
-    /// first at the next call, so they are not published again.
+    /// first at the next call, so they are not published again. Only touched under the ledger's lock.
     private var deliveredUnmarked: [Int64] = []
 
+    /// A gate on its own store and audit log (tests, embedders); a process's front ends share one
+    /// through ``GateRuntime``.
     /// - Parameter diagnose: reports a problem to the operator (stderr); never part of the output.
-    public init(engine: Engine, publishing: PublishingPolicy? = nil, store: ReviewStore, audit: AuditLog?,
-                holdAll: Bool = false, owner: String = "\(getpid())@\(ProcessInfo.processInfo.hostName)",
-                channel: String? = nil, resumes: Bool = false, diagnose: @escaping (String) -> Void) {
+    public convenience init(engine: Engine, publishing: PublishingPolicy? = nil, store: ReviewStore, audit: AuditLog?,
+                            holdAll: Bool = false, owner: String = "\(getpid())@\(ProcessInfo.processInfo.hostName)",
+                            channel: String? = nil, resumes: Bool = false, diagnose: @escaping (String) -> Void) {
+        self.init(engine: engine, publishing: publishing, ledger: GateLedger(store: store, audit: audit), holdAll: holdAll, owner: owner,
+                  channel: channel, resumes: resumes, diagnose: diagnose)
+    }
+
+    init(engine: Engine, publishing: PublishingPolicy? = nil, ledger: GateLedger, holdAll: Bool, owner: String,
+         channel: String?, resumes: Bool, diagnose: @escaping (String) -> Void) {
         self.channel = channel
         self.resumes = resumes
         self.engine = engine
         self.publishing = publishing ?? engine.ruleSet.publishing
-        self.store = store
-        self.audit = audit
+        self.ledger = ledger
         self.holdAll = holdAll
         self.owner = owner
         self.diagnose = diagnose
     }
 
     /// Why the gate stopped (the audit log could not be written); once set, nothing more is published.
-    public var failure: String? { lock.withLock { stoppedBecause } }
+    public var failure: String? { stateLock.withLock { stoppedBecause } }
 
     /// Fallback and holding replies that the policy itself would not allow, or that span lines: a gate
     /// must not start with any (it would publish them).
@@ -163,10 +189,10 @@ public final class ReplyGate: @unchecked Sendable {
         }
     }
 
-    /// Decides `message` on `scanner`, holds it when escalated, hands the result to `publish`, then
-    /// records it in the audit log — in that order, so a reply is in the queue before its holding reply
-    /// goes out, and the log says `published` only of what was published. `publish` throwing (the
-    /// output is gone) skips the audit record and rethrows.
+    /// Decides `message` on `scanner`, holds it when escalated, then publishes and records it in the
+    /// order `order` says (see ``PublishOrder``) — a reply is in the queue before its holding reply goes
+    /// out either way. `publish` throwing (the output is gone) skips what had not happened yet and
+    /// rethrows. Only `enqueue` and the audit append run under the ledger's lock.
     /// - Parameters:
     ///   - original: the input as received, stored for review when the message could not be read
     ///     (evaluated only for a reply that is held).
@@ -174,10 +200,14 @@ public final class ReplyGate: @unchecked Sendable {
     ///     only for a reply that is held).
     ///   - heldOn: the store channel to hold this reply on, when not the gate's own ``channel`` (a front
     ///     end of the service whose replies no HTTP client releases, such as Dify's moderation extension).
+    ///   - order: pipes publish first (the default); request/response front ends record first.
+    ///   - fields: the front end's own fields for this reply's audit record (``AuditField``).
+    ///   - publish: with ``PublishOrder/publishThenRecord`` called for every result (``Outcome/stopped``
+    ///     included: publish nothing); with ``PublishOrder/recordThenPublish`` only for a publishable one.
     @discardableResult
     public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
-                       record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil,
-                       publish: (GateResult) throws -> Void = { _ in }) rethrows -> GateResult {
+                       record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil, order: PublishOrder = .publishThenRecord,
+                       fields: [AuditField] = [], publish: (GateResult) throws -> Void) rethrows -> GateResult {
         var decision = scanner.decide(message)
         var reason: String?
         if holdAll && decision.verdict < .escalate {
@@ -185,77 +215,115 @@ public final class ReplyGate: @unchecked Sendable {
             reason = "hold-all"
         }
         let json = decision.jsonLine()
-        var result: GateResult = lock.withLock {
-            guard stoppedBecause == nil || resumes else { return GateResult(decision: decision, outcome: .stopped, reason: reason, record: json) }
+        var result: GateResult
+        if !resumes, let stopped = failure {
+            result = GateResult(decision: decision, outcome: .stopped, reason: reason, record: json, failure: stopped)
+        } else {
             switch decision.verdict {
             case .allow:
-                return GateResult(decision: decision, outcome: .publish, reason: reason, record: json)
+                result = GateResult(decision: decision, outcome: .publish, reason: reason, record: json)
             case .mask:
-                return GateResult(decision: decision, outcome: .masked(decision.masked(message.text, with: publishing.maskWith)), reason: reason, record: json)
+                result = GateResult(decision: decision, outcome: .masked(decision.masked(message.text, with: publishing.maskWith)), reason: reason, record: json)
             case .block:
-                return GateResult(decision: decision, outcome: .fallback(fallback(for: decision)), reason: reason, record: json)
+                result = GateResult(decision: decision, outcome: .fallback(fallback(for: decision)), reason: reason, record: json)
             case .escalate:
                 let expiry = publishing.reviewExpiryMinutes.map { Date().addingTimeInterval(Double($0) * 60) }
                 let held = HeldReply(text: message.error == nil ? message.text : original() ?? message.text, record: record(),
                                      messageID: message.idJSON, decision: json, expiresAt: expiry, channel: heldOn ?? channel)
-                do {
-                    return GateResult(decision: decision, outcome: .hold(review: try store.enqueue(held), reply: publishing.holdingReply), reason: reason, record: json)
-                } catch {
-                    // Fail closed: a reply that cannot be held durably is not published; the fallback is.
-                    diagnose("could not store an escalated reply in the review queue (\(error)); published the fallback reply instead")
-                    return GateResult(decision: decision, outcome: .fallback(fallback(for: decision)), reason: "queue-failed", record: json)
+                let stored: Int64? = ledger.locked {
+                    do { return try ledger.store.enqueue(held) } catch {
+                        // Fail closed: a reply that cannot be held durably is not published; the fallback is.
+                        diagnose("could not store an escalated reply in the review queue (\(error)); published the fallback reply instead")
+                        return nil
+                    }
+                }
+                if let stored {
+                    result = GateResult(decision: decision, outcome: .hold(review: stored, reply: publishing.holdingReply), reason: reason, record: json)
+                } else {
+                    result = GateResult(decision: decision, outcome: .fallback(fallback(for: decision)), reason: "queue-failed", record: json)
                 }
             }
         }
-        try publish(result)
-        if let action = result.outcome.action {
-            var review: Int64?
-            if case .hold(let id, _) = result.outcome { review = id }
-            result.recorded = lock.withLock { logLocked(record: json, action: action, review: review, reason: result.reason) }
+        switch order {
+        case .publishThenRecord:
+            try publish(result)
+            recordResult(&result, fields: fields)
+        case .recordThenPublish:
+            recordResult(&result, fields: fields)
+            if result.publishable { try publish(result) }
         }
         return result
     }
 
-    /// Records a reply that is never published (a partial line left when a wrapped bot died).
-    public func discard(_ message: InputMessage, scanner: MessageScanner) {
-        log(record: scanner.decide(message).jsonLine(), action: .discarded, review: nil, reason: nil)
+    /// ``handle(_:scanner:original:record:heldOn:order:fields:publish:)`` for a front end that reads the
+    /// result instead of being handed it (what it publishes, it takes from the result — only when
+    /// ``GateResult/publishable``).
+    @discardableResult
+    public func handle(_ message: InputMessage, scanner: MessageScanner, original: @autoclosure () -> [UInt8]? = nil,
+                       record: @autoclosure () -> [UInt8]? = nil, heldOn: String? = nil, order: PublishOrder = .publishThenRecord,
+                       fields: [AuditField] = []) -> GateResult {
+        handle(message, scanner: scanner, original: original(), record: record(), heldOn: heldOn, order: order, fields: fields, publish: { _ in })
     }
 
-    /// Expires replies past their review time and hands every approved one to `publish`, at least once
-    /// across all gates sharing the store: each is claimed, handed over, and only then marked released,
-    /// so a process killed while `publish` writes leaves it to be claimed again (and maybe published
-    /// twice, never lost). A store locked by another process is skipped until the next call: replies
-    /// being decided never wait on it.
+    /// Writes the audit record of a decided reply (nothing for ``Outcome/stopped``), setting `recorded`
+    /// and `failure`.
+    private func recordResult(_ result: inout GateResult, fields: [AuditField]) {
+        guard let action = result.outcome.action else {
+            result.recorded = false
+            if result.failure == nil { result.failure = failure ?? "the gate has stopped" }
+            return
+        }
+        var review: Int64?
+        if case .hold(let id, _) = result.outcome { review = id }
+        let (recorded, why) = ledger.locked {
+            let done = logLocked(record: result.record, action: action, review: review, reason: result.reason, fields: fields)
+            return (done, done ? nil : failure)
+        }
+        result.recorded = recorded
+        result.failure = recorded ? nil : why ?? "the audit log cannot be written"
+    }
+
+    /// Records a reply that is never published (a partial line left when a wrapped bot died).
+    public func discard(_ message: InputMessage, scanner: MessageScanner) {
+        let record = scanner.decide(message).jsonLine()
+        ledger.locked { _ = logLocked(record: record, action: .discarded, review: nil, reason: nil) }
+    }
+
+    /// Expires replies past their review time and hands every approved one of this gate's ``channel`` to
+    /// `publish`, at least once across all gates sharing the store: each is claimed, handed over, and only
+    /// then marked released, so a process killed while `publish` writes leaves it to be claimed again
+    /// (and maybe published twice, never lost). A store locked by another process is skipped until the
+    /// next call: replies being decided never wait on it. `publish` runs under the ledger's lock.
     public func releaseApproved(publish: (ReviewItem) -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard stoppedBecause == nil else { return }
-        do {
-            try store.withoutWaiting {
-                while let id = deliveredUnmarked.first {
-                    _ = try store.markReleased(id, by: owner, now: Date())
-                    deliveredUnmarked.removeFirst()
+        ledger.locked {
+            guard failure == nil else { return }
+            let store = ledger.store
+            do {
+                try store.withoutWaiting {
+                    while let id = deliveredUnmarked.first {
+                        _ = try store.markReleased(id, by: owner, now: Date())
+                        deliveredUnmarked.removeFirst()
+                    }
+                    for item in try store.expire(now: Date()) {
+                        logLocked(record: item.decision, action: .expired, review: item.id, reason: nil)
+                    }
+                    while failure == nil, let item = try store.claimNext(by: owner, channel: channel, lease: ReviewQueue.defaultLease, now: Date()) {
+                        publish(item)
+                        // Written: from here on it must not be published again, even if the audit log fails.
+                        deliveredUnmarked.append(item.id)
+                        logLocked(record: item.decision, action: .released, review: item.id, reason: nil)
+                        _ = try store.markReleased(item.id, by: owner, now: Date())
+                        deliveredUnmarked.removeLast()
+                    }
                 }
-                for item in try store.expire(now: Date()) {
-                    logLocked(record: item.decision, action: .expired, review: item.id, reason: nil)
-                }
-                while stoppedBecause == nil, let item = try store.claimNext(by: owner, channel: channel, lease: ReviewQueue.defaultLease, now: Date()) {
-                    publish(item)
-                    // Written: from here on it must not be published again, even if the audit log fails.
-                    deliveredUnmarked.append(item.id)
-                    logLocked(record: item.decision, action: .released, review: item.id, reason: nil)
-                    _ = try store.markReleased(item.id, by: owner, now: Date())
-                    deliveredUnmarked.removeLast()
-                }
+            } catch ReviewStoreError.busy {
+                // Another process is writing; next time.
+            } catch {
+                diagnose("review queue: \(error)")
             }
-        } catch ReviewStoreError.busy {
-            // Another process is writing; next time.
-        } catch {
-            diagnose("review queue: \(error)")
         }
     }
 
-    /// The fallback for a blocked decision: the blocking category's own, else the policy's.
     /// The fallback reply for a blocked `decision`: the policy's reply for the category that blocked, else
     /// its general fallback reply.
     public func fallback(for decision: Decision) -> String {
@@ -264,8 +332,12 @@ public final class ReplyGate: @unchecked Sendable {
         return blocking.flatMap { publishing.fallbackReplies[$0] } ?? publishing.fallbackReply
     }
 
-    private func log(record: String, action: FilterAction, review: Int64?, reason: String?) {
-        lock.withLock { _ = logLocked(record: record, action: action, review: review, reason: reason) }
+    /// The category a held (or blocked) `decision` is about: its hit with the highest action (a score-only
+    /// hit after those; the first of equals). What a reviewer's rejection labels (`review export`).
+    public static func heldCategory(of decision: Decision) -> String? {
+        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
+        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
+        return best?.element.category
     }
 
     /// Tries the audit log again when the gate stopped on it and `resumes` (the service calls it from its
@@ -273,28 +345,32 @@ public final class ReplyGate: @unchecked Sendable {
     /// ends a record cut short by the failure) resumes the gate. True when the gate is running.
     @discardableResult
     public func resumeIfStopped() -> Bool {
-        lock.withLock {
-            guard stoppedBecause != nil else { return true }
-            guard resumes, let audit else { return false }
+        guard failure != nil else { return true }
+        guard resumes, let audit = ledger.audit else { return false }
+        return ledger.locked {
+            guard failure != nil else { return true }
             do { try audit.endLine() } catch { return false }
-            stoppedBecause = nil
+            stateLock.withLock { stoppedBecause = nil }
             diagnose("the audit log \(audit.path) can be written again: resumed")
             return true
         }
     }
 
     /// Appends an audit record; a failure stops the gate (fail closed: no reply goes unrecorded). False
-    /// when the record was not written.
+    /// when the record was not written. Call under the ledger's lock.
     @discardableResult
-    private func logLocked(record: String, action: FilterAction, review: Int64?, reason: String?) -> Bool {
-        guard let audit else { return true }
-        guard stoppedBecause == nil || resumes else { return false }
-        do { try audit.append(record: record, action: action, review: review, reason: reason) } catch {
-            stoppedBecause = "cannot write the audit log \(audit.path) (\(RuleFiles.plainReason(error))); stopped so that no reply goes unrecorded"
+    private func logLocked(record: String, action: FilterAction, review: Int64?, reason: String?, fields: [AuditField] = []) -> Bool {
+        guard let audit = ledger.audit else { return true }
+        let stopped = failure
+        guard stopped == nil || resumes else { return false }
+        do { try audit.append(record: record, action: action, review: review, reason: reason, fields: fields) } catch {
+            stateLock.withLock {
+                stoppedBecause = "cannot write the audit log \(audit.path) (\(RuleFiles.plainReason(error))); stopped so that no reply goes unrecorded"
+            }
             return false
         }
-        if stoppedBecause != nil {
-            stoppedBecause = nil
+        if stopped != nil {
+            stateLock.withLock { stoppedBecause = nil }
             diagnose("the audit log \(audit.path) can be written again: resumed")
         }
         return true

@@ -100,25 +100,27 @@ extension ServerApp {
                 }
             }
             let message = InputMessage(id: .string("dify:\(app)"), text: decided, error: nil, idJSON: jsonString("dify:\(app)"))
-            let (result, publishable) = state.gate.handle(message, scanner: scanner, heldOn: ServerApp.difyChannel)
+            // Recorded (and held) before Dify is answered: a reply whose record fails is answered flagged.
+            var answered: DifyAnswer?
+            let result = state.gate.handle(message, scanner: scanner, heldOn: ServerApp.difyChannel, order: .recordThenPublish) { result in
+                switch result.outcome {
+                case .publish:
+                    answered = DifyAnswer(flagged: false, action: "direct_output", preset: "", text: nil)
+                case .masked(let masked):
+                    answered = DifyAnswer(flagged: true, action: "overridden", preset: "",
+                                          text: joined == 0 ? masked : DifyStreams.masked(text, from: result.decision, shiftedBy: joined, with: state.engine.ruleSet.publishing.maskWith))
+                case .fallback(let reply), .hold(_, let reply):
+                    answered = DifyAnswer(flagged: true, action: "direct_output", preset: reply, text: nil)
+                case .stopped:
+                    answered = nil
+                }
+            }
             metrics.record(result.decision)
-            guard publishable else {
+            guard let answer = answered else {
                 if case .hold(let review, _) = result.outcome {
-                    try? state.gate.withdraw([review], because: "its audit record could not be written; Dify was told to show the fallback reply")
+                    try? state.desk.withdraw([review], because: "its audit record could not be written; Dify was told to show the fallback reply")
                 }
                 return DifyAnswer(flagged: true, action: "direct_output", preset: fallback, text: nil)
-            }
-            let answer: DifyAnswer
-            switch result.outcome {
-            case .publish:
-                answer = DifyAnswer(flagged: false, action: "direct_output", preset: "", text: nil)
-            case .masked(let masked):
-                answer = DifyAnswer(flagged: true, action: "overridden", preset: "",
-                                    text: joined == 0 ? masked : DifyStreams.masked(text, from: result.decision, shiftedBy: joined, with: state.engine.ruleSet.publishing.maskWith))
-            case .fallback(let reply), .hold(_, let reply):
-                answer = DifyAnswer(flagged: true, action: "direct_output", preset: reply, text: nil)
-            case .stopped:
-                answer = DifyAnswer(flagged: true, action: "direct_output", preset: fallback, text: nil)
             }
             difyStreams.remember(app: app, text: text, answer: answer)
             return answer

@@ -55,9 +55,9 @@ extension ServerApp {
             let note = fields["note"].flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
             let notice: String
             do {
-                let done = try state.gate.decide(number, approve: choice == "approve", note: note, by: reviewer.name)
-                notice = done ? "Review \(number) \(choice == "approve" ? "approved" : "rejected") by \(reviewer.name)."
-                    : "Review \(number) is no longer pending (already decided, or expired); nothing was changed."
+                let outcome = try state.desk.decide(number, approve: choice == "approve", note: note, by: reviewer.name)
+                notice = outcome.refusal.map { "Review \(number) \($0); nothing was changed." }
+                    ?? "Review \(number) \(choice == "approve" ? "approved" : "rejected") by \(reviewer.name)."
             } catch let error as AuditWriteError {
                 notice = "The decision could not be recorded: \(error). Nothing was changed: review \(number) is still pending."
             } catch {
@@ -74,9 +74,9 @@ extension ServerApp {
         let pending: [ReviewItem], decided: [ReviewItem]
         do {
             // Expiring needs the audit log; the page shows the queue even when the log cannot be written.
-            try? state.gate.expire()
-            pending = try state.gate.list(.pending)
-            decided = try state.gate.recentlyDecided(limit: 50)
+            try? state.desk.expire()
+            pending = try state.desk.list(.pending)
+            decided = try state.desk.recentlyDecided(limit: 50)
         } catch {
             return .html(503, HTML.document(title: "Queue unavailable", body: "<main><h1>The review queue cannot be read</h1><p>\(HTML.escape("\(error)"))</p></main>"))
         }
@@ -92,28 +92,9 @@ extension ServerApp {
         body += "</section><section aria-labelledby=\"decided-h\"><h2 id=\"decided-h\">Decided</h2>"
         body += decided.isEmpty ? "<p>None yet.</p>" : HTML.decidedTable(Array(decided))
         body += "</section><section aria-labelledby=\"audit-h\"><h2 id=\"audit-h\">Audit trail</h2>"
-        body += HTML.auditTable(configuration.auditPath.map { AuditTail.read(path: $0, lines: 50) })
+        body += HTML.auditTable(state.desk.auditTail(lines: 50))
         body += "</section></main>"
         return .html(200, HTML.document(title: "replyguard review (\(pending.count) pending)", body: body))
-    }
-}
-
-/// The last lines of the audit log, newest first.
-enum AuditTail {
-    /// Records that do not read as audit records (another program's lines) are left out.
-    /// Only a regular file is read (an audit log on a pipe or device has no tail to read).
-    static func read(path: String, lines: Int) -> [AuditRecord] {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, let handle = FileHandle(forReadingAtPath: path) else { return [] }
-        defer { try? handle.close() }
-        let size = (try? handle.seekToEnd()) ?? 0
-        let start = size > 256 * 1024 ? size - 256 * 1024 : 0
-        try? handle.seek(toOffset: start)
-        let data = (try? handle.readToEnd()) ?? Data()
-        var text = Substring(String(decoding: data, as: UTF8.self))
-        if start > 0, let newline = text.firstIndex(of: "\n") { text = text[text.index(after: newline)...] }
-        let decoder = JSONDecoder()
-        return text.split(separator: "\n").suffix(lines).reversed().compactMap { try? decoder.decode(AuditRecord.self, from: Data($0.utf8)) }
     }
 }
 

@@ -43,11 +43,18 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     var maxBodyBytes: Int { configuration.maxBodyBytes }
 
     /// Loads and checks the rules; throws why when they cannot be served.
-    public init(configuration: ServeConfiguration) throws(RulesRefused) {
+    public init(configuration: ServeConfiguration) throws(GateRefused) {
         self.configuration = configuration
         access = Access(token: configuration.token, hostNames: configuration.hostNames, trustedProxies: configuration.trustedProxies)
-        current = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
+        var gate = GateConfiguration(rules: configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath)
+        gate.holdAll = configuration.holdAll
+        gate.channel = ServerApp.httpChannel
+        gate.resumes = true
+        current = ServingState(try GateRuntime.open(gate, diagnose: { FileHandle.standardError.write(Data("replyguard serve: \($0)\n".utf8)) }))
     }
+
+    /// The store channel of replies held by the service's `/v1/filter` (released by its clients).
+    static let httpChannel = "http"
 
     var state: ServingState {
         stateLock.lock()
@@ -59,11 +66,11 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
 
     /// Loads the rules again; on any problem the running rules stay and the reasons are returned.
     @discardableResult
-    public func reload() -> Result<String, RulesRefused> {
+    public func reload() -> Result<String, GateRefused> {
         reloadLock.lock()
         defer { reloadLock.unlock() }
         do {
-            let fresh = try ServingState.load(configuration.rules, queuePath: configuration.queuePath, auditPath: configuration.auditPath, holdAll: configuration.holdAll)
+            let fresh = ServingState(try state.runtime.reloaded())
             stateLock.lock()
             current = fresh
             stateLock.unlock()
@@ -79,7 +86,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     /// be written again (called periodically).
     public func expireReviews() {
         state.gate.resumeIfStopped()
-        try? state.gate.expire()
+        try? state.desk.expire()
     }
 
     func tooLarge(declared: Int?) -> HTTPResponse {
@@ -194,29 +201,30 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         do { messages = try RequestBody.messages(body) } catch { return ServerApp.refused(error) }
         let state = self.state
         var results: [String] = []
-        var stopped = false
+        var stopped: String?
         var held: [Int64] = []
         state.scanners.with { scanner in
-            for message in messages where !stopped {
-                let (result, publishable) = state.gate.handle(message, scanner: scanner)
+            for message in messages where stopped == nil {
+                let result = state.gate.handle(message, scanner: scanner, order: .recordThenPublish) { result in
+                    guard let action = ServerApp.actionName(result.outcome) else { return }
+                    metrics.record(outcome: action)
+                    let reply = result.outcome.replacement ?? String(decoding: message.text, as: UTF8.self)
+                    var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(action)\",\"reply\":\(jsonString(reply))"
+                    if case .hold(let review, _) = result.outcome { object += ",\"review\":\(review)" }
+                    object += ",\"verdict\":\"\(result.decision.verdict.rawValue)\",\"decision\":\(result.record)}"
+                    results.append(object)
+                }
                 if case .hold(let review, _) = result.outcome { held.append(review) }
                 metrics.record(result.decision)
-                guard publishable, let action = ServerApp.actionName(result.outcome) else { stopped = true; break }
-                metrics.record(outcome: action)
-                let reply = result.outcome.replacement ?? String(decoding: message.text, as: UTF8.self)
-                var object = "{\"id\":\(message.idJSON ?? jsonString(message.id.description)),\"action\":\"\(action)\",\"reply\":\(jsonString(reply))"
-                if case .hold(let review, _) = result.outcome { object += ",\"review\":\(review)" }
-                object += ",\"verdict\":\"\(result.decision.verdict.rawValue)\",\"decision\":\(result.record)}"
-                results.append(object)
+                if !result.publishable { stopped = result.failure ?? "the gate has stopped" }
             }
         }
-        if stopped {
+        if let failure = stopped {
             // Fail closed: the audit log failed, so nothing may be published — not even the replies
             // decided before in this request. The client never learns the review ids of the replies this
             // request held: withdraw them, so none waits for a release that cannot come.
-            let failure = state.gate.failure ?? "the gate has stopped"
             if !held.isEmpty {
-                try? state.gate.withdraw(held, because: "the request that held it failed (HTTP 503: \(failure)); the client was told to publish nothing")
+                try? state.desk.withdraw(held, because: "the request that held it failed (HTTP 503: \(failure)); the client was told to publish nothing")
             }
             return .error(503, "stopped: \(failure); publish nothing")
         }
@@ -243,14 +251,14 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     private func release(_ id: String) -> HTTPResponse {
         guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
         do {
-            if let item = try state.gate.release(number, by: "serve \(getpid())@\(ProcessInfo.processInfo.hostName)") {
+            if let item = try state.desk.release(number, channel: ServerApp.httpChannel, by: "serve \(getpid())@\(ProcessInfo.processInfo.hostName)") {
                 return .json(200, ServerApp.reviewJSON(item, reply: true))
             }
-            guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            guard let item = try state.desk.item(number) else { return .error(404, "no review \(number)") }
             if item.channel == ServerApp.difyChannel {
                 return .error(409, "review \(number) was held for Dify, which cannot take a reply back: read an approved one on the review page or with replyguard review list")
             }
-            if item.channel != GateCalls.channel {
+            if item.channel != ServerApp.httpChannel {
                 return .error(409, "review \(number) was held by a line filter, not over HTTP: a filter on the queue publishes it, this service does not")
             }
             return .error(409, "review \(number) is \(item.status.rawValue), not approved: nothing to publish")
@@ -265,7 +273,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     private func review(_ id: String) -> HTTPResponse {
         guard let number = Int64(id), number > 0 else { return .error(400, "a review id is a positive integer") }
         do {
-            guard let item = try state.gate.item(number) else { return .error(404, "no review \(number)") }
+            guard let item = try state.desk.item(number) else { return .error(404, "no review \(number)") }
             return .json(200, ServerApp.reviewJSON(item))
         } catch {
             return .error(503, "the review queue cannot be read: \(error)")
@@ -294,7 +302,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
 
     private func metricsResponse() -> HTTPResponse {
         let state = self.state
-        let depth = try? state.gate.depth()
+        let depth = (try? state.desk.counts()).map { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) }
         return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
                             body: Array(metrics.render(queueDepth: depth, rulesLoaded: state.loadedAt, rules: state.ruleCount).utf8))
     }

@@ -36,50 +36,49 @@ struct FilterOptions: ParsableArguments {
         if !jsonl && (textField != "text" || idField != "id") { throw ValidationError("--text-field and --id-field need --jsonl") }
     }
 
-    /// Loads everything a filter needs, or reports why not and exits with `failureCode`.
-    func makeFilter(failureCode: Int32) throws -> StreamFilter {
-        let ruleSet: RuleSet
-        do { ruleSet = try ruleOptions.load() } catch { throw ExitCode(failureCode) }
-        let engine = Engine(ruleSet: ruleSet)
-        let unsafe = ReplyGate.unsafeReplies(engine: engine)
-        guard unsafe.isEmpty else {
-            for problem in unsafe { Terminal.standardError.write("Error: refusing to start: \(problem)\n") }
+    /// Opens the gate (``GateRuntime``: rules and their examples checked, the policy's own replies,
+    /// a writable queue, the audit log) and a line transport on it, or reports why not and exits with
+    /// `failureCode`.
+    func makeFilter(failureCode: Int32) throws -> LineTransport {
+        let source: RuleSource
+        do { source = try ruleOptions.source() } catch { throw ExitCode(failureCode) }
+        var configuration = GateConfiguration(rules: source, queuePath: queue ?? ReviewQueue.defaultPath, auditPath: audit)
+        configuration.holdAll = holdAll
+        let runtime: GateRuntime
+        do {
+            runtime = try GateRuntime.open(configuration, diagnose: { Terminal.standardError.write("replyguard: \($0)\n") })
+        } catch {
+            refused(error)
             throw ExitCode(failureCode)
         }
-        let queuePath = queue ?? ReviewQueue.defaultPath
-        let reviewQueue: ReviewQueue
-        do { reviewQueue = try ReviewQueue(path: queuePath) } catch {
-            Terminal.standardError.write(FileErrors.line(queuePath, error, what: "cannot open the review queue"))
-            throw ExitCode(failureCode)
-        }
-        guard !reviewQueue.isReadOnly else {
-            Terminal.standardError.write("Error: the review queue \(queuePath) is read-only for this user: escalated replies could not be held; make it writable or use --queue\n")
-            throw ExitCode(failureCode)
-        }
-        var log: AuditLog?
-        if let audit {
-            do { log = try AuditLog(path: audit) } catch {
-                Terminal.standardError.write(FileErrors.line(audit, error, what: "cannot open the audit log"))
-                throw ExitCode(failureCode)
-            }
-        }
-        var options = StreamFilterOptions()
+        var options = LineTransportOptions()
         options.format = jsonl ? .jsonl : .text
         options.textField = textField
         options.idField = idField
-        options.holdAll = holdAll
         options.maxMessageBytes = maxMessageSize.bytes
         let out = Terminal.standardOutput
-        return StreamFilter(engine: engine, queue: reviewQueue, audit: log, options: options,
-                            publish: { bytes in out.write(bytes); out.flush() },
-                            diagnose: { Terminal.standardError.write("replyguard: \($0)\n") })
+        return LineTransport(gate: runtime.gate, options: options,
+                             publish: { bytes in out.write(bytes); out.flush() },
+                             diagnose: { Terminal.standardError.write("replyguard: \($0)\n") })
     }
+}
+
+/// Prints why a gate did not start: a file error as `replyguard: PATH: what: reason`, anything else as
+/// `error: summary; <consequence>` with every problem on a line of its own.
+func refused(_ error: GateRefused, consequence: String = "not started") {
+    if let file = error.file {
+        let what = error.check == .audit ? "cannot open the audit log" : "cannot open the review queue"
+        Terminal.standardError.write(FileErrors.line(file.path, file.error, what: what))
+        return
+    }
+    Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + error.summary + "; \(consequence)\n")
+    for problem in error.problems { Terminal.standardError.write(problem + "\n") }
 }
 
 /// Reads `fd` until end of input, feeding the filter and polling the review queue between reads.
 /// Returns when the input ends (or fails), or — when `finished` is given — once it reports true and
 /// what was already written to `fd` has been read (a bot's orphaned children may keep the pipe open).
-func pump(fd: Int32, into filter: StreamFilter, pollInterval: Double, finished: (() -> Bool)? = nil) {
+func pump(fd: Int32, into filter: LineTransport, pollInterval: Double, finished: (() -> Bool)? = nil) {
     let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 1 << 16)
     defer { buffer.deallocate() }
     var lastPoll = Date()
@@ -117,8 +116,8 @@ struct Filter: ParsableCommand {
         policy's fallback reply, escalated ones stored in the review queue and replaced by the holding reply. \
         Replies approved with `replyguard review approve` are published by a running filter (in --jsonl mode \
         as the original record, carrying its id). Standard output carries only published replies. \
-        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), standard output \
-        cannot be written, or a fallback/holding reply fails the policy.
+        Exit 0 at end of input, 2 when rules, queue or audit log cannot be used (or written), a rule's example \
+        fails (as in `replyguard check`), standard output cannot be written, or a fallback/holding reply fails the policy.
         """)
 
     @OptionGroup var options: FilterOptions

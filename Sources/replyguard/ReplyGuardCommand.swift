@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ReplyGuard
 import ReplyGuardEmbeddedRules
+import ReplyGuardGate
 
 @main
 struct ReplyGuardCommand: ParsableCommand {
@@ -57,12 +58,15 @@ struct RuleOptions: ParsableArguments {
         return location
     }
 
-    /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
-    func load() throws -> RuleSet { try load(onFailure: { _ in }) }
-
-    /// As ``load()``, handing the problems to `onFailure` (check's CI report) before exiting 2.
-    func load(onFailure: (RuleLoadFailure) -> Void) throws -> RuleSet {
+    /// Where the rules come from for a ``GateRuntime`` (which loads and checks them): the checked
+    /// location and policy file; a missing --profile is reported here (exit 2) with the known ones.
+    func source() throws -> RuleSource {
         let location = try checkedLocation()
+        try checkProfile(location)
+        return RuleSource(rulesDirectory: location.directory, policyFile: policyFile, files: location.files)
+    }
+
+    private func checkProfile(_ location: RuleLocation) throws {
         let files = location.files
         if let profile, let path = policyFile, !files.exists(path) {
             let dir = files.resolve("profiles", in: location.directory)
@@ -70,6 +74,16 @@ struct RuleOptions: ParsableArguments {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "no profile '\(profile)' (\(path) not found); profiles: \(known.isEmpty ? "none" : known.joined(separator: ", "))\n")
             throw ExitCode(2)
         }
+    }
+
+    /// Loads the rule set, or prints every problem to stderr and exits 2 (fail closed).
+    func load() throws -> RuleSet { try load(onFailure: { _ in }) }
+
+    /// As ``load()``, handing the problems to `onFailure` (check's CI report) before exiting 2.
+    func load(onFailure: (RuleLoadFailure) -> Void) throws -> RuleSet {
+        let location = try checkedLocation()
+        let files = location.files
+        try checkProfile(location)
         do {
             return try RuleLoader.load(rulesDirectory: location.directory, policyFile: policyFile, files: files)
         } catch {

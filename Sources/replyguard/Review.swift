@@ -6,17 +6,22 @@ import ReplyGuardGate
 struct Review: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show, approve or reject replies held for human review.",
-        discussion: "Exit 0 on success, 1 when the review does not exist or is no longer pending, 2 when the queue cannot be opened.",
+        discussion: """
+        Approvals and rejections are recorded in the audit log given with --audit (the file `filter`, `wrap` or \
+        `serve` write with their --audit), as the review page records them. \
+        Exit 0 on success, 1 when the review does not exist or is no longer pending, 2 when the queue or the audit \
+        log cannot be opened or written (nothing is then changed).
+        """,
         subcommands: [List.self, Show.self, Approve.self, Reject.self, Export.self])
 
     struct QueueOption: ParsableArguments {
         @Option(name: .long, help: ArgumentHelp("Review queue file (default: $REPLYGUARD_QUEUE or ~/.local/share/replyguard/review-queue.sqlite3).", valueName: "path"))
         var queue: String?
 
-        func open() throws -> ReviewQueue {
-            let path = queue ?? ReviewQueue.defaultPath
-            do { return try ReviewQueue(path: path) } catch {
-                Terminal.standardError.write(FileErrors.line(path, error, what: "cannot open the review queue"))
+        /// The reviewer's desk on the queue (and on `audit`, where decisions are recorded), or exit 2.
+        func open(audit: String? = nil) throws -> ReviewDesk {
+            do { return try ReviewDesk.open(queuePath: queue ?? ReviewQueue.defaultPath, auditPath: audit) } catch {
+                refused(error)
                 throw ExitCode(2)
             }
         }
@@ -47,7 +52,7 @@ struct Review: ParsableCommand {
         @Flag(name: .long, help: "One JSON object per reply.") var json = false
 
         func run() throws {
-            let items = try queue.open().list(status: status == .all ? nil : ReviewStatus(rawValue: status.rawValue))
+            let items = try queue.open().list(status == .all ? nil : ReviewStatus(rawValue: status.rawValue))
             let out = Terminal.standardOutput
             for item in items {
                 if json {
@@ -92,8 +97,9 @@ struct Review: ParsableCommand {
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
         @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
+        @OptionGroup var audit: AuditOption
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: true, note: note, reviewer: reviewer) }
+        func run() throws { try Review.decide(queue: queue, audit: audit, id: id, approve: true, note: note, reviewer: reviewer) }
     }
 
     struct Reject: ParsableCommand {
@@ -102,8 +108,9 @@ struct Review: ParsableCommand {
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
         @Option(name: .long, help: "Who decides (kept with the review; default: $USER).") var reviewer: String?
+        @OptionGroup var audit: AuditOption
 
-        func run() throws { try Review.decide(queue: queue, id: id, approve: false, note: note, reviewer: reviewer) }
+        func run() throws { try Review.decide(queue: queue, audit: audit, id: id, approve: false, note: note, reviewer: reviewer) }
     }
 
     struct Export: ParsableCommand {
@@ -116,7 +123,7 @@ struct Review: ParsableCommand {
         @Option(name: .long, help: "Category for rejected replies whose decision names none.") var category: String?
 
         func run() throws {
-            let items = try queue.open().list(status: nil)
+            let items = try queue.open().list(nil)
             let out = Terminal.standardOutput
             var written = 0, skipped = 0
             for item in items {
@@ -147,26 +154,33 @@ struct Review: ParsableCommand {
     /// and the decision's verdict.
     static func heldCategory(of record: String) -> (String?, String?) {
         guard let decision = decision(record) else { return (nil, nil) }
-        func rank(_ hit: Hit) -> Int { hit.action?.rank ?? -1 }
-        let best = decision.hits.enumerated().max { a, b in rank(a.element) != rank(b.element) ? rank(a.element) < rank(b.element) : a.offset > b.offset }
-        return (best?.element.category, decision.verdict.rawValue)
+        return (ReplyGate.heldCategory(of: decision), decision.verdict.rawValue)
     }
 
-    static func decide(queue: QueueOption, id: Int64, approve: Bool, note: String?, reviewer: String?) throws {
-        let reviewQueue = try queue.open()
+    struct AuditOption: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("Record the decision in this audit log (JSON Lines; the file the filter or server writes with --audit).", valueName: "file"))
+        var audit: String?
+    }
+
+    /// Approves or rejects through the ``ReviewDesk``: stored in the queue and recorded in the audit
+    /// log together (a record that cannot be written leaves the reply pending, exit 2).
+    static func decide(queue: QueueOption, audit: AuditOption, id: Int64, approve: Bool, note: String?, reviewer: String?) throws {
+        let desk = try queue.open(audit: audit.audit)
         let environment = ProcessInfo.processInfo.environment
         let name = reviewer ?? environment["USER"] ?? environment["LOGNAME"] ?? "unknown"
-        guard try reviewQueue.decide(id, approve: approve, note: note, by: name) else {
-            let state = try reviewQueue.item(id).map { item in
-                if item.status == .pending, let expires = item.expiresAt, expires <= ReviewQueue.timestamp() {
-                    return "expired at \(expires) (review.expire_after_minutes in the policy) and can no longer be approved"
-                }
-                return "is \(item.status.rawValue), not pending"
-            } ?? "does not exist"
-            Terminal.standardError.write("Error: review \(id) \(state)\n")
+        let outcome: DeskDecision
+        do { outcome = try desk.decide(id, approve: approve, note: note, by: name) } catch let error as AuditWriteError {
+            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "\(error); nothing was changed: review \(id) is still pending\n")
+            throw ExitCode(2)
+        }
+        if let refusal = outcome.refusal {
+            Terminal.standardError.write("Error: review \(id) \(refusal)\n")
             throw ExitCode(1)
         }
         Terminal.standardOutput.write("review \(id) \(approve ? "approved" : "rejected")\n")
         Terminal.standardOutput.flush()
+        if desk.auditPath == nil {
+            Terminal.standardError.write("note: not recorded in an audit log (give --audit FILE, the log the filter or server writes)\n")
+        }
     }
 }

@@ -122,17 +122,15 @@ struct Serve: ParsableCommand {
                 throw fail("no access token: pass --token-file FILE or set $REPLYGUARD_TOKEN (or, on a loopback address only, --insecure-local)")
             }
         }
-        let location = try ruleOptions.checkedLocation()
         var configuration = ServeConfiguration(
-            rules: RuleSource(rulesDirectory: location.directory, policyFile: ruleOptions.policyFile, files: location.files),
+            rules: try ruleOptions.source(),
             token: token, maxBodyBytes: maxBodySize.bytes, queuePath: queue ?? ReviewQueue.defaultPath, auditPath: audit, holdAll: holdAll)
         configuration.hostNames = [host] + hostNames
         configuration.secureCookie = secureCookie
         configuration.trustedProxies = trustedProxies
         let app: ServerApp
         do { app = try ServerApp(configuration: configuration) } catch {
-            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + error.summary + "; not serving\n")
-            for problem in error.problems { Terminal.standardError.write(problem + "\n") }
+            refused(error, consequence: "not serving")
             throw ExitCode(2)
         }
         let server: HTTPServer

@@ -177,7 +177,7 @@ struct Wrap: ParsableCommand {
     /// Filters the bot's output until it closes it (or the filter fails), reaping the bot if it exits
     /// meanwhile and killing it once a forwarded signal's grace period is over. Returns whether it was
     /// reaped, and its wait status if so.
-    private static func pumpOutput(of bot: Bot, into filter: StreamFilter, signals: SignalForwarder, grace: Double,
+    private static func pumpOutput(of bot: Bot, into filter: LineTransport, signals: SignalForwarder, grace: Double,
                                    pollInterval: Double) -> (reaped: Bool, status: Int32) {
         var status: Int32 = 0
         var reaped = false

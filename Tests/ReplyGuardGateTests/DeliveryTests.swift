@@ -58,7 +58,7 @@ import Testing
         let a = try approved(queue, "网传明天停水")
         let b = try approved(queue, "网传后天停水")
         var seen: [(Int64, ReviewStatus?)] = []
-        let gate = ReplyGate(engine: StreamFilterTests.engine, store: queue, audit: nil, diagnose: { _ in })
+        let gate = ReplyGate(engine: LineTransportTests.engine, store: queue, audit: nil, diagnose: { _ in })
         gate.releaseApproved { item in seen.append((item.id, try? queue.item(item.id)?.status)) }
         // Each was still approved while being written (a crash here loses nothing), released after.
         #expect(seen.map(\.0) == [a, b])
@@ -122,32 +122,32 @@ import Testing
 @Suite struct GatePolicyTests {
     func gate(_ policy: PublishingPolicy) throws -> (ReplyGate, ReviewQueue) {
         let queue = try ReviewQueue(path: FileManager.default.temporaryDirectory.appendingPathComponent("gp-\(UUID().uuidString).sqlite3").path)
-        return (ReplyGate(engine: StreamFilterTests.engine, publishing: policy, store: queue, audit: nil, diagnose: { _ in }), queue)
+        return (ReplyGate(engine: LineTransportTests.engine, publishing: policy, store: queue, audit: nil, diagnose: { _ in }), queue)
     }
 
     func policy(maskWith: String = "＊", minutes: Int? = 24 * 60) -> PublishingPolicy {
-        var policy = StreamFilterTests.engine.ruleSet.publishing
+        var policy = LineTransportTests.engine.ruleSet.publishing
         policy.maskWith = maskWith
         policy.reviewExpiryMinutes = minutes
         return policy
     }
 
     @Test func aMaskedReplyIsStarredWithThePolicysMaskWith() throws {
-        let scanner = StreamFilterTests.engine.makeScanner()
+        let scanner = LineTransportTests.engine.makeScanner()
         let message = InputMessage(id: .number("1"), text: Array("这他妈的也太难了".utf8), error: nil)
         #expect(try gate(policy(maskWith: "■")).0.handle(message, scanner: scanner).outcome == .masked("这■■■也太难了"))
         #expect(try gate(policy(maskWith: "*")).0.handle(message, scanner: scanner).outcome == .masked("这***也太难了"))
     }
 
     @Test func aHeldReplyExpiresThePolicysMinutesAfterItWasHeld() throws {
-        let scanner = StreamFilterTests.engine.makeScanner()
+        let scanner = LineTransportTests.engine.makeScanner()
         let message = InputMessage(id: .number("1"), text: Array("网传明天停水".utf8), error: nil)
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         for minutes in [90, 24 * 60] {
             let (gate, queue) = try gate(policy(minutes: minutes))
             let before = Date()
-            let outcome = try gate.handle(message, scanner: scanner).outcome
+            let outcome = gate.handle(message, scanner: scanner).outcome
             let after = Date()
             guard case .hold(let review, _) = outcome else {
                 Issue.record("not held: \(outcome)")
@@ -161,7 +161,7 @@ import Testing
             #expect(expires >= earliest && expires <= latest, "\(minutes) minutes: expires \(expiresAt), held between \(before) and \(after)")
         }
         let (gate, queue) = try gate(policy(minutes: nil))
-        guard case .hold(let review, _) = try gate.handle(message, scanner: scanner).outcome else { Issue.record("not held"); return }
+        guard case .hold(let review, _) = gate.handle(message, scanner: scanner).outcome else { Issue.record("not held"); return }
         #expect(try queue.item(review)?.expiresAt == nil)
     }
 }

@@ -18,7 +18,7 @@ import Testing
         let queue = try ReviewQueue(path: queuePath())
         var pendingAtPublish: [Int] = []
         var lines: [String] = []
-        let filter = StreamFilter(engine: HoldOrderTests.engine, queue: queue, audit: nil, options: StreamFilterOptions(),
+        let filter = LineTransport(engine: HoldOrderTests.engine, queue: queue, audit: nil, options: LineTransportOptions(),
                                   publish: { bytes in
                                       pendingAtPublish.append((try? queue.list(status: .pending).count) ?? -1)
                                       lines.append(String(decoding: bytes, as: UTF8.self))
@@ -35,7 +35,7 @@ import Testing
         try queue.connection.execute("CREATE TRIGGER refuse BEFORE INSERT ON reviews BEGIN SELECT RAISE(ABORT, 'disk full'); END;")
         var lines: [String] = []
         var problems: [String] = []
-        let filter = StreamFilter(engine: HoldOrderTests.engine, queue: queue, audit: nil, options: StreamFilterOptions(),
+        let filter = LineTransport(engine: HoldOrderTests.engine, queue: queue, audit: nil, options: LineTransportOptions(),
                                   publish: { lines.append(String(decoding: $0, as: UTF8.self)) }, diagnose: { problems.append($0) })
         HoldOrderTests.held.withUnsafeBufferPointer { filter.feed($0) }
         #expect(lines == [HoldOrderTests.engine.ruleSet.publishing.fallbackReply + "\n"])

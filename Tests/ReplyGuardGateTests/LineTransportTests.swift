@@ -3,20 +3,19 @@ import ReplyGuard
 import ReplyGuardGate
 import Testing
 
-@Suite struct StreamFilterTests {
+@Suite struct LineTransportTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let engine = try! Engine(rulesDirectory: root + "/rules")
 
     final class Output: @unchecked Sendable { var bytes: [UInt8] = []; var lines = 0 }
 
-    func makeFilter(_ format: InputFormat = .text, holdAll: Bool = false) throws -> (StreamFilter, Output, ReviewQueue) {
+    func makeFilter(_ format: InputFormat = .text, holdAll: Bool = false) throws -> (LineTransport, Output, ReviewQueue) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sf-\(UUID().uuidString).sqlite3").path
         let queue = try ReviewQueue(path: path)
-        var options = StreamFilterOptions()
+        var options = LineTransportOptions()
         options.format = format
-        options.holdAll = holdAll
         let output = Output()
-        let filter = StreamFilter(engine: StreamFilterTests.engine, queue: queue, audit: nil, options: options,
+        let filter = LineTransport(engine: LineTransportTests.engine, queue: queue, audit: nil, options: options, holdAll: holdAll,
                                   publish: { output.bytes += $0; output.lines += 1 }, diagnose: { _ in })
         return (filter, output, queue)
     }
@@ -27,7 +26,7 @@ import Testing
     func run(_ chunks: [Int]) throws -> ([UInt8], Int) {
         let (filter, output, queue) = try makeFilter()
         var offset = 0, k = 0
-        let input = StreamFilterTests.input
+        let input = LineTransportTests.input
         while offset < input.count {
             let size = min(chunks[k % chunks.count], input.count - offset)
             input[offset..<offset + size].withUnsafeBufferPointer { filter.feed($0) }
@@ -39,14 +38,14 @@ import Testing
     }
 
     @Test func dripFedInputGivesIdenticalOutput() throws {
-        let (whole, held) = try run([StreamFilterTests.input.count])
+        let (whole, held) = try run([LineTransportTests.input.count])
         let lines = String(decoding: whole, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 8) // 7 replies (one empty) + the trailing newline
         #expect(lines[0] == "您好，办事大厅周一至周五开放。")
-        #expect(lines[1] == Substring(StreamFilterTests.engine.ruleSet.publishing.fallbackReply))
-        #expect(lines[2] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply))
+        #expect(lines[1] == Substring(LineTransportTests.engine.ruleSet.publishing.fallbackReply))
+        #expect(lines[2] == Substring(LineTransportTests.engine.ruleSet.publishing.holdingReply))
         #expect(lines[3] == "")
-        #expect(lines[4] == Substring(StreamFilterTests.engine.ruleSet.publishing.holdingReply)) // invalid UTF-8: held
+        #expect(lines[4] == Substring(LineTransportTests.engine.ruleSet.publishing.holdingReply)) // invalid UTF-8: held
         #expect(held == 2)
         #expect(try run([1]).0 == whole)
         for _ in 0..<20 {
@@ -86,7 +85,7 @@ import Testing
     }
 
     @Test func shippedRepliesPassThePolicy() {
-        #expect(ReplyGate.unsafeReplies(engine: StreamFilterTests.engine).isEmpty)
+        #expect(ReplyGate.unsafeReplies(engine: LineTransportTests.engine).isEmpty)
     }
 
     @Test func aMaskedReplyIsPublishedWithItsSpansStarredAndAudited() throws {
@@ -108,10 +107,10 @@ import Testing
         let engine = try Engine(rulesDirectory: dir)
         let queue = try ReviewQueue(path: dir + "/q.sqlite3")
         let audit = try AuditLog(path: dir + "/audit.jsonl")
-        var options = StreamFilterOptions()
+        var options = LineTransportOptions()
         options.format = .jsonl
         let output = Output()
-        let filter = StreamFilter(engine: engine, queue: queue, audit: audit, options: options,
+        let filter = LineTransport(engine: engine, queue: queue, audit: audit, options: options,
                                   publish: { output.bytes += $0 }, diagnose: { _ in })
         let input = Array(#"{"id":1,"text":"这他妈的\"难\"","x":"他妈的"}"#.utf8) + [0x0A]
         input.withUnsafeBufferPointer { filter.feed($0) }
