@@ -17,8 +17,10 @@ import ReplyGuardGate
 final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only touched under `lock`; `gate` is thread-safe
     let engine: Engine
     let gate: ReplyGate
-    private let queue: ReviewQueue
-    private let audit: AuditLog?
+    // Internal, not private: the WeChat front end's adapter (WeChat/WeChatGateAdapter.swift) delivers approved
+    // replies of its own channel through them, under `locked`.
+    let queue: ReviewQueue
+    let audit: AuditLog?
     private let lock = NSLock()
 
     init(engine: Engine, queuePath: String, auditPath: String?, holdAll: Bool) throws {
@@ -123,7 +125,7 @@ final class GateCalls: @unchecked Sendable { // `queue` and `audit` are only tou
 
     func recentlyDecided(limit: Int) throws -> [ReviewItem] { try locked { try queue.recentlyDecided(limit: limit) } }
 
-    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()

@@ -36,6 +36,8 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     let metrics = Metrics()
     /// The Dify endpoint's memory of recent output calls (kept across reloads).
     let difyStreams = DifyStreams()
+    /// The WeChat official account's callback, when one is configured (set once, before serving).
+    var wechat: WeChatEndpoint?
     private var current: ServingState
     private let stateLock = NSLock()
     private let reloadLock = NSLock()

@@ -20,6 +20,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var ruleOptions: RuleOptions
 
+    @OptionGroup(title: "WeChat official account (docs/wechat.md)") var wechat: WeChatOptions
+
     @Option(name: .long, help: ArgumentHelp("Address to listen on (port 0: any free port; the port is printed).", valueName: "host:port"))
     var listen: String
 
@@ -135,6 +137,12 @@ struct Serve: ParsableCommand {
             for problem in error.problems { Terminal.standardError.write(problem + "\n") }
             throw ExitCode(2)
         }
+        let wechatConfiguration = try wechat.configuration()
+        if let wechatConfiguration {
+            do { try app.enableWeChat(wechatConfiguration) } catch {
+                throw fail("cannot serve the WeChat account: \(error)")
+            }
+        }
         let server: HTTPServer
         do {
             // Without a token, what is checked is the address the host resolves to and the one bound,
@@ -149,6 +157,9 @@ struct Serve: ParsableCommand {
         server.every(15) { app.expireReviews() }
         let signals = SignalHandlers(server: server, app: app)
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
+        if let wechatConfiguration {
+            Terminal.standardError.write("replyguard serve: WeChat callback at \(wechatConfiguration.path) (\(wechatConfiguration.mode.rawValue) mode, AppID \(wechatConfiguration.appID), bot \(wechatConfiguration.upstreamProtocol.rawValue) \(wechatConfiguration.upstream)\(wechatConfiguration.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""))\n")
+        }
         Terminal.standardError.flush()
         try server.wait()
         withExtendedLifetime(signals) {}
