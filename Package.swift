@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // HTTP/1.1 for `replyguard serve` (NIOCore, NIOPosix, NIOHTTP1 only: far fewer packages to build than a framework).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // TLS for the outbound client (`serve --upstream https://…`: DeepSeek, Qwen and most hosted models are HTTPS only).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(
@@ -40,7 +42,9 @@ let package = Package(
             dependencies: ["ReplyGuard", "ReplyGuardGate",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio")]
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
