@@ -38,8 +38,8 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     let metrics = Metrics()
     /// The Dify endpoint's memory of recent output calls (kept across reloads).
     let difyStreams = DifyStreams()
-    /// The WeChat official account's callback, when one is configured (set once, before serving).
-    var wechat: WeChatEndpoint?
+    /// The WeChat official account's callback and its outbound client, when one is configured (set once, before serving).
+    var wechat: (WeChatEndpoint, WeChatOutbound)?
     private var current: ServingState
     private let stateLock = NSLock()
     private let reloadLock = NSLock()
@@ -47,7 +47,9 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     var maxBodyBytes: Int { configuration.maxBodyBytes }
 
     /// Called once by ``HTTPServer`` with its event loops and thread pool.
-    func attach(eventLoops: EventLoopGroup, pool: NIOThreadPool) {}
+    func attach(eventLoops: EventLoopGroup, pool: NIOThreadPool) {
+        attachWeChat(eventLoops: eventLoops)
+    }
 
     /// Loads and checks the rules; throws why when they cannot be served.
     public init(configuration: ServeConfiguration) throws(RulesRefused) {
@@ -98,6 +100,12 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     /// the proxy, everything else — the gate, the review queue, the audit log, the page, reloads — on the
     /// server's thread pool.
     func route(_ request: HTTPRequest) -> (String, Answer) {
+        if let (endpoint, _) = wechat, request.path == endpoint.configuration.path {
+            guard access.hostAllowed(request) else {
+                return ("refused", .now(.error(421, "this server does not serve the host \(request.header("host") ?? "") (serve --host-name NAME adds a name)")))
+            }
+            return ("wechat", wechatAnswer(endpoint, request))
+        }
         if request.path == "/v1/check" {
             let (endpoint, response) = respond(request)
             return (endpoint, .now(response))

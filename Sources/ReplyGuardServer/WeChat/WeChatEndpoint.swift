@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// How the account's messages are protected (its 消息加解密方式 setting).
 public enum WeChatMode: String, Sendable, CaseIterable {
@@ -284,10 +285,27 @@ private final class ResultBox: @unchecked Sendable { // written before the semap
 }
 
 extension ServerApp {
-    /// Serves a WeChat official account's callback at `configuration.path` (call before the server starts).
+    /// Serves a WeChat official account's callback at `configuration.path` (call before the server
+    /// starts; it calls the bot and the platform's API once the server has attached its event loops).
     public func enableWeChat(_ configuration: WeChatConfiguration) throws {
-        let endpoint = try WeChatEndpoint(configuration: configuration, app: self, http: WeChatOutbound())
+        let outbound = WeChatOutbound()
+        wechat = (try WeChatEndpoint(configuration: configuration, app: self, http: outbound), outbound)
+    }
+
+    /// The server's event loops are up: the WeChat endpoint gets its outbound client and starts
+    /// delivering approved replies.
+    func attachWeChat(eventLoops: EventLoopGroup) {
+        guard let (endpoint, outbound) = wechat else { return }
+        outbound.attach(OutboundHTTPClient(group: eventLoops))
         endpoint.start()
-        wechat = endpoint
+    }
+
+    /// The callback's answer: completes within the answer budget (or at once when refused).
+    func wechatAnswer(_ endpoint: WeChatEndpoint, _ request: HTTPRequest) -> Answer {
+        .later { loop in
+            let promise = loop.makePromise(of: HTTPResponse.self)
+            endpoint.handle(request) { promise.succeed($0) }
+            return promise.futureResult
+        }
     }
 }
