@@ -158,7 +158,9 @@ struct Serve: ParsableCommand {
         let signals = SignalHandlers(server: server, app: app)
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
         if let wechatConfiguration {
-            Terminal.standardError.write("replyguard serve: WeChat callback at \(wechatConfiguration.path) (\(wechatConfiguration.mode.rawValue) mode, AppID \(wechatConfiguration.appID), bot \(wechatConfiguration.upstreamProtocol.rawValue) \(wechatConfiguration.upstream)\(wechatConfiguration.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""))\n")
+            let w = wechatConfiguration
+            let noSecret = w.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""
+            Terminal.standardError.write("replyguard serve: WeChat callback at \(w.path) (\(w.mode.rawValue) mode, AppID \(w.appID), bot \(w.upstreamProtocol.rawValue) \(w.upstream)\(noSecret))\n")
         }
         Terminal.standardError.flush()
         try server.wait()

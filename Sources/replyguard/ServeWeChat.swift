@@ -17,7 +17,8 @@ struct WeChatOptions: ParsableArguments {
     @Option(name: .customLong("wechat-appid"), help: ArgumentHelp("The account's AppID (checked inside every encrypted message).", valueName: "id"))
     var appID: String?
 
-    @Option(name: .customLong("wechat-secret-file"), help: ArgumentHelp("File holding the account's AppSecret: access tokens for the customer-service API, which carries replies decided after the answer budget and replies approved by a reviewer. Without it those replies are not delivered.", valueName: "file"))
+    @Option(name: .customLong("wechat-secret-file"),
+            help: ArgumentHelp("File holding the account's AppSecret, for the customer-service API (late and approved replies; without it they are not sent).", valueName: "file"))
     var secretFile: String?
 
     @Option(name: .customLong("wechat-mode"), help: ArgumentHelp("The account's message encryption setting: safe (安全模式), compatible (兼容模式) or plain (明文模式; needs --wechat-allow-plain).", valueName: "mode"))

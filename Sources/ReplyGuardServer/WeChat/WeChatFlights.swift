@@ -111,7 +111,12 @@ final class WeChatFlights: @unchecked Sendable { // `flights` and each flight's 
                  decide: @escaping @Sendable (_ done: @escaping @Sendable (WeChatAnswer) -> Void) -> Void,
                  respond: @escaping @Sendable (WeChatPassive) -> Void) -> Bool {
         let now = Date().timeIntervalSince1970
-        enum Step { case answer(WeChatPassive), start(Int), wait(Int), full }
+        enum Step {
+            case answer(WeChatPassive)
+            case start(Int)
+            case wait(Int)
+            case full
+        }
         let step: Step = lock.withLock {
             if flights.count >= capacity { flights = flights.filter { now - $0.value.started < lifetime || $0.value.answer == nil } }
             if let flight = flights[key], now - flight.started < lifetime {

@@ -82,7 +82,8 @@ final class WeChatPlatformAPI: @unchecked Sendable { // `token`, `expires` and `
                     outcome = .success(token)
                 } else {
                     let code = object?["errcode"] as? Int
-                    outcome = .failure(WeChatAPIError(code: code, description: "no access token (HTTP \(reply.status), errcode \(code.map(String.init) ?? "none"): \(object?["errmsg"] as? String ?? String(decoding: reply.body.prefix(200), as: UTF8.self)))"))
+                    let message = object?["errmsg"] as? String ?? String(decoding: reply.body.prefix(200), as: UTF8.self)
+                    outcome = .failure(WeChatAPIError(code: code, description: "no access token (HTTP \(reply.status), errcode \(code.map(String.init) ?? "none"): \(message))"))
                 }
             }
             let callbacks: [@Sendable (Result<String, WeChatAPIError>) -> Void] = lock.withLock {
