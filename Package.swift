@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // HTTP/1.1 for `replyguard serve` (NIOCore, NIOPosix, NIOHTTP1 only: far fewer packages to build than a framework).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // TLS for the outbound client (`serve --upstream https://…`: DeepSeek, Qwen and most hosted models are HTTPS only).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // WeChat safe mode: AES-256-CBC (_CryptoExtras) and SHA-1 signatures (Crypto).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -41,7 +45,11 @@ let package = Package(
             dependencies: ["ReplyGuard", "ReplyGuardGate",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio")]
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "_CryptoExtras", package: "swift-crypto")]
         ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(

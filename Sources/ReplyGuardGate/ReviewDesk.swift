@@ -123,6 +123,25 @@ public final class ReviewDesk: @unchecked Sendable {
         }
     }
 
+    /// Claims the oldest approved reply of `channel` that no live process is delivering, for `owner`, for
+    /// ``ReviewQueue/defaultLease`` (a claim of a process that died is taken over): for a front end that
+    /// delivers approved replies itself through another API. Deliver it, then ``delivered(_:by:reason:)``.
+    public func claimApproved(channel: String, by owner: String) throws -> ReviewItem? {
+        try ledger.locked { try queue.claimNext(by: owner, channel: channel) }
+    }
+
+    /// A reply claimed with ``claimApproved(channel:by:)`` went out: released and recorded `released`
+    /// with `reason` in one transaction. Throws ``AuditWriteError`` (the reply stays approved, and is
+    /// delivered again once the claim lapses: at least once) when the record cannot be written.
+    public func delivered(_ id: Int64, by owner: String, reason: String?) throws {
+        try ledger.locked {
+            try queue.transaction {
+                guard try queue.markReleased(id, by: owner), let item = try queue.item(id) else { return }
+                try ledger.appendLocked(record: item.decision, action: .released, review: id, reason: reason)
+            }
+        }
+    }
+
     /// Withdraws replies held by a request that then failed (its client was told to publish nothing and
     /// never got the review ids), recording each as `withdrawn` where the audit log can be written: a
     /// withdrawal is never undone for want of its record.

@@ -1,11 +1,12 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ReplyGuard
 
 /// A whole request, as the routes see it.
-struct HTTPRequest {
+struct HTTPRequest: Sendable {
     let method: String
     let path: String
     let query: [String: String]
@@ -39,7 +40,7 @@ struct HTTPRequest {
     }
 }
 
-struct HTTPResponse {
+struct HTTPResponse: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: [UInt8]
@@ -71,30 +72,161 @@ struct HTTPResponse {
     }
 }
 
+/// How a route answers a request (``ServerApp/route(_:)``).
+///
+/// The event loops only move bytes: a route whose work may block — the reply gate, the review queue, the
+/// audit log, a reload — answers ``offLoop(_:)``, run on the server's `NIOThreadPool` and written back on
+/// the connection's loop; a route that answers in parts over time (server-sent events) answers
+/// ``streamed(_:)``. While an answer is outstanding the connection reads no further request (HTTP/1.1
+/// pipelining keeps the order) and its idle timeout does not fire.
+enum Answer: Sendable {
+    /// Cheap work, done on the event loop: written at once.
+    case now(HTTPResponse)
+    /// Blocking work, done on the thread pool; its response (and the endpoint name metrics count it
+    /// under) is written when it returns.
+    case offLoop(@Sendable () -> (endpoint: String, response: HTTPResponse))
+    /// Work that completes later without blocking a thread (an outbound call): started on the
+    /// connection's event loop, written when the future completes (a failed future answers 502).
+    case later(@Sendable (EventLoop) -> EventLoopFuture<HTTPResponse>)
+    /// Started on the event loop with a ``ResponseWriter`` that any thread then writes the response through.
+    case streamed(@Sendable (ResponseWriter) -> Void)
+}
+
+/// A response written in parts, from any thread: ``start(status:headers:)`` once, ``write(_:)`` any number
+/// of times, ``end()`` once (each a no-op after the client went away or the response ended). The body
+/// goes out with chunked transfer encoding, each write flushed at once (server-sent events).
+///
+/// ``whenCancelled(_:)`` registers what to stop when the client goes away before ``end()`` (an upstream
+/// request): it runs once, on the connection's event loop, or at once when registered after the fact.
+/// A writer that is never ended keeps its connection open until the client leaves: every path must end it.
+public final class ResponseWriter: Sendable {
+    private struct State {
+        var started = false
+        var ended = false
+        var cancelled = false
+        var onCancel: [@Sendable () -> Void] = []
+        var status = 0
+    }
+
+    private let channel: Channel
+    private let keepAlive: Bool
+    private let headOnly: Bool
+    private let finished: @Sendable (_ status: Int) -> Void
+    private let state = NIOLockedValueBox(State())
+
+    /// The connection's event loop (the writer may be used from any thread all the same).
+    public var eventLoop: EventLoop { channel.eventLoop }
+
+    /// - Parameter finished: called once on the event loop when the response has ended or the client
+    ///   went away, with the status sent (0 when none was).
+    init(channel: Channel, keepAlive: Bool, headOnly: Bool, finished: @escaping @Sendable (_ status: Int) -> Void) {
+        self.channel = channel
+        self.keepAlive = keepAlive
+        self.headOnly = headOnly
+        self.finished = finished
+        channel.closeFuture.whenComplete { [state] _ in
+            let handlers: [@Sendable () -> Void] = state.withLockedValue { state in
+                guard !state.ended, !state.cancelled else { return [] }
+                state.cancelled = true
+                defer { state.onCancel = [] }
+                return state.onCancel
+            }
+            let wasOpen = state.withLockedValue { !$0.ended }
+            for handler in handlers { handler() }
+            if wasOpen { finished(state.withLockedValue { $0.status }) }
+        }
+    }
+
+    /// True once the client has gone away before the response ended.
+    public var isCancelled: Bool { state.withLockedValue { $0.cancelled } }
+
+    /// Runs `body` when the client goes away before the response ends (at once if it already has).
+    public func whenCancelled(_ body: @escaping @Sendable () -> Void) {
+        let now: Bool = state.withLockedValue { state in
+            if state.cancelled { return true }
+            if !state.ended { state.onCancel.append(body) }
+            return false
+        }
+        if now { body() }
+    }
+
+    /// Sends the status line and headers (`Transfer-Encoding: chunked`; `Content-Length` is dropped).
+    public func start(status: Int, headers: [(String, String)]) {
+        let go: Bool = state.withLockedValue { state in
+            guard !state.started, !state.ended, !state.cancelled else { return false }
+            state.started = true
+            state.status = status
+            return true
+        }
+        guard go else { return }
+        var fields = HTTPHeaders(headers.filter { $0.0.lowercased() != "content-length" })
+        fields.replaceOrAdd(name: "Transfer-Encoding", value: "chunked")
+        fields.replaceOrAdd(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: fields)
+        channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
+    }
+
+    /// Sends `bytes` at once (nothing when the response has not started, has ended or was cancelled).
+    public func write(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, state.withLockedValue({ $0.started && !$0.ended && !$0.cancelled }), !headOnly else { return }
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
+    }
+
+    /// Ends the response (a response never started is answered 500 first); the connection stays open for
+    /// the next request when the client asked for keep-alive.
+    public func end() {
+        let (go, wasStarted): (Bool, Bool) = state.withLockedValue { state in
+            guard !state.ended, !state.cancelled else { return (false, state.started) }
+            return (true, state.started)
+        }
+        guard go else { return }
+        if !wasStarted { start(status: 500, headers: [("Content-Type", "application/json; charset=utf-8")]) }
+        let status: Int = state.withLockedValue { state in
+            state.ended = true
+            state.onCancel = []
+            return state.status
+        }
+        let done = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        let channel = self.channel
+        let keepAlive = self.keepAlive
+        let finished = self.finished
+        done.whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+            finished(status)
+        }
+    }
+}
+
 /// Reads one request (head, body up to the limit, end), hands it to the app, writes the response.
 /// A body over the limit is not kept: the rest is read and dropped, and the answer is 413; a declared
 /// `Content-Length` over the limit is answered 413 at once and the connection closed. Tells `deadline`
-/// when a request has been read whole.
+/// when a request has been read whole. An ``Answer/offLoop(_:)`` answer runs on `pool`; while any
+/// answer is outstanding the idle timeout does not close the connection.
 final class HTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let app: ServerApp
     private let deadline: RequestDeadline?
+    private let pool: NIOThreadPool?
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
     private var rejectedEarly = false
+    /// Answers begun and not yet written whole.
+    private var outstanding = 0
 
-    init(app: ServerApp, deadline: RequestDeadline? = nil) {
+    init(app: ServerApp, deadline: RequestDeadline? = nil, pool: NIOThreadPool? = nil) {
         self.app = app
         self.deadline = deadline
+        self.pool = pool
     }
 
-    /// A connection that sends nothing for the idle timeout (a slow or stalled client) is closed.
+    /// A connection that sends nothing for the idle timeout (a slow or stalled client) is closed — unless
+    /// it is waiting for an answer.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            if outstanding == 0 { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -131,10 +263,57 @@ final class HTTPHandler: ChannelInboundHandler {
                                       headers: requestHead.headers.map { ($0.name, $0.value) }, body: body,
                                       peer: context.channel.remoteAddress?.ipAddress)
             body = []
-            let (endpoint, response) = tooLarge ? ("too-large", app.tooLarge(declared: nil)) : app.respond(request)
-            write(response, keepAlive: requestHead.isKeepAlive && !response.close, headOnly: requestHead.method == .HEAD, context: context)
-            app.metrics.record(endpoint: endpoint, status: response.status,
-                               seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            let (endpoint, answer) = tooLarge ? ("too-large", .now(app.tooLarge(declared: nil))) : app.route(request)
+            let keepAlive = requestHead.isKeepAlive
+            let headOnly = requestHead.method == .HEAD
+            let metrics = app.metrics
+            @Sendable func record(_ status: Int, as name: String = endpoint) {
+                metrics.record(endpoint: name, status: status, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            }
+            switch answer {
+            case .now(let response):
+                write(response, keepAlive: keepAlive && !response.close, headOnly: headOnly, context: context)
+                record(response.status)
+            case .offLoop(let work):
+                outstanding += 1
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let done: EventLoopFuture<(endpoint: String, response: HTTPResponse)>
+                if let pool {
+                    done = pool.runIfActive(eventLoop: context.eventLoop, work)
+                } else {
+                    done = context.eventLoop.makeSucceededFuture(work())
+                }
+                done.whenComplete { result in
+                    let (handler, context) = bound.value
+                    handler.outstanding -= 1
+                    let (name, response) = (try? result.get()) ?? (endpoint, .error(503, "the server is shutting down"))
+                    handler.write(response, keepAlive: keepAlive && !response.close, headOnly: headOnly, context: context)
+                    record(response.status, as: name)
+                }
+            case .later(let start):
+                outstanding += 1
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                start(context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+                    let (handler, context) = bound.value
+                    handler.outstanding -= 1
+                    let response: HTTPResponse
+                    switch result {
+                    case .success(let answer): response = answer
+                    case .failure(let error): response = .error(502, "\(error)")
+                    }
+                    handler.write(response, keepAlive: keepAlive && !response.close, headOnly: headOnly, context: context)
+                    record(response.status)
+                }
+            case .streamed(let start):
+                outstanding += 1
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let loop = context.eventLoop
+                let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, headOnly: headOnly) { status in
+                    loop.execute { bound.value.outstanding -= 1 }
+                    record(status)
+                }
+                start(writer)
+            }
         }
     }
 
@@ -161,6 +340,8 @@ final class HTTPHandler: ChannelInboundHandler {
 /// The listening server: SwiftNIO event loops (one per core), HTTP/1.1 with keep-alive and pipelining.
 public final class HTTPServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
+    /// Where blocking gate work runs (``Answer/offLoop(_:)``), never on an event loop.
+    private let pool: NIOThreadPool
     private let channel: Channel
     public let app: ServerApp
 
@@ -177,6 +358,10 @@ public final class HTTPServer: Sendable {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         if loopbackOnly, !address.isLoopback { throw LoopbackRequired(host: host, address: address) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let pool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        pool.start()
+        self.pool = pool
+        app.attach(eventLoops: group, pool: pool)
         let connections = ConnectionCount(limit: maxConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -198,19 +383,21 @@ public final class HTTPServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(deadline)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(idleTimeout)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(app: app, deadline: deadline))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(app: app, deadline: deadline, pool: pool))
                 }
             }
         do {
             channel = try bootstrap.bind(to: address).wait()
         } catch {
             try? group.syncShutdownGracefully()
+            try? pool.syncShutdownGracefully()
             throw error
         }
         if loopbackOnly, channel.localAddress?.isLoopback != true {
             // Not reached when the resolved address was loopback; checked again on what was bound.
             channel.close(promise: nil)
             try? group.syncShutdownGracefully()
+            try? pool.syncShutdownGracefully()
             throw LoopbackRequired(host: host, address: channel.localAddress ?? address)
         }
     }

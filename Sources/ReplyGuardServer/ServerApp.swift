@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import ReplyGuard
 import ReplyGuardGate
 
@@ -36,11 +38,18 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     let metrics = Metrics()
     /// The Dify endpoint's memory of recent output calls (kept across reloads).
     let difyStreams = DifyStreams()
+    /// The WeChat official account's callback and its outbound client, when one is configured (set once, before serving).
+    var wechat: (WeChatEndpoint, WeChatOutbound)?
     private var current: ServingState
     private let stateLock = NSLock()
     private let reloadLock = NSLock()
 
     var maxBodyBytes: Int { configuration.maxBodyBytes }
+
+    /// Called once by ``HTTPServer`` with its event loops and thread pool.
+    func attach(eventLoops: EventLoopGroup, pool: NIOThreadPool) {
+        attachWeChat(eventLoops: eventLoops)
+    }
 
     /// Loads and checks the rules; throws why when they cannot be served.
     public init(configuration: ServeConfiguration) throws(GateRefused) {
@@ -91,6 +100,43 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
 
     func tooLarge(declared: Int?) -> HTTPResponse {
         .error(413, "request body \(declared.map { "of \($0) bytes " } ?? "")is larger than the limit of \(maxBodyBytes) bytes (--max-body-size)")
+    }
+
+    /// How to answer one request (``Answer``), with the endpoint name for metrics: `/v1/check` (matching
+    /// only, no store, log or gate lock) on the event loop, `/v1/chat/completions` streamed by
+    /// the proxy, everything else — the gate, the review queue, the audit log, the page, reloads — on the
+    /// server's thread pool.
+    func route(_ request: HTTPRequest) -> (String, Answer) {
+        if let (endpoint, _) = wechat, request.path == endpoint.configuration.path {
+            guard access.hostAllowed(request) else {
+                return ("refused", .now(.error(421, "this server does not serve the host \(request.header("host") ?? "") (serve --host-name NAME adds a name)")))
+            }
+            return ("wechat", wechatAnswer(endpoint, request))
+        }
+        if request.path == "/v1/check" {
+            let (endpoint, response) = respond(request)
+            return (endpoint, .now(response))
+        }
+        return ("other", .offLoop { [self] in
+            let (endpoint, response) = respond(request)
+            return (endpoint, response)
+        })
+    }
+
+    /// Why an API request is refused before any work (host, cross-site, content type, bearer token); nil
+    /// when it may go on.
+    func apiRefusal(_ request: HTTPRequest) -> HTTPResponse? {
+        guard access.hostAllowed(request) else {
+            return .error(421, "this server does not serve the host \(request.header("host") ?? "") (serve --host-name NAME adds a name)")
+        }
+        guard Access.notCrossSite(request) else { return .error(403, "refused: the API takes no requests from other sites (Origin or Sec-Fetch-Site)") }
+        guard Access.declaresJSON(request) else { return .error(415, "the request body must be sent as Content-Type: application/json") }
+        var allowed = false
+        let refusal = api(request) {
+            allowed = true
+            return .json(200, "")
+        }
+        return allowed ? nil : refusal
     }
 
     /// Answers one request; returns the endpoint name for metrics too.

@@ -20,6 +20,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var ruleOptions: RuleOptions
 
+    @OptionGroup(title: "WeChat official account (docs/wechat.md)") var wechat: WeChatOptions
+
     @Option(name: .long, help: ArgumentHelp("Address to listen on (port 0: any free port; the port is printed).", valueName: "host:port"))
     var listen: String
 
@@ -133,6 +135,12 @@ struct Serve: ParsableCommand {
             refused(error, consequence: "not serving")
             throw ExitCode(2)
         }
+        let wechatConfiguration = try wechat.configuration()
+        if let wechatConfiguration {
+            do { try app.enableWeChat(wechatConfiguration) } catch {
+                throw fail("cannot serve the WeChat account: \(error)")
+            }
+        }
         let server: HTTPServer
         do {
             // Without a token, what is checked is the address the host resolves to and the one bound,
@@ -147,6 +155,11 @@ struct Serve: ParsableCommand {
         server.every(15) { app.expireReviews() }
         let signals = SignalHandlers(server: server, app: app)
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
+        if let wechatConfiguration {
+            let w = wechatConfiguration
+            let noSecret = w.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""
+            Terminal.standardError.write("replyguard serve: WeChat callback at \(w.path) (\(w.mode.rawValue) mode, AppID \(w.appID), bot \(w.upstreamProtocol.rawValue) \(w.upstream)\(noSecret))\n")
+        }
         Terminal.standardError.flush()
         try server.wait()
         withExtendedLifetime(signals) {}

@@ -1,0 +1,118 @@
+import Foundation
+
+/// How replyguard asks the bot behind the account.
+public enum WeChatUpstreamProtocol: String, Sendable, CaseIterable {
+    /// The bot's own callback URL: the push forwarded as plain XML (with the platform's `signature`,
+    /// `timestamp` and `nonce`, so a bot that checks them with the same token still can); its passive
+    /// reply XML read back (`success` or an empty body: nothing to say).
+    case callback
+    /// An OpenAI-compatible chat completions endpoint (DeepSeek, Qwen, vLLM, llama.cpp…), non-streaming:
+    /// the user's text as the user message, the first choice's content as the reply.
+    case openai
+}
+
+/// What the bot answered.
+enum WeChatBotReply: Sendable, Equatable {
+    /// A text reply.
+    case text(String)
+    /// Another kind of passive reply (news, image…): its XML, and its text fields joined (what is decided).
+    case other(WeChatXML, text: String)
+    /// Nothing to say (`success`, an empty body, or a message the OpenAI protocol has no words for).
+    case nothing
+    /// The bot could not be asked or answered something unreadable.
+    case failed(String)
+}
+
+/// The bot behind the account (``WeChatUpstreamProtocol``).
+struct WeChatUpstream: Sendable {
+    let url: String
+    let kind: WeChatUpstreamProtocol
+    let apiKey: String?
+    let model: String
+    let systemPrompt: String?
+    let timeout: TimeInterval
+    let http: WeChatHTTP
+
+    /// Asks the bot about `message` (the decrypted push; `plain` its XML bytes; `query` the platform's
+    /// signature fields to forward).
+    func ask(_ message: WeChatXML, plain: [UInt8], query: [String: String], completion: @escaping @Sendable (WeChatBotReply) -> Void) {
+        switch kind {
+        case .callback: askCallback(plain, query: query, completion: completion)
+        case .openai: askOpenAI(message, completion: completion)
+        }
+    }
+
+    private func askCallback(_ plain: [UInt8], query: [String: String], completion: @escaping @Sendable (WeChatBotReply) -> Void) {
+        var target = url
+        let forwarded = ["signature", "timestamp", "nonce", "openid"].compactMap { name in query[name].map { "\(name)=\(WeChatPlatformAPI.escape($0))" } }
+        if !forwarded.isEmpty { target += (target.contains("?") ? "&" : "?") + forwarded.joined(separator: "&") }
+        http.send(method: "POST", url: target, headers: [("Content-Type", "text/xml; charset=utf-8")], body: plain, timeout: timeout) { result in
+            switch result {
+            case .failure(let error):
+                completion(.failed("the bot at \(url) did not answer: \(error)"))
+            case .success(let reply):
+                guard (200..<300).contains(reply.status) else { return completion(.failed("the bot at \(url) answered HTTP \(reply.status)")) }
+                let text = String(decoding: reply.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                if text.isEmpty || text == "success" { return completion(.nothing) }
+                guard let xml = WeChatXML.parse(reply.body) else { return completion(.failed("the bot at \(url) answered something that is not a reply XML")) }
+                if xml["MsgType"] == "text" { return completion(.text(xml["Content"] ?? "")) }
+                completion(.other(xml, text: WeChatUpstream.words(of: xml)))
+            }
+        }
+    }
+
+    /// The text fields of a non-text reply (titles, descriptions, music titles…), joined by line breaks:
+    /// everything a user reads in it.
+    static func words(of xml: WeChatXML) -> String {
+        let skipped: Set<String> = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "MediaId", "ThumbMediaId", "ArticleCount"]
+        var words: [String] = []
+        for (name, value) in xml.fields where !skipped.contains(name) {
+            if value.hasPrefix("<") {
+                // Nested elements: their CDATA and text content.
+                var rest = Substring(value)
+                while let open = rest.range(of: "<![CDATA[") {
+                    guard let close = rest[open.upperBound...].range(of: "]]>") else { break }
+                    let piece = rest[open.upperBound..<close.lowerBound]
+                    if !piece.hasPrefix("http://"), !piece.hasPrefix("https://") { words.append(String(piece)) }
+                    rest = rest[close.upperBound...]
+                }
+            } else if !value.hasPrefix("http://"), !value.hasPrefix("https://") {
+                words.append(value)
+            }
+        }
+        return words.joined(separator: "\n")
+    }
+
+    private func askOpenAI(_ message: WeChatXML, completion: @escaping @Sendable (WeChatBotReply) -> Void) {
+        // Words the user sent: a text's content, a voice message's recognition. Events and media have none.
+        let words: String?
+        switch message["MsgType"] {
+        case "text": words = message["Content"]
+        case "voice": words = message["Recognition"].flatMap { $0.isEmpty ? nil : $0 }
+        default: words = nil
+        }
+        guard let words else { return completion(.nothing) }
+        var messages: [[String: String]] = []
+        if let systemPrompt { messages.append(["role": "system", "content": systemPrompt]) }
+        messages.append(["role": "user", "content": words])
+        let object: [String: Any] = ["model": model, "messages": messages, "stream": false]
+        guard let body = try? JSONSerialization.data(withJSONObject: object) else { return completion(.failed("cannot write the request")) }
+        let target = url.hasSuffix("/chat/completions") ? url : (url.hasSuffix("/") ? String(url.dropLast()) : url) + "/chat/completions"
+        var headers = [("Content-Type", "application/json")]
+        if let apiKey { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        http.send(method: "POST", url: target, headers: headers, body: Array(body), timeout: timeout) { result in
+            switch result {
+            case .failure(let error):
+                completion(.failed("the upstream \(target) did not answer: \(error)"))
+            case .success(let reply):
+                guard (200..<300).contains(reply.status) else { return completion(.failed("the upstream \(target) answered HTTP \(reply.status)")) }
+                guard let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any],
+                      let choices = object["choices"] as? [[String: Any]], let first = choices.first,
+                      let content = (first["message"] as? [String: Any])?["content"] as? String else {
+                    return completion(.failed("the upstream \(target) answered no choices[0].message.content"))
+                }
+                completion(content.isEmpty ? .nothing : .text(content))
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Local fakes for the WeChat tests (Tests/ReplyGuardCLITests/WeChatTests.swift): the bot behind the
+account (its callback at /bot, plain XML; an OpenAI-compatible /v1/chat/completions) and the platform's
+API (/cgi-bin/token, /cgi-bin/message/custom/send, as documented). Prints its port, then serves until killed.
+
+The bot is scripted by the user's text: "hold ..." waits until POST /control/release; "say:TEXT" answers
+TEXT; "silent" answers success; anything else "收到：TEXT". GET /control/state tells what happened."""
+import json
+import signal
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+lock = threading.Lock()
+released = threading.Event()
+state = {"bot_calls": [], "sends": [], "tokens": 0, "bot_queries": []}
+
+
+def script(text):
+    if text.startswith("hold"):
+        released.wait(60)
+        return "请稍等，答复如下：" + text
+    if text.startswith("say:"):
+        return text[4:]
+    if text == "silent":
+        return None
+    return "收到：" + text
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body, content_type="application/json"):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self):
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path == "/control/state":
+            with lock:
+                return self.answer(200, json.dumps(state, ensure_ascii=False))
+        if url.path == "/cgi-bin/token":
+            query = parse_qs(url.query)
+            with lock:
+                state["tokens"] += 1
+            if query.get("appid") != ["wx-test-appid"] or query.get("secret") != ["test-app-secret"]:
+                return self.answer(200, json.dumps({"errcode": 40013, "errmsg": "invalid appid"}))
+            return self.answer(200, json.dumps({"access_token": "ACCESS-TOKEN-1", "expires_in": 7200}))
+        self.answer(404, "{}")
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        raw = self.body()
+        if url.path == "/control/release":
+            released.set()
+            return self.answer(200, "{}")
+        if url.path == "/bot":
+            root = ET.fromstring(raw)
+            fields = {child.tag: child.text or "" for child in root}
+            with lock:
+                state["bot_calls"].append(fields)
+                state["bot_queries"].append(url.query)
+            if fields.get("MsgType") == "event":
+                reply = "欢迎关注" if fields.get("Event") == "subscribe" else None
+            elif fields.get("MsgType") == "text":
+                reply = script(fields.get("Content", ""))
+            else:
+                reply = "收到一条%s消息" % fields.get("MsgType")
+            if reply is None:
+                return self.answer(200, "success", "text/plain")
+            xml = ("<xml><ToUserName><![CDATA[%s]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName>"
+                   "<CreateTime>%d</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[%s]]></Content></xml>"
+                   % (fields["FromUserName"], fields["ToUserName"], int(time.time()), reply))
+            return self.answer(200, xml, "application/xml")
+        if url.path == "/v1/chat/completions":
+            request = json.loads(raw)
+            text = request["messages"][-1]["content"]
+            with lock:
+                state["bot_calls"].append({"Content": text, "model": request.get("model"),
+                                           "authorization": self.headers.get("Authorization")})
+            reply = script(text) or ""
+            return self.answer(200, json.dumps({"id": "c1", "object": "chat.completion", "model": request.get("model"),
+                                                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                                             "finish_reason": "stop"}]}))
+        if url.path == "/cgi-bin/message/custom/send":
+            query = parse_qs(url.query)
+            message = json.loads(raw)
+            if query.get("access_token") != ["ACCESS-TOKEN-1"]:
+                return self.answer(200, json.dumps({"errcode": 40001, "errmsg": "invalid credential"}))
+            with lock:
+                state["sends"].append(message)
+            if message.get("touser") == "user-out-of-window":
+                return self.answer(200, json.dumps({"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}))
+            return self.answer(200, json.dumps({"errcode": 0, "errmsg": "ok"}))
+        self.answer(404, "{}")
+
+
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
