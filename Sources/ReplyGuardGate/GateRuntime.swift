@@ -92,8 +92,8 @@ public struct GateConfiguration: Sendable {
 ///   on its channel when escalated, with ``PublishOrder/recordThenPublish`` when it answers a request,
 ///   its own ``AuditField``s (completion id, model, hold bound, characters released…) added to the one
 ///   audit record of that reply;
-/// - learns of approved replies of its channel from ``desk`` (``ReviewDesk/approved(channel:)``, then
-///   ``ReviewDesk/release(_:channel:by:)`` once delivered), or lets ``ReplyGate/releaseApproved(publish:)``
+/// - learns of approved replies of its channel from ``desk`` (``ReviewDesk/claimApproved(channel:by:)``,
+///   then ``ReviewDesk/delivered(_:by:reason:)`` once delivered), or lets ``ReplyGate/releaseApproved(publish:)``
 ///   claim them (the line filters).
 ///
 /// Immutable and `Sendable`: any thread may use it; ``gate`` and ``desk`` say what they lock. A reload

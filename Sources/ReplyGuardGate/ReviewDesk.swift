@@ -99,15 +99,6 @@ public final class ReviewDesk: @unchecked Sendable {
         }
     }
 
-    /// Approved replies of `channel` not yet released, oldest first: what a front end that delivers
-    /// approved replies itself (a WeChat sender through the platform's API) has to send. Deliver each,
-    /// then ``release(_:channel:by:)`` it; a process that dies in between delivers it again (at least
-    /// once). Several senders on one channel must coordinate (or use ``ReplyGate/releaseApproved(publish:)``,
-    /// which claims).
-    public func approved(channel: String?) throws -> [ReviewItem] {
-        try ledger.locked { try queue.list(status: .approved).filter { $0.channel == channel } }
-    }
-
     /// Marks an approved reply of `channel` released by `owner` and returns it, recorded as `released`;
     /// asked again within ``ReviewQueue/defaultLease`` it returns the same reply again (recorded with
     /// reason `repeated`: a client whose answer was lost asks again). Nil when it is not approved, was

@@ -36,14 +36,16 @@ import Testing
         guard case .hold(let review, _) = result.outcome else { Issue.record("not held: \(result.outcome)"); return }
         #expect(lines(audit).first?.contains(#""completion":"chatcmpl-1","released_chars":0"#) == true, "\(lines(audit))")
 
-        // The desk: approved replies of the channel, released once delivered (audited both times).
-        #expect(try runtime.desk.approved(channel: "proxy").isEmpty)
+        // The desk: approved replies of the channel, claimed by one sender, released once delivered
+        // (audited both times).
+        #expect(try runtime.desk.claimApproved(channel: "proxy", by: "sender") == nil)
         #expect(try runtime.desk.decide(review, approve: true, note: nil, by: "li") == .done)
         #expect(try runtime.desk.decide(review, approve: true, note: nil, by: "li") == .notPending(.approved))
-        #expect(try runtime.desk.approved(channel: "proxy").map(\.id) == [review])
-        #expect(try runtime.desk.approved(channel: "wechat").isEmpty)
-        #expect(try runtime.desk.release(review, channel: "proxy", by: "sender")?.id == review)
-        #expect(try runtime.desk.approved(channel: "proxy").isEmpty)
+        #expect(try runtime.desk.claimApproved(channel: "wechat", by: "sender") == nil)
+        #expect(try runtime.desk.claimApproved(channel: "proxy", by: "sender")?.id == review)
+        #expect(try runtime.desk.claimApproved(channel: "proxy", by: "another") == nil, "claimed by sender for its lease")
+        try runtime.desk.delivered(review, by: "sender", reason: "sent")
+        #expect(try runtime.desk.item(review)?.status == .released)
 
         // A reload keeps the ledger: the sequence goes on.
         let reloaded = try runtime.reloaded()
