@@ -65,6 +65,66 @@ import Testing
         }
     }
 
+    /// Start-up (issue 19): the checks that depend only on the files' content — the filler check on a
+    /// regex rule's examples, a model file's `end` checksum — are skipped only for an embedded set marked
+    /// verified at build (the binary's own, which the tests check with `replyguard check`). The same
+    /// bytes on disk, in an unmarked embedded set, or loaded with `verifyEmbedded` (what `check` does)
+    /// are refused; a policy read from disk brings the filler check back (its `max_filler` and
+    /// exceptions change what the examples match).
+    @Test func contentChecksAreSkippedOnlyForTheBuildVerifiedEmbeddedSet() throws {
+        var model = NGramModel(category: "m", buckets: 1024)
+        model.weights[5] = 0.5
+        model.weights[77] = -0.25
+        let sealed = model.serialized()
+        #expect(sealed.contains("\nw 5 0.5000\n"))
+        let regexPack = "pack: p\nversion: 1.0.0\ncategory: p\ndescription: d\nrules:\n  - id: p.r\n    title: t\n    description: d\n"
+            + "    action: block\n    match: {regex: '闭嘴'}\n    examples: {match: [\"他说⟦闭嘴⟧\"], no_match: [\"张嘴\"]}\n"
+        let modelPack = "pack: m\nversion: 1.0.0\ncategory: m\ndescription: d\nmodel: models/m.model\n"
+        // One weight changed after sealing: the end line's checksum no longer holds.
+        let damagedModel = sealed.replacingOccurrences(of: "\nw 5 0.5000\n", with: "\nw 5 0.7000\n")
+        let cases: [(files: [String: String], problem: String, decides: String?)] = [
+            (["p.yaml": regexPack], "p.r: match example holds as written but not with", "他说闭嘴"),
+            (["m.yaml": modelPack, "models/m.model": damagedModel], "checksum mismatch", nil),
+        ]
+        func problems(_ load: () throws(RuleLoadFailure) -> RuleSet) -> [String] {
+            do {
+                _ = try load()
+                return []
+            } catch {
+                return error.problems.map(\.description)
+            }
+        }
+        let root = EmbeddedRuleSet.root
+        let policyOnDisk = makeRulesDirectory(["policy.yaml": "version: 1\n"]) + "/policy.yaml"
+        for (files, problem, decides) in cases {
+            func mounted(verified: Bool) -> RuleFiles {
+                RuleFiles(embedded: EmbeddedRuleSet(label: "test", files: files.map { entry in
+                    let bytes = Array(entry.value.utf8)
+                    return (entry.key, bytes.count, { bytes })
+                }, verifiedAtBuild: verified))
+            }
+            let trusted = try RuleLoader.load(rulesDirectory: root, files: mounted(verified: true))
+            #expect(trusted.contentChecks == .verifiedAtBuild)
+            if let decides { #expect(Engine(ruleSet: trusted).decide(decides).verdict == .block) }
+            let dir = makeRulesDirectory(files)
+            let refused: [(String, [String])] = [
+                ("unmarked embedded set", problems { () throws(RuleLoadFailure) in try RuleLoader.load(rulesDirectory: root, files: mounted(verified: false)) }),
+                ("verifyEmbedded", problems { () throws(RuleLoadFailure) in
+                    try RuleLoader.load(rulesDirectory: root, files: mounted(verified: true), verifyEmbedded: true)
+                }),
+                ("the same files on disk", problems { () throws(RuleLoadFailure) in try RuleLoader.load(rulesDirectory: dir) }),
+            ]
+            for (what, found) in refused {
+                #expect(found.contains { $0.contains(problem) }, "\(what): \(found)")
+            }
+            // A policy from disk: the filler check runs (the model file is still the verified one).
+            let withPolicy = problems { () throws(RuleLoadFailure) in
+                try RuleLoader.load(rulesDirectory: root, policyFile: policyOnDisk, files: mounted(verified: true))
+            }
+            #expect(withPolicy.contains { $0.contains(problem) } == (decides != nil), "\(withPolicy)")
+        }
+    }
+
     @Test func withoutAMountAPathNamedEmbeddedIsAnOrdinaryPath() {
         #expect(RuleFiles.disk.resolve("x.yaml", in: "<embedded>") == "<embedded>/x.yaml")
         #expect(!RuleFiles.disk.exists("<embedded>/policy.yaml"))

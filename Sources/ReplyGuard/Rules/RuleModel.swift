@@ -320,6 +320,18 @@ public struct RuleSet: Sendable {
     public let policy: Policy
     /// `sha256:` digest of the policy file and the enabled packs' files.
     public let digest: String
+    /// Whether the loader ran the checks that depend only on the files' content, or skipped them for
+    /// the build-verified embedded set (see ``RuleLoader/load(rulesDirectory:policyFile:files:normalizer:verifyEmbedded:)``).
+    public internal(set) var contentChecks: ContentChecks = .ran
+
+    /// See ``contentChecks``.
+    public enum ContentChecks: Sendable, Equatable {
+        /// Every check ran at load (any set read from files, or with `verifyEmbedded`).
+        case ran
+        /// The filler check and model checksums were skipped: the set is the one built into the binary,
+        /// on whose bytes the tests ran them.
+        case verifiedAtBuild
+    }
 
     /// What the reply gate needs from the policy.
     public var publishing: PublishingPolicy { policy.publishing }
