@@ -125,6 +125,16 @@ import Testing
         }
     }
 
+    /// A derived word's text is built from its scalar values straight as UTF-8 (start-up, issue 19):
+    /// the same String the scalar view gave, surrogates and other non-scalars left out.
+    @Test func derivedWordTextIsTheScalarViewsString() {
+        let cases: [[UInt32]] = [[], [0x50BB, 0x74DC], [0x61, 0xE9, 0x4E2D, 0x1F600, 0x10FFFF],
+                                 [0x61, 0xD800, 0x62, 0x110000, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000]]
+        for values in cases {
+            #expect(Word.text(of: values) == String(String.UnicodeScalarView(values.compactMap(Unicode.Scalar.init))), "\(values)")
+        }
+    }
+
     @Test func withoutAMountAPathNamedEmbeddedIsAnOrdinaryPath() {
         #expect(RuleFiles.disk.resolve("x.yaml", in: "<embedded>") == "<embedded>/x.yaml")
         #expect(!RuleFiles.disk.exists("<embedded>/policy.yaml"))

@@ -511,7 +511,7 @@ final class YAMLReader {
                 guard initials.count >= 2, initials.allSatisfy({ $0 != nil }) else { continue }
                 let derived = initials.map { $0! }
                 if seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
@@ -530,13 +530,13 @@ final class YAMLReader {
                     }
                 }
                 if complete, seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
             for word in words where evasions.contains(.numerals) {
                 for derived in YAMLReader.numeralVariants(word.normalized) where seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
@@ -589,7 +589,7 @@ final class YAMLReader {
         let tables = normalizer.tables
         func add(_ derived: [UInt32], from word: Word, emoji: Bool = false) {
             guard seen.insert(derived).inserted else { return }
-            let text = emoji ? word.text : String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+            let text = emoji ? word.text : Word.text(of: derived)
             var variant = Word(text: text, normalized: derived, location: word.location)
             variant.emoji = emoji
             result.append(variant)
