@@ -135,6 +135,39 @@ import Testing
         }
     }
 
+    /// `preimages(of:)` looks only at the scalars that fold or expand (start-up, issue 19): the same
+    /// answer as scanning the whole table, for ASCII, fullwidth forms, CJK punctuation and ideographs,
+    /// digits, emoji, an ignorable and targets above the flat table.
+    @Test func preimagesMatchAScanOfTheWholeTable() {
+        let tables = NormalizationTables.shared
+        func scanned(_ target: UInt32) -> [UInt32] {
+            func holds(_ entry: UInt32) -> Bool {
+                switch entry >> NormalizationTables.kindShift {
+                case NormalizationTables.keep, NormalizationTables.filler: return entry & 0x1F_FFFF == target
+                case NormalizationTables.expansion:
+                    let count = Int(entry >> 21 & 0xFF), offset = Int(entry & 0x1F_FFFF)
+                    return tables.expansions[offset..<offset + count].contains {
+                        $0 >> NormalizationTables.kindShift <= NormalizationTables.filler && $0 & 0x1F_FFFF == target
+                    }
+                default: return false
+                }
+            }
+            var result = (0..<UInt32(NormalizationTables.flatLimit)).filter { holds(tables.flat[Int($0)]) }
+            result += tables.high.filter { holds($0.value) }.map(\.key).sorted()
+            if target >= NormalizationTables.flatLimit && tables.high[target] == nil { result.append(target) }
+            return result
+        }
+        let targets: [UInt32] = Array(0x20...0x7E) + [0x00, 0xA0, 0xE9, 0x200B, 0x3000, 0x3001, 0x3002, 0x3010, 0x3011, 0xFF01, 0xFF21, 0xFF41,
+                                                   0x4E00, 0x50BB, 0x74DC, 0x6C35, 0x6C14, 0x2460, 0x1F600, 0x20000, 0xE0041, 0x10FFFF]
+        var folding = 0
+        for target in targets {
+            let found = tables.preimages(of: target)
+            #expect(found == scanned(target), "U+\(String(target, radix: 16))")
+            if found.count > 1 { folding += 1 }
+        }
+        #expect(folding > 40) // most ASCII letters and digits have fullwidth and other forms folding into them
+    }
+
     @Test func withoutAMountAPathNamedEmbeddedIsAnOrdinaryPath() {
         #expect(RuleFiles.disk.resolve("x.yaml", in: "<embedded>") == "<embedded>/x.yaml")
         #expect(!RuleFiles.disk.exists("<embedded>/policy.yaml"))
