@@ -34,21 +34,36 @@ enum Base64 {
 
     static func decode(_ text: StaticString) -> [UInt8] {
         text.withUTF8Buffer { input in
-            let table = values
-            return [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 3) { output, count in
-                var accumulator: UInt32 = 0, bits: UInt32 = 0, written = 0
-                for character in input {
-                    let value = table[Int(character)]
-                    if value == 0xFF { continue }
-                    accumulator = accumulator << 6 | UInt32(value)
-                    bits += 6
-                    if bits >= 8 {
-                        bits -= 8
-                        output[written] = UInt8(truncatingIfNeeded: accumulator >> bits)
-                        written += 1
+            values.withUnsafeBufferPointer { table in
+                [UInt8](unsafeUninitializedCapacity: input.count / 4 * 3 + 3) { output, count in
+                    var accumulator: UInt32 = 0, bits: UInt32 = 0, written = 0
+                    // Whole groups of four alphabet characters, three bytes each; the first group holding
+                    // anything else (padding, a line break) and the rest go through the general loop below.
+                    var start = 0
+                    while start + 4 <= input.count {
+                        let a = table[Int(input[start])], b = table[Int(input[start + 1])]
+                        let c = table[Int(input[start + 2])], d = table[Int(input[start + 3])]
+                        if (a | b | c | d) & 0x80 != 0 { break }
+                        let group = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        output[written] = UInt8(truncatingIfNeeded: group >> 16)
+                        output[written + 1] = UInt8(truncatingIfNeeded: group >> 8)
+                        output[written + 2] = UInt8(truncatingIfNeeded: group)
+                        written += 3
+                        start += 4
                     }
+                    for character in input[start...] {
+                        let value = table[Int(character)]
+                        if value == 0xFF { continue }
+                        accumulator = accumulator << 6 | UInt32(value)
+                        bits += 6
+                        if bits >= 8 {
+                            bits -= 8
+                            output[written] = UInt8(truncatingIfNeeded: accumulator >> bits)
+                            written += 1
+                        }
+                    }
+                    count = written
                 }
-                count = written
             }
         }
     }

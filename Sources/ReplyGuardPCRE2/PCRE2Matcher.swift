@@ -64,6 +64,7 @@ public final class PCRE2Matcher {
         let base = subject.baseAddress ?? PCRE2Subject.emptyBase
         let length = subject.count
         var start = 0
+        pattern.prepareForMatching()
         while start <= length {
             let rc = pcre2_match_8(pattern.code, base, length, start, 0, matchData, context)
             if rc == PCRE2_ERROR_NOMATCH { return }

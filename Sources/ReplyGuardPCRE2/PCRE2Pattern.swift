@@ -1,5 +1,11 @@
 import CPCRE2
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A PCRE2 compile failure: PCRE2's own message and the byte offset in the pattern where it stopped.
 public struct PCRE2CompileError: Error, Sendable, Equatable, CustomStringConvertible {
     /// PCRE2's error code (positive for compile errors).
@@ -12,19 +18,31 @@ public struct PCRE2CompileError: Error, Sendable, Equatable, CustomStringConvert
     public var description: String { "\(message) at byte \(offset)" }
 }
 
-/// A compiled PCRE2 pattern, JIT-compiled when the platform supports it.
+/// A compiled PCRE2 pattern, JIT-compiled when the platform supports it — on first use: a rule set
+/// compiles hundreds of patterns at start-up and one message reaches few of them (JIT compiling them
+/// all was 7 % of `explain`'s start-up), so ``PCRE2Matcher`` JIT-compiles a pattern before its first
+/// match, once, under a lock; until then no thread matches it.
 ///
 /// Patterns are compiled with `PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_UCP`, so they match Unicode
 /// scalars, `\w`/`\d`/`\b` follow Unicode properties, and a subject containing invalid UTF-8 is searched
 /// (invalid bytes never match) instead of being rejected. `\C` is refused because it can split a scalar.
 ///
-/// Immutable after `init` (PCRE2 code objects are safe to share between threads once JIT-compiled), hence
-/// `@unchecked Sendable`. Matching state lives in ``PCRE2Matcher``, one per thread.
+/// Immutable after `init` but for the JIT step, which runs once under `jitLock` before any match
+/// (PCRE2 code objects are safe to share between threads once JIT-compiled), hence `@unchecked
+/// Sendable`. Matching state lives in ``PCRE2Matcher``, one per thread.
 public final class PCRE2Pattern: @unchecked Sendable {
     /// The source text of the pattern.
     public let pattern: String
-    /// True when PCRE2's JIT compiled the pattern; false means the interpreter runs it (same results).
-    public let isJITCompiled: Bool
+    /// True when PCRE2's JIT compiled the pattern (compiling it now if no match has yet); false means
+    /// the interpreter runs it (same results).
+    public var isJITCompiled: Bool {
+        prepareForMatching()
+        return jitState.pointee == 1
+    }
+    /// 0 until the JIT step has run, then 1 (compiled) or 2 (not available); read with acquire
+    /// ordering, written with release ordering under `jitLock`.
+    private let jitState: UnsafeMutablePointer<Int32>
+    private let jitLock: UnsafeMutablePointer<pthread_mutex_t>
     /// A byte every match must contain, when PCRE2 can name one (`PCRE2_INFO_LASTCODEUNIT` or the
     /// first code unit). Used as a prefilter: a subject without this byte cannot match.
     public let requiredByte: UInt8?
@@ -52,7 +70,10 @@ public final class PCRE2Pattern: @unchecked Sendable {
             throw PCRE2CompileError(code: errorCode, message: PCRE2Pattern.message(for: errorCode), offset: errorOffset)
         }
         code = compiled
-        isJITCompiled = pcre2_jit_compile_8(compiled, UInt32(PCRE2_JIT_COMPLETE)) == 0
+        jitState = .allocate(capacity: 1)
+        jitState.initialize(to: 0)
+        jitLock = .allocate(capacity: 1)
+        pthread_mutex_init(jitLock, nil)
         requiredByte = PCRE2Pattern.requiredByte(of: compiled, pattern: pattern)
         asciiFirstBytes = PCRE2Pattern.asciiFirstBytes(of: compiled)
     }
@@ -68,7 +89,26 @@ public final class PCRE2Pattern: @unchecked Sendable {
         return low == 0 && high == 0 ? nil : (low, high)
     }
 
-    deinit { pcre2_code_free_8(code) }
+    deinit {
+        pcre2_code_free_8(code)
+        pthread_mutex_destroy(jitLock)
+        jitLock.deallocate()
+        jitState.deallocate()
+    }
+
+    /// JIT-compiles the pattern if that has not run yet; every match calls this first.
+    @inline(__always)
+    func prepareForMatching() {
+        if rg_pcre2_load_acquire(jitState) == 0 { compileJIT() }
+    }
+
+    private func compileJIT() {
+        pthread_mutex_lock(jitLock)
+        defer { pthread_mutex_unlock(jitLock) }
+        guard jitState.pointee == 0 else { return }
+        let compiled = pcre2_jit_compile_8(code, UInt32(PCRE2_JIT_COMPLETE)) == 0
+        rg_pcre2_store_release(jitState, compiled ? 1 : 2)
+    }
 
     /// PCRE2's text for an error code (compile or match).
     public static func message(for errorCode: Int32) -> String {

@@ -63,7 +63,7 @@ struct Check: ParsableCommand {
     var chosen: CheckFormat { json ? .json : format ?? .text }
 
     func run() throws {
-        let ruleSet = try ruleOptions.load { failure in
+        let ruleSet = try ruleOptions.load(verifyEmbedded: true) { failure in
             try? report(CheckReportWriter(findings: failure.problems.map { CheckFinding(problem: $0, rule: CheckFinding.load) }, ruleSet: nil, results: [], scoredCorpus: false))
         }
         let results = ExampleChecker(ruleSet: ruleSet).checkAll()

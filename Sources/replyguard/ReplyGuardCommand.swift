@@ -80,12 +80,13 @@ struct RuleOptions: ParsableArguments {
     func load() throws -> RuleSet { try load(onFailure: { _ in }) }
 
     /// As ``load()``, handing the problems to `onFailure` (check's CI report) before exiting 2.
-    func load(onFailure: (RuleLoadFailure) -> Void) throws -> RuleSet {
+    /// `verifyEmbedded`: run the content checks on the embedded set too (``RuleLoader``; `check` does).
+    func load(verifyEmbedded: Bool = false, onFailure: (RuleLoadFailure) -> Void) throws -> RuleSet {
         let location = try checkedLocation()
         let files = location.files
         try checkProfile(location)
         do {
-            return try RuleLoader.load(rulesDirectory: location.directory, policyFile: policyFile, files: files)
+            return try RuleLoader.load(rulesDirectory: location.directory, policyFile: policyFile, files: files, verifyEmbedded: verifyEmbedded)
         } catch {
             Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
             for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
@@ -107,9 +108,11 @@ struct RuleLocation {
     /// The option that named the directory (`--rules`, `$REPLYGUARD_RULES`), when one did.
     let explicitOption: String?
 
+    /// The set compiled into this binary: its content checks ran in the tests on these bytes
+    /// (EmbeddedRulesTests runs `check`, which verifies them, on it with every profile).
     static let embedded = EmbeddedRuleSet(
         label: "embedded (replyguard \(ReplyGuardVersion.string))",
-        files: EmbeddedRulesData.files)
+        files: EmbeddedRulesData.files, verifiedAtBuild: true)
 
     init(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
         if let option {

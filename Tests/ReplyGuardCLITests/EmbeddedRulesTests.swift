@@ -59,8 +59,15 @@ import Testing
         let rules = document["rules"] as? [String: Any]
         #expect(rules?["embedded"] as? Bool == true && (rules?["source"] as? String)?.hasPrefix("embedded") == true, "\(json.stdout.prefix(300))")
         // The profiles are built in too, and --policy may name a file on disk next to the embedded packs.
-        let posts = try Self.run(["check", "--profile", "posts"], copy)
-        #expect(posts.status == 0 && posts.stdout.contains("all passed"), "\(posts.stdout)\(posts.stderr)")
+        // `check` runs the content checks that start-up skips for the embedded set (the filler check,
+        // model checksums): passing here, for the policy and every profile, is what vouches for them.
+        let profiles = try FileManager.default.contentsOfDirectory(atPath: CLI.root + "/rules/profiles")
+            .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }
+        #expect(profiles.contains("posts"))
+        for profile in profiles {
+            let checked = try Self.run(["check", "--profile", profile], copy)
+            #expect(checked.status == 0 && checked.stdout.contains("all passed"), "\(profile): \(checked.stdout)\(checked.stderr)")
+        }
         let unknown = try Self.run(["check", "--profile", "nope"], copy)
         #expect(unknown.status == 2 && unknown.stderr.contains("<embedded>/profiles/nope.yaml") && unknown.stderr.contains("profiles: posts"), "\(unknown.stderr)")
         let policy = CLI.temporaryFile("p.yaml", "version: 1\npacks: [insult]\n")

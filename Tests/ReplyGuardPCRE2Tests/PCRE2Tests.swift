@@ -26,6 +26,33 @@ import Testing
         #expect(try PCRE2Pattern("哑巴").isJITCompiled)
     }
 
+    /// The JIT step runs on a pattern's first match (start-up compiles hundreds of patterns a message
+    /// never reaches): threads that match a fresh pattern at once all find the same spans, and the
+    /// pattern is JIT-compiled afterwards.
+    @Test func patternsMatchedFirstFromManyThreadsAtOnceAgree() async throws {
+        let subject = Array(String(repeating: "你这个哑巴，闭嘴 ", count: 200).utf8)
+        let expected = try ranges("哑\\s*巴|闭.嘴", subject)
+        #expect(expected.count == 200)
+        for _ in 0..<20 {
+            let pattern = try PCRE2Pattern("哑\\s*巴|闭.嘴")
+            let found = await withTaskGroup(of: [Range<Int>].self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let matcher = PCRE2Matcher(limits: PCRE2Limits())
+                        var spans: [Range<Int>] = []
+                        subject.withUnsafeBufferPointer { buffer in
+                            try? matcher.forEachMatch(of: pattern, in: buffer) { spans.append($0); return true }
+                        }
+                        return spans
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(found.count == 8 && found.allSatisfy { $0 == expected })
+            #expect(pattern.isJITCompiled)
+        }
+    }
+
     @Test func offsetsAreUTF8Bytes() throws {
         let subject = Array("😀你不说话哑巴".utf8)
         #expect(try ranges("哑巴", subject) == [16..<22])

@@ -298,7 +298,7 @@ public final class Engine: Sendable {
                     clause.selectivity >= 4 && clause.han.count <= 64 && clause.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } }
                 }).max(by: { $0.selectivity < $1.selectivity }) else { return nil }
                 return ([], clause.han.map { run in
-                    Word(text: String(String.UnicodeScalarView(run.compactMap(Unicode.Scalar.init))), normalized: run, location: spec.location)
+                    Word(text: Word.text(of: run), normalized: run, location: spec.location)
                 })
             case .any(let children):
                 var result: ([Word], [Word]) = ([], [])

@@ -10,12 +10,20 @@ public struct EmbeddedRuleSet: Sendable {
 
     /// What the set is, for output: e.g. `embedded (replyguard 0.1.0)`.
     public let label: String
+    /// Whether these are the files the binary was built with, whose content checks (every regex rule's
+    /// examples with fillers inserted, each model file's `end` checksum) the tests run on this very
+    /// content (`replyguard check` on the embedded set, default policy and every profile, must pass):
+    /// ``RuleLoader`` then skips those checks at start-up unless asked to run them. Never true for
+    /// files an operator supplies.
+    public let verifiedAtBuild: Bool
     private let files: [String: (size: Int, bytes: @Sendable () -> [UInt8])]
 
     /// - Parameter files: (path relative to the rules directory, e.g. `profiles/posts.yaml`; its size in
     ///   bytes; a function returning the file's bytes, called only when the file is read).
-    public init(label: String, files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])]) {
+    /// - Parameter verifiedAtBuild: see ``verifiedAtBuild``; only the set compiled into the binary.
+    public init(label: String, files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])], verifiedAtBuild: Bool = false) {
         self.label = label
+        self.verifiedAtBuild = verifiedAtBuild
         var map: [String: (size: Int, bytes: @Sendable () -> [UInt8])] = [:]
         for file in files { map[file.path] = (file.size, file.bytes) }
         self.files = map
@@ -182,6 +190,13 @@ public struct RuleFiles: Sendable {
     }
 
     struct ReadFailure: Error { let reason: String }
+
+    /// Whether `path` is a file of an embedded set that was verified at build time (see
+    /// ``EmbeddedRuleSet/verifiedAtBuild``).
+    func isVerifiedAtBuild(_ path: String) -> Bool {
+        guard let embedded, embedded.verifiedAtBuild, let relative = embeddedPath(path) else { return false }
+        return relative != ".." && embedded.size(of: relative) != nil
+    }
 
     /// An error from reading a file in plain words: the C library's text for its errno
     /// (`Input/output error`), never a Foundation error domain and code.

@@ -15,8 +15,15 @@ public enum RuleLoader {
     /// The digest covers the policy's and the enabled packs' bytes and the files they include (word lists,
     /// models, `extends`) under the path written in the YAML, not where the directory is: the same files
     /// give the same digest from `rules/`, from a copy elsewhere, and from the embedded set.
+    ///
+    /// - Parameter verifyEmbedded: when false (the default) and every file read belongs to an embedded
+    ///   set marked ``EmbeddedRuleSet/verifiedAtBuild`` (the set compiled into the binary, which the
+    ///   tests check), the checks that depend only on those files' content — the filler check on regex
+    ///   rules' examples and each model file's `end` checksum — are skipped: they gave the same answer
+    ///   when the tests ran them on the same bytes. Any other file read (an operator's pack, a `--policy`
+    ///   from disk) runs them all. `check` passes true.
     public static func load(rulesDirectory: String, policyFile: String? = nil, files: RuleFiles = .disk,
-                            normalizer: Normalizer = Normalizer()) throws(RuleLoadFailure) -> RuleSet {
+                            normalizer: Normalizer = Normalizer(), verifyEmbedded: Bool = false) throws(RuleLoadFailure) -> RuleSet {
         var problems: [RuleProblem] = []
         switch files.kind(rulesDirectory) {
         case .directory: break
@@ -34,13 +41,17 @@ public enum RuleLoader {
         var packs: [RulePack] = []
         var ruleIDs: [(String, SourceLocation)] = []
         var fileBytes: [String: [UInt8]] = [:]
+        // Stays true while every file read belongs to a build-verified embedded set.
+        var onlyVerifiedFiles = !verifyEmbedded
         for name in names {
             let path = files.resolve(name, in: rulesDirectory)
             let reader = YAMLReader(file: displayPath(path), normalizer: normalizer, directory: rulesDirectory, files: files)
+            reader.trustVerifiedEmbedded = !verifyEmbedded
             if let (root, bytes) = reader.compose(path: path), let pack = reader.pack(root) {
                 packs.append(pack)
                 fileBytes[pack.id] = bytes + reader.includedBytes
             }
+            if reader.readUnverifiedFile { onlyVerifiedFiles = false }
             problems += reader.problems
             ruleIDs += reader.ruleIDs
         }
@@ -55,10 +66,12 @@ public enum RuleLoader {
         if let policyPath {
             let reader = YAMLReader(file: displayPath(policyPath), normalizer: normalizer,
                                     directory: RuleFiles.directory(of: policyPath), files: files)
+            reader.trustVerifiedEmbedded = !verifyEmbedded
             if let (root, bytes) = reader.compose(path: policyPath), let loaded = reader.policy(root, packs: packs) {
                 policy = loaded
                 policyBytes = bytes + reader.includedBytes
             }
+            if reader.readUnverifiedFile { onlyVerifiedFiles = false }
             problems += reader.problems
         }
         guard problems.isEmpty else { throw RuleLoadFailure(problems: problems) }
@@ -80,7 +93,11 @@ public enum RuleLoader {
             hasher.update(Array(pack.id.utf8) + [0])
             hasher.update(fileBytes[pack.id] ?? [])
         }
-        let loaded = RuleSet(packs: packs, policy: policy, digest: "sha256:" + hasher.finalizeHex())
+        var loaded = RuleSet(packs: packs, policy: policy, digest: "sha256:" + hasher.finalizeHex())
+        if onlyVerifiedFiles {
+            loaded.contentChecks = .verifiedAtBuild
+            return loaded
+        }
         let fillerProblems = fillerProblems(loaded)
         guard fillerProblems.isEmpty else { throw RuleLoadFailure(problems: fillerProblems) }
         return loaded
@@ -214,6 +231,12 @@ final class YAMLReader {
 
     /// Where files are read (the disk, or the embedded set mounted under `<embedded>`).
     let files: RuleFiles
+    /// Whether the checks that depend only on a file's content (a model's `end` checksum here, the
+    /// filler check in ``RuleLoader``) are skipped for files of a build-verified embedded set.
+    var trustVerifiedEmbedded = false
+    /// Set when a file was read that is not part of a build-verified embedded set: then the loader
+    /// runs every check.
+    private(set) var readUnverifiedFile = false
     /// How many fillers a regex's `\F` allows (the policy's `max_filler`; packs are read before the
     /// policy, so ``RuleLoader`` compiles their `\F` regexes again when the policy sets another).
     var maxFiller = Policy.builtIn.maxFiller
@@ -234,9 +257,15 @@ final class YAMLReader {
                                     message: message, detail: detail))
     }
 
+    /// The bytes at `path`, noting whether the file is one of a build-verified embedded set.
+    func read(_ path: String) -> Result<[UInt8], RuleFiles.ReadFailure> {
+        if !files.isVerifiedAtBuild(path) { readUnverifiedFile = true }
+        return files.bytes(at: path)
+    }
+
     func compose(path: String) -> (Node, [UInt8])? {
         let bytes: [UInt8]
-        switch files.bytes(at: path) {
+        switch read(path) {
         case .success(let read): bytes = read
         case .failure(let failure):
             problems.append(RuleProblem(file: file, message: "cannot read file: \(failure.reason)"))
@@ -482,7 +511,7 @@ final class YAMLReader {
                 guard initials.count >= 2, initials.allSatisfy({ $0 != nil }) else { continue }
                 let derived = initials.map { $0! }
                 if seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
@@ -501,13 +530,13 @@ final class YAMLReader {
                     }
                 }
                 if complete, seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
             for word in words where evasions.contains(.numerals) {
                 for derived in YAMLReader.numeralVariants(word.normalized) where seen.insert(derived).inserted {
-                    let text = String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+                    let text = Word.text(of: derived)
                     result.append(Word(text: text, normalized: derived, location: word.location))
                 }
             }
@@ -560,7 +589,7 @@ final class YAMLReader {
         let tables = normalizer.tables
         func add(_ derived: [UInt32], from word: Word, emoji: Bool = false) {
             guard seen.insert(derived).inserted else { return }
-            let text = emoji ? word.text : String(String.UnicodeScalarView(derived.compactMap(Unicode.Scalar.init)))
+            let text = emoji ? word.text : Word.text(of: derived)
             var variant = Word(text: text, normalized: derived, location: word.location)
             variant.emoji = emoji
             result.append(variant)
@@ -791,7 +820,7 @@ final class YAMLReader {
             return []
         case .regular: break
         }
-        guard case .success(let data) = files.bytes(at: resolved) else { problem(node, "words_file '\(path)' cannot be read"); return [] }
+        guard case .success(let data) = read(resolved) else { problem(node, "words_file '\(path)' cannot be read"); return [] }
         includedBytes += Array(path.utf8) + [0] + data + [0]
         var words: [Word] = []
         var seen = Set<[UInt32]>()
@@ -827,9 +856,10 @@ final class YAMLReader {
             problem(node, "model file '\(path)' is larger than \(YAMLReader.maxModelBytes >> 20) MB"); return nil
         case .regular: break
         }
-        guard case .success(let bytes) = files.bytes(at: resolved) else { problem(node, "model file '\(path)' cannot be read"); return nil }
+        guard case .success(let bytes) = read(resolved) else { problem(node, "model file '\(path)' cannot be read"); return nil }
         includedBytes += Array(path.utf8) + [0] + bytes + [0]
-        let (model, modelProblems) = NGramModel.parse(bytes, file: resolved)
+        let (model, modelProblems) = NGramModel.parse(bytes, file: resolved,
+                                                      verifyChecksum: !(trustVerifiedEmbedded && files.isVerifiedAtBuild(resolved)))
         problems += modelProblems
         guard let model else { return nil }
         if let category, model.category != category {
@@ -908,11 +938,13 @@ final class YAMLReader {
         }
         let base = YAMLReader(file: path, normalizer: normalizer, directory: RuleFiles.directory(of: path), files: files)
         base.extendsDepth = extendsDepth + 1
+        base.trustVerifiedEmbedded = trustVerifiedEmbedded
         var policy: Policy?
         if let (root, bytes) = base.compose(path: path), let loaded = base.policy(root, packs: packs) {
             policy = loaded
             includedBytes += Array(text.utf8) + [0] + bytes + base.includedBytes
         }
+        if base.readUnverifiedFile { readUnverifiedFile = true }
         problems += base.problems
         return policy
     }
