@@ -1,0 +1,255 @@
+import Foundation
+
+/// Decides how much of a reply that arrives in pieces (a streamed chat completion) may be released
+/// before the reply is complete, with this guarantee for any way the reply is split:
+///
+/// - (a) no character inside the span of a hit of the complete reply — any rule's hit, so every hit
+///   that masks, escalates or blocks — is ever released;
+/// - (b) every released prefix was itself decided `allow` by the engine.
+///
+/// How: ``ReplyStream/append(_:)`` releases the text up to a *frontier*, the least of
+/// - the start of the last ``HoldBound/units`` units (characters normalization keeps) of the text so
+///   far: the bound is derived from the rules (their longest word, every evasion variant included;
+///   each regex's longest witness, ``RegexWitness``), so a match that begins before the frontier has
+///   all its characters in the text so far;
+/// - the start of any match, in the text so far, of any rule's word or regex on its own (a *leaf* of a
+///   rule, matched by a second engine with every leaf a rule of its own and no exceptions): a pending
+///   partial match of an `all` rule, a score rule under its threshold and an allowed hit all stop it;
+/// - the start of an HTML tag or character reference, a parenthesised pinyin annotation, or a run of
+///   ASCII without blanks (a web address) that has not ended yet: normalization reads them whole;
+///
+/// and only when the engine decides that prefix `allow`. So a hit of the complete reply that overlaps
+/// released text would have been a leaf match in the text so far, and the frontier stops before it.
+/// Released text never shrinks. Rules with no bound — a model pack, a regex with an unbounded repeat
+/// before its end, a backreference — make every reply held whole (``HoldBound/units`` nil), as does
+/// ``ReplyStream/strict``.
+///
+/// Thread-safe; each ``ReplyStream`` is used by one thread at a time.
+public final class StreamingDecider: Sendable {
+    public let engine: Engine
+    /// The rules' words and regexes, each a rule of its own (no exceptions, no models, no thresholds).
+    let leaves: Engine
+    public let bound: HoldBound
+
+    public init(engine: Engine) {
+        self.engine = engine
+        let (leafSet, bound) = StreamingDecider.leafRules(engine)
+        self.bound = bound
+        var options = EngineOptions()
+        options.includeModels = false
+        options.applyExceptions = false
+        leaves = Engine(ruleSet: leafSet, options: options)
+    }
+
+    /// A stream for one reply; `strict` holds it whole whatever the bound.
+    public func makeStream(strict: Bool = false) -> ReplyStream {
+        ReplyStream(decider: self, whole: strict || bound.units == nil)
+    }
+
+    /// The enabled rules taken apart into their positive leaves, and the hold bound.
+    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound) {
+        let ruleSet = engine.ruleSet
+        let maxFiller = ruleSet.policy.maxFiller
+        var longest = 0, longestRule: String?
+        var unbounded: (rule: String, why: String)?
+        var packs: [RulePack] = []
+        for model in engine.models where unbounded == nil {
+            unbounded = (model.ruleID, "model pack \(model.packID): a score of the whole reply has no bound")
+        }
+        for pack in ruleSet.enabledPacks {
+            var rules: [Rule] = []
+            for rule in engine.rules where rule.packID == pack.id {
+                var leaves: [MatchExpression] = []
+                collect(rule.match, into: &leaves)
+                for (k, leaf) in leaves.enumerated() {
+                    let units: Int?
+                    switch leaf {
+                    case .words(let words):
+                        units = words.map(\.normalized.count).max() ?? 0
+                    case .regex(let spec):
+                        units = RegexWitness.units(spec.pattern.pattern, maxFiller: maxFiller)
+                    default:
+                        units = 0
+                    }
+                    if let units {
+                        if units > longest { (longest, longestRule) = (units, rule.id) }
+                    } else if unbounded == nil {
+                        if case .regex(let spec) = leaf {
+                            unbounded = (rule.id, "rule \(rule.id): its regex at \(spec.location) can match text of any length before it is found")
+                        }
+                    }
+                    rules.append(Rule(id: "\(rule.id)#\(k)", title: rule.title, description: "", references: [], action: .block, score: nil,
+                                      category: rule.category, packID: pack.id, match: leaf, evasions: rule.evasions, examples: [],
+                                      location: rule.location))
+                }
+            }
+            packs.append(RulePack(id: pack.id, version: pack.version, category: pack.category, description: "", sources: [], rules: rules, file: pack.file))
+        }
+        var policy = ruleSet.policy
+        policy.packs = nil
+        policy.thresholds = [:]
+        policy.exceptions = []
+        policy.reportedSpeech = nil
+        policy.modelThresholds = [:]
+        let leafSet = RuleSet(packs: packs, policy: policy, digest: ruleSet.digest)
+        if let unbounded { return (leafSet, HoldBound(units: nil, rule: unbounded.rule, unboundedReason: unbounded.why)) }
+        return (leafSet, HoldBound(units: longest + 1, rule: longestRule, unboundedReason: nil))
+    }
+
+    /// The positive words and regexes of an expression (not those under `not`, which only ever take hits away).
+    static func collect(_ expression: MatchExpression, into leaves: inout [MatchExpression]) {
+        switch expression {
+        case .words, .regex: leaves.append(expression)
+        case .any(let children): for child in children { collect(child, into: &leaves) }
+        case .all(let children, _): for child in children { collect(child, into: &leaves) }
+        case .not: break
+        }
+    }
+}
+
+/// One reply arriving in pieces (see ``StreamingDecider``). Not thread-safe.
+public final class ReplyStream {
+    let decider: StreamingDecider
+    /// Held whole: nothing is released before the end.
+    public let whole: Bool
+    /// The reply so far (complete UTF-8 characters only).
+    public private(set) var text: [UInt8] = []
+    /// Bytes of a character split across pieces, waiting for the rest.
+    private var partial: [UInt8] = []
+    /// Bytes of ``text`` released so far.
+    public private(set) var released = 0
+    /// The most characters (Unicode scalars) held back at once.
+    public private(set) var longestHold = 0
+    private var scalarsSoFar = 0
+    private var releasedScalars = 0
+    private let scanner: MessageScanner
+    private let leafScanner: MessageScanner
+
+    init(decider: StreamingDecider, whole: Bool) {
+        self.decider = decider
+        self.whole = whole
+        scanner = decider.engine.makeScanner()
+        leafScanner = decider.leaves.makeScanner()
+    }
+
+    /// Characters (Unicode scalars) released so far.
+    public var releasedCharacters: Int { releasedScalars }
+
+    /// Adds the next piece (any split: a UTF-8 character may straddle two) and returns the bytes that
+    /// may be released now (complete characters; empty when nothing more may go out yet).
+    public func append(_ piece: [UInt8]) -> [UInt8] {
+        partial += piece
+        let complete = StreamingDecider.completePrefix(partial)
+        guard complete > 0 else { return [] }
+        let added = partial[..<complete]
+        scalarsSoFar += added.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
+        text += added
+        partial.removeFirst(complete)
+        defer { longestHold = max(longestHold, scalarsSoFar - releasedScalars) }
+        guard !whole, let units = decider.bound.units else { return [] }
+        let frontier = self.frontier(units: units)
+        guard frontier > released else { return [] }
+        // (b): the prefix itself must be decided allow.
+        let prefix = Array(text[..<frontier])
+        guard scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict == .allow else { return [] }
+        let out = Array(text[released..<frontier])
+        released = frontier
+        releasedScalars += out.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
+        return out
+    }
+
+    /// Bytes still held: what the end of the reply decides on (the whole text is ``text``).
+    public var held: ArraySlice<UInt8> { text[released...] }
+
+    /// True when bytes of an unfinished UTF-8 character are left over (the reply ended inside one).
+    public var endsInsideCharacter: Bool { !partial.isEmpty }
+
+    /// The byte offset up to which the text so far may be released (see ``StreamingDecider``).
+    func frontier(units: Int) -> Int {
+        var normalized = NormalizedText()
+        text.withUnsafeBufferPointer { decider.engine.normalizer.normalize($0, into: &normalized) }
+        let scalars = normalized.scalars
+        // The start (original scalar index) of the last `units` units.
+        var cut = scalars.count
+        var counted = 0
+        var k = normalized.kept.count - 1
+        var lastOrigin: Int32 = -1
+        var lastLetter: UInt32 = 0
+        while k >= 0 {
+            let origin = normalized.keptOrigin[k]
+            let value = normalized.kept[k]
+            let sameRun = Engine.isLatinLetter(value) && value == lastLetter
+            if origin != lastOrigin && !sameRun {
+                counted += 1
+                if counted > units { break }
+            }
+            cut = Int(origin)
+            lastOrigin = origin
+            lastLetter = Engine.isLatinLetter(value) ? value : 0
+            k -= 1
+        }
+        if counted <= units { cut = 0 }
+        cut = min(cut, ReplyStream.openConstruct(scalars))
+        if cut > 0 {
+            let decision = leafScanner.decide(InputMessage(id: .string("leaves"), text: text, error: nil))
+            for hit in decision.hits { cut = min(cut, hit.start) }
+            if !decision.errors.isEmpty { cut = 0 }
+        }
+        return Int(normalized.scalarByteOffsets[cut])
+    }
+
+    /// The first original scalar of a construct normalization reads whole that may not have ended yet: an
+    /// HTML tag or character reference, a parenthesised annotation, a run of ASCII with no blank.
+    static func openConstruct(_ scalars: [UInt32]) -> Int {
+        let n = scalars.count
+        var cut = n
+        // A tag: `<` with no `>`, `<` or line break after it, within 402 characters.
+        var k = n - 1
+        while k >= 0 && n - k <= 402 {
+            let v = scalars[k]
+            if v == 0x3E || v == 0x0A { break }
+            if v == 0x3C { cut = k; break }
+            k -= 1
+        }
+        // A reference: `&` with no `;` after it, within 12 characters.
+        k = n - 1
+        while k >= 0 && n - k <= 12 {
+            let v = scalars[k]
+            if v == 0x3B { break }
+            if v == 0x26 { cut = min(cut, k); break }
+            k -= 1
+        }
+        // An annotation: `(` or `（` with no closing parenthesis after it, within 100 characters.
+        k = n - 1
+        while k >= 0 && n - k <= 100 {
+            let v = scalars[k]
+            if v == 0x29 || v == 0xFF09 { break }
+            if v == 0x28 || v == 0xFF08 { cut = min(cut, k); break }
+            k -= 1
+        }
+        // A web address, e-mail address, @handle or hash: the run of printable ASCII without blanks at the end.
+        k = n
+        while k > 0, scalars[k - 1] > 0x20, scalars[k - 1] < 0x7F { k -= 1 }
+        return min(cut, k)
+    }
+
+    /// How many leading bytes of `bytes` are complete UTF-8 characters (an invalid byte counts as one:
+    /// it will never become valid).
+    static func completePrefixForTesting(_ bytes: [UInt8]) -> Int { StreamingDecider.completePrefix(bytes) }
+}
+
+extension StreamingDecider {
+    /// How many leading bytes of `bytes` end on a character boundary (a trailing incomplete sequence of a
+    /// multi-byte character is left out; anything invalid passes through as it is).
+    static func completePrefix(_ bytes: [UInt8]) -> Int {
+        let n = bytes.count
+        var k = n
+        var back = 0
+        while k > 0, back < 4, bytes[k - 1] & 0xC0 == 0x80 { k -= 1; back += 1 }
+        guard k > 0 else { return back == n && n < 4 ? 0 : n }
+        let lead = bytes[k - 1]
+        let need: Int
+        if lead & 0xE0 == 0xC0 { need = 2 } else if lead & 0xF0 == 0xE0 { need = 3 } else if lead & 0xF8 == 0xF0 { need = 4 } else { return n }
+        return need > back + 1 ? k - 1 : n
+    }
+}
