@@ -22,6 +22,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup(title: "WeChat official account (docs/wechat.md)") var wechat: WeChatOptions
 
+    @OptionGroup(title: "OpenAI-compatible chat proxy (docs/proxies.md)") var proxy: ProxyOptions
+
     @Option(name: .long, help: ArgumentHelp("Address to listen on (port 0: any free port; the port is printed).", valueName: "host:port"))
     var listen: String
 
@@ -141,6 +143,8 @@ struct Serve: ParsableCommand {
                 throw fail("cannot serve the WeChat account: \(error)")
             }
         }
+        let proxyConfiguration = try proxy.configuration()
+        if let proxyConfiguration { app.enableChatProxy(proxyConfiguration) }
         let server: HTTPServer
         do {
             // Without a token, what is checked is the address the host resolves to and the one bound,
@@ -159,6 +163,10 @@ struct Serve: ParsableCommand {
             let w = wechatConfiguration
             let noSecret = w.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""
             Terminal.standardError.write("replyguard serve: WeChat callback at \(w.path) (\(w.mode.rawValue) mode, AppID \(w.appID), bot \(w.upstreamProtocol.rawValue) \(w.upstream)\(noSecret))\n")
+        }
+        if let proxyConfiguration, let hold = app.chatProxyHold {
+            let modelNote = hold.contains("model pack") ? " — a model pack scores whole replies, so streamed replies are held whole" : ""
+            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\(modelNote)\n")
         }
         Terminal.standardError.flush()
         try server.wait()
