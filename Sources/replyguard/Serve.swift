@@ -158,15 +158,15 @@ struct Serve: ParsableCommand {
         }
         server.every(15) { app.expireReviews() }
         let signals = SignalHandlers(server: server, app: app)
+        if let proxyConfiguration, let hold = app.chatProxyHold {
+            let modelNote = hold.contains("model pack") ? " — a model pack scores whole replies, so streamed replies are held whole" : ""
+            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\(modelNote)\n")
+        }
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
         if let wechatConfiguration {
             let w = wechatConfiguration
             let noSecret = w.appSecret == nil ? "; no AppSecret: late and approved replies are not delivered" : ""
             Terminal.standardError.write("replyguard serve: WeChat callback at \(w.path) (\(w.mode.rawValue) mode, AppID \(w.appID), bot \(w.upstreamProtocol.rawValue) \(w.upstream)\(noSecret))\n")
-        }
-        if let proxyConfiguration, let hold = app.chatProxyHold {
-            let modelNote = hold.contains("model pack") ? " — a model pack scores whole replies, so streamed replies are held whole" : ""
-            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\(modelNote)\n")
         }
         Terminal.standardError.flush()
         try server.wait()
