@@ -253,6 +253,13 @@ def scenario_json():
         check(False, "an upstream 500 answered 200")
     except openai.APIStatusError as error:
         check(error.status_code == 502, f"upstream 500: {error.status_code}")
+    for stream in [False, True]:
+        try:
+            dead = openai.OpenAI(base_url=f"http://127.0.0.1:{PORT}/v1", api_key=TOKEN, max_retries=0)
+            dead.chat.completions.create(model="m", messages=[], stream=stream, extra_body={"x_script": {"status": 503}})
+            check(False, "an upstream 503 answered 200")
+        except openai.APIStatusError as error:
+            check(error.status_code == 502, f"upstream 503 (stream {stream}): {error.status_code}")
 
 
 for name in sys.argv[4:]:

@@ -95,6 +95,17 @@ import Glibc
         #expect(discarded.count == 4, "\(discarded)")
     }
 
+    /// An upstream that cannot be reached: 502 with an OpenAI-style error, streamed or not, and nothing published.
+    @Test func anUnreachableUpstreamIs502() throws {
+        let server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:1/v1", "--upstream-connect-timeout", "5"],
+                                      rules: CLI.root + "/Tests/Fixtures/proxy-rules")
+        for stream in ["false", "true"] {
+            let reply = try server.post("/v1/chat/completions", json: "{\"model\":\"m\",\"messages\":[],\"stream\":\(stream)}")
+            #expect(reply.status == 502, "\(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+            #expect(String(decoding: reply.body, as: UTF8.self).contains("upstream_error"))
+        }
+    }
+
     @Test(.enabled(if: enabled, skipReason)) func aClientThatLeavesCancelsTheUpstream() throws {
         let rig = try Rig()
         _ = try rig.run(["disconnect"])

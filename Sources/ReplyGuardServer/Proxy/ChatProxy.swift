@@ -201,6 +201,7 @@ final class ProxyCompletion: @unchecked Sendable {
     private var model: String
     private var created: Any = Int(Date().timeIntervalSince1970)
     private var sawDone = false
+    private var sawHead = false
     private var finished = false
     private var call: OutboundCall?
     private var keepAlive: RepeatedTask?
@@ -247,6 +248,7 @@ final class ProxyCompletion: @unchecked Sendable {
             lock.withLock { call }?.cancel()
             return
         }
+        lock.withLock { sawHead = true }
         writer.start(status: 200, headers: [("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache"),
                                             ("X-ReplyGuard-Hold", holdHeader)])
     }
@@ -392,7 +394,16 @@ final class ProxyCompletion: @unchecked Sendable {
             let gate = ProxyGate(app: app)
             if let failure {
                 gate.discard(id: id, parts: parts, reason: failure)
-                if notify { replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id) }
+                guard notify else { return }
+                if !lock.withLock({ sawHead }) {
+                    // No answer at all (cannot connect, timed out before the head): an error, not a reply.
+                    let response = ChatProxy.upstreamError(502, "the upstream did not answer: \(failure)")
+                    writer.start(status: 502, headers: response.headers)
+                    writer.write(response.body)
+                    writer.end()
+                    return
+                }
+                replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id)
                 return
             }
             let fields = lock.withLock { () -> [AuditField] in
