@@ -40,6 +40,8 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     let difyStreams = DifyStreams()
     /// The WeChat official account's callback and its outbound client, when one is configured (set once, before serving).
     var wechat: (WeChatEndpoint, WeChatOutbound)?
+    /// The OpenAI-compatible chat proxy, when an upstream is configured (set once, before serving).
+    var chatProxy: ChatProxy?
     private var current: ServingState
     private let stateLock = NSLock()
     private let reloadLock = NSLock()
@@ -49,6 +51,18 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
     /// Called once by ``HTTPServer`` with its event loops and thread pool.
     func attach(eventLoops: EventLoopGroup, pool: NIOThreadPool) {
         attachWeChat(eventLoops: eventLoops)
+        chatProxy?.client.withLockedValue { $0 = OutboundHTTPClient(group: eventLoops) }
+    }
+
+    /// Serves `POST /v1/chat/completions` in front of `configuration`'s upstream (docs/proxies.md).
+    public func enableChatProxy(_ configuration: ChatProxyConfiguration) {
+        chatProxy = ChatProxy(configuration: configuration)
+    }
+
+    /// How far behind a streamed reply the proxy keeps released text with the rules in force.
+    public var chatProxyHold: String? {
+        guard let chatProxy else { return nil }
+        return ChatProxy.holdHeader(chatProxy.decider(state).bound, strict: chatProxy.configuration.strict)
     }
 
     /// Loads and checks the rules; throws why when they cannot be served.
@@ -112,6 +126,11 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
                 return ("refused", .now(.error(421, "this server does not serve the host \(request.header("host") ?? "") (serve --host-name NAME adds a name)")))
             }
             return ("wechat", wechatAnswer(endpoint, request))
+        }
+        if request.path == "/v1/chat/completions", let chatProxy {
+            guard request.method == "POST" else { return ("chat", .now(.error(405, "method \(request.method) not allowed on \(request.path)"))) }
+            if let refusal = apiRefusal(request) { return ("chat", .now(refusal)) }
+            return ("chat", chatProxy.answer(request, app: self))
         }
         if request.path == "/v1/check" {
             let (endpoint, response) = respond(request)

@@ -22,6 +22,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup(title: "WeChat official account (docs/wechat.md)") var wechat: WeChatOptions
 
+    @OptionGroup(title: "OpenAI-compatible chat proxy (docs/proxies.md)") var proxy: ProxyOptions
+
     @Option(name: .long, help: ArgumentHelp("Address to listen on (port 0: any free port; the port is printed).", valueName: "host:port"))
     var listen: String
 
@@ -141,6 +143,8 @@ struct Serve: ParsableCommand {
                 throw fail("cannot serve the WeChat account: \(error)")
             }
         }
+        let proxyConfiguration = try proxy.configuration()
+        if let proxyConfiguration { app.enableChatProxy(proxyConfiguration) }
         let server: HTTPServer
         do {
             // Without a token, what is checked is the address the host resolves to and the one bound,
@@ -154,6 +158,10 @@ struct Serve: ParsableCommand {
         }
         server.every(15) { app.expireReviews() }
         let signals = SignalHandlers(server: server, app: app)
+        if let proxyConfiguration, let hold = app.chatProxyHold {
+            let modelNote = hold.contains("model pack") ? " — a model pack scores whole replies, so streamed replies are held whole" : ""
+            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\(modelNote)\n")
+        }
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
         if let wechatConfiguration {
             let w = wechatConfiguration

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Drives `replyguard serve --upstream` with the real `openai` client (PyPI) against openai-upstream.py.
+
+Usage: openai-proxy-check.py PROXY_PORT TOKEN UPSTREAM_PORT SCENARIO...
+Each scenario asserts what the client received; prints one line `ok SCENARIO` each, exits 1 on the
+first failure. The rules are Tests/Fixtures/proxy-rules (no model pack, so replies stream)."""
+import base64
+import json
+import sys
+import time
+
+import http.client
+import urllib.request
+import openai
+import pydantic
+
+PORT, TOKEN, UPSTREAM = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+FALLBACK = "抱歉，这个问题我暂时无法回答。"
+HOLDING = "您的留言已收到，工作人员将尽快人工回复。"
+client = openai.OpenAI(base_url=f"http://127.0.0.1:{PORT}/v1", api_key=TOKEN, max_retries=0, timeout=60)
+CLEAN = "今天天气很好，我们一起去公园散步吧。公园里有很多花，红的黄的紫的都有，孩子们在草地上玩耍，老人们在树下下棋聊天，大家都很开心。"
+BLOCKED = ["狗东西", "gou dong xi", "下3滥", "笨蛋", "滚*蛋"]
+PREFIX = "今天天气很好，我们一起去公园散步吧。公园里有很多花，红的黄的紫的都有，"
+
+
+def event(obj):
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+def chunk(choices, **extra):
+    return event({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices, **extra})
+
+
+def delta(content=None, index=0, finish=None, role=False):
+    d = {}
+    if role:
+        d["role"] = "assistant"
+    if content is not None:
+        d["content"] = content
+    return {"index": index, "delta": d, "finish_reason": finish}
+
+
+def sse(pieces, done=True, usage=None, index=0):
+    raw = chunk([delta("", index, role=True)]) + b"".join(chunk([delta(p, index)]) for p in pieces)
+    raw += chunk([delta(None, index, finish="stop")])
+    if usage:
+        raw += chunk([], usage=usage)
+    return raw + (b"data: [DONE]\n\n" if done else b"")
+
+
+def script(writes, end="ok", delay=0):
+    return {"x_script": {"writes": [base64.b64encode(w).decode() for w in writes], "end": end, "delay": delay}}
+
+
+def stream(writes, end="ok", **kwargs):
+    """The content of each choice, its finish reason, the tool calls and usage the client saw."""
+    out, finish, tools, usage = {}, {}, [], None
+    s = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True,
+                                       extra_body=script(writes, end), **kwargs)
+    for c in s:
+        if c.usage:
+            usage = c.usage
+        for ch in c.choices:
+            out[ch.index] = out.get(ch.index, "") + (ch.delta.content or "")
+            if ch.delta.tool_calls:
+                tools.append(ch.delta.tool_calls)
+            if ch.finish_reason:
+                finish[ch.index] = ch.finish_reason
+    return out, finish, tools, usage
+
+
+def raw(writes, end="ok"):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, **script(writes, end)}
+    r = post(body)
+    data = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data.replace(b": keep-alive\n\n", b"")
+
+
+def post(body):
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    connection.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                       headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    return connection.getresponse()
+
+
+def broken():
+    return json.load(urllib.request.urlopen(f"http://127.0.0.1:{UPSTREAM}/control/state"))["broken"]
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL: {message}", flush=True)
+        sys.exit(1)
+
+
+def blocked_outcome(text, full, message, word):
+    """The client got a prefix of the reply that stops before `word`, then the fallback reply."""
+    check(text.endswith(FALLBACK), f"{message}: no fallback at the end: {text!r}")
+    sent = text[: len(text) - len(FALLBACK)]
+    start = full.index(word)
+    check(full.startswith(sent) and len(sent) <= start, f"{message}: sent {sent!r}, beyond the safe prefix of {full!r}")
+
+
+def scenario_clean_bytes():
+    for pieces in [list(CLEAN), [CLEAN[i:i + 7] for i in range(0, len(CLEAN), 7)]]:
+        upstream = sse(pieces, usage={"prompt_tokens": 3, "completion_tokens": 60, "total_tokens": 63})
+        upstream = upstream.replace(b'"model": "m"', b'"model": "m", "system_fingerprint": "fp_x", "x_unknown": {"a": [1]}', 1)
+        upstream = chunk([], prompt_filter_results=[{"prompt_index": 0}]) + upstream
+        status, headers, got = raw([upstream[i:i + 5] for i in range(0, len(upstream), 5)])
+        check(status == 200, f"clean stream: HTTP {status}")
+        check(got == upstream, f"clean stream not byte for byte:\n{got!r}\n{upstream!r}")
+        check(headers.get("x-replyguard-hold", "").endswith("characters"), f"hold header: {headers.get('x-replyguard-hold')}")
+
+
+def scenario_every_split():
+    runs = 0
+    for word in BLOCKED:
+        full = PREFIX + word + "，后面还有一些话。"
+        splittings = [list(full)]
+        for i in range(1, len(full)):
+            splittings.append([full[:i], full[i:]])
+        w = full.index(word)
+        for i in range(w - 2, w + len(word) + 1):
+            for j in range(i + 1, w + len(word) + 2):
+                splittings.append([full[:i], full[i:j], full[j:]])
+        for pieces in splittings:
+            out, finish, _, _ = stream([sse(pieces)])
+            blocked_outcome(out.get(0, ""), full, f"{word} split {pieces}", word)
+            check(finish.get(0) == "content_filter", f"{word}: finish {finish}")
+            runs += 1
+        # Byte splits across reads (a UTF-8 character split too), one character per event.
+        upstream = sse(list(full))
+        at = upstream.index(json.dumps(word[0], ensure_ascii=False).encode()) - 150
+        for k in range(max(1, at), min(len(upstream), at + 400), 3):
+            out, finish, _, _ = stream([upstream[:k], upstream[k:]])
+            blocked_outcome(out.get(0, ""), full, f"{word} byte split at {k}", word)
+            runs += 1
+    return runs
+
+
+def scenario_choices():
+    clean, bad = CLEAN, PREFIX + "狗东西，还有话"
+    events = chunk([delta("", 0, role=True), delta("", 1, role=True)])
+    for k in range(max(len(clean), len(bad))):
+        choices = []
+        if k < len(clean):
+            choices.append(delta(clean[k], 0))
+        if k < len(bad):
+            choices.append(delta(bad[k], 1))
+        events += chunk(choices)
+    events += chunk([delta(None, 0, "stop"), delta(None, 1, "stop")]) + b"data: [DONE]\n\n"
+    out, finish, _, _ = stream([events], n=2)
+    blocked_outcome(out.get(1, ""), bad, "n=2 choice 1", "狗东西")
+    check(out.get(0, "").endswith(FALLBACK) and clean.startswith(out[0][: -len(FALLBACK)]), f"n=2 choice 0: {out.get(0)!r}")
+    check(finish == {0: "content_filter", 1: "content_filter"}, f"n=2 finish {finish}")
+
+
+def tool_events(arguments, name="lookup"):
+    raw = chunk([{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}]}, "finish_reason": None}])
+    for k in range(0, len(arguments), 4):
+        raw += chunk([{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": arguments[k:k + 4]}}]}, "finish_reason": None}])
+    return raw + chunk([delta(None, 0, "tool_calls")]) + b"data: [DONE]\n\n"
+
+
+def scenario_tools():
+    clean = tool_events(json.dumps({"city": "北京", "day": "明天"}))
+    status, _, got = raw([clean])
+    check(got == clean, "clean tool call not byte for byte")
+    for arguments in [json.dumps({"q": "你这个狗东西"}), json.dumps({"q": "你这个狗东西"}, ensure_ascii=False)]:
+        out, finish, tools, _ = stream([tool_events(arguments)])
+        check(tools == [], f"a blocked tool call went out: {tools}")
+        check(out.get(0) == FALLBACK and finish.get(0) == "content_filter", f"blocked tool call: {out} {finish}")
+    out, finish, tools, _ = stream([tool_events("{}", name="狗东西")])
+    check(tools == [] and finish.get(0) == "content_filter", "a tool call with a blocked name went out")
+
+
+def scenario_usage():
+    usage = {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}
+    full = PREFIX + "狗东西"
+    out, finish, _, got = stream([sse(list(full), usage=usage)], stream_options={"include_usage": True})
+    blocked_outcome(out.get(0, ""), full, "usage", "狗东西")
+    check(got is not None and got.total_tokens == 45, f"usage chunk: {got}")
+
+
+def scenario_broken():
+    full = CLEAN + "然后"
+    cases = {
+        "error frame": (sse(list(CLEAN[:40])).split(chunk([delta(None, 0, finish="stop")]))[0] + event({"error": {"message": "overloaded"}}) + b"".join(chunk([delta(c)]) for c in CLEAN[40:]), "ok"),
+        "no [DONE]": (sse(list(CLEAN), done=False), "ok"),
+        "dropped": (sse(list(CLEAN)).split(chunk([delta(None, 0, finish="stop")]))[0], "drop"),
+        "malformed": (sse(list(CLEAN[:40])).split(chunk([delta(None, 0, finish="stop")]))[0] + b"data: {not json\n\n" + sse(list(CLEAN[40:])), "ok"),
+    }
+    for name, (upstream, end) in cases.items():
+        out, finish, _, _ = stream([upstream], end=end)
+        text = out.get(0, "")
+        check(text.endswith(FALLBACK) and finish.get(0) == "content_filter", f"{name}: {text!r} {finish}")
+        sent = text[: -len(FALLBACK)]
+        check(full.startswith(sent) and len(sent) < len(CLEAN), f"{name}: the held tail went out: {sent!r}")
+
+
+def scenario_disconnect():
+    before = broken()
+    upstream = sse(list(CLEAN * 10))
+    body = {"model": "m", "messages": [], "stream": True, **script([upstream[i:i + 60] for i in range(0, len(upstream), 60)], delay=0.05)}
+    r = post(body)
+    while b"content" not in r.readline():
+        pass
+    r.close()
+    for _ in range(600):
+        if broken() > before:
+            return
+        time.sleep(0.05)
+    check(False, "the upstream request was not cancelled when the client went away")
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+
+
+def scenario_stream_helper():
+    full = json.dumps({"text": PREFIX + "狗东西"}, ensure_ascii=False)
+    try:
+        with client.chat.completions.stream(model="m", messages=[{"role": "user", "content": "hi"}], response_format=Answer,
+                                            extra_body=script([sse(list(full))])) as s:
+            for _ in s:
+                pass
+    except openai.ContentFilterFinishReasonError:
+        return
+    check(False, "the stream helper did not raise ContentFilterFinishReasonError")
+
+
+def completion(content, tool=None):
+    message = {"role": "assistant", "content": content}
+    if tool:
+        message["tool_calls"] = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": tool}}]
+    return {"x_script": {"json": {"id": "chatcmpl-j", "object": "chat.completion", "created": 1, "model": "m",
+                                  "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                                  "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}}}
+
+
+def scenario_json():
+    r = client.chat.completions.create(model="m", messages=[], extra_body=completion(CLEAN))
+    check(r.choices[0].message.content == CLEAN and r.choices[0].finish_reason == "stop", "clean JSON")
+    r = client.chat.completions.create(model="m", messages=[], extra_body=completion("你这个狗东西"))
+    check(r.choices[0].message.content == FALLBACK and r.choices[0].finish_reason == "content_filter", f"blocked JSON {r}")
+    r = client.chat.completions.create(model="m", messages=[], extra_body=completion("闭嘴吧，哑巴"))
+    check(r.choices[0].message.content == HOLDING and r.choices[0].finish_reason == "content_filter", f"escalated JSON {r}")
+    r = client.chat.completions.create(model="m", messages=[], extra_body=completion(None, tool=json.dumps({"q": "狗东西"})))
+    check(r.choices[0].message.tool_calls is None and r.choices[0].finish_reason == "content_filter", f"blocked tool JSON {r}")
+    try:
+        client.chat.completions.create(model="m", messages=[], extra_body={"x_script": {"status": 500}})
+        check(False, "an upstream 500 answered 200")
+    except openai.APIStatusError as error:
+        check(error.status_code == 502, f"upstream 500: {error.status_code}")
+    for stream in [False, True]:
+        try:
+            dead = openai.OpenAI(base_url=f"http://127.0.0.1:{PORT}/v1", api_key=TOKEN, max_retries=0)
+            dead.chat.completions.create(model="m", messages=[], stream=stream, extra_body={"x_script": {"status": 503}})
+            check(False, "an upstream 503 answered 200")
+        except openai.APIStatusError as error:
+            check(error.status_code == 502, f"upstream 503 (stream {stream}): {error.status_code}")
+
+
+for name in sys.argv[4:]:
+    globals()["scenario_" + name]()
+    print(f"ok {name}", flush=True)

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""A scripted OpenAI-compatible upstream for the chat proxy tests (Tests/ReplyGuardCLITests/ChatProxyTests).
+
+The request body's `x_script` says what to answer (the proxy forwards the body unchanged):
+  {"json": {...}}                      a JSON completion
+  {"writes": ["<base64>", ...], "end": "ok"|"drop", "delay": seconds}
+                                       a text/event-stream body, each write sent and flushed on its own
+                                       (any split of the bytes), then the chunked body ended or the
+                                       connection dropped
+  {"status": 500}                      an error status
+GET /control/state: {"requests": n, "broken": n (writes that failed: the client went away)}.
+Prints its port on stdout, then serves until killed."""
+import base64
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+state = {"requests": 0, "broken": 0, "auth": []}
+lock = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        with lock:
+            body = json.dumps(state).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        request = json.loads(self.rfile.read(length))
+        script = request.get("x_script", {})
+        with lock:
+            state["requests"] += 1
+            state["auth"].append(self.headers.get("Authorization"))
+        if "status" in script:
+            body = b'{"error":{"message":"upstream trouble"}}'
+            self.send_response(script["status"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if "json" in script:
+            body = json.dumps(script["json"], ensure_ascii=script.get("ascii", True)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for write in script.get("writes", []):
+                data = base64.b64decode(write)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
+                if script.get("delay"):
+                    time.sleep(script["delay"])
+            if script.get("end", "ok") == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with lock:
+                state["broken"] += 1
+            self.close_connection = True
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()

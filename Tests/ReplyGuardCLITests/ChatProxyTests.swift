@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// #18 part 1: `serve --upstream` as an OpenAI-compatible chat proxy, driven by the real `openai` client
+/// (PyPI; Tests/Fixtures/openai-proxy-check.py) against a scripted upstream that streams chosen chunkings
+/// (Tests/Fixtures/openai-upstream.py). The rules are Tests/Fixtures/proxy-rules: no model pack, so
+/// replies stream (the shipped rules hold them whole). In CI (`CI=true`) a missing openai fails.
+@Suite(.serialized) struct ChatProxyTests {
+    static let openai: Bool = (try? CLI.runBounded(["python3", "-c", "import openai, pydantic"], executable: "/usr/bin/env"))?.output.status == 0
+    static let enabled = openai || ProcessInfo.processInfo.environment["CI"] == "true"
+    static let skipReason: Comment = "openai not installed (pip install openai; .ci/run installs it): the chat proxy tests use it as the client"
+
+    /// The scripted upstream and a serve in front of it.
+    final class Rig {
+        let upstream: Process
+        let upstreamPort: Int
+        let server: ServeProcess
+
+        init(_ extra: [String] = []) throws {
+            #expect(ChatProxyTests.openai, "openai (PyPI) is required: pip install openai")
+            upstream = Process()
+            upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            upstream.arguments = ["python3", CLI.root + "/Tests/Fixtures/openai-upstream.py"]
+            let out = Pipe()
+            upstream.standardOutput = out
+            try upstream.run()
+            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let port = Int(line) else { throw ServeTestError("the upstream did not start: \(line)") }
+            upstreamPort = port
+            server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(port)/v1", "--upstream-keepalive", "0.2"] + extra,
+                                      rules: CLI.root + "/Tests/Fixtures/proxy-rules")
+        }
+
+        deinit {
+            server.stop()
+            kill(upstream.processIdentifier, SIGKILL)
+            upstream.waitUntilExit()
+        }
+
+        /// Runs the client's scenarios; each prints `ok NAME`.
+        func run(_ scenarios: [String]) throws -> CLI.Output {
+            let output = try CLI.runBounded(["python3", CLI.root + "/Tests/Fixtures/openai-proxy-check.py", String(server.port), server.token ?? "",
+                                             String(upstreamPort)] + scenarios, executable: "/usr/bin/env", timeout: 600).output
+            #expect(output.status == 0, "\(output.stdout)\(output.stderr)")
+            for scenario in scenarios { #expect(output.stdout.contains("ok \(scenario)\n"), "\(scenario): \(output.stdout)") }
+            return output
+        }
+
+        func audit() -> [[String: Any]] {
+            ((try? String(contentsOfFile: server.auditPath, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+            }
+        }
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func startupPrintsTheHoldBound() throws {
+        let rig = try Rig()
+        #expect(rig.server.stderr.contains("chat proxy at /v1/chat/completions"))
+        #expect(rig.server.stderr.contains("streamed replies held back: 30 characters"), "\(rig.server.stderr)")
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func withTheShippedRulesRepliesAreHeldWhole() throws {
+        let upstream = try Rig()
+        let shipped = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(upstream.upstreamPort)/v1"])
+        #expect(shipped.stderr.contains("whole-reply") && shipped.stderr.contains("model pack"), "\(shipped.stderr)")
+    }
+
+    /// Every split of blocked words (events, and bytes across reads): nothing of the word reaches the client.
+    @Test(.enabled(if: enabled, skipReason)) func everySplitLeaksNothing() throws {
+        let rig = try Rig()
+        _ = try rig.run(["every_split"])
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func cleanStreamsPassByteForByteAndReleaseBeforeTheEnd() throws {
+        let rig = try Rig()
+        _ = try rig.run(["clean_bytes"])
+        let records = rig.audit().filter { $0["proxy"] as? String == "chat.completions" }
+        #expect(records.count == 2, "one audit record per completion: \(records)")
+        #expect(records.allSatisfy { ($0["released_characters"] as? Int ?? 0) > 0 && $0["action"] as? String == "published" })
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func choicesToolCallsUsageAndTheStreamHelper() throws {
+        let rig = try Rig()
+        _ = try rig.run(["choices", "tools", "usage", "stream_helper", "json"])
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func brokenStreamsNeverReleaseTheHeldTail() throws {
+        let rig = try Rig()
+        _ = try rig.run(["broken"])
+        let discarded = rig.audit().filter { $0["action"] as? String == "discarded" }
+        #expect(discarded.count == 4, "\(discarded)")
+    }
+
+    /// An upstream that cannot be reached: 502 with an OpenAI-style error, streamed or not, and nothing published.
+    @Test func anUnreachableUpstreamIs502() throws {
+        let server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:1/v1", "--upstream-connect-timeout", "5"],
+                                      rules: CLI.root + "/Tests/Fixtures/proxy-rules")
+        for stream in ["false", "true"] {
+            let reply = try server.post("/v1/chat/completions", json: "{\"model\":\"m\",\"messages\":[],\"stream\":\(stream)}")
+            #expect(reply.status == 502, "\(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+            #expect(String(decoding: reply.body, as: UTF8.self).contains("upstream_error"))
+        }
+    }
+
+    @Test(.enabled(if: enabled, skipReason)) func aClientThatLeavesCancelsTheUpstream() throws {
+        let rig = try Rig()
+        _ = try rig.run(["disconnect"])
+    }
+}
