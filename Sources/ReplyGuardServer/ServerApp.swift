@@ -118,7 +118,7 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
 
     /// How to answer one request (``Answer``), with the endpoint name for metrics: `/v1/check` (matching
     /// only, no store, log or gate lock) on the event loop, the WeChat callback as an answer that
-    /// completes later (it waits on the bot), everything else — the gate, the review queue, the audit log, the page, reloads — on the
+    /// completes later (it waits on the bot), `/v1/chat/completions` streamed by the proxy, everything else — the gate, the review queue, the audit log, the page, reloads — on the
     /// server's thread pool.
     func route(_ request: HTTPRequest) -> (String, Answer) {
         if let (endpoint, _) = wechat, request.path == endpoint.configuration.path {
