@@ -100,22 +100,24 @@ struct Serve: ParsableCommand {
     }
 
     func token() throws -> String? {
-        if let tokenFile {
-            // Like ssh with a private key: a secret others can read (or replace) is not one.
-            var info = stat()
-            if stat(tokenFile, &info) == 0, info.st_mode & 0o077 != 0 {
-                throw fail("the token file \(tokenFile) can be read or written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); "
-                    + "make it private: chmod 600 \(tokenFile)")
-            }
-            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw fail("cannot read the token file \(tokenFile)") }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !token.isEmpty else { throw fail("the token file \(tokenFile) is empty") }
-            return token
-        }
+        if let tokenFile { return try Serve.secret(tokenFile, named: "the token file") }
         if let token = ProcessInfo.processInfo.environment["REPLYGUARD_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
             return token
         }
         return nil
+    }
+
+    /// A secret from a file only its owner can read or write — like ssh with a private key: a secret others
+    /// can read (or replace) is not one. `what` names it in errors ("the token file").
+    static func secret(_ path: String, named what: String) throws -> String {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw fail("\(what) \(path) can be read or written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); make it private: chmod 600 \(path)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read \(what) \(path)") }
+        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw fail("\(what) \(path) is empty") }
+        return secret
     }
 
     func run() throws {

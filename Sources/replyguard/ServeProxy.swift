@@ -47,7 +47,7 @@ struct ProxyOptions: ParsableArguments {
     func configuration() throws -> ChatProxyConfiguration? {
         guard let upstream, let url = OutboundURL(upstream) else { return nil }
         var key: String?
-        if let keyFile { key = try WeChatOptions.secret(keyFile, "--upstream-key-file") }
+        if let keyFile { key = try Serve.secret(keyFile, named: "the --upstream-key-file file") }
         if let keyEnv {
             guard let value = ProcessInfo.processInfo.environment[keyEnv]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
                 throw fail("--upstream-key-env \(keyEnv): the environment variable is not set or empty")

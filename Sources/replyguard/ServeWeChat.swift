@@ -84,9 +84,9 @@ struct WeChatOptions: ParsableArguments {
     func configuration() throws -> WeChatConfiguration? {
         guard let tokenFile, let upstream, let appID else { return nil }
         var configuration = WeChatConfiguration(
-            token: try WeChatOptions.secret(tokenFile, "--wechat-token-file"), encodingAESKey: try aesKeyFile.map { try WeChatOptions.secret($0, "--wechat-aes-key-file") },
-            appID: appID, appSecret: try secretFile.map { try WeChatOptions.secret($0, "--wechat-secret-file") }, mode: mode,
-            upstream: upstream, upstreamProtocol: upstreamProtocol, upstreamKey: try upstreamKeyFile.map { try WeChatOptions.secret($0, "--wechat-upstream-key-file") })
+            token: try Serve.secret(tokenFile, named: "the --wechat-token-file file"), encodingAESKey: try aesKeyFile.map { try Serve.secret($0, named: "the --wechat-aes-key-file file") },
+            appID: appID, appSecret: try secretFile.map { try Serve.secret($0, named: "the --wechat-secret-file file") }, mode: mode,
+            upstream: upstream, upstreamProtocol: upstreamProtocol, upstreamKey: try upstreamKeyFile.map { try Serve.secret($0, named: "the --wechat-upstream-key-file file") })
         configuration.path = path
         configuration.upstreamModel = upstreamModel
         configuration.upstreamTimeout = upstreamTimeout
@@ -95,17 +95,5 @@ struct WeChatOptions: ParsableArguments {
         configuration.maxSkew = maxSkew
         configuration.reviewPoll = reviewPoll
         return configuration
-    }
-
-    /// A secret from a file only its owner can read (as the access token's).
-    static func secret(_ path: String, _ option: String) throws -> String {
-        var info = stat()
-        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
-            throw fail("the \(option) file \(path) can be read or written by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); make it private: chmod 600 \(path)")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read the \(option) file \(path)") }
-        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !secret.isEmpty else { throw fail("the \(option) file \(path) is empty") }
-        return secret
     }
 }
