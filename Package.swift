@@ -21,8 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // TLS for the outbound client (`serve --upstream https://…`: DeepSeek, Qwen and most hosted models are HTTPS only).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        // WeChat safe mode: AES-256-CBC (_CryptoExtras) and SHA-1 signatures (Crypto).
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // WeChat safe mode's AES-256-CBC and SHA-1 are in-tree (Sources/ReplyGuardServer/WeChat/WeChatCipher.swift):
+        // swift-crypto would compile a second BoringSSL, about half the clean build.
     ],
     targets: [
         .systemLibrary(
@@ -47,9 +47,7 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio"),
                            .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "_CryptoExtras", package: "swift-crypto")]
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
@@ -76,6 +74,6 @@ let package = Package(
         .testTarget(name: "ReplyGuardPCRE2Tests", dependencies: ["ReplyGuardPCRE2"]),
         .testTarget(name: "ReplyGuardTests", dependencies: ["ReplyGuard"]),
         .testTarget(name: "ReplyGuardGateTests", dependencies: ["ReplyGuardGate", "ReplyGuard"]),
-        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardCLI"]),
+        .testTarget(name: "ReplyGuardCLITests", dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "ReplyGuardCLI"]),
     ]
 )

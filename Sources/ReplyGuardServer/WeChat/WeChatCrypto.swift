@@ -1,6 +1,4 @@
-import Crypto
 import Foundation
-import _CryptoExtras
 
 /// Why a push from the platform was refused (the numbers are WXBizMsgCrypt's, as EasyWeChat and the
 /// official samples report them).
@@ -21,8 +19,8 @@ struct WeChatRefusal: Error, CustomStringConvertible, Equatable {
 struct WeChatCrypto: Sendable {
     let token: String
     let appID: String
-    /// The AES key's bytes (a `SymmetricKey` is made for each use: it is not `Sendable`).
-    private let keyBytes: [UInt8]
+    /// The cipher with the key expanded (nil: no EncodingAESKey, plain mode only).
+    private let cipher: AES256CBC?
     private let iv: [UInt8]
 
     static let block = 32
@@ -35,20 +33,20 @@ struct WeChatCrypto: Sendable {
             guard encodingAESKey.count == 43, let bytes = Data(base64Encoded: encodingAESKey + "="), bytes.count == 32 else {
                 throw WeChatRefusal.malformed("the EncodingAESKey must be the 43 characters the account's settings show (base64 of 32 bytes)")
             }
-            keyBytes = Array(bytes)
+            do { cipher = try AES256CBC(key: Array(bytes)) } catch { throw .malformed("the EncodingAESKey: \(error)") }
             iv = Array(bytes.prefix(16))
         } else {
-            keyBytes = []
+            cipher = nil
             iv = []
         }
     }
 
-    var hasKey: Bool { !iv.isEmpty }
+    var hasKey: Bool { cipher != nil }
 
     /// `sha1(concat(sorted(parts)))` in lower-case hex.
     static func signature(_ parts: [String]) -> String {
         let joined = parts.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.joined()
-        return Insecure.SHA1.hash(data: Array(joined.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA1.hash(Array(joined.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// Compares two signatures in time that does not depend on where they differ.
@@ -69,13 +67,13 @@ struct WeChatCrypto: Sendable {
     /// Checks `msg_signature` over the ciphertext first, then decrypts, unpads and checks the AppID.
     func decrypt(_ encrypted: String, msgSignature: String, timestamp: String, nonce: String) throws(WeChatRefusal) -> [UInt8] {
         guard WeChatCrypto.same(WeChatCrypto.signature([token, timestamp, nonce, encrypted]), msgSignature) else { throw .signature("msg_signature") }
-        guard hasKey else { throw .decrypt("no EncodingAESKey is configured") }
-        guard let cipher = Data(base64Encoded: encrypted), !cipher.isEmpty, cipher.count % WeChatCrypto.block == 0 else {
+        guard let aes = cipher else { throw .decrypt("no EncodingAESKey is configured") }
+        guard let bytes = Data(base64Encoded: encrypted), !bytes.isEmpty, bytes.count % WeChatCrypto.block == 0 else {
             throw .decrypt("the ciphertext is not base64 of whole 32-byte blocks")
         }
         let padded: [UInt8]
         do {
-            padded = Array(try AES._CBC.decrypt(cipher, using: SymmetricKey(data: keyBytes), iv: try AES._CBC.IV(ivBytes: iv), noPadding: true))
+            padded = try aes.decrypt(Array(bytes), iv: iv)
         } catch {
             throw .decrypt("AES-256-CBC failed (\(error))")
         }
@@ -91,7 +89,7 @@ struct WeChatCrypto: Sendable {
 
     /// Encrypts a reply for the platform (random prefix, length, message, AppID; PKCS#7 to 32 bytes), base64.
     func encrypt(_ message: [UInt8], random: [UInt8]? = nil) throws(WeChatRefusal) -> String {
-        guard hasKey else { throw .decrypt("no EncodingAESKey is configured") }
+        guard let aes = cipher else { throw .decrypt("no EncodingAESKey is configured") }
         var generator = SystemRandomNumberGenerator()
         let prefix = random ?? (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let length = UInt32(message.count)
@@ -99,7 +97,7 @@ struct WeChatCrypto: Sendable {
         plain += message + Array(appID.utf8)
         plain = WeChatCrypto.pad(plain)
         do {
-            return try AES._CBC.encrypt(plain, using: SymmetricKey(data: keyBytes), iv: try AES._CBC.IV(ivBytes: iv), noPadding: true).base64EncodedString()
+            return Data(try aes.encrypt(plain, iv: iv)).base64EncodedString()
         } catch {
             throw .decrypt("AES-256-CBC failed (\(error))")
         }
