@@ -15,17 +15,23 @@ import Testing
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         locker.arguments = ["python3", "-c", """
-            import sqlite3, sys, time
+            import sqlite3, sys
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN EXCLUSIVE")
             print("locked", flush=True)
-            time.sleep(4)
+            sys.stdin.readline()  # held until the test says so (or its end of the pipe closes)
             c.execute("COMMIT")
             """, server.queuePath]
-        let out = Pipe()
+        let out = Pipe(), release = Pipe()
         locker.standardOutput = out
+        locker.standardInput = release
         try locker.run()
-        defer { locker.waitUntilExit() }
+        var released = false
+        defer {
+            if !released { try? release.fileHandleForWriting.write(contentsOf: Array("go\n".utf8)) }
+            try? release.fileHandleForWriting.close()
+            locker.waitUntilExit()
+        }
         _ = out.fileHandleForReading.availableData // "locked"
         let finished = OrderLog()
         let group = DispatchGroup()
@@ -41,6 +47,9 @@ import Testing
             let check = try server.post("/v1/check", json: #"{"text": "\#(ServeTests.clean)"}"#)
             finished.append("check \(check.status)")
         }
+        // The lock goes only now (a line, not the end of the pipe: another test's child may hold a copy of it).
+        try release.fileHandleForWriting.write(contentsOf: Array("go\n".utf8))
+        released = true
         group.wait()
         let entries = finished.entries
         #expect(entries.prefix(6).allSatisfy { $0 == "check 200" }, "\(entries)")
