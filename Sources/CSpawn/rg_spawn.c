@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "rg_spawn.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 pid_t rg_spawn(const char *file, char *const argv[], int in_fd, int out_fd,
@@ -105,4 +108,44 @@ int rg_become_subreaper(void) {
 #else
     return 0;
 #endif
+}
+
+static volatile sig_atomic_t forward_group = 0;
+static _Atomic long long forward_first_ns = 0;
+
+static void rg_forward_handler(int sig) {
+    int saved = errno;
+    pid_t group = (pid_t)forward_group;
+    if (group > 0) kill(-group, sig);
+    if (atomic_load(&forward_first_ns) == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+        long long expected = 0;
+        atomic_compare_exchange_strong(&forward_first_ns, &expected, ns > 0 ? ns : 1);
+    }
+    errno = saved;
+}
+
+void rg_forward_signals(pid_t group, const int *signals, int count) {
+    forward_group = (sig_atomic_t)group;
+    sigset_t set;
+    sigemptyset(&set);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = rg_forward_handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int i = 0; i < count; i++) {
+        sigaction(signals[i], &action, NULL);
+        sigaddset(&set, signals[i]);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void rg_forward_signals_stop(void) { forward_group = 0; }
+
+double rg_forwarded_at(void) {
+    long long ns = atomic_load(&forward_first_ns);
+    return ns == 0 ? 0 : (double)ns / 1e9;
 }

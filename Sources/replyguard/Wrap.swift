@@ -5,46 +5,21 @@ import ReplyGuard
 import ReplyGuardGate
 
 /// Forwards SIGINT, SIGTERM and SIGHUP to the wrapped bot's process group — the bot and whatever it
-/// started (through dispatch signal sources, so no global state is shared with a signal handler) — and
-/// remembers when the first one arrived.
-/// `@unchecked Sendable`: `child` and `firstAt` are only touched under `lock`.
-final class SignalForwarder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var child: pid_t
-    private var firstAt: Double = 0
-    private var sources: [DispatchSourceSignal] = []
-
+/// started — and remembers when the first one arrived (the state is CSpawn's, shared with its handler).
+final class SignalForwarder: Sendable {
+    /// Forwards `signals` to the bot's process group from a C signal handler, installed before this
+    /// returns. (A dispatch signal source needed SIG_IGN first and was registered asynchronously on
+    /// Linux: a signal in between, such as a SIGTERM right after the bot's first reply, was dropped and
+    /// wrap waited for the bot to end by itself.)
     init(child: pid_t, signals: [Int32]) {
-        self.child = child
-        var forwarded = sigset_t()
-        sigemptyset(&forwarded)
-        for sig in signals {
-            signal(sig, SIG_IGN) // the source sees it; the default action (exit) must not run
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in self?.forward(sig) }
-            source.resume()
-            sources.append(source)
-            sigaddset(&forwarded, sig)
-        }
-        // We may have been started with these blocked (some launchers do); forwarding needs them.
-        pthread_sigmask(SIG_UNBLOCK, &forwarded, nil)
-    }
-
-    private func forward(_ sig: Int32) {
-        lock.lock()
-        defer { lock.unlock() }
-        if child > 0 { kill(-child, sig) }
-        if firstAt == 0 { firstAt = monotonicSeconds() }
+        signals.withUnsafeBufferPointer { rg_forward_signals(child, $0.baseAddress, Int32($0.count)) }
     }
 
     /// When (CLOCK_MONOTONIC seconds) a terminating signal was first forwarded; 0: never.
-    var forwardedAt: Double { lock.withLock { firstAt } }
+    var forwardedAt: Double { rg_forwarded_at() }
 
     /// The bot has been reaped: its pid may be reused, so nothing more is sent to it.
-    func childGone() {
-        lock.withLock { child = 0 }
-        for source in sources { source.cancel() }
-    }
+    func childGone() { rg_forward_signals_stop() }
 }
 
 func monotonicSeconds() -> Double {

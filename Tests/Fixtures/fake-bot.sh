@@ -19,7 +19,7 @@ case "$mode" in
   echo) while IFS= read -r line; do printf '答复：%s\n' "$line"; done ;;
   partial) printf '%s\n' "您好。"; printf '%s' "你不说话没人把"; exit 3 ;;
   signal) printf '%s\n' "您好。"; kill -TERM $$ ;;
-  sleep) printf '%s\n' "您好。"; exec sleep 30 ;;
+  sleep) printf '%s\n' "您好。"; exec sleep 300 ;;
   stderr) echo "bot: warming up" >&2; printf '%s\n' "您好。" ;;
   exit) exit "$2" ;;
   stubborn) trap '' TERM INT HUP; printf '%s\n' "您好。" "$$"; while :; do sleep 1; done ;;

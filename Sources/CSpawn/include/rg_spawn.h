@@ -21,4 +21,17 @@ pid_t rg_guard_group(pid_t group, int *disarm_fd);
 /// bot's children that outlive it can be waited for. 0 on success (and where there is no such thing).
 int rg_become_subreaper(void);
 
+/// Forwards each of `signals` to process group `group` from a signal handler (kill and clock_gettime are
+/// async-signal-safe), installed before this returns: a signal that arrives at any moment after it is
+/// forwarded, none is dropped while an asynchronous handler is being set up. The signals are unblocked
+/// on the calling thread. Call once.
+void rg_forward_signals(pid_t group, const int *signals, int count);
+
+/// Stops forwarding (the group's leader has been reaped and its pid may be reused); the signals are
+/// then only noted.
+void rg_forward_signals_stop(void);
+
+/// CLOCK_MONOTONIC seconds when the first of the signals arrived; 0 when none has.
+double rg_forwarded_at(void);
+
 #endif
