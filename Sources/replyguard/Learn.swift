@@ -39,6 +39,12 @@ struct Learn: ParsableCommand {
     @Option(name: .long, help: "L2 regularization per update (larger: smaller weights, fewer n-grams that dominate alone).")
     var l2: Double = ModelTrainer.Options().l2
 
+    @Option(name: .customLong("max-weight"), help: "Cap on a weight's absolute value (0: no cap).")
+    var maxWeight: Double = ModelTrainer.Options().maxWeight
+
+    @Option(name: .customLong("min-count"), help: "Train only on n-grams found in at least this many training messages.")
+    var minCount: Int = ModelTrainer.Options().minCount
+
     @Option(name: .long, help: "Hash buckets (a power of two).")
     var buckets: Int = NGramModel.defaultBuckets
 
@@ -56,6 +62,8 @@ struct Learn: ParsableCommand {
         if !(maxFalseAlarm > 0 && maxFalseAlarm < 1) { throw ValidationError("--max-false-alarm must be between 0 and 1") }
         if buckets < 2 || buckets > 1 << 24 || buckets & (buckets - 1) != 0 { throw ValidationError("--buckets must be a power of two up to 2^24") }
         if !(l2 >= 0 && l2 < 1) { throw ValidationError("--l2 must be at least 0 and below 1") }
+        if !(maxWeight >= 0 && maxWeight.isFinite) { throw ValidationError("--max-weight must be 0 (no cap) or a positive number") }
+        if minCount < 1 || minCount > 1_000_000 { throw ValidationError("--min-count must be 1...1000000") }
         if epochs < 1 || epochs > 100 { throw ValidationError("--epochs must be 1...100") }
         if category.isEmpty || category.contains(where: { $0 == " " || $0 == "\n" }) { throw ValidationError("--category must be one word") }
     }
@@ -131,7 +139,9 @@ struct Learn: ParsableCommand {
         options.epochs = epochs
         options.buckets = buckets
         options.l2 = l2
-        let comments = note + ["trained by replyguard learn --category \(category) --max-false-alarm \(maxFalseAlarm) --epochs \(epochs) --buckets \(buckets) --l2 \(l2)"]
+        options.maxWeight = maxWeight
+        options.minCount = minCount
+        let comments = note + ["trained by replyguard learn --category \(category) --max-false-alarm \(maxFalseAlarm) --epochs \(epochs) --buckets \(buckets) --l2 \(l2) --max-weight \(maxWeight) --min-count \(minCount)"]
             + counts.map { "input " + $0 }
         let (model, report) = ModelTrainer.train(examples, category: category, options: options, comments: comments)
         let bytes = Data(model.serialized().utf8)

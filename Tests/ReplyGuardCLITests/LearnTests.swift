@@ -51,6 +51,24 @@ import Testing
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }
 
+    /// #21: --max-weight and --min-count reach the trainer (the file's weights obey the cap; the
+    /// header records both) and out-of-range values are refused before anything is read.
+    @Test func maxWeightAndMinCountOptions() throws {
+        let input = CLI.temporaryFile("reg.jsonl", Self.corpusLines())
+        let dir = (input as NSString).deletingLastPathComponent
+        let capped = try CLI.run(["learn", "--category", "insult", "--out", dir + "/c.model", "--buckets", "4096", "--max-weight", "0.5", "--min-count", "2", input])
+        #expect(capped.status == 0, "\(capped.stderr)")
+        let text = try String(contentsOfFile: dir + "/c.model", encoding: .utf8)
+        #expect(text.contains("--max-weight 0.5 --min-count 2"))
+        let weights = text.split(separator: "\n").filter { $0.hasPrefix("w ") }.compactMap { Double($0.split(separator: " ")[2]) }
+        #expect(!weights.isEmpty && weights.allSatisfy { abs($0) <= 0.5 })
+        #expect(weights.contains { abs($0) == 0.5 })
+        for bad in [["--max-weight", "-1"], ["--max-weight", "inf"], ["--min-count", "0"]] {
+            let refused = try CLI.run(["learn", "--category", "insult", "--out", dir + "/d.model"] + bad + [input])
+            #expect(refused.status != 0 && refused.stderr.contains(bad[0]), "\(bad) \(refused.stderr)")
+        }
+    }
+
     @Test func learnFailsOnTooFewExamplesAndUnreadableLines() throws {
         let input = CLI.temporaryFile("few.jsonl", #"{"id":"a","text":"x","expect":"allow","category":"clean","source":"s"}"# + "\n")
         let out = (input as NSString).deletingLastPathComponent + "/m.model"

@@ -56,6 +56,44 @@ import Testing
         #expect(Double(flagged.count) <= 0.02 * Double(negatives.count))
     }
 
+    /// #21: `maxWeight` caps every weight's absolute value (one character, or whatever shares its
+    /// bucket, cannot carry a score alone); without it the same data trains larger weights.
+    @Test func maxWeightCapsEveryWeight() throws {
+        let (free, _) = ModelTrainer.train(Self.generated(), category: "insult", options: Self.smallOptions())
+        #expect((free.weights.map { abs($0) }.max() ?? 0) > 1.5)
+        var options = Self.smallOptions()
+        options.maxWeight = 0.75
+        let (capped, _) = ModelTrainer.train(Self.generated(), category: "insult", options: options)
+        #expect((capped.weights.map { abs($0) }.max() ?? 0) <= 0.75)
+        #expect(capped.weights.contains { abs($0) == 0.75 })
+    }
+
+    /// #21: with `minCount`, an n-gram found in fewer training messages is not trained on: a
+    /// character seen once (in a held-in positive) keeps its bucket at zero when nothing else hashes
+    /// there, and `minCount` above the number of messages leaves every weight zero.
+    @Test func minCountLeavesRareNGramsUntrained() throws {
+        var examples = Self.generated()
+        examples.append(TrainingExample(id: "rare-0", text: "鼋", positive: true))
+        #expect(!ModelTrainer.isHeldOut("rare-0", share: 0.2))
+        let kept = Normalizer().normalize("鼋").kept
+        let mask = UInt32((1 << 12) - 1)
+        let bucket = kept.withUnsafeBufferPointer { k in
+            var b = -1
+            NGramModel.forEachGram(k, mask: mask) { bucket, _, _ in b = bucket }
+            return b
+        }
+        let (all, _) = ModelTrainer.train(examples, category: "insult", options: Self.smallOptions())
+        #expect(all.weights[bucket] > 0)
+        var options = Self.smallOptions()
+        options.minCount = 2
+        let (common, report) = ModelTrainer.train(examples, category: "insult", options: options)
+        #expect(common.weights[bucket] == 0)
+        #expect(try #require(report.chosen).recall > 0.9, "\(report.table)")
+        options.minCount = examples.count + 1
+        let (none, _) = ModelTrainer.train(examples, category: "insult", options: options)
+        #expect(none.weights.allSatisfy { $0 == 0 })
+    }
+
     static func modelPack(_ modelText: String, policy: String? = nil) -> [String: String] {
         var files = [
             "learned.yaml": """

@@ -51,6 +51,11 @@ public enum ModelTrainer {
         public var epochs = 8
         public var learningRate = 0.2
         public var l2 = 1e-6
+        /// Largest absolute weight a bucket may take (each update is clipped to ±maxWeight); 0 = no cap.
+        public var maxWeight = 0.0
+        /// An n-gram in fewer training messages than this is not trained on (its bucket learns only
+        /// from the n-grams common enough to generalize); 1 = every n-gram.
+        public var minCount = 1
         /// Share of examples held out (by id hash).
         public var heldOut = 0.2
         public var maxFalseAlarm = 0.01
@@ -65,15 +70,29 @@ public enum ModelTrainer {
         return Double(h % 10_000) < share * 10_000
     }
 
-    /// Sparse feature vector of a text: (bucket, value) sorted by bucket.
-    static func features(_ text: String, normalizer: Normalizer, buckets: Int) -> [(UInt32, Float)] {
-        let kept = normalizer.normalize(text).kept
+    /// Calls `body(hash)` with the FNV-1a state (before bucketing) of every 1-, 2- and 3-gram of
+    /// `kept`, in ``NGramModel/forEachGram(_:mask:_:)``'s order.
+    static func forEachGramHash(_ kept: [UInt32], _ body: (UInt32) -> Void) {
+        for i in kept.indices {
+            var h = NGramModel.fnvOffset
+            for n in 1...3 where i + n <= kept.count {
+                h = (h ^ kept[i + n - 1]) &* NGramModel.fnvPrime
+                body(h)
+            }
+        }
+    }
+
+    /// Sparse feature vector of a text's kept scalars, sorted by bucket. With `documentFrequency`, an
+    /// n-gram in fewer than `minCount` training messages is left out (it still counts in √n-grams).
+    static func features(_ kept: [UInt32], buckets: Int, documentFrequency: [UInt32: Int32]? = nil, minCount: Int = 1) -> [(UInt32, Float)] {
         let grams = NGramModel.gramCount(kept.count)
         guard grams > 0 else { return [] }
+        let mask = UInt32(buckets - 1)
         var raw: [UInt32] = []
         raw.reserveCapacity(grams)
-        kept.withUnsafeBufferPointer { k in
-            NGramModel.forEachGram(k, mask: UInt32(buckets - 1)) { bucket, _, _ in raw.append(UInt32(bucket)) }
+        forEachGramHash(kept) { h in
+            if let documentFrequency, Int(documentFrequency[h] ?? 0) < minCount { return }
+            raw.append(UInt32(NGramModel.bucket(h, mask)))
         }
         raw.sort()
         let scale = 1 / Float(Double(grams).squareRoot())
@@ -92,16 +111,29 @@ public enum ModelTrainer {
                              comments: [String] = [], maxFiller: Int = 4) -> (NGramModel, TrainingReport) {
         let normalizer = Normalizer(maxFiller: maxFiller)
         var report = TrainingReport()
-        var train: [(features: [(UInt32, Float)], positive: Bool)] = []
+        var trainKept: [(kept: [UInt32], positive: Bool)] = []
         var heldOut: [(kept: [UInt32], positive: Bool)] = []
         for example in examples {
             if isHeldOut(example.id, share: options.heldOut) {
                 heldOut.append((normalizer.normalize(example.text).kept, example.positive))
                 if example.positive { report.heldOutPositives += 1 } else { report.heldOutNegatives += 1 }
             } else {
-                train.append((features(example.text, normalizer: normalizer, buckets: options.buckets), example.positive))
+                trainKept.append((normalizer.normalize(example.text).kept, example.positive))
                 if example.positive { report.trainPositives += 1 } else { report.trainNegatives += 1 }
             }
+        }
+        var documentFrequency: [UInt32: Int32]?
+        if options.minCount > 1 {
+            var df: [UInt32: Int32] = [:]
+            for (kept, _) in trainKept {
+                var seen = Set<UInt32>()
+                forEachGramHash(kept) { seen.insert($0) }
+                for h in seen { df[h, default: 0] += 1 }
+            }
+            documentFrequency = df
+        }
+        let train = trainKept.map {
+            (features: features($0.kept, buckets: options.buckets, documentFrequency: documentFrequency, minCount: options.minCount), positive: $0.positive)
         }
         // Class-balanced: each class carries half the total weight.
         let total = Double(train.count)
@@ -114,6 +146,7 @@ public enum ModelTrainer {
         var order = Array(train.indices)
         var rng = SplitMix64(seed: 1)
         let eps = 1e-8
+        let cap = options.maxWeight
         for _ in 0..<options.epochs {
             for i in stride(from: order.count - 1, to: 0, by: -1) {
                 let j = Int(rng.next() % UInt64(i + 1))
@@ -130,6 +163,7 @@ public enum ModelTrainer {
                     let g = err * Double(v) + options.l2 * w[k]
                     g2[k] += g * g
                     w[k] -= options.learningRate * g / (g2[k].squareRoot() + eps)
+                    if cap > 0 { w[k] = min(cap, max(-cap, w[k])) }
                 }
                 biasG2 += err * err
                 bias -= options.learningRate * err / (biasG2.squareRoot() + eps)
