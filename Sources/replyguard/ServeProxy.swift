@@ -29,6 +29,9 @@ struct ProxyOptions: ParsableArguments {
     @Flag(name: .customLong("upstream-strict"), help: "Hold every streamed reply whole (nothing is released before the reply is complete and decided).")
     var strict = false
 
+    @Option(name: .customLong("upstream-sentence-cap"), help: ArgumentHelp("With a model pack, streamed text goes out a sentence at a time: holding more characters than this at once is recorded in the audit record (the text stays held).", valueName: "characters"))
+    var sentenceCap = 1000
+
     func validate() throws {
         guard let upstream else {
             if keyFile != nil || keyEnv != nil || strict { throw ValidationError("the --upstream-… options need --upstream (the OpenAI-compatible base URL)") }
@@ -41,6 +44,7 @@ struct ProxyOptions: ParsableArguments {
             throw ValidationError("\(name) takes 0.1 to 86400 seconds")
         }
         guard (0.05...3600).contains(keepAlive) else { throw ValidationError("--upstream-keepalive takes 0.05 to 3600 seconds") }
+        guard (1...10_000_000).contains(sentenceCap) else { throw ValidationError("--upstream-sentence-cap takes 1 to 10000000 characters") }
     }
 
     /// The configuration, the key read; nil when no upstream is configured.
@@ -58,6 +62,7 @@ struct ProxyOptions: ParsableArguments {
         configuration.setTimeouts(connect: connectTimeout, idle: idleTimeout, total: totalTimeout)
         configuration.keepAlive = keepAlive
         configuration.strict = strict
+        configuration.sentenceCap = sentenceCap
         return configuration
     }
 }
