@@ -29,12 +29,15 @@ struct ProxyOptions: ParsableArguments {
     @Flag(name: .customLong("upstream-strict"), help: "Hold every streamed reply whole (nothing is released before the reply is complete and decided).")
     var strict = false
 
+    @Flag(name: .customLong("upstream-error-frame"), help: "End a blocked, escalated or broken streamed reply with an OpenAI-style error event (the openai clients raise on it) instead of a delta with the fallback or holding reply.")
+    var errorFrame = false
+
     @Option(name: .customLong("upstream-sentence-cap"), help: ArgumentHelp("With a model pack, streamed text goes out a sentence at a time: holding more characters than this at once is recorded in the audit record (the text stays held).", valueName: "characters"))
     var sentenceCap = 1000
 
     func validate() throws {
         guard let upstream else {
-            if keyFile != nil || keyEnv != nil || strict { throw ValidationError("the --upstream-… options need --upstream (the OpenAI-compatible base URL)") }
+            if keyFile != nil || keyEnv != nil || strict || errorFrame { throw ValidationError("the --upstream-… options need --upstream (the OpenAI-compatible base URL)") }
             return
         }
         guard OutboundURL(upstream) != nil else { throw ValidationError("--upstream takes an http:// or https:// base URL, not '\(upstream)'") }
@@ -63,6 +66,7 @@ struct ProxyOptions: ParsableArguments {
         configuration.keepAlive = keepAlive
         configuration.strict = strict
         configuration.sentenceCap = sentenceCap
+        configuration.errorFrame = errorFrame
         return configuration
     }
 }

@@ -18,6 +18,9 @@ public struct ChatProxyConfiguration: Sendable {
     /// Sentence-level hold: more characters held at once than this is recorded in the audit record
     /// (`held_over_sentence_cap`); they stay held.
     public var sentenceCap = 1000
+    /// End a blocked, escalated or broken stream with an OpenAI-style `error` event (the `openai` clients
+    /// raise on it) instead of the delta with the fallback or holding reply.
+    public var errorFrame = false
 
     public init(upstream: OutboundURL, apiKey: String?) {
         self.upstream = upstream
@@ -416,7 +419,7 @@ final class ProxyCompletion: @unchecked Sendable {
                     writer.end()
                     return
                 }
-                replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id)
+                replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id, code: "upstream_broken")
                 return
             }
             let fields = lock.withLock { () -> [AuditField] in
@@ -445,7 +448,7 @@ final class ProxyCompletion: @unchecked Sendable {
                 writer.end()
             case .masked(let masked):
                 let hasTools = lock.withLock { !tools.isEmpty }
-                if hasTools { return replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id) }
+                if hasTools { return replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id, code: "blocked") }
                 let tails = lock.withLock { () -> [(Int, String, String)] in
                     content.keys.sorted().enumerated().map { position, index in
                         let bytes = Array(masked[position].utf8)
@@ -454,14 +457,29 @@ final class ProxyCompletion: @unchecked Sendable {
                     }
                 }
                 closing(tails, id: id)
-            case .replaced(let reply, _), .stopped(let reply):
-                replace(with: reply, id: id)
+            case .replaced(let reply, let review):
+                replace(with: reply, id: id, code: review == nil ? "blocked" : "held_for_review")
+            case .stopped(let reply):
+                replace(with: reply, id: id, code: "blocked")
             }
         }
     }
 
     /// Ends with one delta per choice saying `reply`, `finish_reason: "content_filter"`.
-    private func replace(with reply: String, id: String) {
+    /// With ``ChatProxyConfiguration/errorFrame``: one `error` event instead, `{"error": {"message": reply,
+    /// "type": "content_filter", "code": code}}`, then `data: [DONE]`.
+    private func replace(with reply: String, id: String, code: String) {
+        if proxy.configuration.errorFrame {
+            let error: [String: Any] = ["error": ["message": reply, "type": "content_filter", "code": code, "param": NSNull()]]
+            var out: [UInt8] = []
+            if let data = try? JSONSerialization.data(withJSONObject: error) { out += Array("data: ".utf8) + Array(data) + Array("\n\n".utf8) }
+            out += Array("data: [DONE]\n\n".utf8)
+            lock.withLock { pending = [] }
+            writer.start(status: 200, headers: [("Content-Type", "text/event-stream; charset=utf-8"), ("X-ReplyGuard-Hold", holdHeader)])
+            send(out)
+            writer.end()
+            return
+        }
         let indices = lock.withLock { streams.keys.sorted() }
         closing((indices.isEmpty ? [0] : indices).map { ($0, reply, "content_filter") }, id: id)
     }
