@@ -32,7 +32,7 @@ struct ProxyOptions: ParsableArguments {
     @Flag(name: .customLong("upstream-error-frame"), help: "End a blocked, escalated or broken streamed reply with an OpenAI-style error event (the openai clients raise on it) instead of a delta with the fallback or holding reply.")
     var errorFrame = false
 
-    @Option(name: .customLong("upstream-sentence-cap"), help: ArgumentHelp("With a model pack, streamed text goes out a sentence at a time: holding more characters than this at once is recorded in the audit record (the text stays held).", valueName: "characters"))
+    @Option(name: .customLong("upstream-sentence-cap"), help: ArgumentHelp("Sentence-level hold (a model pack): record holding more characters than this at once (they stay held).", valueName: "characters"))
     var sentenceCap = 1000
 
     func validate() throws {
