@@ -95,6 +95,29 @@ public final class PCRE2Matcher {
         return lower..<upper
     }
 
+    /// Where a match of `pattern` could begin once more text is appended to `subject`: the byte offset
+    /// of the first complete match, or of the first *partial* match (one that reaches the end of
+    /// `subject` and may complete or change with what follows), whichever PCRE2 meets first trying start
+    /// positions left to right (`PCRE2_PARTIAL_HARD`; `\z`, `$`, `\b` and lookaheads at the end count as
+    /// partial). Nil: no match of any longer text begins before the end of `subject`.
+    ///
+    /// Why that holds: matching `subject` and matching a longer text that begins with it take the same
+    /// steps until one of them reads past the end of `subject`, which hard partial matching reports at
+    /// once. So the longer text's first match either is found here too, or begins at or after the
+    /// partial match reported. (A complete match reports its `\K` start, as the longer text's would; a
+    /// partial one its first character, `\K` or not.) Only starts at or after byte `from` are tried
+    /// (lookbehinds still read before it). Throws when PCRE2 fails (a limit): unknown, never "no match".
+    public func earliestPossibleStart(of pattern: PCRE2Pattern, in subject: UnsafeBufferPointer<UInt8>, from: Int = 0) throws(PCRE2MatchError) -> Int? {
+        let base = subject.baseAddress ?? PCRE2Subject.emptyBase
+        guard from <= subject.count else { return nil }
+        pattern.prepareForMatching()
+        let rc = pcre2_match_8(pattern.code, base, subject.count, from, UInt32(PCRE2_PARTIAL_HARD), matchData, context)
+        if rc == PCRE2_ERROR_NOMATCH { return nil }
+        if rc < 0 && rc != PCRE2_ERROR_PARTIAL { throw PCRE2MatchError(code: rc, message: PCRE2Pattern.message(for: rc)) }
+        let ovector = pcre2_get_ovector_pointer_8(matchData)!
+        return try PCRE2Matcher.span(ovector[0], max(ovector[0], ovector[1]), length: subject.count).lowerBound
+    }
+
     /// True when `pattern` matches anywhere in `subject`.
     public func matches(_ pattern: PCRE2Pattern, in subject: UnsafeBufferPointer<UInt8>) throws(PCRE2MatchError) -> Bool {
         var found = false

@@ -65,6 +65,12 @@ public final class ServerApp: @unchecked Sendable { // `current` is only touched
         return ChatProxy.holdHeader(chatProxy.decider(state).bound, strict: chatProxy.configuration.strict)
     }
 
+    /// The start-up line's account of how streamed replies are held: mode, bound and the rules that set them.
+    public var chatProxyHoldDescription: String? {
+        guard let chatProxy else { return nil }
+        return ChatProxy.holdDescription(chatProxy.decider(state).bound, strict: chatProxy.configuration.strict)
+    }
+
     /// Loads and checks the rules; throws why when they cannot be served.
     public init(configuration: ServeConfiguration) throws(GateRefused) {
         self.configuration = configuration

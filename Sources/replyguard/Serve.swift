@@ -160,9 +160,8 @@ struct Serve: ParsableCommand {
         }
         server.every(15) { app.expireReviews() }
         let signals = SignalHandlers(server: server, app: app)
-        if let proxyConfiguration, let hold = app.chatProxyHold {
-            let modelNote = hold.contains("model pack") ? " — a model pack scores whole replies, so streamed replies are held whole" : ""
-            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\(modelNote)\n")
+        if let proxyConfiguration, let hold = app.chatProxyHoldDescription {
+            Terminal.standardError.write("replyguard serve: chat proxy at /v1/chat/completions → \(proxyConfiguration.upstream)/chat/completions; streamed replies held back: \(hold)\n")
         }
         Terminal.standardError.write("replyguard serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(server.port) (rules \(app.policyDigest)\(token == nil ? ", NO TOKEN: loopback only" : ""))\n")
         if let wechatConfiguration {

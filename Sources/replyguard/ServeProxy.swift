@@ -29,9 +29,15 @@ struct ProxyOptions: ParsableArguments {
     @Flag(name: .customLong("upstream-strict"), help: "Hold every streamed reply whole (nothing is released before the reply is complete and decided).")
     var strict = false
 
+    @Flag(name: .customLong("upstream-error-frame"), help: "End a blocked, escalated or broken streamed reply with an OpenAI-style error event (the openai clients raise on it) instead of a delta with the fallback or holding reply.")
+    var errorFrame = false
+
+    @Option(name: .customLong("upstream-sentence-cap"), help: ArgumentHelp("Sentence-level hold (a model pack): record holding more characters than this at once (they stay held).", valueName: "characters"))
+    var sentenceCap = 1000
+
     func validate() throws {
         guard let upstream else {
-            if keyFile != nil || keyEnv != nil || strict { throw ValidationError("the --upstream-… options need --upstream (the OpenAI-compatible base URL)") }
+            if keyFile != nil || keyEnv != nil || strict || errorFrame { throw ValidationError("the --upstream-… options need --upstream (the OpenAI-compatible base URL)") }
             return
         }
         guard OutboundURL(upstream) != nil else { throw ValidationError("--upstream takes an http:// or https:// base URL, not '\(upstream)'") }
@@ -41,6 +47,7 @@ struct ProxyOptions: ParsableArguments {
             throw ValidationError("\(name) takes 0.1 to 86400 seconds")
         }
         guard (0.05...3600).contains(keepAlive) else { throw ValidationError("--upstream-keepalive takes 0.05 to 3600 seconds") }
+        guard (1...10_000_000).contains(sentenceCap) else { throw ValidationError("--upstream-sentence-cap takes 1 to 10000000 characters") }
     }
 
     /// The configuration, the key read; nil when no upstream is configured.
@@ -58,6 +65,8 @@ struct ProxyOptions: ParsableArguments {
         configuration.setTimeouts(connect: connectTimeout, idle: idleTimeout, total: totalTimeout)
         configuration.keepAlive = keepAlive
         configuration.strict = strict
+        configuration.sentenceCap = sentenceCap
+        configuration.errorFrame = errorFrame
         return configuration
     }
 }

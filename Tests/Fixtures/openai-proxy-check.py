@@ -262,6 +262,78 @@ def scenario_json():
             check(error.status_code == 502, f"upstream 503 (stream {stream}): {error.status_code}")
 
 
+SHIPPED_FALLBACK = "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。"
+# Replies with no leaf of a shipped `all` rule early on (such a leaf stops streaming for the rest of the reply).
+SENTENCES = ["您好，您的快递已经到达小区门口的驿站。", "请携带取件码前往领取，驿站营业到晚上八点，周末照常营业。", "如有疑问请拨打客服电话咨询。",
+             "您好，办理居住证需要携带身份证原件和租房合同。"]
+
+
+def gated_stream(first, last, name):
+    """A stream of `first` then `last` (one character per event); its last write (`last`, the finish
+    chunk and [DONE]) waits until the client opens gate `name` on the upstream. Returns the raw
+    response's X-ReplyGuard-Hold header, the chunks' text in order, and how the gate ended."""
+    head = chunk([delta("", role=True)]) + b"".join(chunk([delta(c)]) for c in first)
+    tail = b"".join(chunk([delta(c)]) for c in last) + chunk([delta(None, finish="stop")]) + b"data: [DONE]\n\n"
+    body = script([head, tail])
+    body["x_script"]["gate"] = name
+    raw_response = client.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                                    stream=True, extra_body=body)
+    text, finish, opened = "", None, False
+    for c in raw_response.parse():
+        for ch in c.choices:
+            text += ch.delta.content or ""
+            finish = ch.finish_reason or finish
+        if text and not opened:
+            urllib.request.urlopen(f"http://127.0.0.1:{UPSTREAM}/control/open/{name}").read()
+            opened = True
+    if not opened:
+        urllib.request.urlopen(f"http://127.0.0.1:{UPSTREAM}/control/open/{name}").read()
+    gates = json.load(urllib.request.urlopen(f"http://127.0.0.1:{UPSTREAM}/control/state"))["gates"]
+    return raw_response.headers.get("x-replyguard-hold", ""), text, finish, gates.get(name)
+
+
+def scenario_sentence_streams():
+    """The shipped rules (a model pack): a clean reply streams a sentence at a time, the first sentence
+    reaching the client before the upstream sends its last chunk."""
+    last = "祝您生活愉快！"
+    hold, text, finish, gate = gated_stream("".join(SENTENCES), last, f"clean-{time.time_ns()}")
+    check(hold.startswith("sentence;"), f"hold header: {hold!r}")
+    check(gate == "opened", f"nothing reached the client before the upstream's last chunk (gate {gate})")
+    check(text == "".join(SENTENCES) + last and finish == "stop", f"clean reply: {text!r} {finish}")
+
+
+def scenario_sentence_blocked():
+    """The shipped rules: a later sentence is blocked; the earlier sentences, each allowed with the model
+    scored on the prefix through it, went out first, then the fallback."""
+    bad = "你这个傻逼，别再来问了。"
+    full = "".join(SENTENCES) + bad + "其他的事情以后再说吧。"
+    hold, text, finish, gate = gated_stream(full[:-4], full[-4:], f"blocked-{time.time_ns()}")
+    check(gate == "opened", f"nothing reached the client before the upstream's last chunk (gate {gate})")
+    check(text.endswith(SHIPPED_FALLBACK) and finish == "content_filter", f"blocked reply: {text!r} {finish}")
+    sent = text[: -len(SHIPPED_FALLBACK)]
+    check(sent.startswith(SENTENCES[0]) and full.startswith(sent) and len(sent) <= full.index("傻逼"), f"sent {sent!r}")
+    check(sent[-1] in "。！？!?；;\n", f"released up to no sentence end: {sent!r}")
+
+
+def scenario_error_frame():
+    """--upstream-error-frame: a blocked reply ends with an error event the client raises on, after the
+    safe prefix; a clean one comes through as before."""
+    full = PREFIX + "狗东西，后面还有一些话。"
+    received = ""
+    try:
+        for c in client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True,
+                                                extra_body=script([sse(list(full))])):
+            for ch in c.choices:
+                received += ch.delta.content or ""
+        check(False, f"no error raised: {received!r}")
+    except openai.APIError as error:
+        check(FALLBACK in str(error.message) and isinstance(error.body, dict) and error.body.get("code") == "blocked",
+              f"error: {error.message!r} {error.body!r}")
+    check(len(received) > 0 and full.startswith(received) and len(received) <= full.index("狗东西"), f"received {received!r}")
+    out, finish, _, _ = stream([sse(list(CLEAN))])
+    check(out.get(0) == CLEAN and finish.get(0) == "stop", f"clean reply: {out} {finish}")
+
+
 for name in sys.argv[4:]:
     globals()["scenario_" + name]()
     print(f"ok {name}", flush=True)

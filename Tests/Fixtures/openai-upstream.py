@@ -8,7 +8,10 @@ The request body's `x_script` says what to answer (the proxy forwards the body u
                                        (any split of the bytes), then the chunked body ended or the
                                        connection dropped
   {"status": 500}                      an error status
-GET /control/state: {"requests": n, "broken": n (writes that failed: the client went away)}.
+  {"writes": [...], "gate": "NAME"}    waits before the last write until GET /control/open/NAME (at most
+                                       20 s), so a client can tell what it received before the end
+GET /control/state: {"requests": n, "broken": n (writes that failed: the client went away),
+                     "gates": {NAME: "opened" | "timed out"}}.
 Prints its port on stdout, then serves until killed."""
 import base64
 import json
@@ -17,8 +20,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-state = {"requests": 0, "broken": 0, "auth": []}
+state = {"requests": 0, "broken": 0, "auth": [], "gates": {}}
 lock = threading.Lock()
+gates = {}
+
+
+def gate(name):
+    with lock:
+        return gates.setdefault(name, threading.Event())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,6 +37,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path.startswith("/control/open/"):
+            gate(self.path[len("/control/open/"):]).set()
         with lock:
             body = json.dumps(state).encode()
         self.send_response(200)
@@ -64,7 +75,12 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         try:
-            for write in script.get("writes", []):
+            writes = script.get("writes", [])
+            for k, write in enumerate(writes):
+                if script.get("gate") and k == len(writes) - 1:
+                    opened = gate(script["gate"]).wait(20)
+                    with lock:
+                        state["gates"][script["gate"]] = "opened" if opened else "timed out"
                 data = base64.b64decode(write)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()

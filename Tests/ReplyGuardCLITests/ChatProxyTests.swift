@@ -20,7 +20,7 @@ import Glibc
         let upstreamPort: Int
         let server: ServeProcess
 
-        init(_ extra: [String] = []) throws {
+        init(_ extra: [String] = [], rules: String = CLI.root + "/Tests/Fixtures/proxy-rules") throws {
             #expect(ChatProxyTests.openai, "openai (PyPI) is required: pip install openai")
             upstream = Process()
             upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -32,7 +32,7 @@ import Glibc
             guard let port = Int(line) else { throw ServeTestError("the upstream did not start: \(line)") }
             upstreamPort = port
             server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(port)/v1", "--upstream-keepalive", "0.2"] + extra,
-                                      rules: CLI.root + "/Tests/Fixtures/proxy-rules")
+                                      rules: rules)
         }
 
         deinit {
@@ -60,13 +60,28 @@ import Glibc
     @Test(.enabled(if: enabled, skipReason)) func startupPrintsTheHoldBound() throws {
         let rig = try Rig()
         #expect(rig.server.stderr.contains("chat proxy at /v1/chat/completions"))
-        #expect(rig.server.stderr.contains("streamed replies held back: 30 characters"), "\(rig.server.stderr)")
+        #expect(rig.server.stderr.contains("streamed replies held back: bounded, 30 characters"), "\(rig.server.stderr)")
     }
 
-    @Test(.enabled(if: enabled, skipReason)) func withTheShippedRulesRepliesAreHeldWhole() throws {
-        let upstream = try Rig()
-        let shipped = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(upstream.upstreamPort)/v1"])
-        #expect(shipped.stderr.contains("whole-reply") && shipped.stderr.contains("model pack"), "\(shipped.stderr)")
+    /// The shipped rules hold the `offensive` model pack: replies stream a sentence at a time, each prefix
+    /// decided with the model; the first sentence reaches the client before the upstream's last chunk is
+    /// sent, and a later blocked sentence ends the stream with the fallback after the allowed ones.
+    @Test(.enabled(if: enabled, skipReason)) func withTheShippedRulesRepliesStreamSentenceBySentence() throws {
+        let rig = try Rig(rules: CLI.root + "/rules")
+        #expect(rig.server.stderr.contains("streamed replies held back: sentence, ") && rig.server.stderr.contains("model pack offensive"),
+                "\(rig.server.stderr)")
+        _ = try rig.run(["sentence_streams", "sentence_blocked"])
+        let records = rig.audit().filter { $0["proxy"] as? String == "chat.completions" }
+        #expect(records.count == 2, "\(records)")
+        #expect(records.allSatisfy { $0["hold_mode"] as? String == "sentence" && ($0["released_characters"] as? Int ?? 0) > 0 }, "\(records)")
+        #expect(records.map { $0["action"] as? String } == ["published", "fallback"], "\(records)")
+        #expect(records.allSatisfy { $0["held_over_sentence_cap"] as? Bool == false })
+    }
+
+    /// `--upstream-error-frame`: a blocked stream ends with an `error` event the `openai` client raises on.
+    @Test(.enabled(if: enabled, skipReason)) func theErrorFrameOptionEndsABlockedStreamWithAnError() throws {
+        let rig = try Rig(["--upstream-error-frame"])
+        _ = try rig.run(["error_frame"])
     }
 
     /// Every split of blocked words (events, and bytes across reads): nothing of the word reaches the client.

@@ -700,6 +700,36 @@ public final class MessageScanner {
         }
     }
 
+    /// For ``ReplyStream``: the original scalar index where a match of any of the regexes `indices` (into
+    /// ``Engine/regexes``) could begin once more text follows `bytes` — the earliest start of a complete
+    /// or partial match in its view (``PCRE2Matcher/earliestPossibleStart(of:in:)``) — or nil when none
+    /// can begin inside `bytes`. Only starts at or after original scalar `from` are looked for (text
+    /// before it is out already). No prefilter is used (they say what a complete match needs). A match
+    /// error answers 0: everything is held.
+    package func earliestPossibleStart(ofRegexes indices: [Int], in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> Int? {
+        normalizer.normalize(bytes, into: work, automaton: automaton, plainSymbols: plainSymbols, otherMarks: engine.otherMarks)
+        var earliest: Int?
+        for index in indices {
+            let gate = engine.regexGates[index]
+            let useFolded = gate.folded && !work.foldingIsIdentity
+            if useFolded && !work.foldedViewReady { normalizer.buildFoldedView(work) }
+            let subject = useFolded ? work.foldedBytes.buffer : bytes
+            let first = useFolded ? work.foldedByte(atOrAfterOriginal: from) : Int(work.offsets[min(from, work.originalScalarCount)])
+            let found: Int?
+            do {
+                found = try gate.pattern._withUnsafeGuaranteedRef { pattern throws(PCRE2MatchError) in
+                    try matcher.earliestPossibleStart(of: pattern, in: subject, from: first)
+                }
+            } catch {
+                return 0
+            }
+            guard let byte = found else { continue }
+            let start = useFolded ? work.originalIndex(forFoldedByte: byte, isEnd: false) : work.originalIndex(forByte: byte)
+            earliest = min(earliest ?? start, start)
+        }
+        return earliest
+    }
+
     /// For `all` with `within`: every window (leftmost hit plus the earliest-ending hit of each other
     /// child starting at or after it) spanning at most `within` kept characters, as one combined span.
     static func windows(_ lists: [[Span]], within: Int32) -> [Span] {

@@ -129,6 +129,17 @@ final class NormalizationWorkspace {
         return low < foldedOrigins.count ? Int(foldedOrigins[low]) : originalScalarCount
     }
 
+    /// Byte offset in the folded view of the first folded scalar whose original index is at or after
+    /// `index` (the view's end when there is none).
+    func foldedByte(atOrAfterOriginal index: Int) -> Int {
+        var low = 0, high = foldedOrigins.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(foldedOrigins[mid]) < index { low = mid + 1 } else { high = mid }
+        }
+        return Int(foldedStarts[low])
+    }
+
     /// The current message's normalization as a value with its own arrays.
     func snapshot() -> NormalizedText {
         var text = NormalizedText()

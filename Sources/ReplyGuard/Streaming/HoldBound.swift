@@ -3,19 +3,43 @@
 ///
 /// The bound counts *units*: the original characters that normalization keeps (fillers, blanks, tags
 /// and ignorable characters are no units), a run of one Latin letter repeated counting once. A match
-/// of any rule's word or regex holds at most ``units`` − 1 units (the one more is a margin: the last
-/// character of a prefix may still change with what follows, a combining mark say).
+/// of any rule's word, or of a regex whose witness (``RegexWitness``) is no longer than the longest
+/// word, holds at most ``units`` − 1 units (the one more is a margin: the last character of a prefix may
+/// still change with what follows, a combining mark say). Every other regex — no witness, or a longer
+/// one — is held exactly instead, from the earliest start of its pending partial match
+/// (``partialRules``). A model pack scores whole texts and has no bound at all, so text is then released
+/// only at sentence ends (``Mode/sentence``).
 public struct HoldBound: Sendable, Equatable, CustomStringConvertible {
-    /// Units held back; nil: no finite bound (replies are held whole).
-    public let units: Int?
-    /// The rule that sets the bound (the longest), or the one with no bound.
+    /// How a streamed reply is held.
+    public enum Mode: String, Sendable {
+        /// Up to ``HoldBound/units`` behind the end (and before any pending match).
+        case bounded
+        /// As `bounded`, and only up to a sentence end whose prefix the full engine, models included, allows.
+        case sentence
+        /// Nothing before the reply is complete (strict mode, or a reply not streamed).
+        case whole
+    }
+
+    /// Units held back behind the end of the text so far.
+    public let units: Int
+    /// The rule that sets ``units`` (the longest match).
     public let rule: String?
-    /// Why there is no bound (nil when there is one).
-    public let unboundedReason: String?
+    /// Rules with a regex held from the earliest start of a pending partial match of it (it has no
+    /// witness, or one longer than the longest word).
+    public let partialRules: [String]
+    /// Why text goes out a sentence at a time (a model pack), nil when it need not.
+    public let sentenceReason: String?
+
+    public var mode: Mode { sentenceReason == nil ? .bounded : .sentence }
 
     public var description: String {
-        if let units { return "\(units) characters (longest match: \(rule ?? "none"))" }
-        return "whole reply (\(unboundedReason ?? "no bound"))"
+        var text = "\(units) characters (longest match: \(rule ?? "none"))"
+        if !partialRules.isEmpty {
+            let named = partialRules.prefix(3).joined(separator: ", ") + (partialRules.count > 3 ? ", …" : "")
+            text += "; the regexes of \(partialRules.count) rule\(partialRules.count == 1 ? "" : "s") (\(named)) held from their pending partial matches"
+        }
+        if let sentenceReason { text = "to a sentence end at least \(text); \(sentenceReason)" }
+        return text
     }
 }
 

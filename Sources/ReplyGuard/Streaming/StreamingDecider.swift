@@ -9,20 +9,30 @@ import Foundation
 ///
 /// How: ``ReplyStream/append(_:)`` releases the text up to a *frontier*, the least of
 /// - the start of the last ``HoldBound/units`` units (characters normalization keeps) of the text so
-///   far: the bound is derived from the rules (their longest word, every evasion variant included;
-///   each regex's longest witness, ``RegexWitness``), so a match that begins before the frontier has
-///   all its characters in the text so far;
+///   far: the bound is derived from the rules (their longest word, every evasion variant included, and
+///   each regex whose longest witness, ``RegexWitness``, is no longer), so a match that begins before
+///   the frontier has all its characters in the text so far;
 /// - the start of any match, in the text so far, of any rule's word or regex on its own (a *leaf* of a
 ///   rule, matched by a second engine with every leaf a rule of its own and no exceptions): a pending
 ///   partial match of an `all` rule, a score rule under its threshold and an allowed hit all stop it;
 /// - the start of an HTML tag or character reference, a parenthesised pinyin annotation, or a run of
 ///   ASCII without blanks (a web address) that has not ended yet: normalization reads them whole;
+/// - the earliest start of a complete or partial match of each other regex — no witness (an unbounded
+///   repeat before its end, a backreference) or a longer one: ``HoldBound/partialRules`` — found by
+///   PCRE2's hard partial matching on the text up to the limits above
+///   (``MessageScanner/earliestPossibleStart(ofRegexes:in:from:)``): a regex that can still complete a
+///   match holds back only from where that match would begin;
 ///
 /// and only when the engine decides that prefix `allow`. So a hit of the complete reply that overlaps
 /// released text would have been a leaf match in the text so far, and the frontier stops before it.
-/// Released text never shrinks. Rules with no bound — a model pack, a regex with an unbounded repeat
-/// before its end, a backreference — make every reply held whole (``HoldBound/units`` nil), as does
-/// ``ReplyStream/strict``.
+/// Released text never shrinks.
+///
+/// A model pack scores the whole text, so no frontier keeps its hits back: with one enabled the stream is
+/// *sentence-level* (``HoldBound/Mode/sentence``) — text is released only up to a sentence end (after
+/// 。！？!?；; or a line break) at or before the frontier, and only when the full engine, the models scored
+/// on that prefix, decides the prefix `allow`. (a) then holds for every rule's hit; a model's score can
+/// still cross its threshold only with later text, after earlier sentences went out (each allowed on its
+/// own). ``ReplyStream/whole`` (strict mode) releases nothing before the end.
 ///
 /// Thread-safe; each ``ReplyStream`` is used by one thread at a time.
 public final class StreamingDecider: Sendable {
@@ -30,6 +40,12 @@ public final class StreamingDecider: Sendable {
     /// The rules' words and regexes, each a rule of its own (no exceptions, no models, no thresholds).
     let leaves: Engine
     public let bound: HoldBound
+    /// The leaf regexes with no witness or one longer than the words' (indexes into the leaf engine's
+    /// ``Engine/regexes``), held by partial matching.
+    let partialRegexes: [Int]
+
+    /// The characters after which a sentence ends (sentence-level hold): 。！？!?；; and a line break.
+    static let sentenceEnds: Set<UInt32> = [0x3002, 0xFF01, 0xFF1F, 0x21, 0x3F, 0xFF1B, 0x3B, 0x0A]
 
     public init(engine: Engine) {
         self.engine = engine
@@ -38,23 +54,31 @@ public final class StreamingDecider: Sendable {
         var options = EngineOptions()
         options.includeModels = false
         options.applyExceptions = false
-        leaves = Engine(ruleSet: leafSet, options: options)
+        let leaves = Engine(ruleSet: leafSet, options: options)
+        self.leaves = leaves
+        let maxFiller = leafSet.policy.maxFiller
+        partialRegexes = leaves.regexes.indices.filter { index in
+            RegexWitness.units(leaves.regexes[index].pattern.pattern, maxFiller: maxFiller).map { $0 >= bound.units } ?? true
+        }
     }
 
-    /// A stream for one reply; `strict` holds it whole whatever the bound.
-    public func makeStream(strict: Bool = false) -> ReplyStream {
-        ReplyStream(decider: self, whole: strict || bound.units == nil)
+    /// A stream for one reply; `strict` holds it whole whatever the bound. `sentenceCap`: in sentence
+    /// mode, holding more characters than this is recorded (``ReplyStream/heldOverCap``); nothing
+    /// undecided is released for it.
+    public func makeStream(strict: Bool = false, sentenceCap: Int = 1000) -> ReplyStream {
+        ReplyStream(decider: self, whole: strict, sentenceCap: sentenceCap)
     }
 
     /// The enabled rules taken apart into their positive leaves, and the hold bound.
     static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound) {
         let ruleSet = engine.ruleSet
         let maxFiller = ruleSet.policy.maxFiller
-        var longest = 0, longestRule: String?
-        var unbounded: (rule: String, why: String)?
+        var sentenceReason: String?
         var packs: [RulePack] = []
-        for model in engine.models where unbounded == nil {
-            unbounded = (model.ruleID, "model pack \(model.packID): a score of the whole reply has no bound")
+        // Each leaf's witness: words always have one; a regex may not (nil).
+        var witnesses: [(rule: String, units: Int?, regex: Bool)] = []
+        for model in engine.models where sentenceReason == nil {
+            sentenceReason = "model pack \(model.packID): a score of the whole text, decided on each prefix up to a sentence end"
         }
         for pack in ruleSet.enabledPacks {
             var rules: [Rule] = []
@@ -71,13 +95,9 @@ public final class StreamingDecider: Sendable {
                     default:
                         units = 0
                     }
-                    if let units {
-                        if units > longest { (longest, longestRule) = (units, rule.id) }
-                    } else if unbounded == nil {
-                        if case .regex(let spec) = leaf {
-                            unbounded = (rule.id, "rule \(rule.id): its regex at \(spec.location) can match text of any length before it is found")
-                        }
-                    }
+                    var regex = false
+                    if case .regex = leaf { regex = true }
+                    witnesses.append((rule.id, units, regex))
                     rules.append(Rule(id: "\(rule.id)#\(k)", title: rule.title, description: "", references: [], action: .block, score: nil,
                                       category: rule.category, packID: pack.id, match: leaf, evasions: rule.evasions, examples: [],
                                       location: rule.location))
@@ -92,8 +112,17 @@ public final class StreamingDecider: Sendable {
         policy.reportedSpeech = nil
         policy.modelThresholds = [:]
         let leafSet = RuleSet(packs: packs, policy: policy, digest: ruleSet.digest)
-        if let unbounded { return (leafSet, HoldBound(units: nil, rule: unbounded.rule, unboundedReason: unbounded.why)) }
-        return (leafSet, HoldBound(units: longest + 1, rule: longestRule, unboundedReason: nil))
+        // Words set the bound; a regex whose witness is longer, or has none, is held by partial matching.
+        var longest = 0, longestRule: String?
+        for witness in witnesses where !witness.regex {
+            if let units = witness.units, units > longest { (longest, longestRule) = (units, witness.rule) }
+        }
+        var partialRules: [String] = []
+        for witness in witnesses where witness.regex {
+            if let units = witness.units, units <= longest { continue }
+            if !partialRules.contains(witness.rule) { partialRules.append(witness.rule) }
+        }
+        return (leafSet, HoldBound(units: longest + 1, rule: longestRule, partialRules: partialRules, sentenceReason: sentenceReason))
     }
 
     /// The positive words and regexes of an expression (not those under `not`, which only ever take hits away).
@@ -112,6 +141,10 @@ public final class ReplyStream {
     let decider: StreamingDecider
     /// Held whole: nothing is released before the end.
     public let whole: Bool
+    /// How this stream is held.
+    public var mode: HoldBound.Mode { whole ? .whole : decider.bound.mode }
+    /// Sentence mode: more characters held than this at once is recorded in ``heldOverCap``.
+    public let sentenceCap: Int
     /// The reply so far (complete UTF-8 characters only).
     public private(set) var text: [UInt8] = []
     /// Bytes of a character split across pieces, waiting for the rest.
@@ -120,14 +153,21 @@ public final class ReplyStream {
     public private(set) var released = 0
     /// The most characters (Unicode scalars) held back at once.
     public private(set) var longestHold = 0
+    /// Sentence mode: true once more than ``sentenceCap`` characters were held at once (a long run with no
+    /// sentence end, or sentences not allowed on their own). They stay held: nothing undecided goes out.
+    public private(set) var heldOverCap = false
     private var scalarsSoFar = 0
     private var releasedScalars = 0
     private let scanner: MessageScanner
     private let leafScanner: MessageScanner
 
-    init(decider: StreamingDecider, whole: Bool) {
+    /// At most this many sentence ends are tried (newest first) at one append in sentence mode.
+    static let sentenceTries = 8
+
+    init(decider: StreamingDecider, whole: Bool, sentenceCap: Int) {
         self.decider = decider
         self.whole = whole
+        self.sentenceCap = sentenceCap
         scanner = decider.engine.makeScanner()
         leafScanner = decider.leaves.makeScanner()
     }
@@ -145,17 +185,21 @@ public final class ReplyStream {
         scalarsSoFar += added.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
         text += added
         partial.removeFirst(complete)
-        defer { longestHold = max(longestHold, scalarsSoFar - releasedScalars) }
-        guard !whole, let units = decider.bound.units else { return [] }
-        let frontier = self.frontier(units: units)
-        guard frontier > released else { return [] }
-        // (b): the prefix itself must be decided allow.
-        let prefix = Array(text[..<frontier])
-        guard scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict == .allow else { return [] }
-        let out = Array(text[released..<frontier])
-        released = frontier
-        releasedScalars += out.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
-        return out
+        defer {
+            longestHold = max(longestHold, scalarsSoFar - releasedScalars)
+            if mode == .sentence && scalarsSoFar - releasedScalars > sentenceCap { heldOverCap = true }
+        }
+        guard !whole else { return [] }
+        for end in candidates(units: decider.bound.units) where end > released {
+            // (b): the prefix itself must be decided allow (in sentence mode: the models scored on it too).
+            let prefix = Array(text[..<end])
+            guard scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict == .allow else { continue }
+            let out = Array(text[released..<end])
+            released = end
+            releasedScalars += out.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
+            return out
+        }
+        return []
     }
 
     /// Bytes still held: what the end of the reply decides on (the whole text is ``text``).
@@ -164,10 +208,25 @@ public final class ReplyStream {
     /// True when bytes of an unfinished UTF-8 character are left over (the reply ended inside one).
     public var endsInsideCharacter: Bool { !partial.isEmpty }
 
-    /// The byte offset up to which the text so far may be released (see ``StreamingDecider``).
-    func frontier(units: Int) -> Int {
+    /// The byte offsets up to which the text so far may be released, best first: the frontier (bounded
+    /// mode), or the sentence ends at or before it, newest first (sentence mode).
+    func candidates(units: Int) -> [Int] {
         var normalized = NormalizedText()
         text.withUnsafeBufferPointer { decider.engine.normalizer.normalize($0, into: &normalized) }
+        let cut = frontier(units: units, normalized)
+        let offsets = normalized.scalarByteOffsets
+        guard decider.bound.mode == .sentence else { return [Int(offsets[cut])] }
+        var ends: [Int] = []
+        var k = cut
+        while k > 0, ends.count < ReplyStream.sentenceTries, Int(offsets[k]) > released {
+            if StreamingDecider.sentenceEnds.contains(normalized.scalars[k - 1]) { ends.append(Int(offsets[k])) }
+            k -= 1
+        }
+        return ends
+    }
+
+    /// The original scalar index up to which the text so far may be released (see ``StreamingDecider``).
+    func frontier(units: Int, _ normalized: NormalizedText) -> Int {
         let scalars = normalized.scalars
         // The start (original scalar index) of the last `units` units.
         var cut = scalars.count
@@ -190,12 +249,28 @@ public final class ReplyStream {
         }
         if counted <= units { cut = 0 }
         cut = min(cut, ReplyStream.openConstruct(scalars))
+        if cut > 0, !decider.partialRegexes.isEmpty {
+            // Regexes with no bound: where a match could still begin, read on the text up to the cut (a
+            // prefix the rest of the reply cannot change: the units after it are held anyway).
+            let offsets = normalized.scalarByteOffsets
+            let end = Int(offsets[cut])
+            // Matches that begin before the released text cannot be helped any more: look from there on.
+            var from = 0, high = cut
+            while from < high {
+                let mid = (from + high) / 2
+                if Int(offsets[mid]) < released { from = mid + 1 } else { high = mid }
+            }
+            let start = text.withUnsafeBufferPointer {
+                leafScanner.earliestPossibleStart(ofRegexes: decider.partialRegexes, in: UnsafeBufferPointer(rebasing: $0[..<end]), from: from)
+            }
+            if let start { cut = min(cut, start) }
+        }
         if cut > 0 {
             let decision = leafScanner.decide(InputMessage(id: .string("leaves"), text: text, error: nil))
             for hit in decision.hits { cut = min(cut, hit.start) }
             if !decision.errors.isEmpty { cut = 0 }
         }
-        return Int(normalized.scalarByteOffsets[cut])
+        return cut
     }
 
     /// The first original scalar of a construct normalization reads whole that may not have ended yet: an

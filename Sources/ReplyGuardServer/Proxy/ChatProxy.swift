@@ -15,6 +15,12 @@ public struct ChatProxyConfiguration: Sendable {
     public var keepAlive: Double = 10
     /// Hold every streamed reply whole (strict mode).
     public var strict = false
+    /// Sentence-level hold: more characters held at once than this is recorded in the audit record
+    /// (`held_over_sentence_cap`); they stay held.
+    public var sentenceCap = 1000
+    /// End a blocked, escalated or broken stream with an OpenAI-style `error` event (the `openai` clients
+    /// raise on it) instead of the delta with the fallback or holding reply.
+    public var errorFrame = false
 
     public init(upstream: OutboundURL, apiKey: String?) {
         self.upstream = upstream
@@ -52,11 +58,20 @@ final class ChatProxy: Sendable {
         return decider
     }
 
-    /// The response header that says how far behind a stream the released text stays.
+    /// The response header (`X-ReplyGuard-Hold`) that says how a stream is held: its mode first
+    /// (`bounded`, `sentence` or `whole`), then the bound.
     static func holdHeader(_ bound: HoldBound, strict: Bool) -> String {
-        if strict { return "whole-reply; strict" }
-        if let units = bound.units { return "\(units) characters" }
-        return "whole-reply; \(bound.unboundedReason ?? "no bound")"
+        if strict { return "whole; strict" }
+        switch bound.mode {
+        case .bounded: return "bounded; \(bound.units) characters"
+        case .sentence: return "sentence; \(bound.units) characters; \(bound.sentenceReason.map { $0.components(separatedBy: ":")[0] } ?? "")"
+        case .whole: return "whole"
+        }
+    }
+
+    /// The start-up line's account of the hold: the mode, the bound and what sets them.
+    static func holdDescription(_ bound: HoldBound, strict: Bool) -> String {
+        strict ? "whole, every reply (--upstream-strict)" : "\(bound.mode.rawValue), \(bound)"
     }
 
     func answer(_ request: HTTPRequest, app: ServerApp) -> Answer {
@@ -88,7 +103,7 @@ final class ChatProxy: Sendable {
     private func whole(_ result: Result<OutboundHTTPClient.Response, Error>, app: ServerApp, model: String) -> HTTPResponse {
         let state = app.state
         let bound = decider(state).bound
-        let hold = ("X-ReplyGuard-Hold", "whole-reply; not streamed")
+        let hold = ("X-ReplyGuard-Hold", "whole; not streamed")
         guard case .success(let response) = result else {
             if case .failure(let error) = result { return ChatProxy.upstreamError(502, "the upstream did not answer: \(error)") }
             return ChatProxy.upstreamError(502, "the upstream did not answer")
@@ -118,7 +133,8 @@ final class ChatProxy: Sendable {
         }
         let id = object["id"] as? String ?? "chatcmpl-\(UUID().uuidString)"
         let fields: [AuditField] = [.string("proxy", "chat.completions"), .string("completion", id), .string("model", object["model"] as? String ?? model),
-                                    .int("choices", choices.count), AuditField("stream", json: "false"), .string("hold_bound", bound.description)]
+                                    .int("choices", choices.count), AuditField("stream", json: "false"), .string("hold_mode", HoldBound.Mode.whole.rawValue),
+                                    .string("hold_bound", bound.description)]
         let (verdict, _) = ProxyGate(app: app).decide(id: id, parts: parts, fields: fields)
         switch verdict {
         case .publish:
@@ -302,7 +318,7 @@ final class ProxyCompletion: @unchecked Sendable {
         for (position, choice) in (object["choices"] as? [[String: Any]] ?? []).enumerated() {
             let index = choice["index"] as? Int ?? position
             if streams[index] == nil {
-                streams[index] = decider.makeStream(strict: proxy.configuration.strict)
+                streams[index] = decider.makeStream(strict: proxy.configuration.strict, sentenceCap: proxy.configuration.sentenceCap)
                 content[index] = []
             }
             if let reason = choice["finish_reason"] as? String { finishReasons[index] = reason }
@@ -403,15 +419,20 @@ final class ProxyCompletion: @unchecked Sendable {
                     writer.end()
                     return
                 }
-                replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id)
+                replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id, code: "upstream_broken")
                 return
             }
             let fields = lock.withLock { () -> [AuditField] in
                 let released = streams.values.reduce(0) { $0 + $1.releasedCharacters }
                 let longest = streams.values.map(\.longestHold).max() ?? 0
+                let mode = proxy.configuration.strict ? HoldBound.Mode.whole : decider.bound.mode
                 var fields: [AuditField] = [.string("proxy", "chat.completions"), .string("completion", id), .string("model", model),
-                                            .int("choices", streams.count), AuditField("stream", json: "true"), .string("hold_bound", holdHeader),
-                                            .int("longest_hold", longest), .int("released_characters", released)]
+                                            .int("choices", streams.count), AuditField("stream", json: "true"), .string("hold_mode", mode.rawValue),
+                                            .string("hold_bound", holdHeader), .int("longest_hold", longest), .int("released_characters", released)]
+                if mode == .sentence {
+                    fields.append(.int("sentence_cap", proxy.configuration.sentenceCap))
+                    fields.append(AuditField("held_over_sentence_cap", json: streams.values.contains(where: \.heldOverCap) ? "true" : "false"))
+                }
                 if let first = upstreamFirst { fields.append(.int("upstream_first_byte_ms", Int((first - started) / 1_000_000))) }
                 if let first = ourFirst { fields.append(.int("first_write_ms", Int((first - started) / 1_000_000))) }
                 return fields
@@ -427,7 +448,7 @@ final class ProxyCompletion: @unchecked Sendable {
                 writer.end()
             case .masked(let masked):
                 let hasTools = lock.withLock { !tools.isEmpty }
-                if hasTools { return replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id) }
+                if hasTools { return replace(with: state.engine.ruleSet.publishing.fallbackReply, id: id, code: "blocked") }
                 let tails = lock.withLock { () -> [(Int, String, String)] in
                     content.keys.sorted().enumerated().map { position, index in
                         let bytes = Array(masked[position].utf8)
@@ -436,14 +457,29 @@ final class ProxyCompletion: @unchecked Sendable {
                     }
                 }
                 closing(tails, id: id)
-            case .replaced(let reply, _), .stopped(let reply):
-                replace(with: reply, id: id)
+            case .replaced(let reply, let review):
+                replace(with: reply, id: id, code: review == nil ? "blocked" : "held_for_review")
+            case .stopped(let reply):
+                replace(with: reply, id: id, code: "blocked")
             }
         }
     }
 
     /// Ends with one delta per choice saying `reply`, `finish_reason: "content_filter"`.
-    private func replace(with reply: String, id: String) {
+    /// With ``ChatProxyConfiguration/errorFrame``: one `error` event instead, `{"error": {"message": reply,
+    /// "type": "content_filter", "code": code}}`, then `data: [DONE]`.
+    private func replace(with reply: String, id: String, code: String) {
+        if proxy.configuration.errorFrame {
+            let error: [String: Any] = ["error": ["message": reply, "type": "content_filter", "code": code, "param": NSNull()]]
+            var out: [UInt8] = []
+            if let data = try? JSONSerialization.data(withJSONObject: error) { out += Array("data: ".utf8) + Array(data) + Array("\n\n".utf8) }
+            out += Array("data: [DONE]\n\n".utf8)
+            lock.withLock { pending = [] }
+            writer.start(status: 200, headers: [("Content-Type", "text/event-stream; charset=utf-8"), ("X-ReplyGuard-Hold", holdHeader)])
+            send(out)
+            writer.end()
+            return
+        }
         let indices = lock.withLock { streams.keys.sorted() }
         closing((indices.isEmpty ? [0] : indices).map { ($0, reply, "content_filter") }, id: id)
     }
