@@ -54,7 +54,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "ReplyGuard",
-            dependencies: ["ReplyGuardPCRE2", "CZlib", "CBuildVersion", .product(name: "Yams", package: "Yams")],
+            dependencies: ["ReplyGuardPCRE2", "CZlib", "CBuildVersion", .product(name: "Yams", package: "Yams"),
+                           // SHA-256 for the policy digest and model checksums (BoringSSL's, with the CPU's SHA instructions).
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: hotPathSettings
         ),
         // The shipped rules/ (packs, policy, profiles, word lists, models) compiled into the binary: the

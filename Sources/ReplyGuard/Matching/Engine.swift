@@ -202,7 +202,7 @@ public final class Engine: Sendable {
         self.ruleSet = ruleSet
         self.options = options
         normalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
-        rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap(\.rules)
+        rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap { $0.rules }
         models = Engine.compiledModels(ruleSet, options: options)
         exceptions = Engine.activeExceptions(ruleSet, options: options)
 
@@ -319,7 +319,7 @@ public final class Engine: Sendable {
         for (index, expression) in expressions.enumerated() {
             if case .not = expression { continue }
             guard let found = literals(expression) else { continue }
-            let lengths = (found.words + found.regexWords).map(\.normalized.count)
+            let lengths = (found.words + found.regexWords).map { $0.normalized.count }
             guard let shortest = lengths.min() else { continue }
             // Longest shortest word, then fewest words of that length, then fewest words.
             let rank = (shortest, -lengths.filter { $0 == shortest }.count, -lengths.count)
@@ -586,7 +586,7 @@ private struct EngineBuilder {
         let withHan = clauseRequirement
             .filter { !$0.han.isEmpty && $0.han.count <= 64 && $0.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } } && others.markable($0.other) }
             .sorted { a, b in
-                let (x, y) = (a.han.map(\.count).min()!, b.han.map(\.count).min()!)
+                let (x, y) = (a.han.map { $0.count }.min()!, b.han.map { $0.count }.min()!)
                 return x != y ? x > y : a.han.count < b.han.count
             }
             .prefix(2)

@@ -160,13 +160,24 @@ public final class LiteralAutomaton: @unchecked Sendable {
 
     /// Children of each state, sorted by symbol: the trie's edges in that order, and where each state's
     /// children start (CSR; one more entry than states).
+    /// Edges are bucketed by parent (a counting sort), then each state's few children sorted by symbol: a
+    /// state has at most one child per symbol, so the order is the same as sorting every edge by
+    /// (parent, symbol), which cost 39 M instructions at start-up with the shipped packs.
     private static func sortedChildren(_ trie: Trie) -> (edges: [Edge], childStart: [Int32]) {
         let (created, parents) = (trie.created, trie.parents)
-        let order = created.indices.sorted { (parents[$0], created[$0].symbol) < (parents[$1], created[$1].symbol) }
-        let edges = order.map { created[$0] }
         var childStart = [Int32](repeating: 0, count: trie.stateCount + 1)
         for parent in parents { childStart[Int(parent) + 1] += 1 }
         for state in 0..<trie.stateCount { childStart[state + 1] += childStart[state] }
+        var next = childStart
+        var order = [Int32](repeating: 0, count: created.count)
+        for (index, parent) in parents.enumerated() {
+            order[Int(next[Int(parent)])] = Int32(index)
+            next[Int(parent)] += 1
+        }
+        for state in 0..<trie.stateCount where childStart[state + 1] - childStart[state] > 1 {
+            order[Int(childStart[state])..<Int(childStart[state + 1])].sort { created[Int($0)].symbol < created[Int($1)].symbol }
+        }
+        let edges = order.map { created[Int($0)] }
         return (edges, childStart)
     }
 
