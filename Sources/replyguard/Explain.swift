@@ -4,6 +4,7 @@ import ReplyGuard
 
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "explain",
         abstract: "Show why a text gets its verdict: normalized text, hits with spans, scores.",
         discussion: "Reads the text from the arguments, or from standard input when none are given. Exit 0 when the verdict is below --fail-on, 1 when at or above it, 2 on error.")
 
