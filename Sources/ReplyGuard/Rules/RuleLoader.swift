@@ -328,7 +328,7 @@ final class YAMLReader {
     func string(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> String? {
         guard let node else { return nil }
         guard let scalar = node.scalar else { problem(node, "\(what) must be a string"); return nil }
-        if !allowEmpty && scalar.string.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+        if !allowEmpty && scalar.string.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
             problem(node, "\(what) must not be empty")
             return nil
         }
