@@ -74,3 +74,17 @@ extension StartupTablesTests {
         }
     }
 }
+
+extension StartupTablesTests {
+    /// A model file's lines as ranges are the lines splitting its bytes at each line break gives (a last
+    /// empty one dropped).
+    @Test func modelLineRangesAreTheSplitLines() {
+        for text in ["", "\n", "a", "a\n", "a\nb", "a\n\nb\n", "\n\na\n\n", "w 1 0.5\nend 1 sha256:x\n"] {
+            let bytes = Array(text.utf8)
+            var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            #expect(NGramModel.lineRanges(bytes).map { Array(bytes[$0]) } == lines.map { Array($0) }, "\(text.debugDescription)")
+            #expect(NGramModel.lineRanges(bytes).map(\.lowerBound) == lines.map(\.startIndex), "\(text.debugDescription)")
+        }
+    }
+}

@@ -169,10 +169,11 @@ public final class LiteralAutomaton: @unchecked Sendable {
 
         init() { self.init(capacity: 0) }
 
-        /// A table for up to `capacity` keys (at most half full).
+        /// A table for up to `capacity` keys (at most three quarters full: the sum of the patterns'
+        /// lengths bounds the trie's states, which shared prefixes keep well below it).
         init(capacity: Int) {
             var size = 16
-            while size < capacity * 2 { size <<= 1 }
+            while size * 3 < capacity * 4 { size <<= 1 }
             keys = [UInt64](repeating: TransitionTable.empty, count: size)
             values = [Int32](repeating: 0, count: size)
             mask = size - 1
