@@ -4,6 +4,7 @@ import ReplyGuard
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Load and compile every rule pack, and run every rule's examples (also mutated).",
         discussion: """
         With --corpus DIR, also decides every labelled record in DIR/*.jsonl with the policy as configured and \

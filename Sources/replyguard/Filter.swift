@@ -109,6 +109,7 @@ func pump(fd: Int32, into filter: LineTransport, pollInterval: Double, finished:
 
 struct Filter: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "filter",
         abstract: "Filter replies from standard input to standard output: publish, replace with the fallback, or hold for review.",
         discussion: """
         One reply per line (or one JSON object per line with --jsonl). Each reply is decided and its output \

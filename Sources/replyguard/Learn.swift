@@ -4,6 +4,7 @@ import ReplyGuard
 
 struct Learn: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "learn",
         abstract: "Train a model pack's model file (character 1-3-gram logistic regression) from labelled JSON Lines.",
         discussion: """
         INPUT files are in the corpus record format (id, text, expect, category; `review export` writes it): \

@@ -4,6 +4,9 @@ import ReplyGuard
 import ReplyGuardEmbeddedRules
 import ReplyGuardGate
 
+/// Every command names itself (`commandName:`): without it swift-argument-parser derives the name from
+/// the type's name through `String(describing:)` on every run, about a million instructions each (24 M
+/// for `explain`), before any work is done (issue 19, part 5).
 @main
 struct ReplyGuardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

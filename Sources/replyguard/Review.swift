@@ -5,6 +5,7 @@ import ReplyGuardGate
 
 struct Review: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "review",
         abstract: "List, show, approve or reject replies held for human review.",
         discussion: """
         Approvals and rejections are recorded in the audit log given with --audit (the file `filter`, `wrap` or \
@@ -46,7 +47,7 @@ struct Review: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List held replies (pending by default).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List held replies (pending by default).")
         @OptionGroup var queue: QueueOption
         @Option(name: .long, help: "Which replies to list.") var status: StatusFilter = .pending
         @Flag(name: .long, help: "One JSON object per reply.") var json = false
@@ -69,7 +70,7 @@ struct Review: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one held reply in full, with why it was held.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one held reply in full, with why it was held.")
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id (from `review list`).") var id: Int64
 
@@ -92,7 +93,7 @@ struct Review: ParsableCommand {
     }
 
     struct Approve: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve a pending reply; a running filter publishes it.")
+        static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve a pending reply; a running filter publishes it.")
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
@@ -103,7 +104,7 @@ struct Review: ParsableCommand {
     }
 
     struct Reject: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject a pending reply; it is never published.")
+        static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject a pending reply; it is never published.")
         @OptionGroup var queue: QueueOption
         @Argument(help: "Review id.") var id: Int64
         @Option(name: .long, help: "Why (kept with the review).") var note: String?
@@ -115,6 +116,7 @@ struct Review: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write decided reviews as labelled records (corpus format) for `replyguard learn`.",
             discussion: """
             Approved (and released) replies become `{"expect":"allow","category":"clean"}`; rejected ones             positives of the category that held them (the highest-ranked hit's category; --category for             replies held without a hit, e.g. by --hold-all, which are skipped otherwise) expecting the verdict             that held them. Pending and expired replies are not labels and are skipped. Ids are             `review-<queue id>`. One record per line on standard output.

@@ -20,6 +20,7 @@ struct RulesCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List the built-in rule set's files and sizes, and which rule set commands here would use.")
 
         @OptionGroup var ruleOptions: RuleOptions
@@ -41,6 +42,7 @@ struct RulesCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write the built-in rule set to DIR (created if needed) to edit; then use --rules DIR.",
             discussion: """
             Refuses to overwrite an existing file unless --force (nothing is written then). All or nothing: a \
@@ -81,6 +83,7 @@ struct RulesCommand: ParsableCommand {
 
     struct Seal: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "seal",
             abstract: "Convert model files of format 1 to format 2: add the end line (weight count and SHA-256) that loading verifies.",
             discussion: """
             A format-1 model file has no end marker, so a copy cut short at a line boundary loaded as a weaker \

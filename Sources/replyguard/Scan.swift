@@ -4,6 +4,7 @@ import ReplyGuard
 
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "scan",
         abstract: "Decide every message in files, directories or standard input; one record per message.",
         discussion: """
         Plain text is one message per line (blank lines are skipped); JSON Lines (*.jsonl, *.ndjson) and CSV \

@@ -6,6 +6,7 @@ import ReplyGuardServer
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve the filter over HTTP: /v1/check, /v1/filter, /v1/reviews/ID, a reviewer's page at /review, /healthz, /metrics.",
         discussion: """
         The API and the page need the access token (Authorization: Bearer TOKEN; the page signs in with it), \

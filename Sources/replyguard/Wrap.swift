@@ -30,6 +30,7 @@ func monotonicSeconds() -> Double {
 
 struct Wrap: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "wrap",
         abstract: "Run a chatbot and filter its standard output like `filter` does.",
         discussion: """
         Spawns CMD with our standard input as its input and filters its standard output; its standard error \

@@ -36,7 +36,7 @@ struct RegexRequirement: Equatable {
                 let letters: UInt64 = 0x07FF_FFFE_07FF_FFFE // A-Z, a-z in the upper 64 ASCII values
                 return ascii.0 == 0 && ascii.1 & ~letters == 0 ? 3 : 0
             }
-            guard ascii == (0, 0), other.isEmpty, let shortest = han.map(\.count).min() else { return 0 }
+            guard ascii == (0, 0), other.isEmpty, let shortest = han.map { $0.count }.min() else { return 0 }
             return 2 * shortest
         }
 
@@ -59,10 +59,41 @@ struct RegexRequirement: Equatable {
 
     /// The requirement of `pattern`, or nil when nothing useful is known.
     static func of(_ pattern: String) -> RegexRequirement? {
-        var parser = Parser(Array(pattern.unicodeScalars.map(\.value)))
+        var parser = Parser(RegexRequirement.scalarValues(pattern))
         guard let reading = parser.alternation(), parser.index == parser.p.count,
               !reading.clauses.isEmpty || reading.digitCount > 0 else { return nil }
         return RegexRequirement(clauses: reading.clauses, digitRun: reading.digitRun, digitCount: reading.digitCount)
+    }
+
+    /// The Unicode scalar values of `text`, decoded from its UTF-8 (always valid in a String): an
+    /// expanded pattern holds the filler class at each slot, and mapping its `unicodeScalars` cost 28 M
+    /// instructions over the shipped packs' regexes at start-up.
+    static func scalarValues(_ text: String) -> [UInt32] {
+        var text = text
+        return text.withUTF8 { bytes in
+            var values: [UInt32] = []
+            values.reserveCapacity(bytes.count)
+            var i = 0
+            while i < bytes.count {
+                let lead = UInt32(bytes[i])
+                switch lead {
+                case ..<0x80:
+                    values.append(lead)
+                    i += 1
+                case ..<0xE0:
+                    values.append((lead & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F))
+                    i += 2
+                case ..<0xF0:
+                    values.append((lead & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F))
+                    i += 3
+                default:
+                    values.append((lead & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12 | UInt32(bytes[i + 2] & 0x3F) << 6
+                                  | UInt32(bytes[i + 3] & 0x3F))
+                    i += 4
+                }
+            }
+            return values
+        }
     }
 
     /// What the parser knows of a piece of the pattern.
@@ -128,10 +159,10 @@ struct RegexRequirement: Equatable {
                 for alternative in alternatives { union += alternative.exact!.filter { !union.contains($0) } }
                 if union.count <= RegexRequirement.maxRuns { reading.exact = union }
             }
-            let digits = alternatives.compactMap(\.digits)
+            let digits = alternatives.compactMap { $0.digits }
             reading.digits = digits.count == alternatives.count ? digits.min() : nil
-            reading.digitRun = alternatives.map(\.digitRun).min() ?? 0
-            reading.digitCount = alternatives.map(\.digitCount).min() ?? 0
+            reading.digitRun = alternatives.map { $0.digitRun }.min() ?? 0
+            reading.digitCount = alternatives.map { $0.digitCount }.min() ?? 0
             return reading
         }
 
@@ -187,7 +218,7 @@ struct RegexRequirement: Equatable {
                 }
                 reading.digitRun = max(reading.digitRun, run)
             }
-            if onlyRuns, let runs, !runs.contains(where: \.isEmpty) { reading.exact = runs }
+            if onlyRuns, let runs, !runs.contains(where: { $0.isEmpty }) { reading.exact = runs }
             endRuns()
             return reading
         }
@@ -254,14 +285,14 @@ struct RegexRequirement: Equatable {
         /// The filler class written out, up to its bound's digits.
         static let inlineFillerPrefix: [UInt32] = {
             let text = RegexFillers.inlineClass(maxFiller: 0)
-            return Array(text.unicodeScalars.dropLast(2).map(\.value)) // without "0}"
+            return Array(text.unicodeScalars.dropLast(2).map { $0.value }) // without "0}"
         }()
 
         /// The name of the filler class's group.
-        static let fillerGroup: [UInt32] = Array(RegexFillers.groupName.unicodeScalars.map(\.value))
+        static let fillerGroup: [UInt32] = Array(RegexFillers.groupName.unicodeScalars.map { $0.value })
 
         /// `(DEFINE)` after `(?`.
-        static let define: [UInt32] = Array("(DEFINE)".unicodeScalars.map(\.value))
+        static let define: [UInt32] = Array("(DEFINE)".unicodeScalars.map { $0.value })
 
         func literal(_ c: UInt32) -> Clause? {
             var clause = Clause()

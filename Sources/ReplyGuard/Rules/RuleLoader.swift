@@ -328,7 +328,7 @@ final class YAMLReader {
     func string(_ node: Node?, _ what: String, allowEmpty: Bool = false) -> String? {
         guard let node else { return nil }
         guard let scalar = node.scalar else { problem(node, "\(what) must be a string"); return nil }
-        if !allowEmpty && scalar.string.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+        if !allowEmpty && scalar.string.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) {
             problem(node, "\(what) must not be empty")
             return nil
         }
@@ -505,7 +505,7 @@ final class YAMLReader {
         switch expression {
         case .words(let words):
             var result = words
-            var seen = Set(words.map(\.normalized))
+            var seen = ScalarArraySet(words.map { $0.normalized })
             for word in words where evasions.contains(.pinyinInitials) {
                 let initials = word.normalized.map { normalizer.tables.pinyinInitial(of: $0) }
                 guard initials.count >= 2, initials.allSatisfy({ $0 != nil }) else { continue }
@@ -585,7 +585,7 @@ final class YAMLReader {
 
     /// The words the evasion families of issue 17 derive (split characters, emoji, mixed pinyin,
     /// sound-alikes, reversed), from the words as written; each adds at most ``familyVariantLimit``.
-    func expandFamilies(_ words: [Word], _ evasions: [Evasion], into result: inout [Word], seen: inout Set<[UInt32]>) {
+    func expandFamilies(_ words: [Word], _ evasions: [Evasion], into result: inout [Word], seen: inout ScalarArraySet) {
         let tables = normalizer.tables
         func add(_ derived: [UInt32], from word: Word, emoji: Bool = false) {
             guard seen.insert(derived).inserted else { return }
@@ -681,7 +681,8 @@ final class YAMLReader {
         }
         for item in list(keys["no_match"], "examples.no_match") ?? [] {
             guard let text = string(item, "a no_match example") else { continue }
-            if text.contains("⟦") || text.contains("⟧") { problem(item, "no_match examples must not contain ⟦…⟧ markers") }
+            // Scalar by scalar (Foundation's `contains` cost 15 M instructions over the shipped examples).
+            if text.unicodeScalars.contains(where: { $0 == "⟦" || $0 == "⟧" }) { problem(item, "no_match examples must not contain ⟦…⟧ markers") }
             result.append(RuleExample(kind: .noMatch, marked: text, location: location(item)))
         }
         return result
