@@ -8,8 +8,9 @@ content token and inter-token delay, p50/p99, in ms.
 
 Usage: bench/proxy-latency.py [--binary .build/release/replyguard] [--rules Tests/Fixtures/proxy-rules]
                               [--rate 40] [--tokens 200] [--streams 1,16]
-The rules default to the test pack (no model pack: replies stream); with the shipped rules (--rules rules)
-every reply is held whole, like --upstream-strict."""
+The rules default to the test pack (words only: a bounded hold); with the shipped rules (--rules rules)
+replies are held to sentence ends with the model scored on each prefix, and further by any matched word
+of a multi-part rule (docs/proxies.md#latency)."""
 import argparse
 import base64
 import http.client
