@@ -7,12 +7,15 @@ RATE tokens/s; the same requests go to the bare upstream, through the proxy, and
 content token and inter-token delay, p50/p99, in ms.
 
 Usage: bench/proxy-latency.py [--binary .build/release/replyguard] [--rules Tests/Fixtures/proxy-rules]
-                              [--rate 40] [--tokens 200] [--streams 1,16]
+                              [--rules-only] [--rate 40] [--tokens 200] [--streams 1,16]
 The rules default to the test pack (words only: a bounded hold); with the shipped rules (--rules rules)
-replies are held to sentence ends with the model scored on each prefix, and further by any matched word
-of a multi-part rule (docs/proxies.md#latency)."""
+replies are held to sentence ends with the model scored on each prefix (docs/proxies.md#latency);
+--rules-only serves a policy extending the rules directory's with its model packs left out (a bounded
+hold)."""
 import argparse
 import base64
+import glob
+import re
 import http.client
 import json
 import os
@@ -96,18 +99,36 @@ def serve(binary, rules, upstream, extra):
     sys.exit("serve did not start:\n" + text)
 
 
+def rules_only_policy(rules):
+    """A policy file extending `rules`/policy.yaml with every pack but the model packs."""
+    base = open(os.path.join(rules, "policy.yaml"), encoding="utf-8").read()
+    packs = [p.strip() for p in re.search(r"^packs:\s*\[([^\]]*)\]", base, re.M).group(1).split(",")]
+    models = set()
+    for path in glob.glob(os.path.join(rules, "*.yaml")):
+        text = open(path, encoding="utf-8").read()
+        if re.search(r"^model:", text, re.M):
+            models.add(re.search(r"^pack:\s*(\S+)", text, re.M).group(1))
+    path = os.path.join(tempfile.mkdtemp(), "rules-only.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"version: 1\nextends: {os.path.abspath(os.path.join(rules, 'policy.yaml'))}\n")
+        f.write("packs: [" + ", ".join(p for p in packs if p not in models) + "]\n")
+    return path
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/replyguard"))
     parser.add_argument("--rules", default=os.path.join(ROOT, "Tests/Fixtures/proxy-rules"))
+    parser.add_argument("--rules-only", action="store_true", help="leave the model packs out of the rules directory's policy")
     parser.add_argument("--rate", type=float, default=40)
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--streams", default="1,16")
     args = parser.parse_args()
     fake = subprocess.Popen([sys.executable, os.path.join(ROOT, "Tests/Fixtures/openai-upstream.py")], stdout=subprocess.PIPE)
     upstream = int(fake.stdout.readline())
-    proxy, port, hold = serve(args.binary, args.rules, upstream, [])
-    strict, strict_port, _ = serve(args.binary, args.rules, upstream, ["--upstream-strict"])
+    extra = ["--policy", rules_only_policy(args.rules)] if args.rules_only else []
+    proxy, port, hold = serve(args.binary, args.rules, upstream, extra)
+    strict, strict_port, _ = serve(args.binary, args.rules, upstream, extra + ["--upstream-strict"])
     script = upstream_script(args.tokens, args.rate)
     print(f"upstream {args.rate:g} tokens/s, {args.tokens} tokens; hold bound: {hold}")
     print(f"{'streams':>7} {'path':<10} {'TTFT p50':>9} {'TTFT p99':>9} {'gap p50':>8} {'gap p99':>8}")

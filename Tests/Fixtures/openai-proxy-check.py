@@ -263,7 +263,7 @@ def scenario_json():
 
 
 SHIPPED_FALLBACK = "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。"
-# Replies with no leaf of a shipped `all` rule early on (such a leaf stops streaming for the rest of the reply).
+# Clean replies that stream a sentence at a time with the shipped rules.
 SENTENCES = ["您好，您的快递已经到达小区门口的驿站。", "请携带取件码前往领取，驿站营业到晚上八点，周末照常营业。", "如有疑问请拨打客服电话咨询。",
              "您好，办理居住证需要携带身份证原件和租房合同。"]
 
@@ -313,6 +313,20 @@ def scenario_sentence_blocked():
     sent = text[: -len(SHIPPED_FALLBACK)]
     check(sent.startswith(SENTENCES[0]) and full.startswith(sent) and len(sent) <= full.index("傻逼"), f"sent {sent!r}")
     check(sent[-1] in "。！？!?；;\n", f"released up to no sentence end: {sent!r}")
+
+
+# bench/proxy-latency.py's reply: words of windowed `all` rules (天天 of hostile.ignore-caller, 一起去 and 大家
+# of political.protest-call) with no partner inside their windows.
+WINDOWED = "今天天气很好，我们一起去公园散步吧。公园里有很多花，红的黄的紫的都有，孩子们在草地上玩耍，老人们在树下下棋聊天，大家都很开心。"
+
+
+def scenario_sentence_windowed():
+    """The shipped rules: a word of a windowed `all` rule stops streaming only while its window is open;
+    this clean reply streams before the upstream's last chunk (it used to go out whole)."""
+    first, last = WINDOWED + "".join(SENTENCES), "祝您生活愉快！"
+    hold, text, finish, gate = gated_stream(first, last, f"windowed-{time.time_ns()}")
+    check(gate == "opened", f"nothing reached the client before the upstream's last chunk (gate {gate})")
+    check(text == first + last and finish == "stop", f"clean reply: {text!r} {finish}")
 
 
 def scenario_error_frame():

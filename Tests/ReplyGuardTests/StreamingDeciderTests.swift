@@ -332,6 +332,130 @@ import Testing
         #expect(decider.makeStream(strict: true).mode == .whole)
     }
 
+    /// Windowed `all` rules (the shapes of the shipped packs): a windowed `all` under `any` with
+    /// evasions, a score rule, a window nested in an `all` without one, and an `all` without a window.
+    static let windowPack = """
+        pack: w
+        version: 1.0.0
+        category: insult
+        description: windowed rules
+        rules:
+          - id: w.caller
+            title: caller
+            description: a windowed all under any, with a not and evasions
+            action: block
+            evasions: [pinyin]
+            match:
+              any:
+                - words: [挂了挂了]
+                - all:
+                    - words: [不用管他, 别管他]
+                    - words: [天天, 电话, 投诉]
+                    - not: {words: [孩子]}
+                  within: 20
+            examples:
+              match: ["⟦天天别管他⟧", "⟦别管他，天天⟧打", "⟦tian tian bie guan ta⟧"]
+              no_match: ["天天", "别管他", "别管他，孩子天天哭"]
+          - id: w.protest
+            title: protest
+            description: a score rule with a window
+            score: 2
+            match:
+              all:
+                - words: [上街, 游行]
+                - words: [大家, 一起去]
+              within: 6
+            examples:
+              match: ["⟦大家上街⟧"]
+              no_match: ["大家好"]
+          - id: w.nested
+            title: nested
+            description: a window inside an all without one
+            action: escalate
+            match:
+              all:
+                - all:
+                    - words: [废物]
+                    - words: [真是]
+                  within: 4
+                - words: [窗口]
+            examples:
+              match: ["⟦真是废物⟧，去⟦窗口⟧"]
+              no_match: ["真是好，废物回收"]
+          - id: w.plain
+            title: plain
+            description: an all without a window
+            action: escalate
+            match:
+              all:
+                - words: [垃圾]
+                - words: [回收站]
+            examples:
+              match: ["⟦垃圾⟧扔进⟦回收站⟧"]
+              no_match: ["垃圾分类"]
+        """
+    static let windowEngine: Engine = try! engine(["w.yaml": windowPack, "policy.yaml": "version: 1\nthresholds:\n  insult: {block: 5}\n"])
+
+    /// Clean text longer than any window and the bound.
+    static let filler = "请您携带身份证和户口簿原件到三楼大厅办理相关手续，办事大厅工作日九点开门，节假日休息，"
+
+    /// A windowed leaf far from any partner no longer stops the frontier: the text streams past it. Leaves
+    /// close enough to make a hit (with fillers between them, one of them written in pinyin, the window's
+    /// words around it) never leak a character, over every split.
+    @Test func windowedLeavesStopTheFrontierOnlyWhileTheirWindowIsOpen() throws {
+        let engine = StreamingDeciderTests.windowEngine
+        let decider = StreamingDecider(engine: engine)
+        let clean = StreamingDeciderTests.clean, filler = StreamingDeciderTests.filler
+        // Far apart: clean, streamed past each windowed leaf (the last one may still be held).
+        let far = [clean + "天天" + filler + "别管他" + filler + "，谢谢",
+                   clean + "大家" + filler + "上街" + filler + "，谢谢",
+                   clean + "真是" + filler + "废物" + filler + "，谢谢",
+                   clean + "tian tian" + filler + "bie guan ta" + filler + "，谢谢",
+                   clean + "天*天" + filler + "别，管，他" + filler + "，谢谢"]
+        for text in far {
+            #expect(engine.decide(text).hits.isEmpty, "\(text)")
+            for pieces in [Array(text.unicodeScalars).map { Array(String($0).utf8) }, [StreamingDeciderTests.bytes(text)]] {
+                let stream = decider.makeStream()
+                var out: [UInt8] = []
+                for piece in pieces { out += stream.append(piece) }
+                let sent = String(decoding: out, as: UTF8.self)
+                #expect(sent.count > clean.count + 2 + filler.count, "\(text): released \(sent)")
+            }
+        }
+        // An allowed hit of a windowed rule (here a score rule under its threshold) still stops it.
+        let allowed = clean + "大家上街" + filler + filler
+        #expect(engine.decide(allowed).verdict == .allow)
+        let held = decider.makeStream()
+        var out: [UInt8] = []
+        for scalar in allowed.unicodeScalars { out += held.append(Array(String(scalar).utf8)) }
+        #expect(String(decoding: out, as: UTF8.self) == clean)
+        // An `all` without a window keeps stopping it.
+        let plain = clean + "垃圾" + filler + filler
+        let plainStream = decider.makeStream()
+        out = []
+        for scalar in plain.unicodeScalars { out += plainStream.append(Array(String(scalar).utf8)) }
+        #expect(String(decoding: out, as: UTF8.self) == clean)
+        // Close together: a hit, never leaked, whatever the split; partners far before or after too.
+        let close = ["天天别管他", "别管他，，天天", "天 天 ……别*管*他", "tian tian bie guan ta", "别管他" + String(repeating: "的", count: 3) + "投诉",
+                     "大家上街", "一起去——游行", "真是废物去窗口"]
+        var random = SplitRandom(seed: 13)
+        var replies = 0, streamed = 0
+        for hit in close {
+            for text in [clean + hit + StreamingDeciderTests.tail, clean + "天天" + filler + hit + filler, clean + hit + filler + "窗口投诉天天" + filler,
+                         clean + "大家" + filler + "真是" + filler + hit + StreamingDeciderTests.tail] {
+                #expect(!engine.decide(text).hits.isEmpty, "\(text)")
+                for pieces in StreamingDeciderTests.splittings(text, random: &random) {
+                    let result = StreamingDeciderTests.leaked(decider, pieces)
+                    #expect(result.leaked == 0, "\(text): \(result.detail)")
+                    if result.leaked > 0 { return }
+                    replies += 1
+                    if result.released > clean.utf8.count { streamed += 1 }
+                }
+            }
+        }
+        #expect(replies > 1000 && streamed > replies / 4, "\(streamed) of \(replies)")
+    }
+
     @Test func aCharacterSplitAcrossPiecesWaitsForItsEnd() {
         #expect(StreamingDecider.completePrefix([0xE5, 0x82]) == 0)
         #expect(StreamingDecider.completePrefix([0x61, 0xE5, 0x82]) == 1)

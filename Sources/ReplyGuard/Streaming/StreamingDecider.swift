@@ -14,7 +14,8 @@ import Foundation
 ///   the frontier has all its characters in the text so far;
 /// - the start of any match, in the text so far, of any rule's word or regex on its own (a *leaf* of a
 ///   rule, matched by a second engine with every leaf a rule of its own and no exceptions): a pending
-///   partial match of an `all` rule, a score rule under its threshold and an allowed hit all stop it;
+///   partial match of an `all` rule, a score rule under its threshold and an allowed hit all stop it —
+///   except a *windowed* leaf match that can no longer be part of a hit (below);
 /// - the start of an HTML tag or character reference, a parenthesised pinyin annotation, or a run of
 ///   ASCII without blanks (a web address) that has not ended yet: normalization reads them whole;
 /// - the earliest start of a complete or partial match of each other regex — no witness (an unbounded
@@ -26,6 +27,35 @@ import Foundation
 /// and only when the engine decides that prefix `allow`. So a hit of the complete reply that overlaps
 /// released text would have been a leaf match in the text so far, and the frontier stops before it.
 /// Released text never shrinks.
+///
+/// **Windows.** A leaf whose path from its rule's root passes through an `all` with `within` has an
+/// outermost such `all`, A, with window W. The engine measures `within` in kept characters (fillers,
+/// blanks and ignorables are none; ``MessageScanner/windows(_:within:)``): a hit of A is an anchor hit
+/// of one child plus, for each other child, a hit starting at or after the anchor, and spans from the
+/// anchor's kept start s to at most s + W; a nested hit (an `any`, an `all` with or without a window)
+/// again starts at its anchor and contains what it is made of. So every leaf match a hit of A is made
+/// of lies in kept characters [s, s + W), and the hit's start is the least start of those matches.
+/// Evasions and fillers change nothing here: the spans are kept characters of the one normalized text,
+/// however many original characters a match covers. *Relaxed* A, A′ (``relaxed(_:)``), drops every
+/// `not` (a `not` may stop matching as text grows: a word boundary, a lookahead) and reads each `all`
+/// without `within` under A as `any`; then a hit of A′ depends only on the leaf matches inside it, more
+/// matches never remove one, and for every hit of A there is a hit of A′ from the same leaf matches.
+///
+/// Let c be the frontier's cut before leaf matches are taken into account, and K the number of kept
+/// characters before c: a leaf match of the complete reply that begins before c is a leaf match of the
+/// text so far, with the same span (the bound above). A windowed leaf match m does not stop the frontier
+/// when (i) the kept characters before the end of m, plus W, are fewer than K, and (ii) A′, run as a rule
+/// of its own (``windowed``), has no hit in the text so far (m is read as the engine reports it: the
+/// overlapping matches of one leaf merged, so each match inside meets (i) too). Proof that (a) still
+/// holds: every hit of a rule is a hit of a leaf with no windowed `all` above it (which stops the frontier
+/// as before) or of an outermost windowed `all` A (the `any`s and `all`s above A pass its hits on as
+/// they are). Take such a hit h of the complete reply starting before the frontier, and b the leaf match
+/// it is made of with the least start (h starts there). b begins before c, so it is a leaf match of the
+/// text so far; if it stopped the frontier, the frontier is at or before h. Otherwise (i) puts every kept
+/// character of h before K (h ends at most W kept characters after its start, which is at or before b's),
+/// so every leaf match h is made of begins before c and is a leaf match of the text so far: then A′ has
+/// a hit in the text so far, against (ii). A score rule is no different (its hits are hits); a leaf under
+/// an `all` without a window that is not itself inside a windowed `all` has no W and always stops it.
 ///
 /// A model pack scores the whole text, so no frontier keeps its hits back: with one enabled the stream is
 /// *sentence-level* (``HoldBound/Mode/sentence``) — text is released only up to a sentence end (after
@@ -43,19 +73,26 @@ public final class StreamingDecider: Sendable {
     /// The leaf regexes with no witness or one longer than the words' (indexes into the leaf engine's
     /// ``Engine/regexes``), held by partial matching.
     let partialRegexes: [Int]
+    /// The outermost `all` with `within` on the path to a leaf (by the leaf rule's id, `rule#k`): its
+    /// window and the id of its rule in ``windowed``. Leaves with no such `all` above them are not here.
+    let leafWindows: [String: (window: Int, node: String)]
+    /// Each outermost windowed `all` of a rule, relaxed (``relaxed(_:)``), a rule of its own (`rule@j`).
+    let windowed: Engine?
 
     /// The characters after which a sentence ends (sentence-level hold): 。！？!?；; and a line break.
     static let sentenceEnds: Set<UInt32> = [0x3002, 0xFF01, 0xFF1F, 0x21, 0x3F, 0xFF1B, 0x3B, 0x0A]
 
     public init(engine: Engine) {
         self.engine = engine
-        let (leafSet, bound) = StreamingDecider.leafRules(engine)
+        let (leafSet, bound, windowSet, leafWindows) = StreamingDecider.leafRules(engine)
         self.bound = bound
         var options = EngineOptions()
         options.includeModels = false
         options.applyExceptions = false
         let leaves = Engine(ruleSet: leafSet, options: options)
         self.leaves = leaves
+        self.leafWindows = leafWindows
+        windowed = leafWindows.isEmpty ? nil : Engine(ruleSet: windowSet, options: options)
         let maxFiller = leafSet.policy.maxFiller
         partialRegexes = leaves.regexes.indices.filter { index in
             RegexWitness.units(leaves.regexes[index].pattern.pattern, maxFiller: maxFiller).map { $0 >= bound.units } ?? true
@@ -69,8 +106,9 @@ public final class StreamingDecider: Sendable {
         ReplyStream(decider: self, whole: strict, sentenceCap: sentenceCap)
     }
 
-    /// The enabled rules taken apart into their positive leaves, and the hold bound.
-    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound) {
+    /// The enabled rules taken apart into their positive leaves, the hold bound, the outermost windowed
+    /// `all`s relaxed into rules of their own, and the window above each leaf that has one.
+    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound, RuleSet, [String: (window: Int, node: String)]) {
         let ruleSet = engine.ruleSet
         let maxFiller = ruleSet.policy.maxFiller
         var sentenceReason: String?
@@ -80,12 +118,22 @@ public final class StreamingDecider: Sendable {
         for model in engine.models where sentenceReason == nil {
             sentenceReason = "model pack \(model.packID): a score of the whole text, decided on each prefix up to a sentence end"
         }
+        var windowPacks: [RulePack] = []
+        var leafWindows: [String: (window: Int, node: String)] = [:]
         for pack in ruleSet.enabledPacks {
             var rules: [Rule] = []
+            var windowRules: [Rule] = []
             for rule in engine.rules where rule.packID == pack.id {
-                var leaves: [MatchExpression] = []
-                collect(rule.match, into: &leaves)
-                for (k, leaf) in leaves.enumerated() {
+                var leaves: [(expression: MatchExpression, window: Int?)] = []
+                var windows: [(all: MatchExpression, within: Int)] = []
+                collect(rule.match, window: nil, into: &leaves, windows: &windows)
+                for (j, window) in windows.enumerated() {
+                    windowRules.append(Rule(id: "\(rule.id)@\(j)", title: rule.title, description: "", references: [], action: .block, score: nil,
+                                            category: rule.category, packID: pack.id, match: relaxed(window.all), evasions: rule.evasions,
+                                            examples: [], location: rule.location))
+                }
+                for (k, (leaf, window)) in leaves.enumerated() {
+                    if let window { leafWindows["\(rule.id)#\(k)"] = (windows[window].within, "\(rule.id)@\(window)") }
                     let units: Int?
                     switch leaf {
                     case .words(let words):
@@ -104,6 +152,8 @@ public final class StreamingDecider: Sendable {
                 }
             }
             packs.append(RulePack(id: pack.id, version: pack.version, category: pack.category, description: "", sources: [], rules: rules, file: pack.file))
+            windowPacks.append(RulePack(id: pack.id, version: pack.version, category: pack.category, description: "", sources: [], rules: windowRules,
+                                        file: pack.file))
         }
         var policy = ruleSet.policy
         policy.packs = nil
@@ -112,6 +162,7 @@ public final class StreamingDecider: Sendable {
         policy.reportedSpeech = nil
         policy.modelThresholds = [:]
         let leafSet = RuleSet(packs: packs, policy: policy, digest: ruleSet.digest)
+        let windowSet = RuleSet(packs: windowPacks, policy: policy, digest: ruleSet.digest)
         // Words set the bound; a regex whose witness is longer, or has none, is held by partial matching.
         var longest = 0, longestRule: String?
         for witness in witnesses where !witness.regex {
@@ -122,16 +173,41 @@ public final class StreamingDecider: Sendable {
             if let units = witness.units, units <= longest { continue }
             if !partialRules.contains(witness.rule) { partialRules.append(witness.rule) }
         }
-        return (leafSet, HoldBound(units: longest + 1, rule: longestRule, partialRules: partialRules, sentenceReason: sentenceReason))
+        return (leafSet, HoldBound(units: longest + 1, rule: longestRule, partialRules: partialRules, sentenceReason: sentenceReason),
+                windowSet, leafWindows)
     }
 
-    /// The positive words and regexes of an expression (not those under `not`, which only ever take hits away).
-    static func collect(_ expression: MatchExpression, into leaves: inout [MatchExpression]) {
+    /// The positive words and regexes of an expression (not those under `not`: they take hits away, and
+    /// no hit's span starts at one), each with the index into `windows` of the outermost `all` with
+    /// `within` above it, if any; `windows` gets each such `all` (nested windowed `all`s lie inside it).
+    static func collect(_ expression: MatchExpression, window: Int?, into leaves: inout [(expression: MatchExpression, window: Int?)],
+                        windows: inout [(all: MatchExpression, within: Int)]) {
         switch expression {
-        case .words, .regex: leaves.append(expression)
-        case .any(let children): for child in children { collect(child, into: &leaves) }
-        case .all(let children, _): for child in children { collect(child, into: &leaves) }
+        case .words, .regex: leaves.append((expression, window))
+        case .any(let children): for child in children { collect(child, window: window, into: &leaves, windows: &windows) }
+        case .all(let children, let within):
+            var window = window
+            if window == nil, let within {
+                window = windows.count
+                windows.append((expression, within))
+            }
+            for child in children { collect(child, window: window, into: &leaves, windows: &windows) }
         case .not: break
+        }
+    }
+
+    /// An expression with every `not` dropped and every `all` without `within` read as `any`: its hits
+    /// are found from the leaf matches inside each hit alone (no condition on the rest of the message),
+    /// and more leaf matches only add hits. For each hit of the expression itself there is a hit of this
+    /// one with the same start (in kept characters) and an end no later.
+    static func relaxed(_ expression: MatchExpression) -> MatchExpression {
+        switch expression {
+        case .words, .regex, .not: return expression
+        case .any(let children): return .any(children.map(relaxed))
+        case .all(let children, let within):
+            let positive = children.filter { if case .not = $0 { return false } else { return true } }.map(relaxed)
+            guard let within else { return positive.count == 1 ? positive[0] : .any(positive) }
+            return .all(positive, within: within)
         }
     }
 }
@@ -160,6 +236,8 @@ public final class ReplyStream {
     private var releasedScalars = 0
     private let scanner: MessageScanner
     private let leafScanner: MessageScanner
+    /// For ``StreamingDecider/windowed``, made when first needed.
+    private var windowScanner: MessageScanner?
 
     /// At most this many sentence ends are tried (newest first) at one append in sentence mode.
     static let sentenceTries = 8
@@ -267,10 +345,46 @@ public final class ReplyStream {
         }
         if cut > 0 {
             let decision = leafScanner.decide(InputMessage(id: .string("leaves"), text: text, error: nil))
-            for hit in decision.hits { cut = min(cut, hit.start) }
-            if !decision.errors.isEmpty { cut = 0 }
+            if !decision.errors.isEmpty { return 0 }
+            // Kept characters before the cut: leaf matches that begin there are those of the complete reply.
+            let keptBeforeCut = ReplyStream.keptBefore(cut, normalized)
+            var quiet: Set<String>?
+            for hit in decision.hits where hit.start < cut {
+                // A leaf under a window: once every hit of that window starting at this match lies before
+                // the cut, it stops the frontier only if the relaxed window has a hit in the text so far.
+                if let entry = decider.leafWindows[hit.rule], ReplyStream.keptBefore(hit.end, normalized) + entry.window < keptBeforeCut {
+                    if quiet == nil { quiet = windowsWithoutHit() }
+                    guard let quiet else { return 0 }
+                    if quiet.contains(entry.node) { continue }
+                }
+                cut = min(cut, hit.start)
+            }
         }
         return cut
+    }
+
+    /// The ids of the relaxed windows (``StreamingDecider/windowed``) with no hit in the text so far;
+    /// nil on an engine error (then nothing is released).
+    func windowsWithoutHit() -> Set<String>? {
+        guard let windowed = decider.windowed else { return [] }
+        let scanner = windowScanner ?? windowed.makeScanner()
+        windowScanner = scanner
+        let decision = scanner.decide(InputMessage(id: .string("windows"), text: text, error: nil))
+        guard decision.errors.isEmpty else { return nil }
+        var ids = Set(decider.leafWindows.values.map(\.node))
+        for hit in decision.hits { ids.remove(hit.rule) }
+        return ids
+    }
+
+    /// How many kept (normalized) characters come from original scalars before `index`.
+    static func keptBefore(_ index: Int, _ normalized: NormalizedText) -> Int {
+        let origins = normalized.keptOrigin
+        var low = 0, high = origins.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Int(origins[mid]) < index { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     /// The first original scalar of a construct normalization reads whole that may not have ended yet: an
