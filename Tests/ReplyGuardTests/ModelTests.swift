@@ -132,6 +132,40 @@ import Testing
         #expect(decision.verdict == .allow && decision.suppressed.map(\.rule) == ["learned.model"])
     }
 
+    /// The prescreen sums every enabled model's n-gram weights while it reads a message and settles it as
+    /// an allow only when no model can reach its threshold: with two models of different sizes, each
+    /// escalating on its own phrases, every decision (the whole record) is the one the full path makes.
+    @Test func theModelPrescreenDecidesLikeTheFullPathWithTwoModels() throws {
+        let other = ["混账东西", "白痴一个", "狗东西", "去死吧", "垃圾玩意"]
+        func swapped(_ text: String) -> String {
+            var text = text
+            for (i, phrase) in ["滚远点", "蠢货", "脑子进水", "真是废物", "闭上你的臭嘴"].enumerated() {
+                text = text.replacingOccurrences(of: phrase, with: other[i])
+            }
+            return text
+        }
+        let (first, _) = ModelTrainer.train(Self.generated(), category: "insult", options: Self.smallOptions())
+        var options = Self.smallOptions()
+        options.buckets = 1 << 10
+        let secondExamples = Self.generated(seed: 11).map { TrainingExample(id: $0.id, text: swapped($0.text), positive: $0.positive) }
+        let (second, _) = ModelTrainer.train(secondExamples, category: "insult", options: options)
+        var files = Self.modelPack(first.serialized())
+        files["second.yaml"] = "pack: second\nversion: 1.0.0\ncategory: insult\ndescription: another learned score\nmodel: models/second.model\n"
+        files["models/second.model"] = second.serialized()
+        var off = EngineOptions()
+        off.prefilter = false
+        let fast = try engine(files), full = try engine(files, options: off)
+        let texts = Self.generated(300, seed: 99).flatMap { [$0.text, swapped($0.text)] } + ["", "蠢", "狗东", "您好", "abc", "您好，狗东西"]
+        var byModel: [String: Int] = [:]
+        for text in texts {
+            let decision = fast.decide(text)
+            #expect(decision.jsonLine() == full.decide(text).jsonLine(), "\(text)")
+            for hit in decision.hits where hit.rule.hasSuffix(".model") { byModel[hit.rule, default: 0] += 1 }
+        }
+        // Both models escalate some of these texts (so a prescreen that misread either one would show).
+        #expect(byModel["learned.model", default: 0] > 10 && byModel["second.model", default: 0] > 10, "\(byModel)")
+    }
+
     @Test func explainFeaturesListTheWeightsThatPushedTheScore() throws {
         let (model, _) = ModelTrainer.train(Self.generated(), category: "insult", options: Self.smallOptions())
         let kept = Normalizer().normalize("你这个蠢货").kept

@@ -794,22 +794,31 @@ struct PrescreenGovernor {
 /// or near its escalate threshold goes to the full path, which scores it exactly (the sums run in
 /// another order, so a margin covers rounding).
 final class ModelPrescreen {
-    private let weights: [UnsafeMutableBufferPointer<Float>]
-    private let masks: [UInt32]
+    // Raw memory only: `add` runs for every kept scalar of every message, and arrays of buffers there
+    // cost a retain, a release and a uniqueness check per scalar (more than the lookups themselves).
+    private let modelCount: Int
+    /// Each model's weights (`masks[k] + 1` of them, a copy owned here).
+    private let weights: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    private let masks: UnsafeMutablePointer<UInt32>
     private let biases: [Double]
     /// Each model's escalate threshold as a logit, less a margin.
     private let limits: [Double]
-    private var sums: [Float]
+    private let sums: UnsafeMutablePointer<Float>
     private var count = 0
     private var last1: UInt32 = 0, last2: UInt32 = 0
 
     init(_ models: [CompiledModel]) {
-        weights = models.map { compiled in
+        modelCount = models.count
+        weights = .allocate(capacity: models.count)
+        masks = .allocate(capacity: models.count)
+        sums = .allocate(capacity: models.count)
+        for (k, compiled) in models.enumerated() {
             let copy = UnsafeMutableBufferPointer<Float>.allocate(capacity: compiled.model.weights.count)
             _ = copy.initialize(from: compiled.model.weights)
-            return copy
+            (weights + k).initialize(to: copy.baseAddress!)
+            (masks + k).initialize(to: UInt32(compiled.model.buckets - 1))
+            (sums + k).initialize(to: 0)
         }
-        masks = models.map { UInt32($0.model.buckets - 1) }
         biases = models.map(\.model.bias)
         limits = models.map { compiled in
             let p = compiled.escalate
@@ -817,13 +826,17 @@ final class ModelPrescreen {
             if p >= 1 { return .infinity }
             return log(p / (1 - p)) - 1e-3
         }
-        sums = [Float](repeating: 0, count: models.count)
     }
 
-    deinit { for w in weights { w.deallocate() } }
+    deinit {
+        for k in 0..<modelCount { weights[k].deallocate() }
+        weights.deallocate()
+        masks.deallocate()
+        sums.deallocate()
+    }
 
     func reset() {
-        for k in sums.indices { sums[k] = 0 }
+        for k in 0..<modelCount { sums[k] = 0 }
         count = 0
     }
 
@@ -832,7 +845,7 @@ final class ModelPrescreen {
         let g1 = (NGramModel.fnvOffset ^ value) &* NGramModel.fnvPrime
         let g2 = (last1 ^ value) &* NGramModel.fnvPrime
         let g3 = (last2 ^ value) &* NGramModel.fnvPrime
-        for k in weights.indices {
+        for k in 0..<modelCount {
             let w = weights[k], mask = masks[k]
             var sum = w[NGramModel.bucket(g1, mask)]
             if count >= 1 { sum += w[NGramModel.bucket(g2, mask)] }
@@ -848,7 +861,7 @@ final class ModelPrescreen {
     func mightReachAThreshold() -> Bool {
         guard count > 0 else { return false }
         let grams = Double(NGramModel.gramCount(count)).squareRoot()
-        for k in sums.indices where biases[k] + Double(sums[k]) / grams >= limits[k] { return true }
+        for k in 0..<modelCount where biases[k] + Double(sums[k]) / grams >= limits[k] { return true }
         return false
     }
 }
