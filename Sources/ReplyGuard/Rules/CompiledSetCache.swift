@@ -114,7 +114,8 @@ public struct CompiledSetCache: Sendable {
         switch CompiledSetCache.contents(of: path) {
         case .success(let read): bytes = read
         case .failure(let error):
-            if error.code != ENOENT { warn("compiled-set cache \(path) not used (\(String(cString: strerror(error.code)))); compiling the rules from source") }
+            // No file (or no directory for it): nothing to warn about; anything else is a file that is there but unusable.
+            if error.code != ENOENT && error.code != ENOTDIR { warn("compiled-set cache \(path) not used (\(String(cString: strerror(error.code)))); compiling the rules from source") }
             return nil
         }
         do {
