@@ -1,5 +1,5 @@
 // Fuzz targets (issue 12): the normalizer with its offset map and the prefilters, the JSON field locator,
-// the CSV reader, the rule loader, the line framer. Built with libFuzzer by Scripts/fuzz
+// the CSV reader, the rule loader, the line framer, the compiled-set cache's decoder. Built with libFuzzer by Scripts/fuzz
 // (`swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING --product replyguard-fuzz`); the
 // target is chosen by REPLYGUARD_FUZZ_TARGET. A plain build is a replayer: `replyguard-fuzz TARGET FILE…`
 // runs one target over saved inputs (a seed corpus, a crash file) without libFuzzer.
@@ -7,7 +7,7 @@ import Foundation
 import ReplyGuard
 
 enum FuzzTarget: String, CaseIterable {
-    case normalizer, json, csv, rules, framer
+    case normalizer, json, csv, rules, framer, cache
 }
 
 /// Stops the process when an invariant fails (libFuzzer saves the input that did it).
@@ -44,6 +44,7 @@ func run(_ target: FuzzTarget, _ bytes: UnsafeBufferPointer<UInt8>) {
     case .csv: fuzzCSV(bytes)
     case .rules: fuzzRules(bytes)
     case .framer: fuzzFramer(bytes)
+    case .cache: fuzzCache(bytes)
     }
 }
 
@@ -126,11 +127,48 @@ func fuzzFramer(_ bytes: UnsafeBufferPointer<UInt8>) {
     check(lines([]) == lines([min(a, b), max(a, b)]), "lines do not depend on chunking")
 }
 
+/// The compiled-set cache body of the shipped packs (built once per process).
+let cacheBody: [UInt8] = {
+    guard let body = CompiledSetCache.body(of: engines.on) else {
+        FileHandle.standardError.write(Data("cannot encode the compiled set\n".utf8))
+        exit(2)
+    }
+    return body
+}()
+
+/// A compiled-set cache file damaged as the input says — its first four bytes give the length to keep
+/// (modulo the body's length + 1; FF FF FF FF or fewer than four bytes keep it whole), each following four bytes a
+/// 3-byte offset (modulo the kept length) and a byte to XOR in — decodes to an engine or is refused;
+/// never crashes. An undamaged body decodes to the engine it was written from.
+func fuzzCache(_ bytes: UnsafeBufferPointer<UInt8>) {
+    var body = cacheBody
+    var damaged = false
+    if bytes.count >= 4 {
+        let length = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        let keep = length == .max ? body.count : Int(length) % (body.count + 1)
+        damaged = keep != body.count
+        body.removeLast(body.count - keep)
+        var i = 4
+        while i + 4 <= bytes.count, !body.isEmpty {
+            let offset = Int(UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16) % body.count
+            body[offset] ^= bytes[i + 3]
+            damaged = damaged || bytes[i + 3] != 0
+            i += 4
+        }
+    }
+    let engine = CompiledSetCache.engine(fromBody: body)
+    if !damaged {
+        check(engine != nil, "an undamaged body decodes")
+        check(engine?.rules.map(\.id) == engines.on.rules.map(\.id) && engine?.ruleSet.digest == engines.on.ruleSet.digest, "the same rule set")
+    }
+}
+
 #if FUZZING
 let fuzzTarget: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["REPLYGUARD_FUZZ_TARGET"] ?? "normalizer"
     guard let target = FuzzTarget(rawValue: name) else { fatalError("unknown REPLYGUARD_FUZZ_TARGET \(name)") }
     if target == .normalizer { _ = engines }
+    if target == .cache { _ = cacheBody }
     return target
 }()
 

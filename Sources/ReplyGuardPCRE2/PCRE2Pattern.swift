@@ -51,8 +51,7 @@ public final class PCRE2Pattern: @unchecked Sendable {
     public let asciiFirstBytes: (UInt64, UInt64)?
     let code: OpaquePointer
 
-    public init(_ pattern: String) throws(PCRE2CompileError) {
-        self.pattern = pattern
+    public convenience init(_ pattern: String) throws(PCRE2CompileError) {
         var errorCode: Int32 = 0
         var errorOffset = 0
         let options = UInt32(PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C)
@@ -69,6 +68,12 @@ public final class PCRE2Pattern: @unchecked Sendable {
         guard let compiled else {
             throw PCRE2CompileError(code: errorCode, message: PCRE2Pattern.message(for: errorCode), offset: errorOffset)
         }
+        self.init(pattern: pattern, compiled: compiled)
+    }
+
+    /// Takes ownership of `compiled`, the code of `pattern`.
+    private init(pattern: String, compiled: OpaquePointer) {
+        self.pattern = pattern
         code = compiled
         jitState = .allocate(capacity: 1)
         jitState.initialize(to: 0)
@@ -76,6 +81,42 @@ public final class PCRE2Pattern: @unchecked Sendable {
         pthread_mutex_init(jitLock, nil)
         requiredByte = PCRE2Pattern.requiredByte(of: compiled, pattern: pattern)
         asciiFirstBytes = PCRE2Pattern.asciiFirstBytes(of: compiled)
+    }
+
+    /// The compiled code of `patterns` in PCRE2's serialized form (`pcre2_serialize_encode`: the
+    /// interpreter's code, not the JIT's), for the compiled-set cache; nil if PCRE2 cannot encode them.
+    public static func serialized(_ patterns: [PCRE2Pattern]) -> [UInt8]? {
+        guard !patterns.isEmpty else { return [] }
+        var codes: [OpaquePointer?] = patterns.map { $0.code }
+        var bytes: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        let count = codes.withUnsafeMutableBufferPointer {
+            pcre2_serialize_encode_8($0.baseAddress, Int32(patterns.count), &bytes, &size, nil)
+        }
+        guard count == Int32(patterns.count), let bytes else { return nil }
+        defer { pcre2_serialize_free_8(bytes) }
+        return Array(UnsafeBufferPointer(start: bytes, count: size))
+    }
+
+    /// The patterns ``serialized(_:)`` wrote, with their source texts (`sources`, in the same order); nil
+    /// when PCRE2 refuses the bytes (another PCRE2 version or build, another count). PCRE2 does not check
+    /// the code itself: the caller must know the bytes are what ``serialized(_:)`` wrote (the cache
+    /// checks a checksum over them first).
+    public static func deserialized(_ bytes: [UInt8], sources: [String]) -> [PCRE2Pattern]? {
+        guard !sources.isEmpty else { return bytes.isEmpty ? [] : nil }
+        guard bytes.count >= 16 else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> [PCRE2Pattern]? in
+            guard pcre2_serialize_get_number_of_codes_8(buffer.baseAddress) == Int32(sources.count) else { return nil }
+            var codes = [OpaquePointer?](repeating: nil, count: sources.count)
+            let decoded = codes.withUnsafeMutableBufferPointer {
+                pcre2_serialize_decode_8($0.baseAddress, Int32(sources.count), buffer.baseAddress, nil)
+            }
+            guard decoded == Int32(sources.count) else {
+                for code in codes { if let code { pcre2_code_free_8(code) } }
+                return nil
+            }
+            return zip(sources, codes).map { PCRE2Pattern(pattern: $0, compiled: $1!) }
+        }
     }
 
     private static func asciiFirstBytes(of code: OpaquePointer) -> (UInt64, UInt64)? {

@@ -23,7 +23,8 @@ struct Explain: ParsableCommand {
     var text: [String] = []
 
     func run() throws {
-        let ruleSet = try ruleOptions.load()
+        let engine = try ruleOptions.engine()
+        let ruleSet = engine.ruleSet
         var input: [UInt8]
         if text.isEmpty {
             input = Array(FileHandle.standardInput.readDataToEndOfFile())
@@ -32,7 +33,6 @@ struct Explain: ParsableCommand {
         } else {
             input = Array(text.joined(separator: " ").utf8)
         }
-        let engine = Engine(ruleSet: ruleSet)
         let scanner = engine.makeScanner()
         // The process ends when `explain` returns: the engine and its scanner are left for the exit to
         // reclaim, not released object by object (40 M instructions with the shipped set, issue 19).

@@ -91,11 +91,34 @@ struct RuleOptions: ParsableArguments {
         do {
             return try RuleLoader.load(rulesDirectory: location.directory, policyFile: policyFile, files: files, verifyEmbedded: verifyEmbedded)
         } catch {
-            Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
-            for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
+            RuleOptions.report(error)
             onFailure(error)
             throw ExitCode(2)
         }
+    }
+
+    /// The rule set compiled with the default ``EngineOptions`` (`explain`, `scan`): read from the
+    /// compiled-set cache when it holds this set (``CompiledSetCache``; `$REPLYGUARD_CACHE` moves it or,
+    /// set to `off`, turns it off), else loaded, compiled and cached. Load problems as ``load()``.
+    func engine() throws -> Engine {
+        let warn: @Sendable (String) -> Void = { message in
+            let line = Array("replyguard: warning: \(message)\n".utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
+        guard let cache = CompiledSetCache.fromEnvironment(warn: warn) else { return Engine(ruleSet: try load()) }
+        let location = try checkedLocation()
+        try checkProfile(location)
+        do {
+            return try cache.engine(rulesDirectory: location.directory, policyFile: policyFile, files: location.files)
+        } catch {
+            RuleOptions.report(error)
+            throw ExitCode(2)
+        }
+    }
+
+    private static func report(_ error: RuleLoadFailure) {
+        Terminal.standardError.write(Terminal.errorStyle.paint("error: ") + "rule packs failed to load (\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s")); nothing was checked\n")
+        for problem in error.problems { Terminal.standardError.write(problem.description + "\n") }
     }
 }
 
@@ -115,7 +138,9 @@ struct RuleLocation {
     /// (EmbeddedRulesTests runs `check`, which verifies them, on it with every profile).
     static let embedded = EmbeddedRuleSet(
         label: "embedded (replyguard \(ReplyGuardVersion.string))",
-        files: EmbeddedRulesData.files, verifiedAtBuild: true)
+        files: EmbeddedRulesData.files, verifiedAtBuild: true,
+        // The compiled-set cache's key names this binary's build, which fixes these files.
+        contentIdentity: "built into this binary")
 
     init(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
         if let option {

@@ -72,7 +72,7 @@ struct Scan: ParsableCommand {
     static let scannedExtensions = ["txt", "text", "log", "jsonl", "ndjson", "csv"]
 
     func run() throws {
-        let engine = Engine(ruleSet: try ruleOptions.load())
+        let engine = try ruleOptions.engine()
         let out = Terminal.standardOutput
         let started = Date()
         var hadError = false

@@ -17,7 +17,11 @@ extension CLI {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        if let environment { process.environment = environment }
+        // The compiled-set cache stays off unless a test asks for it (CompiledSetCacheTests): nothing is
+        // written to the home directory, and every other test compiles its rules as a user without one.
+        var environment = environment ?? ProcessInfo.processInfo.environment
+        if environment["REPLYGUARD_CACHE"] == nil { environment["REPLYGUARD_CACHE"] = "off" }
+        process.environment = environment
         process.standardInput = FileHandle(forReadingAtPath: dir + "/in")
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath ?? dir + "/out")
         process.standardError = FileHandle(forWritingAtPath: dir + "/err")

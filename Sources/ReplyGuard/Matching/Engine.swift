@@ -72,8 +72,11 @@ final class OtherCharacterMarks: @unchecked Sendable {
     static let limit: UInt32 = 0x20000
     private let bitmap: [UInt64]
     private let index: [UInt32: UInt64]
+    /// The scalars, in bit order (what the compiled-set cache writes).
+    let scalars: [UInt32]
 
     init(_ scalars: [UInt32]) {
+        self.scalars = scalars
         var bitmap = [UInt64](repeating: 0, count: Int(OtherCharacterMarks.limit) / 64)
         var index: [UInt32: UInt64] = [:]
         for (i, v) in scalars.enumerated() {
@@ -245,6 +248,157 @@ public final class Engine: Sendable {
         hasStretchedWords = !build.stretchRuns.isEmpty
         patternIsEmoji = patterns.indices.map { build.emojiPatterns.contains($0) }
         hasEmojiWords = !build.emojiPatterns.isEmpty
+    }
+
+    /// An engine the compiled-set cache wrote (``write(to:patterns:)``) for this `ruleSet` and these
+    /// `options`, read back; `patterns` are the set's regexes by ``PatternTable`` index. What depends only
+    /// on the rule set and options (rules, models, reporting cues, the plain-symbol table) is derived as
+    /// `init(ruleSet:options:)` derives it; the rest is read. Throws when the bytes do not fit (a damaged
+    /// file) or an exception expired since the engine was written.
+    init(ruleSet: RuleSet, options: EngineOptions, reading reader: inout CacheReader, patterns: [PCRE2Pattern]) throws(CacheFormatError) {
+        self.ruleSet = ruleSet
+        self.options = options
+        normalizer = Normalizer(maxFiller: ruleSet.policy.maxFiller)
+        rules = (options.includeDisabledPacks ? ruleSet.packs : ruleSet.enabledPacks).flatMap { $0.rules }
+        models = Engine.compiledModels(ruleSet, options: options)
+        exceptions = Engine.activeExceptions(ruleSet, options: options)
+        let written: [Int] = try reader.raw()
+        guard written == Engine.activeExceptionIndexes(ruleSet, options: options) else { throw CacheFormatError("exceptions expired since") }
+        var nodes: [Node] = []
+        for _ in 0..<(try reader.count(minimumBytesEach: 9)) {
+            switch try reader.byte() {
+            case 0: nodes.append(.literal(slot: try reader.int()))
+            case 1: nodes.append(.regex(try reader.int()))
+            case 2: nodes.append(.any(try reader.range()))
+            case 3: nodes.append(.all(positive: try reader.range(), negative: try reader.range(),
+                                      within: try reader.optional { r throws(CacheFormatError) in try r.int32() }))
+            default: throw CacheFormatError("bad node")
+            }
+        }
+        self.nodes = nodes
+        slotRoots = try reader.raw()
+        alwaysEvaluated = try reader.raw()
+        alwaysEvaluatedUngatedRegexes = try reader.list { r throws(CacheFormatError) in try r.raw(Int.self) }
+        prescreenUnanchored = try reader.raw()
+        prescreenUnanchoredWithoutASCII = try reader.raw()
+        prescreenAnchored = try reader.list { r throws(CacheFormatError) in try r.raw(Int32.self) }
+        automaton = try LiteralAutomaton(reading: &reader)
+        plainSymbols = PlainSymbolTable(automaton: automaton, tables: normalizer.tables)
+        patternNodeStart = try reader.raw()
+        patternNodes = try reader.raw()
+        gateClauses = try reader.list { r throws(CacheFormatError) in
+            GateClause(ascii: (try r.uint64(), try r.uint64()), han: try r.range(), other: try r.uint64())
+        }
+        let others: [UInt32] = try reader.raw()
+        guard others.count <= 64, others.allSatisfy({ $0 < OtherCharacterMarks.limit }) else { throw CacheFormatError("bad character marks") }
+        otherMarks = others.isEmpty ? nil : OtherCharacterMarks(others)
+        gateHanClauses = try reader.raw()
+        gateHanClauseStart = try reader.raw()
+        patternGateHan = try reader.raw()
+        patternCanMatchRule = try reader.bools()
+        literalTriggers = try reader.bools()
+        literalSlot = nodes.map { if case .literal(let slot) = $0 { return Int32(truncatingIfNeeded: slot) } else { return -1 } }
+        slotAlwaysEvaluated = try reader.bools()
+        patternStretchRuns = try reader.list { r throws(CacheFormatError) in try r.optional { r2 throws(CacheFormatError) in try r2.raw(UInt8.self) } }
+        hasStretchedWords = try reader.bool()
+        patternPieceStart = try reader.raw()
+        let pieces: [Int32] = try reader.raw()
+        guard pieces.count % 2 == 0 else { throw CacheFormatError("bad pieces") }
+        patternPieces = stride(from: 0, to: pieces.count, by: 2).map { (word: pieces[$0], offset: pieces[$0 + 1]) }
+        hasHomophoneWords = try reader.bool()
+        homophoneWordScalars = try reader.list { r throws(CacheFormatError) in try r.raw(UInt32.self) }
+        patternIsEmoji = try reader.bools()
+        hasEmojiWords = try reader.bool()
+        patternLeftBoundary = try reader.bools()
+        patternRightBoundary = try reader.bools()
+        patternHasASCIIAlphanumeric = try reader.bools()
+        reportedSpeech = Engine.compiledReportedSpeech(ruleSet.policy)
+        let regexes = try reader.list { r throws(CacheFormatError) in try r.regex(patterns) }
+        self.regexes = regexes
+        var gates: [RegexGate] = []
+        gates.reserveCapacity(regexes.count)
+        for spec in regexes {
+            var gate = RegexGate(spec)
+            gate.clauses = try reader.range()
+            gate.digitRun = try reader.int32()
+            gate.digitCount = try reader.int32()
+            gates.append(gate)
+        }
+        regexGates = gates
+        children = try reader.raw()
+        // Every per-pattern and per-node table has one entry per pattern or node: a file whose tables
+        // disagree is damaged.
+        let patternCount = automaton.patternCount
+        guard [patternCanMatchRule.count, patternStretchRuns.count, homophoneWordScalars.count, patternIsEmoji.count,
+               patternLeftBoundary.count, patternRightBoundary.count, patternHasASCIIAlphanumeric.count,
+               patternGateHan.count].allSatisfy({ $0 == patternCount }),
+              patternNodeStart.count == patternCount + 1, patternPieceStart.count == patternCount + 1,
+              literalTriggers.count == nodes.count, slotAlwaysEvaluated.count == slotRoots.count,
+              alwaysEvaluatedUngatedRegexes.count == alwaysEvaluated.count
+        else { throw CacheFormatError("tables of different lengths") }
+    }
+
+    /// Writes what ``init(ruleSet:options:reading:patterns:)`` reads.
+    func write(to writer: inout CacheWriter, patterns: inout PatternTable) {
+        writer.raw(Engine.activeExceptionIndexes(ruleSet, options: options))
+        writer.int(nodes.count)
+        for node in nodes {
+            switch node {
+            case .literal(let slot): writer.byte(0); writer.int(slot)
+            case .regex(let index): writer.byte(1); writer.int(index)
+            case .any(let range): writer.byte(2); writer.range(range)
+            case .all(let positive, let negative, let within):
+                writer.byte(3)
+                writer.range(positive)
+                writer.range(negative)
+                writer.optional(within) { $0.int32($1) }
+            }
+        }
+        writer.raw(slotRoots)
+        writer.raw(alwaysEvaluated)
+        writer.list(alwaysEvaluatedUngatedRegexes) { $0.raw($1) }
+        writer.raw(prescreenUnanchored)
+        writer.raw(prescreenUnanchoredWithoutASCII)
+        writer.list(prescreenAnchored) { $0.raw($1) }
+        automaton.write(to: &writer)
+        writer.raw(patternNodeStart)
+        writer.raw(patternNodes)
+        writer.list(gateClauses) { w, clause in
+            w.uint64(clause.ascii.0)
+            w.uint64(clause.ascii.1)
+            w.range(clause.han)
+            w.uint64(clause.other)
+        }
+        writer.raw(otherMarks?.scalars ?? [])
+        writer.raw(gateHanClauses)
+        writer.raw(gateHanClauseStart)
+        writer.raw(patternGateHan)
+        writer.bools(patternCanMatchRule)
+        writer.bools(literalTriggers)
+        writer.bools(slotAlwaysEvaluated)
+        writer.list(patternStretchRuns) { w, runs in w.optional(runs) { $0.raw($1) } }
+        writer.bool(hasStretchedWords)
+        writer.raw(patternPieceStart)
+        writer.raw(patternPieces.flatMap { [$0.word, $0.offset] })
+        writer.bool(hasHomophoneWords)
+        writer.list(homophoneWordScalars) { $0.raw($1) }
+        writer.bools(patternIsEmoji)
+        writer.bool(hasEmojiWords)
+        writer.bools(patternLeftBoundary)
+        writer.bools(patternRightBoundary)
+        writer.bools(patternHasASCIIAlphanumeric)
+        writer.list(regexes) { $0.regex($1, &patterns) }
+        for gate in regexGates {
+            writer.range(gate.clauses)
+            writer.int32(gate.digitRun)
+            writer.int32(gate.digitCount)
+        }
+        writer.raw(children)
+    }
+
+    /// Indexes (in the policy) of the exceptions ``activeExceptions(_:options:)`` keeps.
+    private static func activeExceptionIndexes(_ ruleSet: RuleSet, options: EngineOptions) -> [Int] {
+        options.applyExceptions ? ruleSet.policy.exceptions.indices.filter { i in ruleSet.policy.exceptions[i].expires.map { $0 >= options.today } ?? true } : []
     }
 
     /// The enabled model packs, with the thresholds the policy gives them (none when models are off).

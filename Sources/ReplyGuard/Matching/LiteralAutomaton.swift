@@ -49,6 +49,10 @@ public final class LiteralAutomaton: @unchecked Sendable {
 
     /// Number of automaton states (for diagnostics and benchmarks).
     public let stateCount: Int
+    /// Entries of `rootRow` (symbols + 1), `edges` and `outputPatterns`.
+    private let rootRowCount: Int
+    private let edgeCount: Int
+    private let outputCount: Int
 
     deinit {
         bmpSymbols16?.deallocate()
@@ -91,6 +95,9 @@ public final class LiteralAutomaton: @unchecked Sendable {
         let outputs = LiteralAutomaton.outputs(trie.ownPairs, order: order, stateCount: stateCount)
         let dictionaryLink = order.byNewID.map { dictionary[Int($0)] > 0 ? order.new(dictionary[Int($0)]) : 0 }
         self.stateCount = stateCount
+        rootRowCount = flat.rootRow.count
+        edgeCount = flat.edges.count
+        outputCount = outputs.patterns.count
         if trie.symbolCount < 0x10000 {
             bmpSymbols16 = LiteralAutomaton.copy(trie.bmp.map { UInt16(truncatingIfNeeded: $0) })
             bmpSymbols32 = nil
@@ -105,6 +112,84 @@ public final class LiteralAutomaton: @unchecked Sendable {
         self.edges = LiteralAutomaton.copy(flat.edges)
         self.outputStart = LiteralAutomaton.copy(outputs.start)
         self.outputPatterns = LiteralAutomaton.copy(outputs.patterns)
+        self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
+    }
+
+    /// Writes the automaton's tables for the compiled-set cache (``init(reading:)`` reads them).
+    func write(to writer: inout CacheWriter) {
+        writer.int(patternCount)
+        writer.raw(patternLengths)
+        writer.int(stateCount)
+        writer.bool(bmpSymbols16 != nil)
+        if let bmpSymbols16 { writer.raw(bmpSymbols16, count: 0x10000) } else { writer.raw(bmpSymbols32!, count: 0x10000) }
+        writer.raw(otherSymbols.keys.sorted())
+        writer.raw(otherSymbols.keys.sorted().map { otherSymbols[$0]! })
+        writer.raw(rootRow, count: rootRowCount)
+        writer.raw(states, count: stateCount)
+        writer.raw(reportFrom, count: stateCount)
+        writer.raw(edges, count: edgeCount)
+        writer.raw(outputStart, count: stateCount + 1)
+        writer.raw(outputPatterns, count: outputCount)
+        writer.raw(dictionaryLink, count: stateCount)
+    }
+
+    /// The tables ``write(to:)`` wrote. Every state, symbol, edge and output index is checked against the
+    /// tables' sizes, so a damaged file is refused here instead of sending the matching loop (which
+    /// reads raw memory unchecked) out of bounds.
+    init(reading reader: inout CacheReader) throws(CacheFormatError) {
+        let patternCount = try reader.int()
+        self.patternCount = patternCount
+        patternLengths = try reader.raw()
+        let stateCount = try reader.int()
+        guard patternCount >= 0, patternLengths.count == patternCount, stateCount >= 1, stateCount < Int(Int32.max) else {
+            throw CacheFormatError("bad automaton sizes")
+        }
+        self.stateCount = stateCount
+        // Read everything into arrays first, check, then copy into raw memory (nothing to free on failure).
+        let narrow = try reader.bool()
+        let symbols16: [UInt16] = narrow ? try reader.raw() : []
+        let symbols32: [Int32] = narrow ? [] : try reader.raw()
+        let otherKeys: [UInt32] = try reader.raw(), otherValues: [Int32] = try reader.raw()
+        let rootRow: [Int32] = try reader.raw()
+        let states: [State] = try reader.raw()
+        let reportFrom: [Int32] = try reader.raw()
+        let edges: [Edge] = try reader.raw()
+        let outputStart: [Int32] = try reader.raw()
+        let outputPatterns: [Int32] = try reader.raw()
+        let dictionaryLink: [Int32] = try reader.raw()
+        let symbolLimit = Int32(truncatingIfNeeded: rootRow.count)
+        func isState(_ s: Int32) -> Bool { s >= 0 && Int(s) < stateCount }
+        func isTarget(_ t: Int32) -> Bool { isState(t >= 0 ? t : ~t) }
+        guard (narrow ? symbols16.count : symbols32.count) == 0x10000, otherKeys.count == otherValues.count,
+              !rootRow.isEmpty, rootRow.count < Int(Int32.max), states.count == stateCount, reportFrom.count == stateCount,
+              outputStart.count == stateCount + 1, dictionaryLink.count == stateCount,
+              symbols16.allSatisfy({ Int32($0) < symbolLimit }), symbols32.allSatisfy({ $0 >= 0 && $0 < symbolLimit }),
+              otherValues.allSatisfy({ $0 >= 0 && $0 < symbolLimit }),
+              rootRow.allSatisfy(isTarget), reportFrom.allSatisfy(isState), dictionaryLink.allSatisfy(isState),
+              edges.allSatisfy({ isTarget($0.target) }),
+              states.allSatisfy({ state in
+                  let size = state.edgeCount >= 0 ? Int(state.edgeCount) : Int(-Int64(state.edgeCount))
+                  return isState(state.failure) && state.edgeStart >= 0 && Int(state.edgeStart) + size <= edges.count
+                      && (state.edgeCount >= 0 || size.nonzeroBitCount == 1)
+              }),
+              outputStart.first == 0, Int(outputStart.last!) == outputPatterns.count,
+              zip(outputStart, outputStart.dropFirst()).allSatisfy({ $0 <= $1 }),
+              outputPatterns.allSatisfy({ $0 >= 0 && Int($0) < patternCount })
+        else { throw CacheFormatError("automaton tables out of range") }
+        var other: [UInt32: Int32] = [:]
+        for (key, value) in zip(otherKeys, otherValues) { other[key] = value }
+        otherSymbols = other
+        rootRowCount = rootRow.count
+        edgeCount = edges.count
+        outputCount = outputPatterns.count
+        bmpSymbols16 = narrow ? LiteralAutomaton.copy(symbols16) : nil
+        bmpSymbols32 = narrow ? nil : LiteralAutomaton.copy(symbols32)
+        self.rootRow = LiteralAutomaton.copy(rootRow)
+        self.states = LiteralAutomaton.copy(states)
+        self.reportFrom = LiteralAutomaton.copy(reportFrom)
+        self.edges = LiteralAutomaton.copy(edges)
+        self.outputStart = LiteralAutomaton.copy(outputStart)
+        self.outputPatterns = LiteralAutomaton.copy(outputPatterns)
         self.dictionaryLink = LiteralAutomaton.copy(dictionaryLink)
     }
 

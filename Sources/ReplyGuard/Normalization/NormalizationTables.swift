@@ -6,8 +6,13 @@
 /// `@unchecked Sendable`: built once in `init` and never mutated after (its tables are raw buffers,
 /// which the compiler cannot see are read-only).
 public final class NormalizationTables: @unchecked Sendable {
-    /// The shared tables; built on first use (about 10 ms), then immutable.
-    public static let shared = NormalizationTables()
+    /// The shared tables; built on first use (about 10 ms), then immutable — or the ones the
+    /// compiled-set cache read, when it ran before anything used them (``preloaded``).
+    public static let shared = preloaded ?? NormalizationTables()
+
+    /// Tables ``CompiledSetCache`` read from its file (written from `shared` by the same binary), set
+    /// before the first use of ``shared`` on the loading thread; nil otherwise.
+    nonisolated(unsafe) static var preloaded: NormalizationTables?
 
     /// Entry layout: bits 29–31 kind, bits 0–20 the folded scalar (keep, filler) or the expansion offset,
     /// bits 21–28 the expansion's length.
@@ -122,6 +127,51 @@ public final class NormalizationTables: @unchecked Sendable {
         changedScalars = (0..<UInt32(NormalizationTables.flatLimit)).filter { NormalizationTables.changes(flat[Int($0)], $0) }
         self.high = high
         self.expansions = expansions
+    }
+
+    /// Writes the tables for the compiled-set cache (``init(reading:)`` reads them).
+    func write(to writer: inout CacheWriter) {
+        writer.raw(flat.baseAddress!, count: flat.count)
+        writer.raw(high.keys.sorted())
+        writer.raw(high.keys.sorted().map { high[$0]! })
+        writer.raw(expansions)
+        writer.raw(changedScalars)
+        writer.raw(plainKeep.baseAddress!, count: plainKeep.count)
+        writer.raw(digits.baseAddress!, count: digits.count)
+    }
+
+    /// The tables ``write(to:)`` wrote; every expansion entry is checked to lie inside the expansions.
+    init(reading reader: inout CacheReader) throws(CacheFormatError) {
+        let flat: [UInt32] = try reader.raw()
+        let highKeys: [UInt32] = try reader.raw(), highValues: [UInt32] = try reader.raw()
+        let expansions: [UInt32] = try reader.raw()
+        let changed: [UInt32] = try reader.raw()
+        let plainKeep: [UInt64] = try reader.raw()
+        let digits: [UInt64] = try reader.raw()
+        func valid(_ entry: UInt32) -> Bool {
+            guard entry >> NormalizationTables.kindShift == NormalizationTables.expansion else { return true }
+            return Int(entry & 0x1F_FFFF) + Int(entry >> 21 & 0xFF) <= expansions.count
+        }
+        guard flat.count == NormalizationTables.flatLimit, highKeys.count == highValues.count,
+              plainKeep.count == 0x10000 / 64, digits.count == NormalizationTables.flatLimit / 64,
+              flat.allSatisfy(valid), highValues.allSatisfy(valid),
+              expansions.allSatisfy({ $0 >> NormalizationTables.kindShift != NormalizationTables.expansion })
+        else { throw CacheFormatError("normalization tables out of range") }
+        var high: [UInt32: UInt32] = [:]
+        high.reserveCapacity(highKeys.count)
+        for (key, value) in zip(highKeys, highValues) { high[key] = value }
+        self.high = high
+        self.expansions = expansions
+        changedScalars = changed
+        let table = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: flat.count)
+        _ = table.initialize(from: flat)
+        self.flat = UnsafeBufferPointer(table)
+        let keepBits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: plainKeep.count)
+        _ = keepBits.initialize(from: plainKeep)
+        self.plainKeep = UnsafeBufferPointer(keepBits)
+        let digitBits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: digits.count)
+        _ = digitBits.initialize(from: digits)
+        self.digits = UnsafeBufferPointer(digitBits)
     }
 
     /// Reads the generated `SCALAR:REPLACEMENT[,REPLACEMENT…]` items (hex, separated by spaces or

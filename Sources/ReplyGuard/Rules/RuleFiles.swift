@@ -16,13 +16,19 @@ public struct EmbeddedRuleSet: Sendable {
     /// ``RuleLoader`` then skips those checks at start-up unless asked to run them. Never true for
     /// files an operator supplies.
     public let verifiedAtBuild: Bool
+    /// A name for the set's content that changes whenever any file's bytes do (nil: none): the
+    /// compiled-set cache then takes its files as unchanged without reading them. The binary's own set
+    /// passes one that names the build only, since the cache's key holds the build too.
+    public var contentIdentity: String?
     private let files: [String: (size: Int, bytes: @Sendable () -> [UInt8])]
 
     /// - Parameter files: (path relative to the rules directory, e.g. `profiles/posts.yaml`; its size in
     ///   bytes; a function returning the file's bytes, called only when the file is read).
     /// - Parameter verifiedAtBuild: see ``verifiedAtBuild``; only the set compiled into the binary.
-    public init(label: String, files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])], verifiedAtBuild: Bool = false) {
+    public init(label: String, files: [(path: String, size: Int, bytes: @Sendable () -> [UInt8])], verifiedAtBuild: Bool = false,
+                contentIdentity: String? = nil) {
         self.label = label
+        self.contentIdentity = contentIdentity
         self.verifiedAtBuild = verifiedAtBuild
         var map: [String: (size: Int, bytes: @Sendable () -> [UInt8])] = [:]
         for file in files { map[file.path] = (file.size, file.bytes) }
@@ -62,8 +68,18 @@ public struct RuleFiles: Sendable {
     public static let disk = RuleFiles(embedded: nil)
 
     public let embedded: EmbeddedRuleSet?
+    /// When set, every question asked of the files and its answer is recorded (the compiled-set cache
+    /// keeps them with the engine, and uses the engine only while the answers stay the same).
+    var log: FileQueryLog?
 
     public init(embedded: EmbeddedRuleSet?) { self.embedded = embedded }
+
+    /// The embedded set's content identity when `path` is one of its files and it has one.
+    func embeddedIdentity(_ path: String) -> String? {
+        guard let embedded, let identity = embedded.contentIdentity, let relative = embeddedPath(path), relative != "..",
+              embedded.size(of: relative) != nil else { return nil }
+        return identity + " " + relative
+    }
 
     /// What is at a path (symlinks followed).
     enum Kind: Equatable {
@@ -116,6 +132,12 @@ public struct RuleFiles: Sendable {
     }
 
     func kind(_ path: String) -> Kind {
+        let kind = unloggedKind(path)
+        log?.record(FileQuery.kind, path, FileQuery.describe(kind))
+        return kind
+    }
+
+    private func unloggedKind(_ path: String) -> Kind {
         if let relative = embeddedPath(path), let embedded {
             if let size = embedded.size(of: relative) { return .regular(size: size) }
             return embedded.isDirectory(relative) && relative != ".." ? .directory : .missing(reason: String(cString: strerror(ENOENT)))
@@ -137,6 +159,12 @@ public struct RuleFiles: Sendable {
     /// Whether anything is at `path`: a dangling symlink or a path that cannot be looked at counts (only
     /// "no such file" does not).
     public func exists(_ path: String) -> Bool {
+        let exists = unloggedExists(path)
+        log?.record(FileQuery.exists, path, exists ? "yes" : "no")
+        return exists
+    }
+
+    private func unloggedExists(_ path: String) -> Bool {
         if let relative = embeddedPath(path), let embedded {
             return embedded.size(of: relative) != nil || (relative != ".." && embedded.isDirectory(relative))
         }
@@ -146,6 +174,14 @@ public struct RuleFiles: Sendable {
 
     /// The file's bytes, or the reason it cannot be read in plain words (`No such file or directory`).
     func bytes(at path: String) -> Result<[UInt8], ReadFailure> {
+        let result = unloggedBytes(at: path)
+        if let log {
+            log.record(FileQuery.bytes, path, embeddedIdentity(path).map { "embedded " + $0 } ?? FileQuery.fingerprint(result))
+        }
+        return result
+    }
+
+    private func unloggedBytes(at path: String) -> Result<[UInt8], ReadFailure> {
         if let relative = embeddedPath(path), let embedded {
             if let bytes = embedded.contents(of: relative) { return .success(bytes) }
             return .failure(ReadFailure(reason: embedded.isDirectory(relative) && relative != ".." ? "is a directory" : String(cString: strerror(ENOENT))))
@@ -183,6 +219,12 @@ public struct RuleFiles: Sendable {
 
     /// Names in the directory `path` (nil when it cannot be listed).
     func entries(_ path: String) -> [String]? {
+        let entries = unloggedEntries(path)
+        log?.record(FileQuery.entries, path, FileQuery.describe(entries))
+        return entries
+    }
+
+    private func unloggedEntries(_ path: String) -> [String]? {
         if let relative = embeddedPath(path), let embedded {
             return relative != ".." && embedded.isDirectory(relative) ? embedded.entries(of: relative) : nil
         }
