@@ -262,6 +262,74 @@ def scenario_json():
             check(error.status_code == 502, f"upstream 503 (stream {stream}): {error.status_code}")
 
 
+def seen(data):
+    """Everything a client can read in a response body: the bytes, and each JSON value (data lines or the
+    whole body) with its \\u escapes read."""
+    text = data.decode("utf-8", "replace")
+    for line in [text] + [l[5:].strip() for l in text.splitlines() if l.startswith("data:")]:
+        try:
+            text += json.dumps(json.loads(line), ensure_ascii=False)
+        except ValueError:
+            pass
+    return text
+
+
+def scenario_fail_open():
+    """Text outside a choice's content string is decided too, in JSON and streamed completions; a stream
+    of an unexpected shape is broken (the fallback); a masked span appears in no other field."""
+    word = "狗东西"
+    bad = "你这个" + word
+    def json_completion(choice):
+        r = post({"model": "m", "messages": [], "x_script": {"json": {"id": "chatcmpl-j", "object": "chat.completion", "created": 1,
+                                                                    "model": "m", "choices": [{"index": 0, "finish_reason": "stop", **choice}]}}})
+        data = r.read()
+        check(r.status == 200, f"JSON {choice}: HTTP {r.status}")
+        return json.loads(data), seen(data)
+    for choice in [{"message": {"role": "assistant", "content": [{"type": "text", "text": bad}]}},
+                   {"message": {"role": "assistant", "content": None, "refusal": bad}},
+                   {"message": {"role": "assistant", "content": "好的", "reasoning_content": bad}},
+                   {"message": {"role": "assistant", "content": None, "tool_calls": {"function": {"name": "f", "arguments": bad}}}},
+                   {"message": {"role": "assistant", "content": "好的"}, "text": bad},
+                   {"message": bad}]:
+        got, text = json_completion(choice)
+        check(word not in text and got["choices"][0]["finish_reason"] == "content_filter", f"JSON {choice}: {text}")
+    # A masked word: masked in the content; in another field too, or with logprobs, nothing of it goes out.
+    got, text = json_completion({"message": {"role": "assistant", "content": "你这个混账东西"}})
+    check("混账" not in text and got["choices"][0]["message"]["content"].startswith("你这个") and got["choices"][0]["finish_reason"] == "stop",
+          f"masked JSON: {text}")
+    for choice in [{"message": {"role": "assistant", "content": "你这个混账东西", "reasoning_content": "他是个混账"}},
+                   {"message": {"role": "assistant", "content": "你这个混账东西"}, "logprobs": {"content": [{"token": "混账", "logprob": -1}]}}]:
+        got, text = json_completion(choice)
+        check("混账" not in text, f"masked JSON {choice}: {text}")
+    # Streams: the same text in other places, and shapes the proxy cannot follow.
+    head, tail = chunk([delta("", role=True)]), chunk([delta(None, finish="stop")]) + b"data: [DONE]\n\n"
+    cases = {
+        "content in parts": chunk([{"index": 0, "delta": {"content": [{"type": "text", "text": bad}]}, "finish_reason": None}]),
+        "reasoning_content": chunk([{"index": 0, "delta": {"reasoning_content": bad}, "finish_reason": None}]),
+        "refusal": chunk([{"index": 0, "delta": {"refusal": bad}, "finish_reason": None}]),
+        "function_call": chunk([{"index": 0, "delta": {"function_call": {"name": "f", "arguments": bad}}, "finish_reason": None}]),
+        "tool_calls not a list": chunk([{"index": 0, "delta": {"tool_calls": {"function": {"name": "f", "arguments": bad}}}, "finish_reason": None}]),
+        "a choice field": chunk([{"index": 0, "delta": {}, "message": {"content": bad}, "finish_reason": None}]),
+        "a delta not an object": chunk([{"index": 0, "delta": bad, "finish_reason": None}]),
+        "a choice not an object": chunk([delta("好的"), bad]),
+        "after finish_reason": chunk([delta(None, finish="stop")]) + chunk([delta(bad)]),
+        # A string index: its text must not be decided inside choice 0's (a word split around clean text).
+        "a string index": chunk([{"index": "1", "delta": {"content": "狗"}, "finish_reason": None}]) +
+                          b"".join(chunk([delta(c)]) for c in CLEAN) + chunk([{"index": "1", "delta": {"content": "东西"}, "finish_reason": None}]),
+    }
+    for name, middle in cases.items():
+        status, _, data = raw([head + middle + b"".join(chunk([delta(c)]) for c in CLEAN) + tail])
+        text = seen(data)
+        joined = {}
+        for line in data.decode().splitlines():
+            if line.startswith("data: {"):
+                for ch in json.loads(line[6:]).get("choices", []):
+                    if isinstance(ch, dict) and isinstance(ch.get("delta"), dict) and isinstance(ch["delta"].get("content"), str):
+                        joined[str(ch.get("index"))] = joined.get(str(ch.get("index")), "") + ch["delta"]["content"]
+        check(status == 200 and word not in text and all(word not in v for v in joined.values()) and FALLBACK in text,
+              f"stream with {name}: {joined} {text[-300:]}")
+
+
 SHIPPED_FALLBACK = "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。"
 # Clean replies that stream a sentence at a time with the shipped rules.
 SENTENCES = ["您好，您的快递已经到达小区门口的驿站。", "请携带取件码前往领取，驿站营业到晚上八点，周末照常营业。", "如有疑问请拨打客服电话咨询。",

@@ -4,7 +4,9 @@ account (its callback at /bot, plain XML; an OpenAI-compatible /v1/chat/completi
 API (/cgi-bin/token, /cgi-bin/message/custom/send, as documented). Prints its port, then serves until killed.
 
 The bot is scripted by the user's text: "hold ..." waits until POST /control/release; "say:TEXT" answers
-TEXT; "silent" answers success; anything else "收到：TEXT". GET /control/state tells what happened."""
+TEXT; "silent" answers success; anything else "收到：TEXT". On the callback, "news:TITLE" answers a news
+reply whose title is TITLE as escaped text (no CDATA), "newsref:TITLE" with every character a numeric
+character reference, "music:TITLE" a music reply. GET /control/state tells what happened."""
 import json
 import signal
 import sys
@@ -13,6 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+from xml.sax.saxutils import escape
 
 lock = threading.Lock()
 released = threading.Event()
@@ -75,6 +78,19 @@ class Handler(BaseHTTPRequestHandler):
                 state["bot_queries"].append(url.query)
             if fields.get("MsgType") == "event":
                 reply = "欢迎关注" if fields.get("Event") == "subscribe" else None
+            elif fields.get("MsgType") == "text" and fields.get("Content", "").split(":")[0] in ("news", "newsref", "music"):
+                kind, title = fields["Content"].split(":", 1)
+                title = "".join("&#%d;" % ord(c) for c in title) if kind == "newsref" else escape(title)
+                if kind == "music":
+                    body = ("<MsgType><![CDATA[music]]></MsgType><Music><Title>%s</Title><Description><![CDATA[歌曲]]></Description>"
+                            "<MusicUrl><![CDATA[http://example.com/a.mp3]]></MusicUrl></Music>") % title
+                else:
+                    body = ("<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item><Title>%s</Title>"
+                            "<Description><![CDATA[办事说明]]></Description><PicUrl><![CDATA[http://example.com/a.png]]></PicUrl>"
+                            "<Url><![CDATA[http://example.com/a]]></Url></item></Articles>") % title
+                xml = ("<xml><ToUserName><![CDATA[%s]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName>"
+                       "<CreateTime>%d</CreateTime>%s</xml>" % (fields["FromUserName"], fields["ToUserName"], int(time.time()), body))
+                return self.answer(200, xml, "application/xml")
             elif fields.get("MsgType") == "text":
                 reply = script(fields.get("Content", ""))
             else:

@@ -104,6 +104,14 @@ import Glibc
         _ = try rig.run(["choices", "tools", "usage", "stream_helper", "json"])
     }
 
+    /// Text outside a choice's content string (content in parts, refusal, reasoning_content, tool calls of
+    /// another shape, fields of the choice) is decided, JSON or streamed; an unexpected shape breaks the
+    /// stream; a masked span goes out in no other field.
+    @Test(.enabled(if: enabled, skipReason)) func noTextOutsideTheContentGoesOutUndecided() throws {
+        let rig = try Rig()
+        _ = try rig.run(["fail_open"])
+    }
+
     @Test(.enabled(if: enabled, skipReason)) func brokenStreamsNeverReleaseTheHeldTail() throws {
         let rig = try Rig()
         _ = try rig.run(["broken"])

@@ -165,6 +165,25 @@ import Glibc
         #expect(try rig.sends().isEmpty)
     }
 
+    /// A news or music reply is decided on every text a user reads in it: nested titles as escaped text or
+    /// character references, a title that starts with a link; links and media ids are not decided.
+    @Test(.enabled(if: enabled, skipReason)) func newsAndMusicRepliesAreDecidedOnEveryTitle() throws {
+        let rig = try Rig()
+        let results = try rig.platform([["content": "news:" + ServeTests.insult, "msgid": 901],
+                                        ["content": "newsref:" + ServeTests.insult, "msgid": 902],
+                                        ["content": "news:https://example.com/ " + ServeTests.insult, "msgid": 903],
+                                        ["content": "music:" + ServeTests.insult, "msgid": 904],
+                                        ["content": "news:办事指南", "msgid": 905]])
+        #expect(results.count == 5, "\(results)")
+        for result in results.prefix(4) {
+            let reply = result["reply"] as? [String: Any] ?? [:]
+            #expect(reply["MsgType"] as? String == "text" && reply["Content"] as? String == Self.fallback, "\(result)")
+        }
+        let clean = results.last?["reply"] as? [String: Any] ?? [:]
+        let item = (clean["Articles"] as? [String: Any])?["item"] as? [String: Any]
+        #expect(clean["MsgType"] as? String == "news" && item?["Title"] as? String == "办事指南", "\(clean)")
+    }
+
     @Test(.enabled(if: enabled, skipReason)) func aBotTooSlowForTheBudgetGetsSuccessThenOneCustomerServiceMessage() throws {
         let rig = try Rig(budget: "0.2")
         // The bot holds its answer; the first attempt's budget runs out; the retries join it.

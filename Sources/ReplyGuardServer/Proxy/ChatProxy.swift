@@ -115,6 +115,8 @@ final class ChatProxy: Sendable {
               var choices = object["choices"] as? [[String: Any]] else {
             return ChatProxy.upstreamError(502, "the upstream answered something that is not a chat completion")
         }
+        // Each choice's content string first (what a mask can rewrite), then every other string of the
+        // choices: tool calls, `refusal`, `reasoning_content`, content in parts, logprobs, unknown fields.
         var parts: [String] = []
         var hasTools = false
         for choice in choices {
@@ -122,14 +124,26 @@ final class ChatProxy: Sendable {
             parts.append(message["content"] as? String ?? "")
         }
         for choice in choices {
-            let message = choice["message"] as? [String: Any] ?? [:]
-            for call in message["tool_calls"] as? [[String: Any]] ?? [] {
-                hasTools = true
-                let function = call["function"] as? [String: Any] ?? [:]
-                parts += ChatProxy.toolParts(name: function["name"] as? String ?? "", arguments: function["arguments"] as? String ?? "")
+            guard let message = choice["message"] as? [String: Any] else {
+                if let value = choice["message"] { parts += ChatProxy.strings(value) }
+                continue
             }
-            for (key, value) in message where !["role", "content", "tool_calls"].contains(key) { parts += ChatProxy.strings(value) }
-            if let logprobs = choice["logprobs"], !(logprobs is NSNull) { parts += ChatProxy.strings(logprobs) }
+            if let calls = message["tool_calls"], !(calls is NSNull) {
+                hasTools = true
+                for call in calls as? [Any] ?? [calls] {
+                    guard let call = call as? [String: Any], let function = call["function"] as? [String: Any] else {
+                        parts += ChatProxy.strings(call)
+                        continue
+                    }
+                    parts += ChatProxy.toolParts(name: function["name"] as? String ?? "", arguments: function["arguments"] as? String ?? "")
+                    for (key, value) in call.sorted(by: { $0.key < $1.key }) where key != "function" { parts += ChatProxy.strings(value) }
+                    for (key, value) in function.sorted(by: { $0.key < $1.key }) where key != "name" && key != "arguments" { parts += ChatProxy.strings(value) }
+                }
+            }
+            for (key, value) in message.sorted(by: { $0.key < $1.key }) where key != "role" && key != "tool_calls" && !(key == "content" && value is String) {
+                parts += ChatProxy.strings(value)
+            }
+            for (key, value) in choice.sorted(by: { $0.key < $1.key }) where !["index", "message", "finish_reason"].contains(key) { parts += ChatProxy.strings(value) }
         }
         let id = object["id"] as? String ?? "chatcmpl-\(UUID().uuidString)"
         let fields: [AuditField] = [.string("proxy", "chat.completions"), .string("completion", id), .string("model", object["model"] as? String ?? model),
@@ -139,11 +153,13 @@ final class ChatProxy: Sendable {
         switch verdict {
         case .publish:
             return HTTPResponse(status: 200, contentType: "application/json", body: response.body, headers: [hold])
-        case .masked(let masked) where !hasTools:
+        case .masked(let masked) where !hasTools && masked[choices.count...] == parts[choices.count...]:
+            // Only content strings were masked: each is rewritten, its logprobs (the unmasked tokens) dropped.
             for k in choices.indices {
                 var message = choices[k]["message"] as? [String: Any] ?? [:]
                 if message["content"] is String { message["content"] = masked[k] }
                 choices[k]["message"] = message
+                if choices[k]["logprobs"] != nil { choices[k]["logprobs"] = NSNull() }
             }
         case .masked:
             return replaceAll(&object, &choices, state.engine.ruleSet.publishing.fallbackReply, hold)
@@ -315,8 +331,19 @@ final class ProxyCompletion: @unchecked Sendable {
         if let value = object["created"] { created = value }
         if let value = object["usage"], !(value is NSNull) { usage = value }
         var item = Pending(raw: event.raw, needs: [:], heldToEnd: false)
-        for (position, choice) in (object["choices"] as? [[String: Any]] ?? []).enumerated() {
-            let index = choice["index"] as? Int ?? position
+        var list: [[String: Any]] = []
+        if let given = object["choices"], !(given is NSNull) {
+            guard let given = given as? [[String: Any]] else { return "an event's choices are not a list of objects" }
+            list = given
+        }
+        for (position, choice) in list.enumerated() {
+            // A choice without an index is the one at its position; any other index than an integer breaks
+            // the stream (two choices' texts in one decided stream could split a word the client joins).
+            var index = position
+            if let given = choice["index"] {
+                guard let number = given as? Int else { return "a choice's index is not an integer" }
+                index = number
+            }
             if streams[index] == nil {
                 streams[index] = decider.makeStream(strict: proxy.configuration.strict, sentenceCap: proxy.configuration.sentenceCap)
                 content[index] = []
@@ -326,11 +353,22 @@ final class ProxyCompletion: @unchecked Sendable {
                 item.heldToEnd = true
                 others += ChatProxy.strings(logprobs)
             }
-            let delta = choice["delta"] as? [String: Any] ?? [:]
+            for (key, value) in choice.sorted(by: { $0.key < $1.key }) where !["index", "delta", "finish_reason", "logprobs", "content_filter_results"].contains(key) {
+                let texts = ChatProxy.strings(value)
+                if !texts.isEmpty {
+                    item.heldToEnd = true
+                    others += texts
+                }
+            }
+            var delta: [String: Any] = [:]
+            if let given = choice["delta"], !(given is NSNull) {
+                guard let given = given as? [String: Any] else { return "a choice's delta is not an object" }
+                delta = given
+            }
             for (key, value) in delta {
                 switch key {
                 case "role": continue
-                case "content":
+                case "content" where value is String || value is NSNull:
                     guard let text = value as? String else { continue }
                     let bytes = Array(text.utf8)
                     content[index, default: []] += bytes
@@ -338,7 +376,12 @@ final class ProxyCompletion: @unchecked Sendable {
                     item.needs[index] = content[index]!.count
                 case "tool_calls":
                     item.heldToEnd = true
-                    for (k, call) in (value as? [[String: Any]] ?? []).enumerated() {
+                    guard let calls = value as? [[String: Any]] else {
+                        others += ChatProxy.strings(value)
+                        continue
+                    }
+                    for (k, call) in calls.enumerated() {
+                        for (key, value) in call.sorted(by: { $0.key < $1.key }) where key != "function" { others += ChatProxy.strings(value) }
                         let slot = call["index"] as? Int ?? k
                         let function = call["function"] as? [String: Any] ?? [:]
                         var known = tools[index, default: [:]][slot] ?? ToolCall()

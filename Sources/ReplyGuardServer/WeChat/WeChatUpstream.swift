@@ -56,31 +56,64 @@ struct WeChatUpstream: Sendable {
                 if text.isEmpty || text == "success" { return completion(.nothing) }
                 guard let xml = WeChatXML.parse(reply.body) else { return completion(.failed("the bot at \(url) answered something that is not a reply XML")) }
                 if xml["MsgType"] == "text" { return completion(.text(xml["Content"] ?? "")) }
-                completion(.other(xml, text: WeChatUpstream.words(of: xml)))
+                guard let words = WeChatUpstream.words(of: xml) else { return completion(.failed("the bot at \(url) answered a reply whose nested XML cannot be read")) }
+                completion(.other(xml, text: words))
             }
         }
     }
 
+    /// Fields of a reply that a user does not read as text (media ids, links).
+    static let unread: Set<String> = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "MediaId", "ThumbMediaId", "ArticleCount",
+                                      "PicUrl", "Url", "MusicUrl", "HQMusicUrl"]
+
     /// The text fields of a non-text reply (titles, descriptions, music titles…), joined by line breaks:
-    /// everything a user reads in it.
-    static func words(of xml: WeChatXML) -> String {
-        let skipped: Set<String> = ["ToUserName", "FromUserName", "CreateTime", "MsgType", "MediaId", "ThumbMediaId", "ArticleCount"]
+    /// everything a user reads in it, nested elements' CDATA and escaped text alike. Nil when a nested
+    /// element cannot be read (the reply is then refused, not published undecided).
+    static func words(of xml: WeChatXML) -> String? {
         var words: [String] = []
-        for (name, value) in xml.fields where !skipped.contains(name) {
+        for (name, value) in xml.fields where !unread.contains(name) {
             if value.hasPrefix("<") {
-                // Nested elements: their CDATA and text content.
-                var rest = Substring(value)
-                while let open = rest.range(of: "<![CDATA[") {
-                    guard let close = rest[open.upperBound...].range(of: "]]>") else { break }
-                    let piece = rest[open.upperBound..<close.lowerBound]
-                    if !piece.hasPrefix("http://"), !piece.hasPrefix("https://") { words.append(String(piece)) }
-                    rest = rest[close.upperBound...]
-                }
-            } else if !value.hasPrefix("http://"), !value.hasPrefix("https://") {
+                guard let nested = nestedWords(Substring(value)) else { return nil }
+                words += nested
+            } else {
                 words.append(value)
             }
         }
         return words.joined(separator: "\n")
+    }
+
+    /// The text of nested XML (a news reply's `<Articles>`, a music reply's `<Music>`): CDATA sections and
+    /// unescaped text, except inside ``unread`` elements.
+    private static func nestedWords(_ xml: Substring) -> [String]? {
+        var words: [String] = []
+        var open: [String] = []
+        var rest = xml
+        while !rest.isEmpty {
+            let reading = !unread.contains(open.last ?? "")
+            if rest.hasPrefix("<![CDATA[") {
+                guard let end = rest.range(of: "]]>") else { return nil }
+                if reading { words.append(String(rest[rest.index(rest.startIndex, offsetBy: 9)..<end.lowerBound])) }
+                rest = rest[end.upperBound...]
+            } else if rest.hasPrefix("<!--") {
+                guard let end = rest.range(of: "-->") else { return nil }
+                rest = rest[end.upperBound...]
+            } else if rest.hasPrefix("<") {
+                guard let close = rest.firstIndex(of: ">") else { return nil }
+                let tag = rest[rest.index(after: rest.startIndex)..<close]
+                if tag.hasPrefix("/") {
+                    open.removeLast(open.isEmpty ? 0 : 1)
+                } else if !tag.hasSuffix("/") {
+                    open.append(String(tag.prefix { !$0.isWhitespace }))
+                }
+                rest = rest[rest.index(after: close)...]
+            } else {
+                let next = rest.firstIndex(of: "<") ?? rest.endIndex
+                guard let text = WeChatXML.unescape(rest[..<next]) else { return nil }
+                if reading, !text.allSatisfy(\.isWhitespace) { words.append(text) }
+                rest = rest[next...]
+            }
+        }
+        return words
     }
 
     private func askOpenAI(_ message: WeChatXML, completion: @escaping @Sendable (WeChatBotReply) -> Void) {

@@ -91,7 +91,7 @@ struct WeChatXML: Sendable, Equatable {
         return out
     }
 
-    private static func unescape(_ text: Substring) -> String? {
+    static func unescape(_ text: Substring) -> String? {
         guard text.contains("&") else { return String(text) }
         var out = ""
         var rest = text
