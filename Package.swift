@@ -5,6 +5,9 @@ import PackageDescription
 /// final classes; dynamic exclusivity checks on those accesses cost about a tenth of scan time in
 /// release builds.
 let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+/// Debug builds (the test suite) optimize the engine and the embedded rules: every CLI test starts the
+/// binary, and unoptimized generic code made each start-up about ten times slower than release.
+let debugOptimized: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "replyguard",
@@ -53,7 +56,7 @@ let package = Package(
         .target(
             name: "ReplyGuard",
             dependencies: ["ReplyGuardPCRE2", "CZlib", "CBuildVersion", .product(name: "Yams", package: "Yams")],
-            swiftSettings: hotPathSettings
+            swiftSettings: hotPathSettings + debugOptimized
         ),
         // The shipped rules/ (packs, policy, profiles, word lists, models) compiled into the binary: the
         // EmbedRules build tool plugin runs Scripts/embed-rules on rules/ when any file there changes, so a
@@ -61,7 +64,7 @@ let package = Package(
         // build. Sources/ReplyGuardEmbeddedRules/rules is a symlink to rules/, excluded from the sources:
         // it makes SwiftPM re-plan (and re-run the plugin) when a file is added to or removed from rules/.
         .plugin(name: "EmbedRules", capability: .buildTool()),
-        .target(name: "ReplyGuardEmbeddedRules", exclude: ["rules"], plugins: ["EmbedRules"]),
+        .target(name: "ReplyGuardEmbeddedRules", exclude: ["rules"], swiftSettings: debugOptimized, plugins: ["EmbedRules"]),
         .executableTarget(
             name: "ReplyGuardCLI",
             dependencies: ["ReplyGuard", "ReplyGuardGate", "ReplyGuardServer", "ReplyGuardEmbeddedRules", "CSpawn", .product(name: "ArgumentParser", package: "swift-argument-parser")],
