@@ -8,7 +8,8 @@ import Testing
 /// is streamed one character per piece through the shipped rules; printed: how many are still held by
 /// more than the bound + 10 characters after their last character, the first release's position (p50,
 /// p90; a reply never released before its end counts as its length), and what held them (the leaf's
-/// rule, the bound, a pending partial regex match, a prefix not allowed). `REPLYGUARD_STALL_MODELS=1`
+/// rule, the bound, a pending partial regex match, a prefix not allowed; for a partial match, the rule of
+/// the unbounded regex that can begin a match earliest in the whole reply). `REPLYGUARD_STALL_MODELS=1`
 /// keeps the policy's model packs (sentence-level hold); by default they are left out (bounded hold, as
 /// `serve --rules-only`).
 @Suite struct StreamStallBench {
