@@ -456,6 +456,104 @@ import Testing
         #expect(replies > 1000 && streamed > replies / 4, "\(streamed) of \(replies)")
     }
 
+    /// Rules with a `not` of words over the whole message: one without a window, one with.
+    static let notPack = """
+        pack: n
+        version: 1.0.0
+        category: spam
+        description: streaming test pack for not
+        rules:
+          - id: n.lottery
+            title: lottery
+            description: an all without a window, with a not
+            action: block
+            match:
+              all:
+                - words: [彩票]
+                - words: [中了]
+                - not: {words: [诈骗, 警惕, scam]}
+            examples:
+              match: ["⟦彩票⟧⟦中了⟧"]
+              no_match: ["警惕彩票诈骗，中了也别信"]
+          - id: n.franchise
+            title: franchise
+            description: a windowed all with a not
+            action: escalate
+            match:
+              all:
+                - words: [零风险]
+                - words: [项目, 加盟]
+                - not: {words: [防范, 警惕, scam]}
+              within: 12
+            examples:
+              match: ["⟦零风险项目⟧"]
+              no_match: ["防范零风险项目"]
+        """
+    static let notEngine: Engine = try! engine(["n.yaml": notPack])
+
+    /// What a stream releases of `text` fed one character at a time, before its end.
+    static func streamed(_ decider: StreamingDecider, _ text: String) -> String {
+        let stream = decider.makeStream()
+        var out: [UInt8] = []
+        for scalar in text.unicodeScalars { out += stream.append(Array(String(scalar).utf8)) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A leaf under an `all` whose `not` of words has a match in the text so far (ending before the cut)
+    /// stops nothing: the `all` has no hit in the complete reply. Early or late, the `not` word lets the
+    /// text stream past the leaf; without it the leaf holds; a word later text undoes (`scam` in `scams`,
+    /// in a web address) frees nothing; hits never leak a character, over every split.
+    @Test func aNotWordInTheTextSoFarFreesTheLeavesOfItsAll() throws {
+        let engine = StreamingDeciderTests.notEngine
+        let decider = StreamingDecider(engine: engine)
+        let clean = StreamingDeciderTests.clean, filler = StreamingDeciderTests.filler
+        // The `not` word before or after the leaves: clean, streamed past them.
+        for text in [clean + "警惕" + filler + "彩票" + filler + "中了" + filler, clean + "彩票" + filler + "诈骗" + filler + filler,
+                     clean + "防范" + filler + "零风险的项目" + filler, clean + "零风险的项目" + filler + "警惕" + filler + filler,
+                     clean + "scam " + filler + "彩票" + filler] {
+            #expect(engine.decide(text).hits.isEmpty, "\(text)")
+            let sent = StreamingDeciderTests.streamed(decider, text)
+            #expect(sent.count > clean.count + filler.count + 6, "\(text): released \(sent)")
+        }
+        // Without it (or with a word later text undoes): held at the leaf.
+        for text in [clean + "彩票" + filler + filler, clean + "彩票" + " scams " + filler + filler, clean + "彩票" + " scam.example.com/a " + filler + filler] {
+            #expect(engine.decide(text).hits.isEmpty, "\(text)")
+            #expect(StreamingDeciderTests.streamed(decider, text) == clean, "\(text)")
+        }
+        // Hits, the `not` word absent, cut short or undone, near or far: never leaked, whatever the split.
+        let hits = [clean + "彩票中了" + StreamingDeciderTests.tail, clean + "彩票 scams " + filler + "中了" + StreamingDeciderTests.tail,
+                    clean + "彩票" + filler + "警" + "中了" + "惕" + StreamingDeciderTests.tail, clean + "中了 scam.example.com/a 彩票" + filler,
+                    clean + "零风险项目 scams" + StreamingDeciderTests.tail, clean + "零风险加盟 scam.example.com/a " + filler,
+                    clean + "零风险项目防" + StreamingDeciderTests.tail, clean + filler + "彩票" + filler + "中了诈" + StreamingDeciderTests.tail]
+        var random = SplitRandom(seed: 29)
+        var replies = 0, streamed = 0
+        for text in hits {
+            #expect(!engine.decide(text).hits.isEmpty, "\(text)")
+            for pieces in StreamingDeciderTests.splittings(text, random: &random) {
+                let result = StreamingDeciderTests.leaked(decider, pieces)
+                #expect(result.leaked == 0, "\(text): \(result.detail)")
+                if result.leaked > 0 { return }
+                replies += 1
+                if result.released > clean.utf8.count { streamed += 1 }
+            }
+        }
+        #expect(replies > 300, "\(streamed) of \(replies)")
+    }
+
+    /// With the shipped rules (no model pack), a reply that says 电话 with no number after it streams past
+    /// it: `spam.order-hotline`'s word-and-number `all` has a window (its regex spells the word).
+    @Test func aPhoneWordWithNoNumberStreamsWithTheShippedRules() {
+        var options = EngineOptions()
+        options.includeModels = false
+        let decider = StreamingDecider(engine: Engine(ruleSet: Repo.shipped, options: options))
+        let text = "您好，您反映的问题已收悉。经核实，社区工作人员已通过电话与您联系，并于次日上门查看了楼道照明情况，损坏的灯具已全部更换完毕，"
+            + "楼道内堆放的杂物也已清理干净。后续我们将加强日常巡查，及时处理居民反映的问题。感谢您对社区工作的理解与支持！"
+            + "如有其他问题，欢迎继续留言，我们会在三个工作日内予以答复。祝您生活愉快，工作顺利，身体健康！"
+        #expect(decider.engine.decide(text).verdict == .allow)
+        let sent = StreamingDeciderTests.streamed(decider, text)
+        #expect(sent.count > 100, "released \(sent.count) of \(text.count): \(sent)")
+    }
+
     @Test func aCharacterSplitAcrossPiecesWaitsForItsEnd() {
         #expect(StreamingDecider.completePrefix([0xE5, 0x82]) == 0)
         #expect(StreamingDecider.completePrefix([0x61, 0xE5, 0x82]) == 1)

@@ -15,7 +15,8 @@ import Foundation
 /// - the start of any match, in the text so far, of any rule's word or regex on its own (a *leaf* of a
 ///   rule, matched by a second engine with every leaf a rule of its own and no exceptions): a pending
 ///   partial match of an `all` rule, a score rule under its threshold and an allowed hit all stop it —
-///   except a *windowed* leaf match that can no longer be part of a hit (below);
+///   except a *windowed* leaf match that can no longer be part of a hit, and a leaf match under an `all`
+///   whose `not` is already present (below);
 /// - the start of an HTML tag or character reference, a parenthesised pinyin annotation, or a run of
 ///   ASCII without blanks (a web address) that has not ended yet: normalization reads them whole;
 /// - the earliest start of a complete or partial match of each other regex — no witness (an unbounded
@@ -57,6 +58,22 @@ import Foundation
 /// a hit in the text so far, against (ii). A score rule is no different (its hits are hits); a leaf under
 /// an `all` without a window that is not itself inside a windowed `all` has no W and always stops it.
 ///
+/// **`not`s.** A `not` is read over the whole message: an `all` with a `not` child that matches anywhere
+/// in the complete reply has no hit at all. Each `not` of a word list under an `all` is a rule of its own
+/// in the leaf engine (`rule!i`, its words as the rule has them, evasion variants included), and a leaf
+/// whose path from its rule's root passes through an `all` with such a `not` (``leafNots``) does not stop
+/// the frontier when (iii) that word list has a match in the text so far with at least one kept character
+/// after it before c. Such a match is one of the complete reply: the text before c is normalized and
+/// matched the same in the text so far and in the complete reply (the construct and bound limits above),
+/// and whether a word's match counts looks only at its own characters, the kept characters next to it
+/// (Latin word boundaries: the next one lies before c too) and the run of ASCII it is in (a web address:
+/// a run still open at the end of the text so far starts at or after c). Proof that (a) still holds: take
+/// a hit h of the complete reply starting before the frontier and b, as above, the leaf match it is made
+/// of with the least start. h is made through b's path, so every `all` on it has a hit in the complete
+/// reply, and none of their `not`s matches there: b's leaf meets no (iii), and the proof above holds for
+/// b unchanged. A `not` of a regex (a lookahead, a boundary may change with later text) or of an `any`/`all` is
+/// not used. The relaxed windows still drop every `not`: (iii) is checked before (i) and (ii).
+///
 /// A model pack scores the whole text, so no frontier keeps its hits back: with one enabled the stream is
 /// *sentence-level* (``HoldBound/Mode/sentence``) — text is released only up to a sentence end (after
 /// 。！？!?；; or a line break) at or before the frontier, and only when the full engine, the models scored
@@ -78,19 +95,26 @@ public final class StreamingDecider: Sendable {
     let leafWindows: [String: (window: Int, node: String)]
     /// Each outermost windowed `all` of a rule, relaxed (``relaxed(_:)``), a rule of its own (`rule@j`).
     let windowed: Engine?
+    /// The `not`s made of words of the `all`s above a leaf (by the leaf rule's id, `rule#k`): their rules'
+    /// ids (`rule!i`) in ``leaves``, where each such word list is a rule of its own.
+    let leafNots: [String: [String]]
+    /// The ids of those word-list rules in ``leaves`` (their matches stop nothing).
+    let notRules: Set<String>
 
     /// The characters after which a sentence ends (sentence-level hold): 。！？!?；; and a line break.
     static let sentenceEnds: Set<UInt32> = [0x3002, 0xFF01, 0xFF1F, 0x21, 0x3F, 0xFF1B, 0x3B, 0x0A]
 
     public init(engine: Engine) {
         self.engine = engine
-        let (leafSet, bound, windowSet, leafWindows) = StreamingDecider.leafRules(engine)
+        let (leafSet, bound, windowSet, leafWindows, leafNots) = StreamingDecider.leafRules(engine)
         self.bound = bound
+        self.leafNots = leafNots
         var options = EngineOptions()
         options.includeModels = false
         options.applyExceptions = false
         let leaves = Engine(ruleSet: leafSet, options: options)
         self.leaves = leaves
+        notRules = Set(leaves.rules.lazy.map(\.id).filter { $0.contains("!") })
         self.leafWindows = leafWindows
         windowed = leafWindows.isEmpty ? nil : Engine(ruleSet: windowSet, options: options)
         let maxFiller = leafSet.policy.maxFiller
@@ -106,9 +130,10 @@ public final class StreamingDecider: Sendable {
         ReplyStream(decider: self, whole: strict, sentenceCap: sentenceCap)
     }
 
-    /// The enabled rules taken apart into their positive leaves, the hold bound, the outermost windowed
-    /// `all`s relaxed into rules of their own, and the window above each leaf that has one.
-    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound, RuleSet, [String: (window: Int, node: String)]) {
+    /// The enabled rules taken apart into their positive leaves (and the word lists of the `not`s above
+    /// them, rules of their own in the same set), the hold bound, the outermost windowed `all`s relaxed into
+    /// rules of their own, the window above each leaf that has one, and the `not`s above each leaf.
+    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound, RuleSet, [String: (window: Int, node: String)], [String: [String]]) {
         let ruleSet = engine.ruleSet
         let maxFiller = ruleSet.policy.maxFiller
         var sentenceReason: String?
@@ -120,20 +145,28 @@ public final class StreamingDecider: Sendable {
         }
         var windowPacks: [RulePack] = []
         var leafWindows: [String: (window: Int, node: String)] = [:]
+        var leafNots: [String: [String]] = [:]
         for pack in ruleSet.enabledPacks {
             var rules: [Rule] = []
             var windowRules: [Rule] = []
             for rule in engine.rules where rule.packID == pack.id {
-                var leaves: [(expression: MatchExpression, window: Int?)] = []
+                var leaves: [(expression: MatchExpression, window: Int?, nots: [Int])] = []
                 var windows: [(all: MatchExpression, within: Int)] = []
-                collect(rule.match, window: nil, into: &leaves, windows: &windows)
+                var nots: [[Word]] = []
+                collect(rule.match, window: nil, nots: [], into: &leaves, windows: &windows, notWords: &nots)
+                for (i, words) in nots.enumerated() {
+                    rules.append(Rule(id: "\(rule.id)!\(i)", title: rule.title, description: "", references: [], action: .block, score: nil,
+                                      category: rule.category, packID: pack.id, match: .words(words), evasions: rule.evasions, examples: [],
+                                      location: rule.location))
+                }
                 for (j, window) in windows.enumerated() {
                     windowRules.append(Rule(id: "\(rule.id)@\(j)", title: rule.title, description: "", references: [], action: .block, score: nil,
                                             category: rule.category, packID: pack.id, match: relaxed(window.all), evasions: rule.evasions,
                                             examples: [], location: rule.location))
                 }
-                for (k, (leaf, window)) in leaves.enumerated() {
+                for (k, (leaf, window, above)) in leaves.enumerated() {
                     if let window { leafWindows["\(rule.id)#\(k)"] = (windows[window].within, "\(rule.id)@\(window)") }
+                    if !above.isEmpty { leafNots["\(rule.id)#\(k)"] = above.map { "\(rule.id)!\($0)" } }
                     let units: Int?
                     switch leaf {
                     case .words(let words):
@@ -174,24 +207,32 @@ public final class StreamingDecider: Sendable {
             if !partialRules.contains(witness.rule) { partialRules.append(witness.rule) }
         }
         return (leafSet, HoldBound(units: longest + 1, rule: longestRule, partialRules: partialRules, sentenceReason: sentenceReason),
-                windowSet, leafWindows)
+                windowSet, leafWindows, leafNots)
     }
 
     /// The positive words and regexes of an expression (not those under `not`: they take hits away, and
     /// no hit's span starts at one), each with the index into `windows` of the outermost `all` with
-    /// `within` above it, if any; `windows` gets each such `all` (nested windowed `all`s lie inside it).
-    static func collect(_ expression: MatchExpression, window: Int?, into leaves: inout [(expression: MatchExpression, window: Int?)],
-                        windows: inout [(all: MatchExpression, within: Int)]) {
+    /// `within` above it, if any, and the indexes into `notWords` of the `not`s of words that are children
+    /// of an `all` above it; `windows` gets each such `all` (nested windowed `all`s lie inside it), and
+    /// `notWords` each such word list (a `not` of a regex or of an expression is left out).
+    static func collect(_ expression: MatchExpression, window: Int?, nots: [Int], into leaves: inout [(expression: MatchExpression, window: Int?, nots: [Int])],
+                        windows: inout [(all: MatchExpression, within: Int)], notWords: inout [[Word]]) {
         switch expression {
-        case .words, .regex: leaves.append((expression, window))
-        case .any(let children): for child in children { collect(child, window: window, into: &leaves, windows: &windows) }
+        case .words, .regex: leaves.append((expression, window, nots))
+        case .any(let children):
+            for child in children { collect(child, window: window, nots: nots, into: &leaves, windows: &windows, notWords: &notWords) }
         case .all(let children, let within):
             var window = window
             if window == nil, let within {
                 window = windows.count
                 windows.append((expression, within))
             }
-            for child in children { collect(child, window: window, into: &leaves, windows: &windows) }
+            var nots = nots
+            for case .not(.words(let words)) in children {
+                nots.append(notWords.count)
+                notWords.append(words)
+            }
+            for child in children { collect(child, window: window, nots: nots, into: &leaves, windows: &windows, notWords: &notWords) }
         case .not: break
         }
     }
@@ -238,6 +279,9 @@ public final class ReplyStream {
     private let leafScanner: MessageScanner
     /// For ``StreamingDecider/windowed``, made when first needed.
     private var windowScanner: MessageScanner?
+    /// What set the frontier at the last append (measurement, bench/stream-stall.sh): `bound`, `construct`,
+    /// `partial <rule>`, `leaf <rule>`, `prefix <verdict>` or `sentence end`.
+    var holdReason = ""
 
     /// At most this many sentence ends are tried (newest first) at one append in sentence mode.
     static let sentenceTries = 8
@@ -271,7 +315,11 @@ public final class ReplyStream {
         for end in candidates(units: decider.bound.units) where end > released {
             // (b): the prefix itself must be decided allow (in sentence mode: the models scored on it too).
             let prefix = Array(text[..<end])
-            guard scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict == .allow else { continue }
+            let verdict = scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict
+            guard verdict == .allow else {
+                holdReason = "prefix \(verdict)"
+                continue
+            }
             let out = Array(text[released..<end])
             released = end
             releasedScalars += out.reduce(0) { $0 + (($1 & 0xC0) != 0x80 ? 1 : 0) }
@@ -294,6 +342,7 @@ public final class ReplyStream {
         let cut = frontier(units: units, normalized)
         let offsets = normalized.scalarByteOffsets
         guard decider.bound.mode == .sentence else { return [Int(offsets[cut])] }
+        if holdReason == "bound" { holdReason = "sentence end" }
         var ends: [Int] = []
         var k = cut
         while k > 0, ends.count < ReplyStream.sentenceTries, Int(offsets[k]) > released {
@@ -326,7 +375,9 @@ public final class ReplyStream {
             k -= 1
         }
         if counted <= units { cut = 0 }
-        cut = min(cut, ReplyStream.openConstruct(scalars))
+        holdReason = "bound"
+        let construct = ReplyStream.openConstruct(scalars)
+        if construct < cut { (cut, holdReason) = (construct, "construct") }
         if cut > 0, !decider.partialRegexes.isEmpty {
             // Regexes with no bound: where a match could still begin, read on the text up to the cut (a
             // prefix the rest of the reply cannot change: the units after it are held anyway).
@@ -341,15 +392,23 @@ public final class ReplyStream {
             let start = text.withUnsafeBufferPointer {
                 leafScanner.earliestPossibleStart(ofRegexes: decider.partialRegexes, in: UnsafeBufferPointer(rebasing: $0[..<end]), from: from)
             }
-            if let start { cut = min(cut, start) }
+            if let start, start < cut { (cut, holdReason) = (start, "partial") }
         }
         if cut > 0 {
             let decision = leafScanner.decide(InputMessage(id: .string("leaves"), text: text, error: nil))
             if !decision.errors.isEmpty { return 0 }
             // Kept characters before the cut: leaf matches that begin there are those of the complete reply.
             let keptBeforeCut = ReplyStream.keptBefore(cut, normalized)
+            // Word lists of `not`s with a match that ends before the kept character before the cut: a match
+            // of the complete reply too, so no `all` they are a `not` of has a hit.
+            var present: Set<String> = []
+            for hit in decision.hits where decider.notRules.contains(hit.rule) && ReplyStream.keptBefore(hit.end, normalized) < keptBeforeCut {
+                present.insert(hit.rule)
+            }
             var quiet: Set<String>?
-            for hit in decision.hits where hit.start < cut {
+            for hit in decision.hits where hit.start < cut && !decider.notRules.contains(hit.rule) {
+                // A leaf under an `all` whose `not` is present: no hit of the complete reply is made of it.
+                if let nots = decider.leafNots[hit.rule], nots.contains(where: present.contains) { continue }
                 // A leaf under a window: once every hit of that window starting at this match lies before
                 // the cut, it stops the frontier only if the relaxed window has a hit in the text so far.
                 if let entry = decider.leafWindows[hit.rule], ReplyStream.keptBefore(hit.end, normalized) + entry.window < keptBeforeCut {
@@ -357,7 +416,7 @@ public final class ReplyStream {
                     guard let quiet else { return 0 }
                     if quiet.contains(entry.node) { continue }
                 }
-                cut = min(cut, hit.start)
+                if hit.start < cut { (cut, holdReason) = (hit.start, "leaf \(hit.rule)") }
             }
         }
         return cut
