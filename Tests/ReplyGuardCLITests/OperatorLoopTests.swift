@@ -7,10 +7,11 @@ import Testing
 /// shows the gain over the shipped packs.
 @Suite struct OperatorLoopTests {
     static let places = LearnTests.places
-    static let games = ["双色球", "大乐透", "七星彩", "排列三"]
-    /// Off-topic lottery banter no shipped rule flags (the account's own failure mode).
+    static let fish = ["鲫鱼", "草鱼", "鲤鱼", "鲢鱼"]
+    /// Off-topic fishing banter no shipped rule flags (the account's own failure mode; the shipped packs
+    /// flag lottery banter since their fifth round, so the test needs a hobby they do not know).
     static func banter(_ i: Int, _ place: String) -> String {
-        "哈哈今晚\(games[i % 4])我又买了\(i + 3)注，小编在\(place)彩票站等开奖，中了请大家吃饭"
+        "哈哈今晚小编又去\(place)水库钓鱼了，钓了\(i + 3)条\(fish[i % 4])，周末请大家喝鱼汤"
     }
     static func reply(_ i: Int, _ place: String) -> String {
         "您好，您反映的\(place)道路积水问题已转交住建部门处理，预计\(i % 5 + 2)个工作日内答复"
@@ -24,7 +25,7 @@ import Testing
         #expect(filter.status == 0, "\(filter.stderr)")
         for item in try CLI.run(["review", "list", "--queue", queue, "--json"]).records() {
             let id = "\(item["review"] as! Int)", text = item["text"] as! String
-            let decided = try CLI.run(["review", text.contains("彩票") ? "reject" : "approve", id, "--queue", queue, "--reviewer", "editor"])
+            let decided = try CLI.run(["review", text.contains("钓鱼") ? "reject" : "approve", id, "--queue", queue, "--reviewer", "editor"])
             #expect(decided.status == 0, "\(decided.stderr)")
         }
         // 2. Export: held without a hit, the rejected replies take the operator's category.
@@ -45,7 +46,7 @@ import Testing
                                  "--max-false-alarm", "0.1", reviews, "--negative", published])
         #expect(learn.status == 0, "\(learn.stderr)")
         #expect(learn.stderr.contains("14 positives, 14 negatives") && learn.stderr.contains("20 negatives (--negative)"), "\(learn.stderr)")
-        try "pack: offtopic\nversion: 1.0.0\ncategory: offtopic\ndescription: Lottery banter from our own archive\nmodel: models/offtopic.model\n"
+        try "pack: offtopic\nversion: 1.0.0\ncategory: offtopic\ndescription: Fishing banter from our own archive\nmodel: models/offtopic.model\n"
             .write(toFile: rules + "/offtopic.yaml", atomically: true, encoding: .utf8)
         let policyPath = rules + "/policy.yaml"
         let policy = try String(contentsOfFile: policyPath, encoding: .utf8)

@@ -9,10 +9,10 @@ import Testing
         (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).sorted()
     }
 
-    /// Runs `rules export ARGS…` with a file-size limit of 100 blocks (51,200 bytes) and SIGXFSZ ignored,
+    /// Runs `rules export ARGS…` with a file-size limit of 1000 blocks (512,000 bytes: above every pack, below the model) and SIGXFSZ ignored,
     /// so writing the 2 MB model file fails part way (EFBIG, "File too large") after the packs are written.
     static func exportWithSmallFileLimit(_ arguments: [String]) throws -> CLI.Output {
-        try CLI.runBounded(["-c", "ulimit -f 100; trap '' XFSZ; exec \"$0\" rules export \"$@\"", CLI.binary] + arguments,
+        try CLI.runBounded(["-c", "ulimit -f 1000; trap '' XFSZ; exec \"$0\" rules export \"$@\"", CLI.binary] + arguments,
                            executable: "/bin/sh").output
     }
 
