@@ -124,22 +124,32 @@ public final class ReviewDesk: @unchecked Sendable {
     /// A reply claimed with ``claimApproved(channel:by:)`` went out: released and recorded `released`
     /// with `reason` in one transaction. Throws ``AuditWriteError`` (the reply stays approved, and is
     /// delivered again once the claim lapses: at least once) when the record cannot be written.
-    public func delivered(_ id: Int64, by owner: String, reason: String?) throws {
+    /// `fields` go into the record (a front end's own: parts sent…).
+    public func delivered(_ id: Int64, by owner: String, reason: String?, fields: [AuditField] = []) throws {
         try ledger.locked {
             try queue.transaction {
                 guard try queue.markReleased(id, by: owner), let item = try queue.item(id) else { return }
-                try ledger.appendLocked(record: item.decision, action: .released, review: id, reason: reason)
+                try ledger.appendLocked(record: item.decision, action: .released, review: id, reason: reason, fields: fields)
             }
         }
+    }
+
+    /// Records how far `owner`'s delivery in parts of a reply claimed with ``claimApproved(channel:by:)``
+    /// got (``ReviewQueue/recordDelivery(_:by:sentBytes:sending:)``): kept in the queue, so a delivery
+    /// taken over — after the lease, or by another process after a restart — resumes after the parts that
+    /// surely went out and never sends one whose outcome is unknown. False when the claim is no longer
+    /// `owner`'s (stop delivering).
+    public func recordDelivery(_ id: Int64, by owner: String, sentBytes: Int, sending: Bool) throws -> Bool {
+        try ledger.locked { try queue.recordDelivery(id, by: owner, sentBytes: sentBytes, sending: sending) }
     }
 
     /// Withdraws replies held by a request that then failed (its client was told to publish nothing and
     /// never got the review ids), recording each as `withdrawn` where the audit log can be written: a
     /// withdrawal is never undone for want of its record.
-    public func withdraw(_ ids: [Int64], because reason: String) throws {
+    public func withdraw(_ ids: [Int64], because reason: String, fields: [AuditField] = []) throws {
         try ledger.locked {
             for item in try queue.withdraw(ids, note: reason) {
-                try? ledger.appendLocked(record: item.decision, action: .withdrawn, review: item.id, reason: reason)
+                try? ledger.appendLocked(record: item.decision, action: .withdrawn, review: item.id, reason: reason, fields: fields)
             }
         }
     }

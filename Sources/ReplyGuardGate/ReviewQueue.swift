@@ -42,6 +42,10 @@ public struct ReviewItem: Sendable {
     public let decidedBy: String?
     /// Which kind of front end held it and releases it: nil for the line filters, `http` for `serve`.
     public let channel: String?
+    /// Bytes of `text` a front end that sends it in parts (WeChat) has surely delivered.
+    public let sentBytes: Int
+    /// True while such a front end may have a send of the next part under way (its outcome not yet known).
+    public let sending: Bool
 }
 
 /// The durable human-review queue: one SQLite file that several filters and reviewers may share.
@@ -84,8 +88,10 @@ public final class ReviewQueue {
     /// left user_version at 0), 2 adds `decided_by` (the reviewer's name), 3 adds `channel` (which kind
     /// of front end held the reply: NULL for the line filters, `http` for `serve`), 4 adds `claimed_by`
     /// and `claimed_until` (the filter writing an approved reply out, and until when its claim holds)
-    /// and the status `withdrawn`.
-    public static let schemaVersion = 4
+    /// and the status `withdrawn`, 5 adds `sent_bytes` and `sending` (how far a front end that sends an
+    /// approved reply in parts got, and whether a send of its next part may be under way: a delivery taken
+    /// over resumes after what surely went out, and stops where the outcome is unknown).
+    public static let schemaVersion = 5
 
     /// How long a claim on an approved reply holds against filters on other hosts (a filter on this host
     /// that died is taken over at once), and how long the service gives a released reply out again.
@@ -101,6 +107,7 @@ public final class ReviewQueue {
             if version > ReviewQueue.schemaVersion { throw newerSchema(version) }
             if version < 2 { columns = columns.replacingOccurrences(of: ", decided_by", with: ", NULL") }
             if version < 3 { columns = columns.replacingOccurrences(of: ", channel", with: ", NULL") }
+            if version < 5 { columns = columns.replacingOccurrences(of: ", sent_bytes, sending", with: ", 0, 0") }
             return
         }
         // Up to date: nothing to write, so no write lock to wait for (another process may hold it).
@@ -128,7 +135,9 @@ public final class ReviewQueue {
                         decided_by TEXT,
                         channel TEXT,
                         claimed_by TEXT,
-                        claimed_until TEXT
+                        claimed_until TEXT,
+                        sent_bytes INTEGER NOT NULL DEFAULT 0,
+                        sending INTEGER NOT NULL DEFAULT 0
                     );
                     CREATE INDEX reviews_status ON reviews(status);
                     """)
@@ -138,6 +147,10 @@ public final class ReviewQueue {
                 if version < 4 {
                     try connection.execute("ALTER TABLE reviews ADD COLUMN claimed_by TEXT")
                     try connection.execute("ALTER TABLE reviews ADD COLUMN claimed_until TEXT")
+                }
+                if version < 5 {
+                    try connection.execute("ALTER TABLE reviews ADD COLUMN sent_bytes INTEGER NOT NULL DEFAULT 0")
+                    try connection.execute("ALTER TABLE reviews ADD COLUMN sending INTEGER NOT NULL DEFAULT 0")
                 }
             }
             if version != ReviewQueue.schemaVersion {
@@ -304,6 +317,17 @@ public final class ReviewQueue {
         }
     }
 
+    /// Records how far `owner`'s delivery of a claimed approved reply got: `sentBytes` of its text surely
+    /// went out; `sending` true just before a send of the next part that may reach its recipient, false
+    /// once that send surely did not. The claim's lease is kept as it was. False when the reply is no
+    /// longer approved or no longer claimed by `owner` (taken over): stop delivering it.
+    public func recordDelivery(_ id: Int64, by owner: String, sentBytes: Int, sending: Bool) throws -> Bool {
+        try connection.query("""
+            UPDATE reviews SET sent_bytes = ?, sending = ? WHERE id = ? AND status = 'approved' AND claimed_by = ?
+            """, [.int(Int64(sentBytes)), .int(sending ? 1 : 0), .int(id), .text(owner)])
+        return connection.changes == 1
+    }
+
     /// Marks an approved reply released by `owner`, once it has been written out. False when it is no
     /// longer approved (another filter took the claim over and released it first).
     public func markReleased(_ id: Int64, by owner: String, now: Date = Date()) throws -> Bool {
@@ -371,7 +395,7 @@ public final class ReviewQueue {
         }
     }
 
-    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by, channel"
+    private var columns = "id, status, created_at, expires_at, message_id, text, record, decision, note, decided_at, released_at, released_by, decided_by, channel, sent_bytes, sending"
 
     private func item(_ row: [SQLiteConnection.Value]) -> ReviewItem {
         func text(_ i: Int) -> String? {
@@ -393,6 +417,7 @@ public final class ReviewQueue {
         if case .int(let n) = row[0] { id = n }
         return ReviewItem(id: id, status: ReviewStatus(rawValue: text(1) ?? "") ?? .pending, createdAt: text(2) ?? "",
                           expiresAt: text(3), messageID: text(4), text: bytes(5) ?? [], record: bytes(6),
-                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12), channel: text(13))
+                          decision: text(7) ?? "{}", note: text(8), decidedAt: text(9), releasedAt: text(10), releasedBy: text(11), decidedBy: text(12), channel: text(13),
+                          sentBytes: Int(text(14) ?? "0") ?? 0, sending: text(15).map { $0 != "0" } ?? false)
     }
 }

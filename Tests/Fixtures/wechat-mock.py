@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """Local fakes for the WeChat tests (Tests/ReplyGuardCLITests/WeChatTests.swift): the bot behind the
 account (its callback at /bot, plain XML; an OpenAI-compatible /v1/chat/completions) and the platform's
-API (/cgi-bin/token, /cgi-bin/message/custom/send, as documented). Prints its port, then serves until killed.
+API (/cgi-bin/token, /cgi-bin/message/custom/send, as documented). Prints its port and the port of the
+platform's API (the same handler on a listener of its own, which can go down), then serves until killed.
 
 The bot is scripted by the user's text: "hold ..." waits until POST /control/release; "say:TEXT" answers
 TEXT; "silent" answers success; anything else "收到：TEXT". On the callback, "news:TITLE" answers a news
 reply whose title is TITLE as escaped text (no CDATA), "newsref:TITLE" with every character a numeric
-character reference, "music:TITLE" a music reply. GET /control/state tells what happened."""
+character reference, "music:TITLE" a music reply. GET /control/state tells what happened ("sends": the
+messages the user was shown).
+
+POST /control/plan {"OPENID": [action, …], "__token__": ["down"]} scripts the platform's API: each
+custom/send to OPENID takes the next action — "ok"; "busy" (errcode -1, not shown); "close" (shown, then
+the connection is closed without an answer); an action ending in "*" is not used up. "down" on the next
+access-token request closes the API's listener (connections refused) for half a second, then answers."""
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -19,7 +27,35 @@ from xml.sax.saxutils import escape
 
 lock = threading.Lock()
 released = threading.Event()
-state = {"bot_calls": [], "sends": [], "tokens": 0, "bot_queries": []}
+state = {"bot_calls": [], "sends": [], "tokens": 0, "bot_queries": [], "refused": [], "api_down": 0}
+plans = {}
+api = {"server": None, "port": 0}
+
+
+def next_action(key):
+    with lock:
+        plan = plans.get(key) or []
+        if not plan:
+            return "ok"
+        if plan[0].endswith("*"):
+            return plan[0][:-1]
+        return plan.pop(0)
+
+
+def start_api(port=0):
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    api["server"], api["port"] = server, server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def api_down(seconds):
+    server = api["server"]
+    server.shutdown()
+    server.server_close()
+    with lock:
+        state["api_down"] += 1
+    threading.Timer(seconds, lambda: start_api(api["port"])).start()
 
 
 def script(text):
@@ -59,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
             query = parse_qs(url.query)
             with lock:
                 state["tokens"] += 1
+            if next_action("__token__") == "down":
+                api_down(0.5)
             if query.get("appid") != ["wx-test-appid"] or query.get("secret") != ["test-app-secret"]:
                 return self.answer(200, json.dumps({"errcode": 40013, "errmsg": "invalid appid"}))
             return self.answer(200, json.dumps({"access_token": "ACCESS-TOKEN-1", "expires_in": 7200}))
@@ -67,6 +105,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         url = urlparse(self.path)
         raw = self.body()
+        if url.path == "/control/plan":
+            with lock:
+                plans.update(json.loads(raw))
+            return self.answer(200, "{}")
         if url.path == "/control/release":
             released.set()
             return self.answer(200, "{}")
@@ -116,8 +158,17 @@ class Handler(BaseHTTPRequestHandler):
             message = json.loads(raw)
             if query.get("access_token") != ["ACCESS-TOKEN-1"]:
                 return self.answer(200, json.dumps({"errcode": 40001, "errmsg": "invalid credential"}))
+            action = next_action(message.get("touser"))
+            if action == "busy":
+                with lock:
+                    state["refused"].append(message)
+                return self.answer(200, json.dumps({"errcode": -1, "errmsg": "system error"}))
             with lock:
                 state["sends"].append(message)
+            if action == "close":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             if message.get("touser") == "user-out-of-window":
                 return self.answer(200, json.dumps({"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}))
             return self.answer(200, json.dumps({"errcode": 0, "errmsg": "ok"}))
@@ -127,5 +178,6 @@ class Handler(BaseHTTPRequestHandler):
 signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
-print(server.server_address[1], flush=True)
+start_api()
+print(server.server_address[1], api["port"], flush=True)
 server.serve_forever()

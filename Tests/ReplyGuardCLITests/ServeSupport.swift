@@ -17,15 +17,18 @@ final class ServeProcess {
     let auditPath: String
 
     /// Starts the server; throws with its standard error when it does not print its port within 60 s.
+    /// `sharing`: a server whose queue and audit log this one uses (a restart).
     init(arguments: [String] = [], token: String? = "test-token-\(UUID().uuidString)", useTokenFile: Bool = false,
-         rules: String = CLI.root + "/rules") throws {
+         rules: String = CLI.root + "/rules", sharing earlier: ServeProcess? = nil) throws {
         let directory = CLI.temporaryDirectory()
         let stderrPath = directory + "/stderr"
         let process = Process()
         self.directory = directory
         self.stderrPath = stderrPath
-        queuePath = directory + "/queue.sqlite3"
-        auditPath = directory + "/audit.jsonl"
+        let queuePath = earlier?.queuePath ?? directory + "/queue.sqlite3"
+        let auditPath = earlier?.auditPath ?? directory + "/audit.jsonl"
+        self.queuePath = queuePath
+        self.auditPath = auditPath
         self.token = token
         self.process = process
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
@@ -42,7 +45,7 @@ final class ServeProcess {
             }
         }
         process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--rules", rules, "--queue", directory + "/queue.sqlite3", "--audit", directory + "/audit.jsonl"] + tokenArguments + arguments
+        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--rules", rules, "--queue", queuePath, "--audit", auditPath] + tokenArguments + arguments
         process.environment = environment
         process.currentDirectoryURL = URL(fileURLWithPath: CLI.root)
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")

@@ -20,7 +20,11 @@ import Glibc
     final class Rig {
         let mock: Process
         let mockPort: Int
-        let server: ServeProcess
+        /// The fake platform API's own listener (it can go down: ``plan(_:)``).
+        let apiPort: Int
+        private(set) var server: ServeProcess
+        /// The server's arguments (but for the queue and the audit log), for ``restart()``.
+        let arguments: [String]
         let directory = CLI.temporaryDirectory()
 
         init(_ extra: [String] = [], budget: String = "4.5", secret: Bool = true, upstream: String = "/bot", mode: String? = nil) throws {
@@ -32,19 +36,36 @@ import Glibc
             mock.standardOutput = out
             try mock.run()
             let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let port = Int(line) else { throw ServeTestError("the mock did not start: \(line)") }
+            let ports = line.split(separator: " ").compactMap { Int($0) }
+            guard ports.count == 2 else { throw ServeTestError("the mock did not start: \(line)") }
+            let port = ports[0]
             mockPort = port
+            apiPort = ports[1]
             let directory = self.directory
             func secretFile(_ name: String, _ value: String) throws -> String { try Rig.secret(directory, name, value) }
             var arguments = ["--wechat-token-file", try secretFile("token", "test-wechat-token"),
                              "--wechat-appid", "wx-test-appid",
                              "--wechat-upstream", "http://127.0.0.1:\(port)\(upstream)",
-                             "--wechat-api-base", "http://127.0.0.1:\(port)",
+                             "--wechat-api-base", "http://127.0.0.1:\(ports[1])",
                              "--wechat-budget", budget, "--wechat-review-poll", "0.1"]
             if mode != "plain" { arguments += ["--wechat-aes-key-file", try secretFile("aes", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")] }
             if let mode { arguments += ["--wechat-mode", mode] }
             if secret { arguments += ["--wechat-secret-file", try secretFile("secret", "test-app-secret")] }
+            self.arguments = arguments + extra
             server = try ServeProcess(arguments: arguments + extra)
+        }
+
+        /// Kills the server (SIGKILL: it stops wherever it was) and starts another on the same queue and audit log.
+        func restart() throws {
+            kill(server.process.processIdentifier, SIGKILL)
+            server.process.waitUntilExit()
+            server = try ServeProcess(arguments: arguments, sharing: server)
+        }
+
+        /// Scripts the fake platform API (see Tests/Fixtures/wechat-mock.py): per OpenID, the actions of its next sends.
+        func plan(_ actions: [String: [String]]) throws {
+            _ = try HTTPClient.send(port: mockPort, method: "POST", path: "/control/plan", headers: [],
+                                    body: Array(try JSONSerialization.data(withJSONObject: actions)))
         }
 
         deinit {

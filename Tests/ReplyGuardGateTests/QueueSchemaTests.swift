@@ -33,6 +33,31 @@ import Testing
         #expect(try queue.markReleased(approved, by: "t"))
     }
 
+    /// Version 5 keeps how far a delivery in parts got: a version-4 file is migrated (its replies sent
+    /// nothing yet); only the claim's owner records progress, and a claim taken over sees it.
+    @Test func aVersion4QueueGetsDeliveryProgress() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let old = try SQLiteConnection(path: path)
+        try old.execute("""
+            CREATE TABLE reviews (id INTEGER PRIMARY KEY AUTOINCREMENT, status TEXT NOT NULL DEFAULT 'pending',
+              created_at TEXT NOT NULL, expires_at TEXT, message_id TEXT, text BLOB NOT NULL, record BLOB,
+              decision TEXT NOT NULL, note TEXT, decided_at TEXT, released_at TEXT, released_by TEXT,
+              decided_by TEXT, channel TEXT, claimed_by TEXT, claimed_until TEXT);
+            INSERT INTO reviews (status, created_at, text, decision, channel) VALUES ('approved', '2026-01-01T00:00:00Z', X'E4BDA0E5A5BD', '{}', 'wechat');
+            PRAGMA user_version = 4;
+            """)
+        let queue = try ReviewQueue(path: path)
+        #expect(try queue.connection.query("PRAGMA user_version").first?.first == .int(5))
+        let claimed = try #require(try queue.claimNext(by: "a", channel: "wechat", lease: 0.2))
+        #expect(claimed.sentBytes == 0 && !claimed.sending)
+        #expect(try queue.recordDelivery(1, by: "a", sentBytes: 3, sending: true))
+        #expect(try !queue.recordDelivery(1, by: "b", sentBytes: 6, sending: false))
+        let later = try #require(try queue.claimNext(by: "b", channel: "wechat", now: Date().addingTimeInterval(1)))
+        #expect(later.sentBytes == 3 && later.sending)
+        #expect(try !queue.recordDelivery(1, by: "a", sentBytes: 6, sending: false))
+    }
+
     @Test func aQueueFromANewerReplyguardIsRefused() throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }

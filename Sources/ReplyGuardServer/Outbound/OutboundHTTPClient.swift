@@ -86,9 +86,16 @@ public struct OutboundRequest: Sendable {
 }
 
 /// Why an outbound call ended without its whole response.
+///
+/// ``connect(_:)``, ``tls(_:)`` and ``notSent(_:)`` mean the server surely did not get the whole request
+/// (``requestNotSent``); after the request's last byte was written every failure — a timeout, a closed
+/// connection, a TLS or socket error — is another case: the server may have acted on it.
 public enum OutboundError: Error, Sendable, Equatable, CustomStringConvertible {
     case connect(String)
+    /// No TLS session: the handshake failed (the request was not sent).
     case tls(String)
+    /// The connection failed (timed out, closed, an error) before the whole request was written.
+    case notSent(String)
     case timedOut(String)
     /// The connection closed before the response ended.
     case closed
@@ -101,11 +108,22 @@ public enum OutboundError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .connect(let why): return "cannot connect: \(why)"
         case .tls(let why): return "TLS failed: \(why)"
+        case .notSent(let why): return "\(why) before the request was sent"
         case .timedOut(let what): return "timed out waiting for \(what)"
         case .closed: return "the connection closed before the response ended"
         case .cancelled: return "cancelled"
         case .tooLarge(let limit): return "the response is longer than \(limit) bytes"
         case .other(let why): return why
+        }
+    }
+
+    /// True when the server surely did not get the whole request, so it cannot have acted on it (no
+    /// connection, no TLS session, or a failure before the request's last byte was written). False when
+    /// it may have: sending it again could make it happen twice.
+    public var requestNotSent: Bool {
+        switch self {
+        case .connect, .tls, .notSent: return true
+        case .timedOut, .closed, .cancelled, .tooLarge, .other: return false
         }
     }
 }
@@ -279,6 +297,8 @@ private final class OutboundResponseHandler: ChannelInboundHandler {
     private let events: OutboundEvents
     private var sawHead = false
     private var done = false
+    /// The request's last byte has been handed to the connection (until then a failure is ``OutboundError/notSent(_:)``).
+    private var written = false
     private var idleTimer: Scheduled<Void>?
     private var totalTimer: Scheduled<Void>?
 
@@ -297,7 +317,11 @@ private final class OutboundResponseHandler: ChannelInboundHandler {
         if !request.body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: request.body)))), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        // Completed once the last byte is written (behind a TLS handler: after the handshake).
+        let sent = context.eventLoop.makePromise(of: Void.self)
+        let marker = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sent.futureResult.whenSuccess { marker.value.written = true }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
         arm(context, request.timeouts.response, "the response head")
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         totalTimer = context.eventLoop.scheduleTask(in: request.timeouts.total) {
@@ -334,7 +358,8 @@ private final class OutboundResponseHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is NIOSSLError || error is BoringSSLError {
-            fail(.tls("\(error)"), context: context)
+            // A TLS error once the request is out (an unclean shutdown…) leaves its outcome unknown.
+            fail(written ? .other("TLS failed after the request was sent: \(error)") : .tls("\(error)"), context: context)
         } else {
             fail(.other(OutboundHTTPClient.describe(error)), context: context)
         }
@@ -352,6 +377,14 @@ private final class OutboundResponseHandler: ChannelInboundHandler {
     private func finishUp(_ result: Result<Void, OutboundError>, context: ChannelHandlerContext) {
         guard !done else { return }
         done = true
+        var result = result
+        if !written, case .failure(let error) = result, !error.requestNotSent {
+            switch error {
+            case .closed: result = .failure(.notSent("the connection closed"))
+            case .timedOut: result = .failure(.notSent("timed out"))
+            default: result = .failure(.notSent(error.description))
+            }
+        }
         idleTimer?.cancel()
         totalTimer?.cancel()
         events.end(result)

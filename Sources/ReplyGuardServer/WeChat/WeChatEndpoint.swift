@@ -227,13 +227,26 @@ final class WeChatEndpoint: @unchecked Sendable { // immutable after init but fo
         return parts
     }
 
-    /// A reply decided after its budget: through the customer-service API, once.
+    /// A reply decided after its budget: through the customer-service API, at most once (a part that may
+    /// have been shown is not sent again, and the parts after it are not sent).
     private func deliverLate(key: String, user: String, texts: [String]) {
         guard let api else {
             FileHandle.standardError.write(Data("replyguard serve: wechat \(key): the reply was decided after the answer budget and there is no AppSecret (--wechat-secret-file) for the customer-service API: it is not delivered\n".utf8))
             return
         }
-        api.sendTexts(to: user, texts) { [gate] result in gate.recordLate(user: user, key: key, result: result) }
+        // The flight's key is ACCOUNT:OPENID:MESSAGE-KEY; the record names the message as the audit log does.
+        let messageKey = String(key.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last ?? Substring(key))
+        api.sendTexts(to: user, texts) { [gate] result, sent in gate.recordLate(user: user, key: messageKey, result: result, sent: sent, parts: texts.count) }
+    }
+
+    /// How many of `parts` the first `bytes` bytes are (nil when they do not end between two parts).
+    static func partsSent(_ parts: [String], bytes: Int) -> Int? {
+        var total = 0
+        for (index, part) in parts.enumerated() {
+            if total == bytes { return index }
+            total += part.utf8.count
+        }
+        return total == bytes ? parts.count : nil
     }
 
     /// Delivers every approved held reply of the `wechat` channel (on the delivery queue, one at a time).
@@ -246,37 +259,92 @@ final class WeChatEndpoint: @unchecked Sendable { // immutable after init but fo
                 return
             }
             guard let approved else { return }
-            guard let user = approved.user else {
-                try? gate.undeliverable(approved.review, because: "no WeChat user in its message id")
-                continue
-            }
-            let done = DispatchSemaphore(value: 0)
-            let box = ResultBox()
-            api.sendTexts(to: user, WeChatEndpoint.split(approved.text, maxBytes: configuration.maxReplyBytes)) { result in
-                box.result = result
-                done.signal()
-            }
-            done.wait()
             do {
-                switch box.result ?? .failed("no result") {
-                case .sent:
-                    try gate.delivered(approved.review, by: owner)
-                case .outOfWindow(let why):
-                    try gate.undeliverable(approved.review, because: "the customer-service API refused it for good: \(why)")
-                case .failed(let why):
-                    let count: Int = lock.withLock {
-                        failures[approved.review, default: 0] += 1
-                        return failures[approved.review]!
-                    }
-                    FileHandle.standardError.write(Data("replyguard serve: wechat: review \(approved.review) not delivered (try \(count)): \(why)\n".utf8))
-                    if count >= 5 { try gate.undeliverable(approved.review, because: "the customer-service API failed 5 times: \(why)") }
-                    return // the claim's lease runs out; tried again then
-                }
+                guard try deliver(approved, api: api) else { return } // the claim's lease runs out; tried again then
             } catch {
                 FileHandle.standardError.write(Data("replyguard serve: wechat: review \(approved.review): \(error)\n".utf8))
                 return
             }
         }
+    }
+
+    /// Delivers one claimed approved reply at most once: part by part, each part's send noted in the
+    /// queue before it goes out and its success after, so a delivery taken over (after the lease, or a
+    /// restart) resumes after the parts that surely went out — and withdraws the reply when a part may or
+    /// may not have been shown. False when this round stops short (a part surely not sent: tried again
+    /// when the claim lapses).
+    private func deliver(_ approved: WeChatGate.Approved, api: WeChatPlatformAPI) throws -> Bool {
+        let review = approved.review
+        guard let user = approved.user else {
+            try gate.undeliverable(review, because: "no WeChat user in its message id")
+            return true
+        }
+        let parts = WeChatEndpoint.split(approved.text, maxBytes: configuration.maxReplyBytes)
+        func stop(_ reason: String, sent: Int) throws {
+            FileHandle.standardError.write(Data("replyguard serve: wechat: review \(review) withdrawn: \(reason)\n".utf8))
+            try gate.undeliverable(review, because: reason, parts: parts.count, sent: sent)
+        }
+        guard let resumed = WeChatEndpoint.partsSent(parts, bytes: approved.sentBytes) else {
+            try stop("its delivery record (\(approved.sentBytes) bytes sent) does not end between two of its \(parts.count) parts; "
+                     + "nothing more is sent, so nothing appears twice", sent: 0)
+            return true
+        }
+        if approved.sending {
+            try stop("an earlier delivery stopped while sending part \(resumed + 1) of \(parts.count) (its server stopped, or its claim lapsed): "
+                     + "that part may or may not have been shown; \(WeChatGate.progress(resumed, of: parts.count)); "
+                     + "it and the rest are not sent, so nothing appears twice", sent: resumed)
+            return true
+        }
+        var sent = resumed
+        var sentBytes = approved.sentBytes
+        while sent < parts.count {
+            let (number, before) = (sent + 1, sentBytes)
+            let journal = WeChatSendJournal(willSend: { [gate, owner] in
+                (try? gate.recordDelivery(review, by: owner, sentBytes: before, sending: true)) == true
+            }, notSent: { [gate, owner] why, retryIn in
+                _ = try? gate.recordDelivery(review, by: owner, sentBytes: before, sending: false)
+                let next = retryIn.map { "; trying again in \($0 < 1 ? String(format: "%.1f", $0) : String(Int($0))) s" } ?? ""
+                FileHandle.standardError.write(Data("replyguard serve: wechat: review \(review) part \(number) of \(parts.count) not sent (\(why))\(next)\n".utf8))
+            })
+            let done = DispatchSemaphore(value: 0)
+            let box = ResultBox()
+            api.sendText(to: user, parts[sent], journal: journal) { result in
+                box.result = result
+                done.signal()
+            }
+            done.wait()
+            switch box.result ?? .failed("no result") {
+            case .sent:
+                sent += 1
+                sentBytes += parts[sent - 1].utf8.count
+                // (Throws, leaving the send noted as under way, when the queue cannot be written: a delivery
+                // taken over then withdraws the reply rather than send this part again.)
+                guard try gate.recordDelivery(review, by: owner, sentBytes: sentBytes, sending: false) else {
+                    FileHandle.standardError.write(Data("replyguard serve: wechat: review \(review) is no longer this server's to deliver; stopped after part \(sent)\n".utf8))
+                    return true
+                }
+            case .outOfWindow(let why):
+                try stop("the customer-service API refused it for good: \(why)" + (sent > 0 ? "; \(WeChatGate.progress(sent, of: parts.count))" : ""), sent: sent)
+                return true
+            case .uncertain(let why):
+                try stop("part \(number) of \(parts.count) may or may not have been shown (\(why)); \(WeChatGate.progress(sent, of: parts.count)); "
+                         + "it is not sent again and the rest is not sent, so nothing appears twice", sent: sent)
+                return true
+            case .failed(let why):
+                let count: Int = lock.withLock {
+                    failures[review, default: 0] += 1
+                    return failures[review]!
+                }
+                FileHandle.standardError.write(Data("replyguard serve: wechat: review \(review) not delivered (try \(count)): \(WeChatGate.progress(sent, of: parts.count)); part \(number): \(why)\n".utf8))
+                if count >= 5 {
+                    try stop("the customer-service API failed 5 times: \(why); \(WeChatGate.progress(sent, of: parts.count)), the rest was not shown", sent: sent)
+                    return true
+                }
+                return false
+            }
+        }
+        try gate.delivered(review, by: owner, parts: parts.count, resumed: resumed)
+        return true
     }
 }
 

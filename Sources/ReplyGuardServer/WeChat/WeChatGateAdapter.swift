@@ -7,9 +7,10 @@ import ReplyGuardGate
 ///
 /// A bot reply is decided like `POST /v1/filter` (audited; an escalated reply held in the review queue on
 /// the ``channel`` `wechat`, its message id `"wechat:<OpenID>:<message key>"`). Approved replies of that
-/// channel are claimed, handed to the customer-service API, then marked released (audited `released`);
-/// one the platform refuses for good (45015, outside the 48-hour window) is withdrawn with the reason
-/// (audited `withdrawn`), never tried again. Call it off the event loops: the queue and the log block.
+/// channel are claimed, handed to the customer-service API part by part — how far it got kept in the
+/// queue (``recordDelivery(_:by:sentBytes:sending:)``) — then marked released (audited `released`); one
+/// the platform refuses for good (45015, outside the 48-hour window), or one a part of which may or may not
+/// have been shown, is withdrawn with the reason (audited `withdrawn`), never tried again. Call it off the event loops: the queue and the log block.
 struct WeChatGate: Sendable {
     let app: ServerApp
 
@@ -70,33 +71,62 @@ struct WeChatGate: Sendable {
         let review: Int64
         let user: String?
         let text: String
+        /// Bytes of `text` that surely went out in an earlier delivery of it (one that stopped or was taken over).
+        let sentBytes: Int
+        /// An earlier delivery may have been sending the part after `sentBytes` when it stopped.
+        let sending: Bool
     }
 
     /// Claims the oldest approved reply of this channel nobody is delivering (nil: none).
     func claimApproved(by owner: String) throws -> Approved? {
         guard let item = try app.state.desk.claimApproved(channel: WeChatGate.channel, by: owner) else { return nil }
-        return Approved(review: item.id, user: WeChatGate.user(ofMessageID: item.messageID), text: String(decoding: item.text, as: UTF8.self))
+        return Approved(review: item.id, user: WeChatGate.user(ofMessageID: item.messageID), text: String(decoding: item.text, as: UTF8.self),
+                        sentBytes: item.sentBytes, sending: item.sending)
     }
 
-    /// The approved reply went out through the customer-service API: released, and audited so.
-    func delivered(_ review: Int64, by owner: String) throws {
-        try app.state.desk.delivered(review, by: owner, reason: "wechat customer-service message")
+    /// The approved reply went out through the customer-service API (all `parts` of it): released, and
+    /// audited so with `parts` and `parts_sent` (`resumed`: after how many parts sent by an earlier delivery).
+    func delivered(_ review: Int64, by owner: String, parts: Int, resumed: Int) throws {
+        var reason = "wechat customer-service message"
+        if parts > 1 { reason += " in \(parts) parts" }
+        if resumed > 0 { reason += " (resumed after part \(resumed), which an earlier delivery sent)" }
+        try app.state.desk.delivered(review, by: owner, reason: reason, fields: [.int("parts", parts), .int("parts_sent", parts)])
     }
 
-    /// The approved reply cannot be delivered (45015, or no user to send it to): withdrawn with `reason`
-    /// and audited, never tried again.
-    func undeliverable(_ review: Int64, because reason: String) throws {
-        try app.state.desk.withdraw([review], because: reason)
+    /// How far the delivery of a claimed reply got (kept in the queue; see ``ReviewDesk/recordDelivery(_:by:sentBytes:sending:)``).
+    func recordDelivery(_ review: Int64, by owner: String, sentBytes: Int, sending: Bool) throws -> Bool {
+        try app.state.desk.recordDelivery(review, by: owner, sentBytes: sentBytes, sending: sending)
     }
 
-    /// Records how a reply went out when it was not a passive reply (the audit log's `reason` field).
-    func recordLate(user: String, key: String, result: WeChatSendResult) {
+    /// The approved reply cannot be delivered (45015, no user to send it to, a part perhaps shown): withdrawn
+    /// with `reason` and audited (with `parts` and `parts_sent` when known), never tried again.
+    func undeliverable(_ review: Int64, because reason: String, parts: Int? = nil, sent: Int? = nil) throws {
+        var fields: [AuditField] = []
+        if let parts { fields.append(.int("parts", parts)) }
+        if let sent { fields.append(.int("parts_sent", sent)) }
+        try app.state.desk.withdraw([review], because: reason, fields: fields)
+    }
+
+    /// Records how a reply went out when it was not a passive reply (on standard error): `sent` of its
+    /// `parts` went out, then `result`.
+    func recordLate(user: String, key: String, result: WeChatSendResult, sent: Int, parts: Int) {
         let line: String
         switch result {
-        case .sent: line = "sent through the customer-service API"
-        case .outOfWindow(let why): line = "NOT delivered: the customer-service API refused it for good (\(why)); not tried again"
-        case .failed(let why): line = "NOT delivered: the customer-service API failed (\(why))"
+        case .sent: line = "sent through the customer-service API" + (parts > 1 ? " in \(parts) parts" : "")
+        case .outOfWindow(let why):
+            line = "NOT delivered: \(WeChatGate.progress(sent, of: parts)); the customer-service API refused the rest for good (\(why)); not tried again"
+        case .failed(let why):
+            line = "NOT delivered: \(WeChatGate.progress(sent, of: parts)); part \(sent + 1) failed (\(why)) and was not shown; the rest is not sent"
+        case .uncertain(let why):
+            line = "delivery stopped: \(WeChatGate.progress(sent, of: parts)); part \(sent + 1) may or may not have been shown (\(why)); "
+                + "it is not sent again and the rest is not sent, so nothing appears twice"
         }
         FileHandle.standardError.write(Data("replyguard serve: wechat \(WeChatGate.messageID(user: user, key: key)): \(line)\n".utf8))
+    }
+
+    /// "parts 1–2 of 3 went out", "no part of 3 went out", "nothing went out" (one part).
+    static func progress(_ sent: Int, of parts: Int) -> String {
+        if sent == 0 { return parts > 1 ? "none of its \(parts) parts went out" : "nothing went out" }
+        return sent == 1 ? "part 1 of \(parts) went out" : "parts 1–\(sent) of \(parts) went out"
     }
 }

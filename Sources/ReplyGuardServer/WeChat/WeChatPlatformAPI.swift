@@ -19,8 +19,24 @@ enum WeChatSendResult: Sendable, Equatable {
     /// 45015: the user has not written within the window the platform allows (48 h), or unsubscribed.
     /// Recorded; never tried again.
     case outOfWindow(String)
-    /// Any other failure, after the retries (recorded; the caller decides whether to try later).
+    /// Surely not shown, after the retries: the request never reached the platform (no connection, no
+    /// access token) or the platform answered with an error code (it did not send). May be tried later.
     case failed(String)
+    /// Perhaps shown: the request reached the platform and no answer said how it ended (a timeout or a
+    /// closed connection after the request was written, an HTTP error without an `errcode`, a body that
+    /// does not read). `custom/send` has no idempotency key, so it is never sent again.
+    case uncertain(String)
+}
+
+/// Told around each try of a customer-service send, so a sender can keep a durable note of a request
+/// that may be at the platform: ``willSend`` just before the request goes out (false: it does not, and
+/// the send ends `failed`), ``notSent`` after a try that surely did not show the message (`retryIn`:
+/// seconds until the next try, nil when none follows).
+struct WeChatSendJournal: Sendable {
+    var willSend: @Sendable () -> Bool
+    var notSent: @Sendable (_ why: String, _ retryIn: TimeInterval?) -> Void
+
+    static let none = WeChatSendJournal(willSend: { true }, notSent: { _, _ in })
 }
 
 /// The platform's API: an access token from the AppID and secret (cached until shortly before it
@@ -105,56 +121,89 @@ final class WeChatPlatformAPI: @unchecked Sendable { // `token`, `expires` and `
     }
 
     /// Sends `text` to `user` as a customer-service text message: on 45015 at once `outOfWindow`; an
-    /// invalid token is fetched again once; other failures are tried again after ``retryDelays``.
-    func sendText(to user: String, _ text: String, completion: @escaping @Sendable (WeChatSendResult) -> Void) {
-        attempt(user: user, text: text, try: 0, tokenRenewed: false, completion: completion)
+    /// invalid token is fetched again once; a try that surely did not reach the platform, or that it
+    /// answered with another error code, is tried again after ``retryDelays``; a try that may have shown
+    /// the message ends `uncertain` at once, never tried again. The journal is told around each try.
+    func sendText(to user: String, _ text: String, journal: WeChatSendJournal = .none, completion: @escaping @Sendable (WeChatSendResult) -> Void) {
+        attempt(user: user, text: text, try: 0, tokenRenewed: false, journal: journal, completion: completion)
     }
 
-    private func attempt(user: String, text: String, try number: Int, tokenRenewed: Bool, completion: @escaping @Sendable (WeChatSendResult) -> Void) {
-        @Sendable func again(_ why: String) {
-            guard number < retryDelays.count else { return completion(.failed(why)) }
-            DispatchQueue.global().asyncAfter(deadline: .now() + retryDelays[number]) { [self] in
-                attempt(user: user, text: text, try: number + 1, tokenRenewed: tokenRenewed, completion: completion)
+    /// True when `error` (from ``WeChatHTTP/send``) means the request surely did not reach the platform.
+    static func surelyNotSent(_ error: Error) -> Bool {
+        if let error = error as? OutboundError { return error.requestNotSent }
+        return error is WeChatError // the server not started, or not an http(s) URL: nothing was sent
+    }
+
+    private func attempt(user: String, text: String, try number: Int, tokenRenewed: Bool, journal: WeChatSendJournal,
+                         completion: @escaping @Sendable (WeChatSendResult) -> Void) {
+        @Sendable func again(_ why: String, sendTried: Bool) {
+            let delay = number < retryDelays.count ? retryDelays[number] : nil
+            if sendTried { journal.notSent(why, delay) }
+            guard let delay else { return completion(.failed(why)) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+                attempt(user: user, text: text, try: number + 1, tokenRenewed: tokenRenewed, journal: journal, completion: completion)
             }
         }
         accessToken { [self] token in
             guard case .success(let token) = token else {
-                if case .failure(let error) = token { again(error.description) }
+                if case .failure(let error) = token { again(error.description, sendTried: false) }
                 return
             }
-            let body = "{\"touser\":\(jsonString(user)),\"msgtype\":\"text\",\"text\":{\"content\":\(jsonString(text))}}"
-            http.send(method: "POST", url: "\(base)/cgi-bin/message/custom/send?access_token=\(WeChatPlatformAPI.escape(token))",
-                      headers: [("Content-Type", "application/json; charset=utf-8")], body: Array(body.utf8), timeout: timeout) { [self] result in
-                switch result {
-                case .failure(let error):
-                    again("cannot reach \(base): \(error)")
-                case .success(let reply):
-                    let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any]
-                    let code = object?["errcode"] as? Int
-                    let message = object?["errmsg"] as? String ?? String(decoding: reply.body.prefix(200), as: UTF8.self)
-                    switch code {
-                    case 0 where reply.status == 200:
-                        completion(.sent)
-                    case 45015:
-                        completion(.outOfWindow("45015 \(message)"))
-                    case let code? where [40001, 40014, 42001].contains(code) && !tokenRenewed:
-                        forget(token)
-                        attempt(user: user, text: text, try: number, tokenRenewed: true, completion: completion)
-                    default:
-                        again("HTTP \(reply.status), errcode \(code.map(String.init) ?? "none"): \(message)")
+            // Off the event loop: the journal may write to disk.
+            DispatchQueue.global().async { [self] in
+                guard journal.willSend() else { return completion(.failed("the send could not be recorded before it went out; not sent")) }
+                let body = "{\"touser\":\(jsonString(user)),\"msgtype\":\"text\",\"text\":{\"content\":\(jsonString(text))}}"
+                http.send(method: "POST", url: "\(base)/cgi-bin/message/custom/send?access_token=\(WeChatPlatformAPI.escape(token))",
+                          headers: [("Content-Type", "application/json; charset=utf-8")], body: Array(body.utf8), timeout: timeout) { [self] result in
+                    DispatchQueue.global().async { [self] in
+                        switch result {
+                        case .failure(let error):
+                            if WeChatPlatformAPI.surelyNotSent(error) {
+                                again("cannot reach \(base): \(error)", sendTried: true)
+                            } else {
+                                completion(.uncertain("\(base) may have shown it: \(error)"))
+                            }
+                        case .success(let reply):
+                            let object = (try? JSONSerialization.jsonObject(with: Data(reply.body))) as? [String: Any]
+                            let message = object?["errmsg"] as? String ?? String(decoding: reply.body.prefix(200), as: UTF8.self)
+                            guard let code = object?["errcode"] as? Int else {
+                                // No errcode: nothing says whether the platform sent it.
+                                return completion(.uncertain("HTTP \(reply.status) without an errcode: \(message)"))
+                            }
+                            switch code {
+                            case 0 where reply.status == 200:
+                                completion(.sent)
+                            case 0:
+                                completion(.uncertain("HTTP \(reply.status) with errcode 0: \(message)"))
+                            case 45015:
+                                journal.notSent("45015 \(message)", nil)
+                                completion(.outOfWindow("45015 \(message)"))
+                            case let code where [40001, 40014, 42001].contains(code) && !tokenRenewed:
+                                journal.notSent("errcode \(code): \(message); the access token is fetched again", 0)
+                                forget(token)
+                                attempt(user: user, text: text, try: number, tokenRenewed: true, journal: journal, completion: completion)
+                            default:
+                                // An error code: the platform did not send it (-1 busy, 45009 rate limit, …).
+                                again("HTTP \(reply.status), errcode \(code): \(message)", sendTried: true)
+                            }
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Sends the parts in order, stopping at the first that does not go out; the result of the last tried.
-    func sendTexts(to user: String, _ texts: [String], completion: @escaping @Sendable (WeChatSendResult) -> Void) {
-        guard let first = texts.first else { return completion(.sent) }
-        sendText(to: user, first) { [self] result in
-            guard result == .sent, texts.count > 1 else { return completion(result) }
-            sendTexts(to: user, Array(texts.dropFirst()), completion: completion)
+    /// Sends the parts in order, stopping at the first that does not go out: the result of the last tried
+    /// and how many parts went out (all of them when `sent`).
+    func sendTexts(to user: String, _ texts: [String], completion: @escaping @Sendable (WeChatSendResult, Int) -> Void) {
+        @Sendable func from(_ index: Int) {
+            guard index < texts.count else { return completion(.sent, texts.count) }
+            sendText(to: user, texts[index]) { result in
+                guard result == .sent else { return completion(result, index) }
+                from(index + 1)
+            }
         }
+        from(0)
     }
 
     static func escape(_ text: String) -> String {
