@@ -18,22 +18,15 @@ import Glibc
 
     /// The fakes, a serve with the account configured, and the platform script.
     final class Rig {
-        let mock: Process
-        let mockPort: Int
+        let mock: FixtureProcess
+        var mockPort: Int { mock.port }
         let server: ServeProcess
         let directory = CLI.temporaryDirectory()
 
         init(_ extra: [String] = [], budget: String = "4.5", secret: Bool = true, upstream: String = "/bot", mode: String? = nil) throws {
             #expect(WeChatTests.wechatpy, "wechatpy (PyPI) is required: pip install wechatpy")
-            mock = Process()
-            mock.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            mock.arguments = ["python3", CLI.root + "/Tests/Fixtures/wechat-mock.py"]
-            let out = Pipe()
-            mock.standardOutput = out
-            try mock.run()
-            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let port = Int(line) else { throw ServeTestError("the mock did not start: \(line)") }
-            mockPort = port
+            mock = try FixtureProcess("wechat-mock.py") // killed as it is dropped, should serve fail to start below
+            let port = mock.port
             let directory = self.directory
             func secretFile(_ name: String, _ value: String) throws -> String { try Rig.secret(directory, name, value) }
             var arguments = ["--wechat-token-file", try secretFile("token", "test-wechat-token"),
@@ -49,8 +42,7 @@ import Glibc
 
         deinit {
             server.stop()
-            kill(mock.processIdentifier, SIGKILL) // (SIGTERM may be blocked in the test process, and so in its children)
-            mock.waitUntilExit()
+            mock.stop()
         }
 
         func secret(_ name: String, _ value: String) throws -> String { try Rig.secret(directory, name, value) }
@@ -166,16 +158,21 @@ import Glibc
     }
 
     /// A news or music reply is decided on every text a user reads in it: nested titles as escaped text or
-    /// character references, a title that starts with a link; links and media ids are not decided.
+    /// character references, a title that starts with a link; links and media ids are not decided. A reply
+    /// with a field twice (two <Content>, a second <MsgType>) or markup in a number field (written bare,
+    /// it would add fields nobody decided) is unreadable: the fallback goes out.
     @Test(.enabled(if: enabled, skipReason)) func newsAndMusicRepliesAreDecidedOnEveryTitle() throws {
         let rig = try Rig()
         let results = try rig.platform([["content": "news:" + ServeTests.insult, "msgid": 901],
                                         ["content": "newsref:" + ServeTests.insult, "msgid": 902],
                                         ["content": "news:https://example.com/ " + ServeTests.insult, "msgid": 903],
                                         ["content": "music:" + ServeTests.insult, "msgid": 904],
+                                        ["content": "twocontent:" + ServeTests.insult, "msgid": 906],
+                                        ["content": "twomsgtype:" + ServeTests.insult, "msgid": 907],
+                                        ["content": "numinject:" + ServeTests.insult, "msgid": 908],
                                         ["content": "news:办事指南", "msgid": 905]])
-        #expect(results.count == 5, "\(results)")
-        for result in results.prefix(4) {
+        #expect(results.count == 8, "\(results)")
+        for result in results.prefix(7) {
             let reply = result["reply"] as? [String: Any] ?? [:]
             #expect(reply["MsgType"] as? String == "text" && reply["Content"] as? String == Self.fallback, "\(result)")
         }
