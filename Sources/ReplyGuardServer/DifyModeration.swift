@@ -35,15 +35,23 @@ extension ServerApp {
             return difyInput(app: app, inputs: inputs, query: query)
         case .output(let app, let text):
             return .json(200, difyOutput(app: app, text: Array(text.utf8)).json)
+        case .ambiguous(let why):
+            // Which value Dify meant is unknown: flagged, as an internal failure is (never an HTTP error).
+            FileHandle.standardError.write(Data("replyguard serve: dify: \(why); answered flagged with the fallback reply\n".utf8))
+            let fallback = jsonString(state.engine.ruleSet.publishing.fallbackReply)
+            return .json(200, "{\"flagged\":true,\"action\":\"direct_output\",\"preset_response\":\(fallback),\"text\":\"\",\"inputs\":{},\"query\":\"\"}")
         }
     }
 
-    /// Decides the user's query and each string value of `inputs`; the worst verdict answers.
+    /// Decides the user's query and every string inside `inputs` (values at any depth of lists and
+    /// objects, and the keys of nested objects); the worst verdict answers. A masked key cannot be
+    /// rewritten in place (the app reads its variables by their keys): the fallback reply answers.
     private func difyInput(app: String, inputs: [String: Any], query: String?) -> HTTPResponse {
         let state = self.state
         var worst: Decision?
         var masked = inputs
         var maskedQuery = query
+        var maskedKey = false
         let mask = state.engine.ruleSet.publishing.maskWith
         state.scanners.with { scanner in
             func decide(_ text: String, _ name: String) -> String {
@@ -53,10 +61,26 @@ extension ServerApp {
                 if worst.map({ decision.verdict > $0.verdict }) ?? true { worst = decision }
                 return decision.verdict == .mask ? decision.masked(bytes, with: mask) : text
             }
-            if let query { maskedQuery = decide(query, "query") }
-            for (key, value) in inputs.sorted(by: { $0.key < $1.key }) {
-                if let text = value as? String { masked[key] = decide(text, "inputs." + key) }
+            /// `value` with every string inside it decided (masked in place).
+            func walk(_ value: Any, _ name: String) -> Any {
+                if let text = value as? String { return decide(text, name) }
+                if let list = value as? [Any] { return list.enumerated().map { walk($0.element, "\(name)[\($0.offset)]") } }
+                if let object = value as? [String: Any] {
+                    var out: [String: Any] = [:]
+                    for (key, inner) in object.sorted(by: { $0.key < $1.key }) {
+                        if decide(key, "\(name){key}") != key { maskedKey = true }
+                        out[key] = walk(inner, "\(name).\(key)")
+                    }
+                    return out
+                }
+                return value
             }
+            if let query { maskedQuery = decide(query, "query") }
+            for (key, value) in inputs.sorted(by: { $0.key < $1.key }) { masked[key] = walk(value, "inputs." + key) }
+        }
+        if maskedKey, worst?.verdict == .mask {
+            let fallback = state.engine.ruleSet.publishing.fallbackReply
+            return .json(200, "{\"flagged\":true,\"action\":\"direct_output\",\"preset_response\":\(jsonString(fallback)),\"inputs\":\(ServerApp.jsonObject(inputs)),\"query\":\(jsonString(query ?? ""))}")
         }
         let inputsJSON = ServerApp.jsonObject(masked)
         let originalJSON = ServerApp.jsonObject(inputs)
@@ -138,10 +162,21 @@ enum DifyCall {
     case ping
     case input(app: String, inputs: [String: Any], query: String?)
     case output(app: String, text: String)
+    /// A key twice in one object of the body (anywhere): which value was meant is unknown (answered flagged).
+    case ambiguous(String)
 
     init(_ body: [UInt8]) throws(ClientError) {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
             throw ClientError(400, #"expected a JSON object {"point": "…", "params": {…}} (Dify's API-based extension)"#)
+        }
+        switch JSONFieldLocator.repeatedKey(in: body) {
+        case .unique: break
+        case .repeated(let key):
+            self = .ambiguous("the call has the key \(jsonString(key)) more than once in one object")
+            return
+        case .malformed:
+            self = .ambiguous("the call is JSON that replyguard cannot check for repeated keys")
+            return
         }
         guard let point = object["point"] as? String else { throw ClientError(400, "'point' must be a string") }
         if point == "ping" {

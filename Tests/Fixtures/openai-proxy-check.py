@@ -290,7 +290,12 @@ def scenario_fail_open():
                    {"message": {"role": "assistant", "content": "好的", "reasoning_content": bad}},
                    {"message": {"role": "assistant", "content": None, "tool_calls": {"function": {"name": "f", "arguments": bad}}}},
                    {"message": {"role": "assistant", "content": "好的"}, "text": bad},
-                   {"message": bad}]:
+                   {"message": bad},
+                   # A tool call's arguments or name that are not strings (a client's tool reads them anyway).
+                   {"message": {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "c", "type": "function", "function": {"name": "f", "arguments": {"q": bad}}}]}},
+                   {"message": {"role": "assistant", "content": None, "tool_calls": [
+                       {"id": "c", "type": "function", "function": {"name": ["f", bad], "arguments": "{}"}}]}}]:
         got, text = json_completion(choice)
         check(word not in text and got["choices"][0]["finish_reason"] == "content_filter", f"JSON {choice}: {text}")
     # A masked word: masked in the content; in another field too, or with logprobs, nothing of it goes out.
@@ -308,6 +313,12 @@ def scenario_fail_open():
         "reasoning_content": chunk([{"index": 0, "delta": {"reasoning_content": bad}, "finish_reason": None}]),
         "refusal": chunk([{"index": 0, "delta": {"refusal": bad}, "finish_reason": None}]),
         "function_call": chunk([{"index": 0, "delta": {"function_call": {"name": "f", "arguments": bad}}, "finish_reason": None}]),
+        "tool arguments not a string": chunk([{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": {"q": bad}}}]}, "finish_reason": None}]),
+        "a tool function not an object": chunk([{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "type": "function", "function": bad}]}, "finish_reason": None}]),
+        "a field of a tool function": chunk([{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "type": "function", "function": {"name": "f", "arguments": "{}", "description": bad}}]}, "finish_reason": None}]),
         "tool_calls not a list": chunk([{"index": 0, "delta": {"tool_calls": {"function": {"name": "f", "arguments": bad}}}, "finish_reason": None}]),
         "a choice field": chunk([{"index": 0, "delta": {}, "message": {"content": bad}, "finish_reason": None}]),
         "a delta not an object": chunk([{"index": 0, "delta": bad, "finish_reason": None}]),
@@ -328,6 +339,83 @@ def scenario_fail_open():
                         joined[str(ch.get("index"))] = joined.get(str(ch.get("index")), "") + ch["delta"]["content"]
         check(status == 200 and word not in text and all(word not in v for v in joined.values()) and FALLBACK in text,
               f"stream with {name}: {joined} {text[-300:]}")
+
+
+def scenario_duplicate_keys():
+    """A key twice in one object of the upstream's JSON, at any depth (parsers disagree on which value
+    counts; Foundation merges two spellings of one key that Python keeps apart): a JSON completion is answered 502 like one that is no chat
+    completion, a stream is broken (its held tail never sent, the fallback). Tool-call arguments that are
+    JSON with a key twice likewise. Each shape with the bad value first and last; the bad value \\u-escaped,
+    so only a decoded value can show it."""
+    word = "狗东西"
+    bad, good = json.dumps("你这个" + word), json.dumps("您好")
+
+    def twice(key, first, second):
+        return f'"{key}":{first},"{key}":{second}'
+
+    def completion_of(choices):
+        return '{"id":"chatcmpl-j","object":"chat.completion","created":1,"model":"m","choices":' + choices + "}"
+
+    def choice(message):
+        return '[{"index":0,"finish_reason":"stop","message":{' + message + "}}]"
+
+    def call(function):
+        return '"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{' + function + "}}]"
+
+    def arguments(first, second):
+        return json.dumps("{" + twice("q", first, second) + "}")
+
+    for a, b in [(good, bad), (bad, good)]:
+        bodies = {
+            "content": completion_of(choice('"role":"assistant",' + twice("content", a, b))),
+            "an escaped key": completion_of(choice(f'"role":"assistant","content":{a},"\\u0063ontent":{b}')),
+            "message": '{"id":"chatcmpl-j","choices":[{"index":0,"finish_reason":"stop",' +
+                       twice("message", '{"role":"assistant","content":%s}' % a, '{"role":"assistant","content":%s}' % b) + "}]}",
+            "choices": '{"id":"chatcmpl-j",' + twice("choices", choice(f'"role":"assistant","content":{a}'), choice(f'"role":"assistant","content":{b}')) + "}",
+            "arguments": completion_of(choice(call('"name":"f",' + twice("arguments", json.dumps(json.dumps({"q": json.loads(a)})),
+                                                                         json.dumps(json.dumps({"q": json.loads(b)})))))),
+            "a key twice in arguments": completion_of(choice(call('"name":"f","arguments":' + arguments(a, b)))),
+        }
+        # Two spellings of one key (é, e + U+0301): one key to Foundation, two to Python, whose client shows both.
+        if a == bad:
+            bodies["a key spelled twice"] = completion_of(choice('"role":"assistant","content":"好","\u00e9":"你这个狗东西","e\u0301":"好"'))
+        for name, body in bodies.items():
+            r = post({"model": "m", "messages": [], "x_script": {"body": base64.b64encode(body.encode()).decode()}})
+            data = r.read()
+            check(r.status == 502 and b"upstream_error" in data and word not in seen(data), f"JSON with {name} twice: HTTP {r.status} {seen(data)}")
+        # Streams: the key twice in one event, after some released text.
+        head = chunk([delta("", role=True)]) + b"".join(chunk([delta(c)]) for c in CLEAN[:40])
+        tail = b"".join(chunk([delta(c)]) for c in CLEAN[40:]) + chunk([delta(None, finish="stop")]) + b"data: [DONE]\n\n"
+
+        def event_of(choices):
+            return b'data: {"id":"chatcmpl-t","object":"chat.completion.chunk","created":1,"model":"m","choices":' + choices.encode() + b"}\n\n"
+
+        def tool_delta(function):
+            return '[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function","function":{' + function + '}}]},"finish_reason":null}]'
+
+        events = {
+            "content": event_of('[{"index":0,"delta":{' + twice("content", a, b) + '},"finish_reason":null}]'),
+            "an escaped key": event_of(f'[{{"index":0,"delta":{{"content":{a},"\\u0063ontent":{b}}},"finish_reason":null}}]'),
+            "delta": event_of('[{"index":0,' + twice("delta", '{"content":%s}' % a, '{"content":%s}' % b) + ',"finish_reason":null}]'),
+            "choices": b'data: {"id":"chatcmpl-t","object":"chat.completion.chunk",' +
+                       twice("choices", '[{"index":0,"delta":{"content":%s}}]' % a, '[{"index":0,"delta":{"content":%s}}]' % b).encode() + b"}\n\n",
+            "tool_calls": event_of('[{"index":0,"delta":{' + twice("tool_calls", '[{"index":0,"function":{"name":"f","arguments":%s}}]' % json.dumps(json.dumps({"q": json.loads(a)})),
+                                                                    '[{"index":0,"function":{"name":"f","arguments":%s}}]' % json.dumps(json.dumps({"q": json.loads(b)}))) + '},"finish_reason":null}]'),
+            "arguments": event_of(tool_delta('"name":"f",' + twice("arguments", json.dumps(json.dumps({"q": json.loads(a)})), json.dumps(json.dumps({"q": json.loads(b)}))))),
+        }
+        if a == bad:
+            events["a key spelled twice"] = event_of('[{"index":0,"delta":{"\u00e9":"你这个狗东西","e\u0301":"好"},"finish_reason":null}]')
+        # Arguments that come in pieces and put together are JSON with a key twice.
+        pieces = json.loads(arguments(a, b))
+        events["a key twice in arguments"] = b"".join(event_of(tool_delta('"name":"f","arguments":' + json.dumps(pieces[k:k + 4])))
+                                                      for k in range(0, len(pieces), 4))
+        for name, middle in events.items():
+            status, _, data = raw([head + middle + tail])
+            text = seen(data)
+            sent = "".join(json.loads(line[6:])["choices"][0]["delta"].get("content") or "" for line in data.decode().splitlines()
+                           if line.startswith("data: {") and json.loads(line[6:]).get("choices"))
+            check(status == 200 and word not in text and sent.endswith(FALLBACK) and CLEAN.startswith(sent[: -len(FALLBACK)])
+                  and len(sent) - len(FALLBACK) <= 40, f"stream with {name} twice: {text[-400:]}")
 
 
 SHIPPED_FALLBACK = "抱歉，这个问题我暂时无法回答，请拨打12345政务服务便民热线咨询。"

@@ -3,6 +3,7 @@
 
 The request body's `x_script` says what to answer (the proxy forwards the body unchanged):
   {"json": {...}}                      a JSON completion
+  {"body": "<base64>"}                 a JSON completion given as its bytes (a key twice, say)
   {"writes": ["<base64>", ...], "end": "ok"|"drop", "delay": seconds}
                                        a text/event-stream body, each write sent and flushed on its own
                                        (any split of the bytes), then the chunked body ended or the
@@ -15,6 +16,7 @@ GET /control/state: {"requests": n, "broken": n (writes that failed: the client 
 Prints its port on stdout, then serves until killed."""
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -61,8 +63,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        if "json" in script:
-            body = json.dumps(script["json"], ensure_ascii=script.get("ascii", True)).encode()
+        if "json" in script or "body" in script:
+            body = base64.b64decode(script["body"]) if "body" in script else json.dumps(script["json"], ensure_ascii=script.get("ascii", True)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -97,6 +99,16 @@ class Handler(BaseHTTPRequestHandler):
                 state["broken"] += 1
             self.close_connection = True
 
+
+def exit_when_stdin_closes():
+    """With --exit-when-stdin-closes (the Swift tests): exit once standard input closes, when the test
+    process ends however it ends, so no fixture outlives a test run."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+if "--exit-when-stdin-closes" in sys.argv[1:]:
+    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)

@@ -7,14 +7,17 @@ platform's API (the same handler on a listener of its own, which can go down), t
 The bot is scripted by the user's text: "hold ..." waits until POST /control/release; "say:TEXT" answers
 TEXT; "silent" answers success; anything else "收到：TEXT". On the callback, "news:TITLE" answers a news
 reply whose title is TITLE as escaped text (no CDATA), "newsref:TITLE" with every character a numeric
-character reference, "music:TITLE" a music reply. GET /control/state tells what happened ("sends": the
-messages the user was shown).
+character reference, "music:TITLE" a music reply; "twocontent:TEXT" a text reply with a clean <Content> and
+then TEXT's, "twomsgtype:TEXT" a clean text reply followed by a second <MsgType> (news) whose title is TEXT,
+"numinject:TEXT" a clean news reply whose <ArticleCount> is escaped markup carrying a <Content> of TEXT.
+GET /control/state tells what happened ("sends": the messages the user was shown).
 
 POST /control/plan {"OPENID": [action, …], "__token__": ["down"]} scripts the platform's API: each
 custom/send to OPENID takes the next action — "ok"; "busy" (errcode -1, not shown); "close" (shown, then
 the connection is closed without an answer); an action ending in "*" is not used up. "down" on the next
 access-token request closes the API's listener (connections refused) for half a second, then answers."""
 import json
+import os
 import signal
 import socket
 import sys
@@ -120,10 +123,20 @@ class Handler(BaseHTTPRequestHandler):
                 state["bot_queries"].append(url.query)
             if fields.get("MsgType") == "event":
                 reply = "欢迎关注" if fields.get("Event") == "subscribe" else None
-            elif fields.get("MsgType") == "text" and fields.get("Content", "").split(":")[0] in ("news", "newsref", "music"):
+            elif fields.get("MsgType") == "text" and fields.get("Content", "").split(":")[0] in (
+                    "news", "newsref", "music", "twocontent", "twomsgtype", "numinject"):
                 kind, title = fields["Content"].split(":", 1)
                 title = "".join("&#%d;" % ord(c) for c in title) if kind == "newsref" else escape(title)
-                if kind == "music":
+                news = ("<ArticleCount>1</ArticleCount><Articles><item><Title>%s</Title><Description><![CDATA[办事说明]]></Description>"
+                        "</item></Articles>") % title
+                if kind == "twocontent":
+                    body = "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好]]></Content><Content>%s</Content>" % title
+                elif kind == "twomsgtype":
+                    body = "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[您好]]></Content><MsgType><![CDATA[news]]></MsgType>" + news
+                elif kind == "numinject":
+                    injected = escape("</ArticleCount><Content>%s</Content><ArticleCount>" % fields["Content"].split(":", 1)[1])
+                    body = "<MsgType><![CDATA[news]]></MsgType>" + news.replace(title, "办事指南").replace("<ArticleCount>1", "<ArticleCount>1" + injected, 1)
+                elif kind == "music":
                     body = ("<MsgType><![CDATA[music]]></MsgType><Music><Title>%s</Title><Description><![CDATA[歌曲]]></Description>"
                             "<MusicUrl><![CDATA[http://example.com/a.mp3]]></MusicUrl></Music>") % title
                 else:
@@ -174,6 +187,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, json.dumps({"errcode": 0, "errmsg": "ok"}))
         self.answer(404, "{}")
 
+
+def exit_when_stdin_closes():
+    """With --exit-when-stdin-closes (the Swift tests): exit once standard input closes, when the test
+    process ends however it ends, so no fixture outlives a test run."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+if "--exit-when-stdin-closes" in sys.argv[1:]:
+    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
 
 signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -16,29 +16,21 @@ import Glibc
 
     /// The scripted upstream and a serve in front of it.
     final class Rig {
-        let upstream: Process
-        let upstreamPort: Int
+        let upstream: FixtureProcess
         let server: ServeProcess
+        var upstreamPort: Int { upstream.port }
 
         init(_ extra: [String] = [], rules: String = CLI.root + "/Tests/Fixtures/proxy-rules") throws {
             #expect(ChatProxyTests.openai, "openai (PyPI) is required: pip install openai")
-            upstream = Process()
-            upstream.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            upstream.arguments = ["python3", CLI.root + "/Tests/Fixtures/openai-upstream.py"]
-            let out = Pipe()
-            upstream.standardOutput = out
-            try upstream.run()
-            let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let port = Int(line) else { throw ServeTestError("the upstream did not start: \(line)") }
-            upstreamPort = port
-            server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(port)/v1", "--upstream-keepalive", "0.2"] + extra,
+            upstream = try FixtureProcess("openai-upstream.py")
+            // Should serve fail to start, the init throws and the upstream is killed as it is dropped.
+            server = try ServeProcess(arguments: ["--upstream", "http://127.0.0.1:\(upstream.port)/v1", "--upstream-keepalive", "0.2"] + extra,
                                       rules: rules)
         }
 
         deinit {
             server.stop()
-            kill(upstream.processIdentifier, SIGKILL)
-            upstream.waitUntilExit()
+            upstream.stop()
         }
 
         /// Runs the client's scenarios; each prints `ok NAME`.
@@ -106,10 +98,11 @@ import Glibc
 
     /// Text outside a choice's content string (content in parts, refusal, reasoning_content, tool calls of
     /// another shape, fields of the choice) is decided, JSON or streamed; an unexpected shape breaks the
-    /// stream; a masked span goes out in no other field.
+    /// stream; a masked span goes out in no other field. Upstream JSON with a key twice in one object (any
+    /// depth, tool-call arguments too) is a 502 or a broken stream: parsers disagree on which value counts.
     @Test(.enabled(if: enabled, skipReason)) func noTextOutsideTheContentGoesOutUndecided() throws {
         let rig = try Rig()
-        _ = try rig.run(["fail_open"])
+        _ = try rig.run(["fail_open", "duplicate_keys"])
     }
 
     @Test(.enabled(if: enabled, skipReason)) func brokenStreamsNeverReleaseTheHeldTail() throws {

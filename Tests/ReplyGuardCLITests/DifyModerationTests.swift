@@ -117,6 +117,50 @@ import Testing
         }
     }
 
+    /// A call with a key twice in one object (anywhere) is answered flagged with the fallback: which value
+    /// Dify meant is unknown. Every string inside `inputs` is decided — in lists and nested objects, keys of
+    /// nested objects too — and masked in place; a masked key answers the fallback. (And a `/v1/check` or
+    /// `/v1/filter` message object with its text twice is not published.)
+    @Test func repeatedKeysAndNestedInputsAreDecided() throws {
+        let server = try ServeProcess()
+        defer { server.stop() }
+        let insult = Self.json(ServeTests.insult), clean = Self.json("您好")
+        for (a, b) in [(clean, insult), (insult, clean)] {
+            for body in [#"{"point":"app.moderation.output","params":{"app_id":"d","text":\#(a),"text":\#(b)}}"#,
+                         #"{"point":"app.moderation.output","params":{"app_id":"d","text":\#(a)},"params":{"app_id":"d","text":\#(b)}}"#,
+                         #"{"point":"app.moderation.input","params":{"app_id":"d","inputs":{"topic":\#(a),"topic":\#(b)},"query":"你好"}}"#,
+                         #"{"point":"app.moderation.input","params":{"app_id":"d","inputs":{"form":[{"q":\#(a),"q":\#(b)}]},"query":null}}"#] {
+                let reply = try server.post(Self.path, json: body)
+                let answer = try reply.json()
+                #expect(reply.status == 200 && answer["flagged"] as? Bool == true && answer["action"] as? String == "direct_output"
+                        && answer["preset_response"] as? String == Self.fallback, "\(body): \(reply.text)")
+            }
+        }
+        func input(_ inputs: String) throws -> [String: Any] {
+            let reply = try server.post(Self.path, json: #"{"point":"app.moderation.input","params":{"app_id":"d","inputs":\#(inputs),"query":"你好"}}"#)
+            #expect(reply.status == 200, "\(reply.text)")
+            return try reply.json()
+        }
+        for inputs in [#"{"tags":["好",\#(insult)]}"#, #"{"form":{"a":{"b":[1,\#(insult)]}}}"#, #"{"form":{\#(insult):"好"}}"#] {
+            let answer = try input(inputs)
+            #expect(answer["flagged"] as? Bool == true && answer["action"] as? String == "direct_output"
+                    && answer["preset_response"] as? String == Self.fallback, "\(inputs): \(answer)")
+        }
+        let masked = try input(#"{"tags":["这他妈的也太难了",3,true],"form":{"a":{"b":"这他妈的"}},"n":2}"#)
+        #expect(masked["flagged"] as? Bool == true && masked["action"] as? String == "overridden", "\(masked)")
+        let inputs = masked["inputs"] as? [String: Any] ?? [:]
+        let tags = inputs["tags"] as? [Any] ?? []
+        #expect(tags.first as? String == "这＊＊＊也太难了" && tags.count == 3 && tags[1] as? Int == 3, "\(masked)")
+        #expect(((inputs["form"] as? [String: Any])?["a"] as? [String: Any])?["b"] as? String == "这＊＊＊" && inputs["n"] as? Int == 2, "\(masked)")
+        let maskedKey = try input(#"{"form":{"这他妈的":"好"}}"#)
+        #expect(maskedKey["action"] as? String == "direct_output" && maskedKey["preset_response"] as? String == Self.fallback, "\(maskedKey)")
+
+        for path in ["/v1/check", "/v1/filter"] {
+            let reply = try server.post(path, json: #"{"messages":[{"id":1,"text":"您好","text":\#(insult)},{"id":2,"text":\#(insult),"text":"您好"}]}"#)
+            #expect(reply.status == 200 && !reply.text.contains("\"allow\"") && !reply.text.contains("您好"), "\(path): \(reply.text)")
+        }
+    }
+
     @Test func wrongKeysAndMalformedCallsAreRefusedNeverAnsweredUnflagged() throws {
         let server = try ServeProcess()
         defer { server.stop() }

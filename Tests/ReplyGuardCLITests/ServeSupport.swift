@@ -5,6 +5,46 @@ import Testing
 import Glibc
 #endif
 
+/// A Python fixture of Tests/Fixtures (a fake upstream) that prints its port on its first line, then
+/// serves. It is killed when the value is dropped — a rig whose `serve` fails to start drops it as its
+/// init throws — and it exits by itself when its standard input closes (`--exit-when-stdin-closes`),
+/// that is when the test process ends however it ends, so no fixture outlives a test run.
+final class FixtureProcess {
+    let process: Process
+    /// The ports the script printed on its first line (its server's first).
+    let ports: [Int]
+    var port: Int { ports[0] }
+    private let input: Pipe
+
+    init(_ script: String) throws {
+        let process = Process()
+        let input = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", CLI.root + "/Tests/Fixtures/" + script, "--exit-when-stdin-closes"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = input
+        try process.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let ports = line.split(separator: " ").compactMap { Int($0) }
+        guard !ports.isEmpty else {
+            kill(process.processIdentifier, SIGKILL) // (SIGTERM may be blocked in the test process, and so in its children)
+            process.waitUntilExit()
+            throw ServeTestError("\(script) did not start: \(line)")
+        }
+        self.process = process
+        self.input = input
+        self.ports = ports
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
 /// A `replyguard serve` process on an ephemeral loopback port, stopped (SIGTERM, then SIGKILL) by
 /// ``stop()`` or when the value is dropped.
 final class ServeProcess {

@@ -31,6 +31,23 @@ import Testing
         }
     }
 
+    /// The repeated-key walk: a key twice in one object at any depth (escaped spellings and canonically
+    /// equivalent ones the same key; the same key in different objects is fine); malformed JSON is said to be.
+    @Test func repeatedKeysAreFoundAtAnyDepth() {
+        let unique = [#"{}"#, #"[]"#, #" {"a":1,"b":[{"a":2},{"a":3}],"c":{"a":{"a":null}}} "#, #""x""#, "-1.5e3", #"[1,"a",{"b":true}]"#,
+                      #"{"a\"":1,"a":2}"#, "{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"]
+        for json in unique { #expect(JSONFieldLocator.repeatedKey(in: Array(json.utf8)) == .unique, "\(json)") }
+        let repeated: [(String, String)] = [
+            (#"{"a":1,"a":2}"#, "a"), (#"{"m":{"content":"x","content":"y"}}"#, "content"), (#"[0,{"b":[{"c":1,"d":2,"c":3}]}]"#, "c"),
+            (#"{"\u0063ontent":1,"content":2}"#, "content"), ("{\"\u{E1}\":1,\"a\u{301}\":2}", "\u{E1}"), (#"{"x":{},"x":[]}"#, "x"),
+            ("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k7\":0}", "k7"),
+        ]
+        for (json, key) in repeated { #expect(JSONFieldLocator.repeatedKey(in: Array(json.utf8)) == .repeated(key), "\(json)") }
+        for json in ["", "{", #"{"a":1,}"#, #"{"a" 1}"#, #"{"a":1}x"#, "[1,]", #"{"a":01}"#, "[1 2]", #"{1:2}"#, #"{"a":1"b":2}"#] {
+            #expect(JSONFieldLocator.repeatedKey(in: Array(json.utf8)) == .malformed, "\(json)")
+        }
+    }
+
     @Test func jsonLinesKeepIdsAndReportBrokenLines() {
         let reader = MessageReader(format: .jsonl)
         func read(_ line: String) -> InputMessage {

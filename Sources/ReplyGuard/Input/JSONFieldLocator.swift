@@ -161,3 +161,139 @@ public enum JSONStringDecoder {
         return String(out)
     }
 }
+
+/// What ``JSONFieldLocator/repeatedKey(in:)`` found.
+package enum JSONKeyCheck: Equatable, Sendable {
+    /// A well-formed JSON value whose objects each name every key once.
+    case unique
+    /// An object (at any depth) names this key more than once.
+    case repeated(String)
+    /// Not one well-formed JSON value.
+    case malformed
+}
+
+extension JSONFieldLocator {
+    /// Whether an object anywhere in `json` (one JSON value, whitespace around it allowed) names a key more
+    /// than once. Parsers disagree on which value counts (Foundation's `JSONSerialization` and Python's
+    /// `json` keep the last, others the first; Foundation merges canonically equivalent keys that Python
+    /// keeps apart), so a filter that decides one value and passes the bytes on must not pass such a
+    /// document. String values' escapes are not checked (the caller's parser does). Keys are compared as Swift strings after unescaping, so `"\u0063ontent"` and
+    /// `"content"` are the same key, and so are two canonically equivalent spellings (one key to
+    /// Foundation). A byte walk: no values are built, only the keys of the objects open at the time.
+    package static func repeatedKey(in json: UnsafeBufferPointer<UInt8>) -> JSONKeyCheck {
+        var i = 0
+        let n = json.count
+        /// The keys of every open object, innermost last; `levels` holds where each open object's keys start
+        /// (and, past ``setFrom`` keys, a set of them), -1 for an open array.
+        var keys: [String] = []
+        var levels: [(start: Int, set: Set<String>?)] = []
+        let setFrom = 12
+        func skipSpace() { while i < n, json[i] == 0x20 || json[i] == 0x09 || json[i] == 0x0A || json[i] == 0x0D { i += 1 } }
+        /// Skips a string at `i` (a quote); its content range, nil if unterminated or holding a raw control character.
+        func string() -> Range<Int>? {
+            guard i < n, json[i] == 0x22 else { return nil }
+            let start = i + 1
+            i += 1
+            while i < n {
+                let byte = json[i]
+                if byte == 0x5C { i += 2; continue }
+                if byte == 0x22 { i += 1; return start..<(i - 1) }
+                if byte < 0x20 { return nil }
+                i += 1
+            }
+            return nil
+        }
+        /// Reads one key; false when it repeats one of its object's (`found` is then set) or its escapes are malformed.
+        func add(_ range: Range<Int>, _ found: inout String?) -> Bool {
+            let raw = json[range]
+            let key: String
+            if raw.contains(0x5C) {
+                guard let decoded = JSONStringDecoder.decode(Array(json[(range.lowerBound - 1)...range.upperBound])) else { found = nil; return false }
+                key = decoded
+            } else {
+                key = String(decoding: raw, as: UTF8.self)
+            }
+            let level = levels.count - 1
+            if var set = levels[level].set {
+                levels[level].set = nil
+                let (inserted, _) = set.insert(key)
+                levels[level].set = set
+                if !inserted { found = key; return false }
+                return true
+            }
+            let start = levels[level].start
+            for k in start..<keys.count where keys[k] == key {
+                found = key
+                return false
+            }
+            keys.append(key)
+            if keys.count - start >= setFrom { levels[level].set = Set(keys[start...]) }
+            return true
+        }
+        // The walk: a value's start (opening a level for an object or array); after a value the innermost
+        // open level says what may follow. A leading byte order mark is skipped (Foundation allows one).
+        if n >= 3, json[0] == 0xEF, json[1] == 0xBB, json[2] == 0xBF { i = 3 }
+        skipSpace()
+        while true {
+            // A value starts at `i`.
+            skipSpace()
+            guard i < n else { return .malformed }
+            switch json[i] {
+            case 0x7B: // {
+                i += 1
+                levels.append((keys.count, nil))
+                skipSpace()
+                if i < n, json[i] == 0x7D { i += 1; levels.removeLast(); break }
+                guard let key = string() else { return .malformed }
+                var found: String?
+                if !add(key, &found) { return found.map { .repeated($0) } ?? .malformed }
+                skipSpace()
+                guard i < n, json[i] == 0x3A else { return .malformed }
+                i += 1
+                continue
+            case 0x5B: // [
+                i += 1
+                levels.append((-1, nil))
+                skipSpace()
+                if i < n, json[i] == 0x5D { i += 1; levels.removeLast(); break }
+                continue
+            case 0x22:
+                guard string() != nil else { return .malformed }
+            default:
+                let start = i
+                while i < n, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D, 0x3A, 0x22, 0x7B, 0x5B].contains(json[i]) { i += 1 }
+                guard i > start, isLiteral(UnsafeBufferPointer(rebasing: json[start..<i])) else { return .malformed }
+            }
+            // A value ended: close the levels it completes, then expect the next element or key.
+            while true {
+                skipSpace()
+                guard let level = levels.last else {
+                    return i == n ? .unique : .malformed
+                }
+                guard i < n else { return .malformed }
+                let isObject = level.start >= 0
+                if json[i] == 0x2C {
+                    i += 1
+                    if isObject {
+                        skipSpace()
+                        guard let key = string() else { return .malformed }
+                        var found: String?
+                        if !add(key, &found) { return found.map { .repeated($0) } ?? .malformed }
+                        skipSpace()
+                        guard i < n, json[i] == 0x3A else { return .malformed }
+                        i += 1
+                    }
+                    break
+                }
+                guard json[i] == (isObject ? 0x7D : 0x5D) else { return .malformed }
+                i += 1
+                if isObject { keys.removeSubrange(level.start...) }
+                levels.removeLast()
+            }
+        }
+    }
+
+    package static func repeatedKey(in json: [UInt8]) -> JSONKeyCheck {
+        json.withUnsafeBufferPointer { repeatedKey(in: $0) }
+    }
+}

@@ -111,6 +111,8 @@ final class ChatProxy: Sendable {
         guard (200..<300).contains(response.status) else {
             return ChatProxy.upstreamError(502, "the upstream answered HTTP \(response.status)")
         }
+        // A key twice in one object: Foundation reads one value, the client's parser may read the other.
+        if let why = ChatProxy.ambiguity(response.body, "the upstream's completion") { return ChatProxy.upstreamError(502, why) }
         guard var object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any],
               var choices = object["choices"] as? [[String: Any]] else {
             return ChatProxy.upstreamError(502, "the upstream answered something that is not a chat completion")
@@ -135,9 +137,14 @@ final class ChatProxy: Sendable {
                         parts += ChatProxy.strings(call)
                         continue
                     }
-                    parts += ChatProxy.toolParts(name: function["name"] as? String ?? "", arguments: function["arguments"] as? String ?? "")
+                    let arguments = function["arguments"] as? String ?? ""
+                    if let why = ChatProxy.argumentsAmbiguity(arguments) { return ChatProxy.upstreamError(502, why) }
+                    parts += ChatProxy.toolParts(name: function["name"] as? String ?? "", arguments: arguments)
                     for (key, value) in call.sorted(by: { $0.key < $1.key }) where key != "function" { parts += ChatProxy.strings(value) }
-                    for (key, value) in function.sorted(by: { $0.key < $1.key }) where key != "name" && key != "arguments" { parts += ChatProxy.strings(value) }
+                    // A name or arguments that are not strings (a client's tool reads them anyway) are decided as text too.
+                    for (key, value) in function.sorted(by: { $0.key < $1.key }) where !((key == "name" || key == "arguments") && value is String) {
+                        parts += ChatProxy.strings(value)
+                    }
                 }
             }
             for (key, value) in message.sorted(by: { $0.key < $1.key }) where key != "role" && key != "tool_calls" && !(key == "content" && value is String) {
@@ -182,6 +189,26 @@ final class ChatProxy: Sendable {
 
     static func upstreamError(_ status: Int, _ message: String) -> HTTPResponse {
         .json(status, "{\"error\":{\"message\":\(jsonString(message)),\"type\":\"upstream_error\"}}")
+    }
+
+    /// Why upstream JSON (`what`: a completion, an event) that Foundation could read cannot be decided: a
+    /// key occurs twice in one of its objects, at any depth (Foundation reads one value, the client's parser
+    /// may read the other), or the byte walk cannot follow it. Nil when it is well-formed with unique keys.
+    static func ambiguity(_ json: [UInt8], _ what: String) -> String? {
+        switch JSONFieldLocator.repeatedKey(in: json) {
+        case .unique: return nil
+        case .repeated(let key): return "\(what) has the key \(jsonString(key)) more than once in one object"
+        case .malformed: return "\(what) is JSON that replyguard cannot check for repeated keys"
+        }
+    }
+
+    /// Why a tool call's `arguments` cannot be decided: JSON with a key twice in one object (the tool reads
+    /// one value, the proxy would decide the other). Arguments that are not JSON are decided raw.
+    static func argumentsAmbiguity(_ arguments: String) -> String? {
+        let bytes = Array(arguments.utf8)
+        if JSONFieldLocator.repeatedKey(in: bytes) == .malformed,
+           (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) == nil { return nil }
+        return ambiguity(bytes, "a tool call's arguments")
     }
 
     /// A tool call's parts: its name, its raw arguments and every string value decoded from them.
@@ -325,6 +352,7 @@ final class ProxyCompletion: @unchecked Sendable {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(event.data))) as? [String: Any] else {
             return "an event's data is not a JSON object"
         }
+        if let why = ChatProxy.ambiguity(event.data, "an event's data") { return why }
         if object["error"] != nil { return "the upstream sent an error frame" }
         if id.isEmpty, let value = object["id"] as? String { id = value }
         if let value = object["model"] as? String { model = value }
@@ -381,9 +409,14 @@ final class ProxyCompletion: @unchecked Sendable {
                         continue
                     }
                     for (k, call) in calls.enumerated() {
-                        for (key, value) in call.sorted(by: { $0.key < $1.key }) where key != "function" { others += ChatProxy.strings(value) }
+                        for (key, value) in call.sorted(by: { $0.key < $1.key }) where !(key == "function" && value is [String: Any]) {
+                            others += ChatProxy.strings(value)
+                        }
                         let slot = call["index"] as? Int ?? k
                         let function = call["function"] as? [String: Any] ?? [:]
+                        for (key, value) in function.sorted(by: { $0.key < $1.key }) where !((key == "name" || key == "arguments") && value is String) {
+                            others += ChatProxy.strings(value)
+                        }
                         var known = tools[index, default: [:]][slot] ?? ToolCall()
                         if let name = function["name"] as? String { known.name += name }
                         if let arguments = function["arguments"] as? String { known.arguments += arguments }
@@ -439,6 +472,16 @@ final class ProxyCompletion: @unchecked Sendable {
         }
     }
 
+    /// Why the tool calls put together cannot be decided (``ChatProxy/argumentsAmbiguity(_:)``), under the lock.
+    private func toolsAmbiguity() -> String? {
+        for index in tools.keys.sorted() {
+            for slot in tools[index]!.keys.sorted() {
+                if let why = ChatProxy.argumentsAmbiguity(tools[index]![slot]!.arguments) { return why }
+            }
+        }
+        return nil
+    }
+
     /// Decides the whole reply and ends the response (once). `failure`: the stream broke, nothing held goes out.
     private func finish(failure: String?, notify: Bool = true) {
         let go: Bool = lock.withLock {
@@ -449,7 +492,8 @@ final class ProxyCompletion: @unchecked Sendable {
         }
         guard go else { return }
         DispatchQueue.global().async { [self] in
-            let (parts, id) = lock.withLock { (self.parts(), self.id.isEmpty ? "chatcmpl-replyguard-\(UUID().uuidString)" : self.id) }
+            let (parts, id, ambiguity) = lock.withLock { (self.parts(), self.id.isEmpty ? "chatcmpl-replyguard-\(UUID().uuidString)" : self.id, toolsAmbiguity()) }
+            let failure = failure ?? ambiguity
             let gate = ProxyGate(app: app)
             if let failure {
                 gate.discard(id: id, parts: parts, reason: failure)

@@ -55,7 +55,14 @@ struct WeChatUpstream: Sendable {
                 let text = String(decoding: reply.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 if text.isEmpty || text == "success" { return completion(.nothing) }
                 guard let xml = WeChatXML.parse(reply.body) else { return completion(.failed("the bot at \(url) answered something that is not a reply XML")) }
+                // A field twice (two <Content>, two <MsgType>): replyguard would decide one, the platform might show the other.
+                if let name = xml.repeatedField { return completion(.failed("the bot at \(url) answered a reply XML with <\(name)> more than once")) }
                 if xml["MsgType"] == "text" { return completion(.text(xml["Content"] ?? "")) }
+                // A non-text reply goes out as it came, its numbers written bare: one that is not digits
+                // (`1&lt;/CreateTime&gt;&lt;Content&gt;…`) would write fields nobody decided.
+                if let name = xml.fields.first(where: { WeChatXML.numeric.contains($0.name) && !$0.value.utf8.allSatisfy({ (0x30...0x39).contains($0) }) })?.name {
+                    return completion(.failed("the bot at \(url) answered a reply XML whose <\(name)> is not a number"))
+                }
                 guard let words = WeChatUpstream.words(of: xml) else { return completion(.failed("the bot at \(url) answered a reply whose nested XML cannot be read")) }
                 completion(.other(xml, text: words))
             }
@@ -144,6 +151,7 @@ struct WeChatUpstream: Sendable {
                       let content = (first["message"] as? [String: Any])?["content"] as? String else {
                     return completion(.failed("the upstream \(target) answered no choices[0].message.content"))
                 }
+                if let why = ChatProxy.ambiguity(reply.body, "the completion of \(target)") { return completion(.failed(why)) }
                 completion(content.isEmpty ? .nothing : .text(content))
             }
         }

@@ -17,6 +17,13 @@ struct WeChatXML: Sendable, Equatable {
 
     subscript(_ name: String) -> String? { fields.first { $0.name == name }?.value }
 
+    /// The first field name that occurs more than once among the root's children (readers disagree on
+    /// which one counts).
+    var repeatedField: String? {
+        var seen: Set<String> = []
+        return fields.first { !seen.insert($0.name).inserted }?.name
+    }
+
     /// Field names whose values are numbers, written without CDATA.
     static let numeric: Set<String> = ["CreateTime", "MsgId", "ArticleCount", "MsgDataId", "Idx"]
 
