@@ -25,7 +25,13 @@ final class FixtureProcess {
         process.standardOutput = out
         process.standardInput = input
         try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var bytes = Data() // the first line, however the pipe splits it
+        while !bytes.contains(UInt8(ascii: "\n")) {
+            let more = out.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            bytes += more
+        }
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         let ports = line.split(separator: " ").compactMap { Int($0) }
         guard !ports.isEmpty else {
             kill(process.processIdentifier, SIGKILL) // (SIGTERM may be blocked in the test process, and so in its children)
