@@ -133,6 +133,13 @@ import Testing
         for text in ["2、货物已发出", "两货车", "下33滥"] { #expect(e.decide(text).verdict == .allow, "\(text)") }
         let plain = try engine(["t.yaml": pack(match: "words: [下三滥]")])
         #expect(plain.decide("下3滥").verdict == .allow)     // opt-in
+        // A word of many numerals (3^45 combinations overflowed an Int and crashed the load; found by
+        // fuzzing): only the words that write every numeral one way.
+        let long = String(repeating: "三", count: 45)
+        let many = try engine(["t.yaml": pack(match: "words: [下\(long)滥]", extra: "    evasions: [numerals]\n")])
+        #expect(many.decide("下\(String(repeating: "3", count: 45))滥").verdict == .block)
+        #expect(many.decide("下\(String(repeating: "叁", count: 45))滥").verdict == .block)
+        #expect(many.decide("下3\(String(repeating: "三", count: 44))滥").verdict == .allow)
         let palette = Array("下三3叁❸㈢滥二2贰货十拾点 、1")
         _ = try decideWithAndWithoutPrefilters(["t.yaml": yaml, "p.yaml": regexPack([(#"(?<!\d)1[3-9]\d{9}(?!\d)"#, "folded"), (#"\d{3}"#, "original")])],
                                                fragments: ["下3滥", "下㈢滥", "拾叁点", "❶❸❽❶❷❸❹❺❻❼❽",

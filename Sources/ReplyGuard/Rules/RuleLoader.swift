@@ -474,7 +474,8 @@ final class YAMLReader {
     static func numeralVariants(_ word: [UInt32]) -> [[UInt32]] {
         let positions = word.indices.filter { numeralForms(word[$0]) != nil }
         guard !positions.isEmpty else { return [] }
-        let combinations = positions.reduce(1) { $0 * numeralForms(word[$1])!.count }
+        // Capped: a word of forty numerals has more combinations than an Int holds.
+        let combinations = positions.reduce(1) { min($0 * numeralForms(word[$1])!.count, 65) }
         var variants: [[UInt32]] = []
         if combinations <= 64 {
             variants = [word]
