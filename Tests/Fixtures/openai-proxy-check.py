@@ -341,6 +341,33 @@ def scenario_fail_open():
               f"stream with {name}: {joined} {text[-300:]}")
 
 
+def scenario_json_content():
+    """A reply whose content is itself JSON (response_format json_object / json_schema): a client reads it
+    with json.loads, so a word written as \\u escapes inside it is the word. Decided as the client reads it,
+    in JSON completions and in streams (one character per chunk)."""
+    word = "狗东西"
+    content = json.dumps({"answer": "你这个" + word})  # ASCII only: every Chinese character a \\u escape
+    def readable(text):
+        try:
+            return json.dumps(json.loads(text), ensure_ascii=False)
+        except ValueError:
+            return text
+    r = client.chat.completions.create(model="m", messages=[], extra_body=completion(content))
+    got = r.choices[0].message.content or ""
+    check(word not in readable(got) and r.choices[0].finish_reason == "content_filter", f"JSON content: {got}")
+    head, tail = chunk([delta("", role=True)]), chunk([delta(None, finish="stop")]) + b"data: [DONE]\n\n"
+    status, _, data = raw([head + b"".join(chunk([delta(c)]) for c in content) + tail])
+    joined = ""
+    for line in data.decode().splitlines():
+        if line.startswith("data: {"):
+            for ch in json.loads(line[6:]).get("choices", []):
+                if isinstance(ch.get("delta"), dict) and isinstance(ch["delta"].get("content"), str):
+                    joined += ch["delta"]["content"]
+    released = joined[:-len(FALLBACK)] if joined.endswith(FALLBACK) else joined
+    check(status == 200 and word not in readable(released) and "\\u72d7\\u4e1c" not in released.lower(),
+          f"streamed JSON content: {joined}")
+
+
 def scenario_duplicate_keys():
     """A key twice in one object of the upstream's JSON, at any depth (parsers disagree on which value
     counts; Foundation merges two spellings of one key that Python keeps apart): a JSON completion is answered 502 like one that is no chat

@@ -105,6 +105,13 @@ import Glibc
         _ = try rig.run(["fail_open", "duplicate_keys"])
     }
 
+    /// A reply whose content is JSON (structured output): words written as \u escapes inside it are read as
+    /// the client reads them (it passed undecided before the normalizer read JSON escapes).
+    @Test(.enabled(if: enabled, skipReason)) func jsonContentIsDecidedAsTheClientReadsIt() throws {
+        let rig = try Rig()
+        _ = try rig.run(["json_content"])
+    }
+
     @Test(.enabled(if: enabled, skipReason)) func brokenStreamsNeverReleaseTheHeldTail() throws {
         let rig = try Rig()
         _ = try rig.run(["broken"])

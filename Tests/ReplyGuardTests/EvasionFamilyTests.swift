@@ -68,6 +68,33 @@ import Testing
         #expect(Set(r.decide("&#x54d1;巴 <a href=\"https://t.me/abc\">点</a>").hits.map(\.rule)) == ["p.r0", "p.r1", "p.r2"])
     }
 
+    /// JSON string escapes (a reply whose content is JSON is shown by a client that parses it): `\uXXXX`
+    /// (surrogate pairs as one character) and the one-letter escapes are read as the characters they stand
+    /// for, decoded once; hits map back to the whole escape; the prescreen agrees with the full path.
+    @Test func jsonEscapesAreDecoded() throws {
+        func escaped(_ text: String) -> String { text.unicodeScalars.map { $0.value < 0x80 ? String($0) : String(format: "\\u%04x", $0.value) }.joined() }
+        for line in Self.seedLines {
+            #expect(shipped.decide(escaped(line)).verdict == .block, "\(escaped(line))")
+            #expect(shipped.decide("{\"answer\": \"\(escaped(line))\"}").verdict == .block, "\(line)")
+        }
+        let e = try engine(["t.yaml": pack(match: "words: [哑巴, 𠮷蛋, sb]")])
+        let hit = try #require(e.decide("x\\u54d1\\u5DF4y").hits.first)
+        #expect(hit.start == 1 && hit.end == 13 && hit.match == "\\u54d1\\u5DF4")
+        #expect(e.decide("\\ud842\\udfb7\\u86cb").verdict == .block)  // a surrogate pair is one character
+        for (escape, character) in [("\\t", "\t"), ("\\n", "\n"), ("\\r", "\r"), ("\\\"", "\""), ("\\/", "/")] {
+            for (a, b) in [("哑", "巴"), ("s", "b")] {
+                #expect(e.decide(a + escape + b).verdict == e.decide(a + character + b).verdict, "\(a + escape + b)")
+            }
+        }
+        // Not escapes (their letters and digits stay): decoded once, too few hex digits, a lone surrogate, NUL.
+        for text in ["\\\\u54d1\\\\u5df4", "\\u54d\\u5df4", "\\ud842\\u86cb", "哑\\u0000巴", "哑\\x巴"] {
+            #expect(e.decide(text).verdict == .allow, "\(text)")
+        }
+        let palette = Array("哑巴sb\\u54d15df4ntr\"/ {}:")
+        _ = try decideWithAndWithoutPrefilters(["t.yaml": pack(match: "words: [哑巴, sb]")], fragments: ["\\u54d1\\u5df4", "\\u54D1巴", "哑\\n巴", "s\\tb", "\\\\u54d1"],
+                                               palette: palette, maxNoise: 5, seed: 21, insert: true, count: 2000)
+    }
+
     /// The prescreen (one pass, no tables) sends markup to the full path: decisions agree with the
     /// prefilters on and off on generated messages with tags, references, blank runs and zero-width runs.
     @Test func prescreenAgreesOnMarkupBlanksAndZeroWidth() throws {

@@ -264,8 +264,9 @@ public final class MessageScanner {
                 }
             }
             if b0 < 0x80 {
-                // What may start an HTML tag or character reference: normalization decodes those.
+                // What may start an HTML tag, character reference or JSON escape: normalization decodes those.
                 if b0 == 0x26 || b0 == 0x3C, i + 1 < count, MessageScanner.mayStartMarkup(bytes[i + 1]) { return false }
+                if b0 == 0x5C, i + 1 < count, MessageScanner.mayStartEscape(bytes[i + 1]) { return false }
                 guard prescreen(UInt32(b0), &pass) else { return false }
                 i += 1
                 continue
@@ -294,6 +295,15 @@ public final class MessageScanner {
     @inline(__always)
     static func mayStartMarkup(_ b: UInt8) -> Bool {
         (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A || b == 0x23 || b == 0x2F || b == 0x21 || b == 0x3F
+    }
+
+    /// True for a byte after `\` that may continue a JSON string escape (the full path decides).
+    @inline(__always)
+    static func mayStartEscape(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74, 0x75: return true
+        default: return false
+        }
     }
 
     /// What the prescreen has read of a message so far.
@@ -491,7 +501,7 @@ public final class MessageScanner {
             var standIn: UInt32?, end = i + 1
             if v >= 0x1F000 {
                 standIn = tables.emojiStandIn(v)
-            } else if v == 0x26, work.markup.count > 0, let (e, decoded) = Normalizer.markup(scalars, i), decoded != Normalizer.tag {
+            } else if v == 0x26 || v == 0x5C, work.markup.count > 0, let (e, decoded) = Normalizer.markup(scalars, i), decoded != Normalizer.tag {
                 standIn = tables.emojiStandIn(decoded)
                 end = e
             }

@@ -84,7 +84,7 @@ public struct Normalizer: Sendable {
             scalars[scalarCount] = value
             scalarCount += 1
             if !valid { invalid += 1 }
-            if value == 0x26 || value == 0x3C { mayHoldMarkup = true }
+            if value == 0x26 || value == 0x3C || value == 0x5C { mayHoldMarkup = true }
         }
         offsets[scalarCount] = Int32(truncatingIfNeeded: byteCount)
         workspace.offsets.count = scalarCount + 1
@@ -92,7 +92,8 @@ public struct Normalizer: Sendable {
         workspace.invalidUTF8Count = invalid
 
         // HTML: a tag is one filler, a character reference the character it names (bots publish to web
-        // pages). The original scalars still mark their clauses (regexes `on: original` see them).
+        // pages); a JSON string escape the character it stands for (a reply that is JSON is read with a
+        // JSON parser). The original scalars still mark their clauses (regexes `on: original` see them).
         workspace.markup.count = 0
         let decoded = mayHoldMarkup && Normalizer.decodeMarkup(workspace)
         workspace.streamDecoded = decoded
@@ -213,14 +214,14 @@ public struct Normalizer: Sendable {
         workspace.foldedViewReady = false
     }
 
-    /// Decodes the HTML tags and character references of the message in `workspace` into its stream (see
-    /// ``NormalizationWorkspace/stream``) and notes them in `markup`; false (and no stream) when there
-    /// are none. A reference is decoded once: `&amp;#x54d1;` is the text `&#x54d1;`, and `&lt;b&gt;`
-    /// the text `<b>`, not a tag.
+    /// Decodes the HTML tags, character references and JSON string escapes of the message in `workspace`
+    /// into its stream (see ``NormalizationWorkspace/stream``) and notes them in `markup`; false (and no
+    /// stream) when there are none. A reference is decoded once: `&amp;#x54d1;` is the text `&#x54d1;`,
+    /// `&lt;b&gt;` the text `<b>`, not a tag, and `\\u54d1` the text `\u54d1`.
     static func decodeMarkup(_ workspace: NormalizationWorkspace) -> Bool {
         let scalars = workspace.scalars.buffer, n = scalars.count
         var i = 0
-        while i < n, !(scalars[i] == 0x26 || scalars[i] == 0x3C) || markup(scalars, i) == nil { i += 1 }
+        while i < n, !(scalars[i] == 0x26 || scalars[i] == 0x3C || scalars[i] == 0x5C) || markup(scalars, i) == nil { i += 1 }
         guard i < n else { return false }
         workspace.stream.reserve(n)
         workspace.streamOrigins.reserve(n + 1)
@@ -232,7 +233,7 @@ public struct Normalizer: Sendable {
         var count = i
         while i < n {
             let v = scalars[i]
-            if v == 0x26 || v == 0x3C, let (end, value) = markup(scalars, i) {
+            if v == 0x26 || v == 0x3C || v == 0x5C, let (end, value) = markup(scalars, i) {
                 workspace.markup.append(UInt64(i) << 32 | UInt64(end))
                 out[count] = value
                 outOrigins[count] = Int32(truncatingIfNeeded: i)
@@ -413,13 +414,15 @@ public struct Normalizer: Sendable {
     /// What ``markup(_:_:)`` returns for a tag.
     static let tag: UInt32 = 0xFFFF_FFFF
 
-    /// When `scalars[i]` (`<` or `&`) starts an HTML tag or character reference, the index just past it and
-    /// the scalar the reference names (``tag`` for a tag). A tag is `<`, a letter, `/`, `!` or `?`, then up
-    /// to 400 characters (quoted attribute values may hold `>`) with no `<` or line break, then `>`. A
-    /// reference is `&#` 1–7 digits `;`, `&#x` 1–6 hex digits `;` (a valid scalar other than NUL and
-    /// surrogates) or one of the common named ones (`&amp;`, `&nbsp;`, `&lt;` …) with its `;`.
+    /// When `scalars[i]` (`<`, `&` or `\`) starts an HTML tag, character reference or JSON string escape,
+    /// the index just past it and the scalar it names (``tag`` for a tag). A tag is `<`, a letter, `/`, `!`
+    /// or `?`, then up to 400 characters (quoted attribute values may hold `>`) with no `<` or line break,
+    /// then `>`. A reference is `&#` 1–7 digits `;`, `&#x` 1–6 hex digits `;` (a valid scalar other than
+    /// NUL and surrogates) or one of the common named ones (`&amp;`, `&nbsp;`, `&lt;` …) with its `;`. An
+    /// escape is one of JSON's (see ``jsonEscape(_:_:)``).
     static func markup(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> (end: Int, value: UInt32)? {
         let count = scalars.count
+        if scalars[i] == 0x5C { return jsonEscape(scalars, i) }
         guard i + 2 < count else { return nil }
         func isLetter(_ v: UInt32) -> Bool { (v | 0x20) >= 0x61 && (v | 0x20) <= 0x7A }
         if scalars[i] == 0x3C {
@@ -460,6 +463,45 @@ public struct Normalizer: Sendable {
         }
         guard j < count, scalars[j] == 0x3B, let value = namedReferences[name] else { return nil }
         return (j + 1, value)
+    }
+
+    /// When `scalars[i]` is `\` and starts a JSON string escape, the index just past it and the scalar it
+    /// stands for: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, or `\u` and 4 hex digits (a UTF-16 high
+    /// surrogate followed by a `\u` low surrogate is one scalar; a lone surrogate or NUL is not decoded).
+    /// A reply whose content is JSON (structured output, a tool's result) is shown by a client that parses
+    /// it: `\u72d7` is then the character 狗.
+    static func jsonEscape(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> (end: Int, value: UInt32)? {
+        let count = scalars.count
+        guard i + 1 < count else { return nil }
+        switch scalars[i + 1] {
+        case 0x22, 0x5C, 0x2F: return (i + 2, scalars[i + 1])
+        case 0x62: return (i + 2, 0x08)
+        case 0x66: return (i + 2, 0x0C)
+        case 0x6E: return (i + 2, 0x0A)
+        case 0x72: return (i + 2, 0x0D)
+        case 0x74: return (i + 2, 0x09)
+        case 0x75:
+            /// The UTF-16 code unit written as 4 hex digits at `j`.
+            func unit(at j: Int) -> UInt32? {
+                guard j + 4 <= count else { return nil }
+                var value: UInt32 = 0
+                for k in j..<j + 4 {
+                    let v = scalars[k] | 0x20
+                    if v >= 0x30 && v <= 0x39 { value = value << 4 | (v - 0x30) }
+                    else if v >= 0x61 && v <= 0x66 { value = value << 4 | (v - 0x61 + 10) }
+                    else { return nil }
+                }
+                return value
+            }
+            guard let high = unit(at: i + 2) else { return nil }
+            if (0xD800...0xDBFF).contains(high), i + 7 < count, scalars[i + 6] == 0x5C, scalars[i + 7] == 0x75,
+               let low = unit(at: i + 8), (0xDC00...0xDFFF).contains(low) {
+                return (i + 12, 0x10000 + ((high - 0xD800) << 10 | (low - 0xDC00)))
+            }
+            guard high != 0, !(0xD800...0xDFFF).contains(high) else { return nil }
+            return (i + 6, high)
+        default: return nil
+        }
     }
 
     /// Named references replyguard decodes (names packed 8 bits a letter, as ``markup(_:_:)`` reads them).
