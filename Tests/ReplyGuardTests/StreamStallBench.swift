@@ -8,8 +8,8 @@ import Testing
 /// is streamed one character per piece through the shipped rules; printed: how many are still held by
 /// more than the bound + 10 characters after their last character, the first release's position (p50,
 /// p90; a reply never released before its end counts as its length), and what held them (the leaf's
-/// rule, the bound, a pending partial regex match, a prefix not allowed; for a partial match, the rule of
-/// the unbounded regex that can begin a match earliest in the whole reply). `REPLYGUARD_STALL_MODELS=1`
+/// rule, the bound, a pending match of a held regex — `partial <rule>`: the one that could begin a match
+/// earliest at that append — or a prefix not allowed). `REPLYGUARD_STALL_MODELS=1`
 /// keeps the policy's model packs (sentence-level hold); by default they are left out (bounded hold, as
 /// `serve --rules-only`).
 @Suite struct StreamStallBench {
@@ -23,19 +23,12 @@ import Testing
         let lines = try String(contentsOfFile: StreamStallBench.path!, encoding: .utf8).split(separator: "\n")
         var firsts: [Int] = [], stalled: [String: Int] = [:], firstReasons: [String: Int] = [:]
         var held = 0, flagged = 0
-        // Which unbounded regex (by rule) can begin a match earliest in each reply held by `partial`.
-        var regexRules: [Int: String] = [:]
-        for rule in decider.leaves.rules {
-            if case .regex(let spec) = rule.match, let index = decider.leaves.regexes.firstIndex(where: { $0.location == spec.location }) {
-                regexRules[index] = String(rule.id.prefix { $0 != "#" })
-            }
-        }
-        let regexScanner = decider.leaves.makeScanner()
-        var earliestRegex: [String: Int] = [:]
         var detail = ""
-        func rule(_ reason: String) -> String {
-            guard reason.hasPrefix("leaf ") else { return reason }
-            return String(reason.dropFirst(5).prefix { $0 != "#" })
+        // The rule that set the frontier (a leaf's rule, or `partial <rule>`: the held regex that can begin a
+        // match earliest), or the reason.
+        func rule(_ reason: ReplyStream.HoldReason, _ stream: ReplyStream) -> String {
+            if case .leaf(let leaf) = reason { return String(leaf.prefix { $0 != "#" }) }
+            return stream.describe(reason)
         }
         for line in lines {
             let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
@@ -43,7 +36,7 @@ import Testing
             if engine.decide(text).verdict != .allow { flagged += 1 }
             let stream = decider.makeStream()
             var count = 0, first: Int?
-            var reasonBeforeFirst = ""
+            var reasonBeforeFirst = ReplyStream.HoldReason.none
             for scalar in text.unicodeScalars {
                 count += 1
                 let out = stream.append(Array(String(scalar).utf8))
@@ -53,22 +46,12 @@ import Testing
             }
             firsts.append(first ?? count)
             // What kept the first release later than the bound allows.
-            if (first ?? count) > decider.bound.units + 10 { firstReasons[rule(reasonBeforeFirst), default: 0] += 1 }
-            if reasonBeforeFirst == "partial" || stream.holdReason == "partial" {
-                var best: (start: Int, rules: [String])?
-                let bytes = Array(text.utf8)
-                for index in decider.partialRegexes {
-                    guard let start = bytes.withUnsafeBufferPointer({ regexScanner.earliestPossibleStart(ofRegexes: [index], in: $0) }) else { continue }
-                    let name = regexRules[index] ?? "regex \(index)"
-                    if best == nil || start < best!.start { best = (start, [name]) } else if start == best!.start { best!.rules.append(name) }
-                }
-                for name in Set(best?.rules ?? []) { earliestRegex[name, default: 0] += 1 }
-            }
+            if (first ?? count) > decider.bound.units + 10 { firstReasons[rule(reasonBeforeFirst, stream), default: 0] += 1 }
             let left = count - stream.releasedCharacters
             if left > decider.bound.units + 10 {
                 held += 1
-                stalled[rule(stream.holdReason), default: 0] += 1
-                detail += "\(id)\t\(left)\t\(stream.holdReason)\n"
+                stalled[rule(stream.holdReason, stream), default: 0] += 1
+                detail += "\(id)\t\(left)\t\(stream.describe(stream.holdReason))\n"
             }
         }
         firsts.sort()
@@ -80,9 +63,6 @@ import Testing
         }
         for (reason, n) in firstReasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             report += "stall: first release after bound+10, held by \(reason): \(n)\n"
-        }
-        for (name, n) in earliestRegex.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }).prefix(8) {
-            report += "stall: replies held by partial whose earliest possible regex match is \(name)'s: \(n)\n"
         }
         print(report, terminator: "")
         if let out = ProcessInfo.processInfo.environment["REPLYGUARD_STALL_DETAIL"] {

@@ -554,6 +554,55 @@ import Testing
         #expect(sent.count > 100, "released \(sent.count) of \(text.count): \(sent)")
     }
 
+    /// With the shipped rules (no model pack), an ordinary reply's first characters go out once the hold
+    /// bound is behind them: the headline-shape regex (`\A…(?=[^\n]{1,40}\z)…`, three celebrity rules)
+    /// matches only a text of at most 48 characters, so it stops holding the start once the reply is longer
+    /// (it used to until about character 82). Its rules' examples still leak nothing over every split.
+    @Test func aLongReplyIsNotHeldForTheHeadlineShape() {
+        var options = EngineOptions()
+        options.includeModels = false
+        let decider = StreamingDecider(engine: Engine(ruleSet: Repo.shipped, options: options))
+        let text = "您好，您反映的小区路灯损坏问题已收悉。经核实，街道办已联系物业公司于本周内完成维修，维修期间请注意夜间出行安全。"
+            + "如有其他问题，欢迎继续留言，我们会在三个工作日内予以答复。感谢您对我们工作的理解与支持！"
+        #expect(decider.engine.decide(text).verdict == .allow)
+        let stream = decider.makeStream()
+        var count = 0, first: Int?
+        for scalar in text.unicodeScalars {
+            count += 1
+            if !stream.append(Array(String(scalar).utf8)).isEmpty && first == nil { first = count }
+        }
+        // Not before character 49 (the shape's 48, a few commas that are no kept characters, the margin),
+        // but well before the 48 + the bound it took when the shape was looked for in the released part only.
+        #expect(first != nil && first! <= 64 && 64 < 48 + decider.bound.units, "first release at character \(first ?? -1), bound \(decider.bound.units)")
+        var random = SplitRandom(seed: 5)
+        var tried = 0
+        for rule in decider.engine.rules where ["celebrity.headline-topic", "celebrity.star-news", "celebrity.headline-shape"].contains(rule.id) {
+            for example in rule.examples where example.kind == .match {
+                for pieces in StreamingDeciderTests.splittings(example.textAndSpans.text, random: &random) {
+                    let result = StreamingDeciderTests.leaked(decider, pieces)
+                    #expect(result.leaked == 0, "\(rule.id): \(example.textAndSpans.text): \(result.detail)")
+                    tried += 1
+                }
+            }
+        }
+        #expect(tried > 20)
+    }
+
+    /// The subject cap is read only from `\A`, bounded items, then a bounded lookahead ending in `\z`.
+    @Test func aSubjectCapIsReadOnlyFromAnAnchoredLookaheadToTheEnd() {
+        func cap(_ pattern: String) -> Int? { RegexWitness.subjectCap(pattern, maxFiller: 4) }
+        #expect(cap(#"\A[^\p{L}\p{N}]{0,8}\K(?=[^\n]{1,40}\z)(?![\s\S]*?。)[\p{L}\p{N}]"#) == 48)
+        #expect(cap(#"\Aab(?=\s{2,5}x\R\z)"#) == 2 + 5 + 1 + 2)
+        #expect(cap(#"\A(?=.{1,40}\z)a|b"#) == nil)  // the other alternative is not anchored
+        #expect(cap(#"\A(?=.{1,40}\z)?a"#) == nil)  // an optional lookahead
+        #expect(cap(#"\A(?=.{1,40}\z|x)a"#) == nil)  // an alternative of the lookahead need not end
+        #expect(cap(#"\A(?=.{1,40})a"#) == nil)  // no \z
+        #expect(cap(#"\A(?=.{1,40}\\z)a"#) == nil)  // a backslash and z
+        #expect(cap(#"\Aa+(?=.{1,40}\z)"#) == nil)  // an unbounded item before it
+        #expect(cap(#"\A(?=.+\z)a"#) == nil)
+        #expect(cap(#"a(?=.{1,40}\z)"#) == nil)  // not anchored
+    }
+
     @Test func aCharacterSplitAcrossPiecesWaitsForItsEnd() {
         #expect(StreamingDecider.completePrefix([0xE5, 0x82]) == 0)
         #expect(StreamingDecider.completePrefix([0x61, 0xE5, 0x82]) == 1)

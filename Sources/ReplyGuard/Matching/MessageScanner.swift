@@ -717,8 +717,14 @@ public final class MessageScanner {
     /// before it is out already). No prefilter is used (they say what a complete match needs). A match
     /// error answers 0: everything is held.
     package func earliestPossibleStart(ofRegexes indices: [Int], in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> Int? {
+        earliestPossibleMatch(ofRegexes: indices, in: bytes, from: from)?.start
+    }
+
+    /// ``earliestPossibleStart(ofRegexes:in:from:)`` and the regex (one of `indices`: the first
+    /// of those with the least start, the first failing one on a match error) that can begin there.
+    package func earliestPossibleMatch(ofRegexes indices: [Int], in bytes: UnsafeBufferPointer<UInt8>, from: Int = 0) -> (start: Int, regex: Int)? {
         normalizer.normalize(bytes, into: work, automaton: automaton, plainSymbols: plainSymbols, otherMarks: engine.otherMarks)
-        var earliest: Int?
+        var earliest: (start: Int, regex: Int)?
         for index in indices {
             let gate = engine.regexGates[index]
             let useFolded = gate.folded && !work.foldingIsIdentity
@@ -731,11 +737,11 @@ public final class MessageScanner {
                     try matcher.earliestPossibleStart(of: pattern, in: subject, from: first)
                 }
             } catch {
-                return 0
+                return (0, index)
             }
             guard let byte = found else { continue }
             let start = useFolded ? work.originalIndex(forFoldedByte: byte, isEnd: false) : work.originalIndex(forByte: byte)
-            earliest = min(earliest ?? start, start)
+            if earliest == nil || start < earliest!.start { earliest = (start, index) }
         }
         return earliest
     }

@@ -66,6 +66,47 @@ enum RegexWitness {
         return need.tail
     }
 
+    /// The most characters (scalars of the view the regex runs on) a subject can have for `pattern` to
+    /// match it at all, or nil when the pattern does not say. Read from one shape: `\A`, then items of
+    /// bounded length (P characters at most), then a positive lookahead of bounded length ending in `\z`
+    /// (L characters at most), then anything, with no `|` outside groups: every match starts the
+    /// lookahead at most P characters in, and the subject ends at most L after that. (The shipped headline
+    /// shape, `\A[^\p{L}\p{N}]{0,8}\K(?=[^\n]{1,40}\z)…`: 48.) Characters here count every scalar an
+    /// item can match (blanks included); a filler slot or `\X` has no bound.
+    static func subjectCap(_ pattern: String, maxFiller: Int) -> Int? {
+        let filler = RegexFillers.inlineClass(maxFiller: maxFiller)
+        let marked = pattern.replacingOccurrences(of: RegexFillers.definition(maxFiller: maxFiller), with: "")
+            .replacingOccurrences(of: filler, with: "\u{E000}")
+            .replacingOccurrences(of: RegexFillers.call, with: "\u{E000}")
+        var parser = Parser(scalars: Array(marked.unicodeScalars), maxFiller: maxFiller, characters: true)
+        guard parser.scalars.starts(with: "\\A".unicodeScalars) else { return nil }
+        parser.index = 2
+        var before = 0
+        var cap: Int?
+        while !parser.atEnd {
+            if parser.current == "|" || parser.current == ")" { return nil }
+            if cap == nil, parser.current == "(", parser.peek(1) == "?", parser.peek(2) == "=" {
+                // The lookahead: its body must be one sequence ending in `\z` (no `|` in it).
+                parser.index += 3
+                let bodyStart = parser.index
+                guard let body = parser.sequence(), !parser.atEnd, parser.current == ")" else { return nil }
+                let end = parser.index
+                guard end - bodyStart >= 2, parser.scalars[end - 2] == "\\", parser.scalars[end - 1] == "z",
+                      end - bodyStart == 2 || parser.scalars[end - 3] != "\\", let length = body.inner else { return nil }
+                parser.index += 1
+                guard let (low, high) = parser.quantifier(), low == 1, high == 1 else { return nil }
+                cap = before + length
+                continue
+            }
+            guard let item = parser.atom(), let (_, high) = parser.quantifier() else { return nil }
+            if cap == nil {
+                guard let high, let inner = item.need.inner else { return nil }
+                before += inner * high
+            }
+        }
+        return cap
+    }
+
     /// `f(a, b)`, or nil when either is nil (no bound).
     static func both(_ a: Int?, _ b: Int?, _ f: (Int, Int) -> Int) -> Int? {
         guard let a, let b else { return nil }
@@ -76,11 +117,20 @@ enum RegexWitness {
     struct Parser {
         let scalars: [Unicode.Scalar]
         let maxFiller: Int
+        /// Counts characters rather than units (``RegexWitness/subjectCap(_:maxFiller:)``): blanks count,
+        /// a filler slot and `\X` have no bound, `\R` counts 2.
+        let characters: Bool
         var index = 0
 
-        init(scalars: [Unicode.Scalar], maxFiller: Int) {
+        init(scalars: [Unicode.Scalar], maxFiller: Int, characters: Bool = false) {
             self.scalars = scalars
             self.maxFiller = maxFiller
+            self.characters = characters
+        }
+
+        /// A blank item: 0 units (any repeat of it too), or 1 character (`length`: 2 for `\R`).
+        func blank(_ length: Int = 1) -> Item {
+            characters ? Item(units: length) : Item(units: 0, blanksOnly: true)
         }
 
         var atEnd: Bool { index >= scalars.count }
@@ -197,10 +247,10 @@ enum RegexWitness {
             let c = current
             index += 1
             switch c {
-            case "\u{E000}": return Item(units: maxFiller)
+            case "\u{E000}": return characters ? Item(need: Need(tail: nil, inner: nil)) : Item(units: maxFiller)
             case ".": return Item(units: 1)
             case "^", "$": return Item(units: 0, harmlessAssertion: true)
-            case " ": return Item(units: 0, blanksOnly: true)
+            case " ": return blank()
             case "[": return characterClass()
             case "(": return group()
             case "\\": return escape()
@@ -213,7 +263,8 @@ enum RegexWitness {
             let c = current
             index += 1
             switch c {
-            case "s", "h", "v", "R", "n", "t", "r", "f": return Item(units: 0, blanksOnly: true)
+            case "s", "h", "v", "R", "n", "t", "r", "f": return blank(c == "R" ? 2 : 1)
+            case "X" where characters: return Item(need: Need(tail: nil, inner: nil))
             case "b", "B", "A", "z", "Z", "G", "K": return Item(units: 0, harmlessAssertion: true)
             case "d", "D", "w", "W", "S", "H", "V", "N", "X", "C", "e", "a": return Item(units: 1)
             case "p", "P":
@@ -245,7 +296,7 @@ enum RegexWitness {
             if !atEnd, current == "^" { index += 1; blanks = false }
             while !atEnd {
                 let c = current
-                if c == "]" && !first { index += 1; return Item(units: blanks ? 0 : 1, blanksOnly: blanks) }
+                if c == "]" && !first { index += 1; return blanks ? blank() : Item(units: 1) }
                 first = false
                 if c == "[", peek(1) == ":" {
                     blanks = false

@@ -24,6 +24,12 @@ import Foundation
 ///   PCRE2's hard partial matching on the text up to the limits above
 ///   (``MessageScanner/earliestPossibleStart(ofRegexes:in:from:)``): a regex that can still complete a
 ///   match holds back only from where that match would begin;
+///   a regex that matches only a subject of at most N characters (``RegexWitness/subjectCap(_:maxFiller:)``:
+///   `\A`, bounded items, a bounded lookahead ending in `\z`) is no longer looked for once more than N
+///   original characters with a kept character have arrived before the last such character and before an
+///   open construct — the text the bound's proof already takes as normalized the same in any longer reply;
+///   each of them is at least one character of the view the regex runs on (the original text, or the folded
+///   view, which drops no kept character), so the complete reply is longer than N there;
 ///
 /// and only when the engine decides that prefix `allow`. So a hit of the complete reply that overlaps
 /// released text would have been a leaf match in the text so far, and the frontier stops before it.
@@ -90,6 +96,9 @@ public final class StreamingDecider: Sendable {
     /// The leaf regexes with no witness or one longer than the words' (indexes into the leaf engine's
     /// ``Engine/regexes``), held by partial matching.
     let partialRegexes: [Int]
+    /// Those of ``partialRegexes`` that match only a subject of at most `cap` characters
+    /// (``RegexWitness/subjectCap(_:maxFiller:)``): a stream stops looking for them once its text is longer.
+    let cappedRegexes: [(regex: Int, cap: Int)]
     /// The outermost `all` with `within` on the path to a leaf (by the leaf rule's id, `rule#k`): its
     /// window and the id of its rule in ``windowed``. Leaves with no such `all` above them are not here.
     let leafWindows: [String: (window: Int, node: String)]
@@ -121,6 +130,20 @@ public final class StreamingDecider: Sendable {
         partialRegexes = leaves.regexes.indices.filter { index in
             RegexWitness.units(leaves.regexes[index].pattern.pattern, maxFiller: maxFiller).map { $0 >= bound.units } ?? true
         }
+        cappedRegexes = partialRegexes.compactMap { index in
+            RegexWitness.subjectCap(leaves.regexes[index].pattern.pattern, maxFiller: maxFiller).map { (index, $0) }
+        }
+    }
+
+    /// The rule (its id in the shipped set, without the leaf's `#k`) of the leaf regex `index` (into the
+    /// leaf engine's ``Engine/regexes``), for measurement (``ReplyStream/describe(_:)``).
+    func regexRule(_ index: Int) -> String {
+        guard index < leaves.regexes.count else { return "regex \(index)" }
+        let location = leaves.regexes[index].location
+        for rule in leaves.rules {
+            if case .regex(let spec) = rule.match, spec.location == location { return String(rule.id.prefix { $0 != "#" }) }
+        }
+        return "regex \(index)"
     }
 
     /// A stream for one reply; `strict` holds it whole whatever the bound. `sentenceCap`: in sentence
@@ -279,9 +302,45 @@ public final class ReplyStream {
     private let leafScanner: MessageScanner
     /// For ``StreamingDecider/windowed``, made when first needed.
     private var windowScanner: MessageScanner?
-    /// What set the frontier at the last append (measurement, bench/stream-stall.sh): `bound`, `construct`,
-    /// `partial <rule>`, `leaf <rule>`, `prefix <verdict>` or `sentence end`.
-    var holdReason = ""
+    /// The held regexes (``StreamingDecider/partialRegexes``) that can still match this reply, and those of
+    /// them with a subject cap not yet exceeded (``StreamingDecider/cappedRegexes``).
+    private var heldRegexes: [Int]
+    private var cappedRegexes: [(regex: Int, cap: Int)]
+    /// What set the frontier at the last append (measurement, bench/stream-stall.sh): set on the live
+    /// path without building text; ``describe(_:)`` formats it.
+    var holdReason = HoldReason.none
+
+    /// What set the frontier (``holdReason``).
+    enum HoldReason: Equatable {
+        /// No append has computed a frontier yet (or the stream is held whole).
+        case none
+        /// The hold bound alone.
+        case bound
+        /// An HTML tag, reference, annotation or ASCII run that has not ended.
+        case construct
+        /// A pending (partial or complete) match of a held regex: its index into the leaf engine's regexes.
+        case partial(regex: Int)
+        /// A match of a leaf rule (its id in the leaf engine, `rule#k`).
+        case leaf(rule: String)
+        /// The prefix up to the frontier was decided other than allow.
+        case prefix(Verdict)
+        /// Sentence mode: no sentence end before the bound.
+        case sentenceEnd
+    }
+
+    /// ``holdReason`` as text: `bound`, `construct`, `partial <rule>`, `leaf <rule#k>`, `prefix <verdict>`,
+    /// `sentence end` (or empty for none).
+    func describe(_ reason: HoldReason) -> String {
+        switch reason {
+        case .none: return ""
+        case .bound: return "bound"
+        case .construct: return "construct"
+        case .partial(let regex): return "partial \(decider.regexRule(regex))"
+        case .leaf(let rule): return "leaf \(rule)"
+        case .prefix(let verdict): return "prefix \(verdict)"
+        case .sentenceEnd: return "sentence end"
+        }
+    }
 
     /// At most this many sentence ends are tried (newest first) at one append in sentence mode.
     static let sentenceTries = 8
@@ -292,6 +351,8 @@ public final class ReplyStream {
         self.sentenceCap = sentenceCap
         scanner = decider.engine.makeScanner()
         leafScanner = decider.leaves.makeScanner()
+        heldRegexes = decider.partialRegexes
+        cappedRegexes = decider.cappedRegexes
     }
 
     /// Characters (Unicode scalars) released so far.
@@ -317,7 +378,7 @@ public final class ReplyStream {
             let prefix = Array(text[..<end])
             let verdict = scanner.decide(InputMessage(id: .string("prefix"), text: prefix, error: nil)).verdict
             guard verdict == .allow else {
-                holdReason = "prefix \(verdict)"
+                holdReason = .prefix(verdict)
                 continue
             }
             let out = Array(text[released..<end])
@@ -342,7 +403,7 @@ public final class ReplyStream {
         let cut = frontier(units: units, normalized)
         let offsets = normalized.scalarByteOffsets
         guard decider.bound.mode == .sentence else { return [Int(offsets[cut])] }
-        if holdReason == "bound" { holdReason = "sentence end" }
+        if holdReason == .bound { holdReason = .sentenceEnd }
         var ends: [Int] = []
         var k = cut
         while k > 0, ends.count < ReplyStream.sentenceTries, Int(offsets[k]) > released {
@@ -375,10 +436,22 @@ public final class ReplyStream {
             k -= 1
         }
         if counted <= units { cut = 0 }
-        holdReason = "bound"
+        holdReason = .bound
         let construct = ReplyStream.openConstruct(scalars)
-        if construct < cut { (cut, holdReason) = (construct, "construct") }
-        if cut > 0, !decider.partialRegexes.isEmpty {
+        if construct < cut { (cut, holdReason) = (construct, .construct) }
+        if !cappedRegexes.isEmpty {
+            // A regex that matches only a subject of at most `cap` characters can never match once the reply
+            // is longer. Counted: the original characters with a kept (normalized) character before the last
+            // one and before an open construct — what a longer reply normalizes the same (the bound's margin)
+            // — each at least one character of either view a regex runs on.
+            let stable = ReplyStream.keptOriginals(before: min(construct, Int(normalized.keptOrigin.last ?? 0)), normalized)
+            if cappedRegexes.contains(where: { $0.cap < stable }) {
+                let over = Set(cappedRegexes.lazy.filter { $0.cap < stable }.map(\.regex))
+                cappedRegexes.removeAll { over.contains($0.regex) }
+                heldRegexes.removeAll(where: over.contains)
+            }
+        }
+        if cut > 0, !heldRegexes.isEmpty {
             // Regexes with no bound: where a match could still begin, read on the text up to the cut (a
             // prefix the rest of the reply cannot change: the units after it are held anyway).
             let offsets = normalized.scalarByteOffsets
@@ -390,9 +463,9 @@ public final class ReplyStream {
                 if Int(offsets[mid]) < released { from = mid + 1 } else { high = mid }
             }
             let start = text.withUnsafeBufferPointer {
-                leafScanner.earliestPossibleStart(ofRegexes: decider.partialRegexes, in: UnsafeBufferPointer(rebasing: $0[..<end]), from: from)
+                leafScanner.earliestPossibleMatch(ofRegexes: heldRegexes, in: UnsafeBufferPointer(rebasing: $0[..<end]), from: from)
             }
-            if let start, start < cut { (cut, holdReason) = (start, "partial") }
+            if let start, start.start < cut { (cut, holdReason) = (start.start, .partial(regex: start.regex)) }
         }
         if cut > 0 {
             let decision = leafScanner.decide(InputMessage(id: .string("leaves"), text: text, error: nil))
@@ -416,7 +489,7 @@ public final class ReplyStream {
                     guard let quiet else { return 0 }
                     if quiet.contains(entry.node) { continue }
                 }
-                if hit.start < cut { (cut, holdReason) = (hit.start, "leaf \(hit.rule)") }
+                if hit.start < cut { (cut, holdReason) = (hit.start, .leaf(rule: hit.rule)) }
             }
         }
         return cut
@@ -433,6 +506,18 @@ public final class ReplyStream {
         var ids = Set(decider.leafWindows.values.map(\.node))
         for hit in decision.hits { ids.remove(hit.rule) }
         return ids
+    }
+
+    /// How many original scalars before `index` have a kept (normalized) character.
+    static func keptOriginals(before index: Int, _ normalized: NormalizedText) -> Int {
+        var count = 0
+        var last: Int32 = -1
+        for origin in normalized.keptOrigin {
+            guard Int(origin) < index else { break }
+            if origin != last { count += 1 }
+            last = origin
+        }
+        return count
     }
 
     /// How many kept (normalized) characters come from original scalars before `index`.
