@@ -540,6 +540,49 @@ import Testing
         #expect(replies > 300, "\(streamed) of \(replies)")
     }
 
+    /// A leaf under an `all` that requires a regex matching only a short whole text (`\A…(?=….{1,20}\z)`)
+    /// stops nothing once the reply is longer than that: the `all` has no hit in the complete reply. Short
+    /// replies with a hit still leak nothing over every split.
+    @Test func aLeafWhoseAllRequiresAShortTextIsFreedByALongerOne() throws {
+        let yaml = """
+            pack: c
+            version: 1.0.0
+            category: celebrity
+            description: streaming test pack for a capped regex
+            rules:
+              - id: c.short-netizen
+                title: a short line about netizens
+                description: an all that requires a short whole text
+                action: escalate
+                match:
+                  all:
+                    - regex: '\\A(?=[^\\n]{1,20}\\z)[\\p{L}\\p{N}]'
+                    - all:
+                        - words: [网友]
+                        - any: [{words: [爆料]}, {regex: '《[^《》]{1,8}》'}]
+                examples:
+                  match: ["⟦网友爆料⟧"]
+                  no_match: ["网友" ]
+            """
+        let engine = try engine(["c.yaml": yaml])
+        let decider = StreamingDecider(engine: engine)
+        let text = "网友“市民张先生”：您好，" + StreamingDeciderTests.clean + StreamingDeciderTests.filler + StreamingDeciderTests.filler
+        #expect(engine.decide(text).hits.isEmpty)
+        let sent = StreamingDeciderTests.streamed(decider, text)
+        #expect(sent.count > 10, "released \(sent)")
+        var random = SplitRandom(seed: 31)
+        var replies = 0
+        for hit in ["网友爆料", "听说网友爆料了，是真的吗", "网友《某剧》", "网友说的《好剧》真不错啊啊啊啊"] {
+            #expect(!engine.decide(hit).hits.isEmpty, "\(hit)")
+            for pieces in StreamingDeciderTests.splittings(hit, random: &random) {
+                let result = StreamingDeciderTests.leaked(decider, pieces)
+                #expect(result.leaked == 0, "\(hit): \(result.detail)")
+                replies += 1
+            }
+        }
+        #expect(replies > 40)
+    }
+
     /// With the shipped rules (no model pack), a reply that says 电话 with no number after it streams past
     /// it: `spam.order-hotline`'s word-and-number `all` has a window (its regex spells the word).
     @Test func aPhoneWordWithNoNumberStreamsWithTheShippedRules() {

@@ -80,6 +80,12 @@ import Foundation
 /// b unchanged. A `not` of a regex (a lookahead, a boundary may change with later text) or of an `any`/`all` is
 /// not used. The relaxed windows still drop every `not`: (iii) is checked before (i) and (ii).
 ///
+/// **Capped regexes.** Likewise a leaf whose path passes through an `all` with a required regex (a child,
+/// or a child of a child `all`) that matches only a subject of at most N characters (``leafCaps``; the
+/// subject cap above) does not stop the frontier once more than N stable characters have arrived: that
+/// regex matches nowhere in the complete reply, so the `all` has no hit there and h is not made through
+/// b's path.
+///
 /// A model pack scores the whole text, so no frontier keeps its hits back: with one enabled the stream is
 /// *sentence-level* (``HoldBound/Mode/sentence``) — text is released only up to a sentence end (after
 /// 。！？!?；; or a line break) at or before the frontier, and only when the full engine, the models scored
@@ -109,15 +115,19 @@ public final class StreamingDecider: Sendable {
     let leafNots: [String: [String]]
     /// The ids of those word-list rules in ``leaves`` (their matches stop nothing).
     let notRules: Set<String>
+    /// The least subject cap (``RegexWitness/subjectCap(_:maxFiller:)``) of the regexes an `all` above a
+    /// leaf requires (by the leaf rule's id, `rule#k`); leaves with no such regex are not here.
+    let leafCaps: [String: Int]
 
     /// The characters after which a sentence ends (sentence-level hold): 。！？!?；; and a line break.
     static let sentenceEnds: Set<UInt32> = [0x3002, 0xFF01, 0xFF1F, 0x21, 0x3F, 0xFF1B, 0x3B, 0x0A]
 
     public init(engine: Engine) {
         self.engine = engine
-        let (leafSet, bound, windowSet, leafWindows, leafNots) = StreamingDecider.leafRules(engine)
+        let (leafSet, bound, windowSet, leafWindows, leafNots, leafCaps) = StreamingDecider.leafRules(engine)
         self.bound = bound
         self.leafNots = leafNots
+        self.leafCaps = leafCaps
         var options = EngineOptions()
         options.includeModels = false
         options.applyExceptions = false
@@ -156,7 +166,7 @@ public final class StreamingDecider: Sendable {
     /// The enabled rules taken apart into their positive leaves (and the word lists of the `not`s above
     /// them, rules of their own in the same set), the hold bound, the outermost windowed `all`s relaxed into
     /// rules of their own, the window above each leaf that has one, and the `not`s above each leaf.
-    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound, RuleSet, [String: (window: Int, node: String)], [String: [String]]) {
+    static func leafRules(_ engine: Engine) -> (RuleSet, HoldBound, RuleSet, [String: (window: Int, node: String)], [String: [String]], [String: Int]) {
         let ruleSet = engine.ruleSet
         let maxFiller = ruleSet.policy.maxFiller
         var sentenceReason: String?
@@ -169,14 +179,15 @@ public final class StreamingDecider: Sendable {
         var windowPacks: [RulePack] = []
         var leafWindows: [String: (window: Int, node: String)] = [:]
         var leafNots: [String: [String]] = [:]
+        var leafCaps: [String: Int] = [:]
         for pack in ruleSet.enabledPacks {
             var rules: [Rule] = []
             var windowRules: [Rule] = []
             for rule in engine.rules where rule.packID == pack.id {
-                var leaves: [(expression: MatchExpression, window: Int?, nots: [Int])] = []
+                var leaves: [Leaf] = []
                 var windows: [(all: MatchExpression, within: Int)] = []
                 var nots: [[Word]] = []
-                collect(rule.match, window: nil, nots: [], into: &leaves, windows: &windows, notWords: &nots)
+                collect(rule.match, Leaf(expression: rule.match), maxFiller: maxFiller, into: &leaves, windows: &windows, notWords: &nots)
                 for (i, words) in nots.enumerated() {
                     rules.append(Rule(id: "\(rule.id)!\(i)", title: rule.title, description: "", references: [], action: .block, score: nil,
                                       category: rule.category, packID: pack.id, match: .words(words), evasions: rule.evasions, examples: [],
@@ -187,9 +198,11 @@ public final class StreamingDecider: Sendable {
                                             category: rule.category, packID: pack.id, match: relaxed(window.all), evasions: rule.evasions,
                                             examples: [], location: rule.location))
                 }
-                for (k, (leaf, window, above)) in leaves.enumerated() {
-                    if let window { leafWindows["\(rule.id)#\(k)"] = (windows[window].within, "\(rule.id)@\(window)") }
-                    if !above.isEmpty { leafNots["\(rule.id)#\(k)"] = above.map { "\(rule.id)!\($0)" } }
+                for (k, found) in leaves.enumerated() {
+                    let leaf = found.expression
+                    if let window = found.window { leafWindows["\(rule.id)#\(k)"] = (windows[window].within, "\(rule.id)@\(window)") }
+                    if !found.nots.isEmpty { leafNots["\(rule.id)#\(k)"] = found.nots.map { "\(rule.id)!\($0)" } }
+                    if let cap = found.cap { leafCaps["\(rule.id)#\(k)"] = cap }
                     let units: Int?
                     switch leaf {
                     case .words(let words):
@@ -230,32 +243,56 @@ public final class StreamingDecider: Sendable {
             if !partialRules.contains(witness.rule) { partialRules.append(witness.rule) }
         }
         return (leafSet, HoldBound(units: longest + 1, rule: longestRule, partialRules: partialRules, sentenceReason: sentenceReason),
-                windowSet, leafWindows, leafNots)
+                windowSet, leafWindows, leafNots, leafCaps)
+    }
+
+    /// A positive leaf of a rule and what lies above it (``collect(_:_:maxFiller:into:windows:notWords:)``).
+    struct Leaf {
+        var expression: MatchExpression
+        /// The index into `windows` of the outermost `all` with `within` above it.
+        var window: Int?
+        /// The indexes into `notWords` of the `not`s of words that are children of an `all` above it.
+        var nots: [Int] = []
+        /// The least subject cap of the regexes the `all`s above it require (``requiredCap(_:maxFiller:)``).
+        var cap: Int?
+    }
+
+    /// The least subject cap of the regexes `expression` requires to match: itself, or any child of an
+    /// `all` (recursively through `all`s; an `any` requires none of its alternatives).
+    static func requiredCap(_ expression: MatchExpression, maxFiller: Int) -> Int? {
+        switch expression {
+        case .regex(let spec): return RegexWitness.subjectCap(spec.pattern.pattern, maxFiller: maxFiller)
+        case .all(let children, _): return children.compactMap { requiredCap($0, maxFiller: maxFiller) }.min()
+        case .words, .any, .not: return nil
+        }
     }
 
     /// The positive words and regexes of an expression (not those under `not`: they take hits away, and
-    /// no hit's span starts at one), each with the index into `windows` of the outermost `all` with
-    /// `within` above it, if any, and the indexes into `notWords` of the `not`s of words that are children
-    /// of an `all` above it; `windows` gets each such `all` (nested windowed `all`s lie inside it), and
-    /// `notWords` each such word list (a `not` of a regex or of an expression is left out).
-    static func collect(_ expression: MatchExpression, window: Int?, nots: [Int], into leaves: inout [(expression: MatchExpression, window: Int?, nots: [Int])],
+    /// no hit's span starts at one), each with what lies above it (`above`: the path so far; see ``Leaf``);
+    /// `windows` gets each outermost windowed `all` (nested windowed `all`s lie inside it), and `notWords`
+    /// each word list of a `not` that is a child of an `all` (a `not` of a regex or of an expression is
+    /// left out).
+    static func collect(_ expression: MatchExpression, _ above: Leaf, maxFiller: Int, into leaves: inout [Leaf],
                         windows: inout [(all: MatchExpression, within: Int)], notWords: inout [[Word]]) {
         switch expression {
-        case .words, .regex: leaves.append((expression, window, nots))
+        case .words, .regex:
+            var leaf = above
+            leaf.expression = expression
+            leaves.append(leaf)
         case .any(let children):
-            for child in children { collect(child, window: window, nots: nots, into: &leaves, windows: &windows, notWords: &notWords) }
+            for child in children { collect(child, above, maxFiller: maxFiller, into: &leaves, windows: &windows, notWords: &notWords) }
         case .all(let children, let within):
-            var window = window
-            if window == nil, let within {
-                window = windows.count
+            var above = above
+            if above.window == nil, let within {
+                above.window = windows.count
                 windows.append((expression, within))
             }
-            var nots = nots
             for case .not(.words(let words)) in children {
-                nots.append(notWords.count)
+                above.nots.append(notWords.count)
                 notWords.append(words)
             }
-            for child in children { collect(child, window: window, nots: nots, into: &leaves, windows: &windows, notWords: &notWords) }
+            if let cap = requiredCap(expression, maxFiller: maxFiller) { above.cap = min(above.cap ?? cap, cap) }
+            for child in children { collect(child, above, maxFiller: maxFiller, into: &leaves, windows: &windows, notWords: &notWords) }
         case .not: break
         }
     }
@@ -439,12 +476,15 @@ public final class ReplyStream {
         holdReason = .bound
         let construct = ReplyStream.openConstruct(scalars)
         if construct < cut { (cut, holdReason) = (construct, .construct) }
+        // A regex that matches only a subject of at most `cap` characters can never match once the reply is
+        // longer. Counted: the original characters with a kept (normalized) character before the last one
+        // and before an open construct — what a longer reply normalizes the same (the bound's margin) — each
+        // at least one character of either view a regex runs on.
+        var stable = 0
+        if !cappedRegexes.isEmpty || !decider.leafCaps.isEmpty {
+            stable = ReplyStream.keptOriginals(before: min(construct, Int(normalized.keptOrigin.last ?? 0)), normalized)
+        }
         if !cappedRegexes.isEmpty {
-            // A regex that matches only a subject of at most `cap` characters can never match once the reply
-            // is longer. Counted: the original characters with a kept (normalized) character before the last
-            // one and before an open construct — what a longer reply normalizes the same (the bound's margin)
-            // — each at least one character of either view a regex runs on.
-            let stable = ReplyStream.keptOriginals(before: min(construct, Int(normalized.keptOrigin.last ?? 0)), normalized)
             if cappedRegexes.contains(where: { $0.cap < stable }) {
                 let over = Set(cappedRegexes.lazy.filter { $0.cap < stable }.map(\.regex))
                 cappedRegexes.removeAll { over.contains($0.regex) }
@@ -482,6 +522,8 @@ public final class ReplyStream {
             for hit in decision.hits where hit.start < cut && !decider.notRules.contains(hit.rule) {
                 // A leaf under an `all` whose `not` is present: no hit of the complete reply is made of it.
                 if let nots = decider.leafNots[hit.rule], nots.contains(where: present.contains) { continue }
+                // A leaf under an `all` that requires a regex the reply is already too long for: likewise.
+                if let cap = decider.leafCaps[hit.rule], cap < stable { continue }
                 // A leaf under a window: once every hit of that window starting at this match lies before
                 // the cut, it stops the frontier only if the relaxed window has a hit in the text so far.
                 if let entry = decider.leafWindows[hit.rule], ReplyStream.keptBefore(hit.end, normalized) + entry.window < keptBeforeCut {
