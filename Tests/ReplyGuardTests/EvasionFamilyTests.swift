@@ -86,10 +86,13 @@ import Testing
                 #expect(e.decide(a + escape + b).verdict == e.decide(a + character + b).verdict, "\(a + escape + b)")
             }
         }
-        // Not escapes (their letters and digits stay): decoded once, too few hex digits, a lone surrogate, NUL.
-        for text in ["\\\\u54d1\\\\u5df4", "\\u54d\\u5df4", "\\ud842\\u86cb", "哑\\u0000巴", "哑\\x巴"] {
+        // Not escapes (their letters and digits stay): decoded once, too few hex digits, no escape at all.
+        for text in ["\\\\u54d1\\\\u5df4", "\\u54d\\u5df4", "哑\\x巴"] {
             #expect(e.decide(text).verdict == .allow, "\(text)")
         }
+        // NUL and a lone surrogate are what a client shows: nothing, or U+FFFD.
+        #expect(e.decide("哑\\u0000巴").verdict == e.decide("哑\u{0}巴").verdict)
+        for text in ["哑\\ud800巴", "哑\\uDC00巴"] { #expect(e.decide(text).verdict == e.decide("哑\u{FFFD}巴").verdict && e.decide(text).verdict == .block, "\(text)") }
         let palette = Array("哑巴sb\\u54d15df4ntr\"/ {}:")
         _ = try decideWithAndWithoutPrefilters(["t.yaml": pack(match: "words: [哑巴, sb]")], fragments: ["\\u54d1\\u5df4", "\\u54D1巴", "哑\\n巴", "s\\tb", "\\\\u54d1"],
                                                palette: palette, maxNoise: 5, seed: 21, insert: true, count: 2000)

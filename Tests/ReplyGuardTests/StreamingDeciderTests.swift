@@ -572,7 +572,9 @@ import Testing
         #expect(sent.count > 10, "released \(sent)")
         var random = SplitRandom(seed: 31)
         var replies = 0
-        for hit in ["网友爆料", "听说网友爆料了，是真的吗", "网友《某剧》", "网友说的《好剧》真不错啊啊啊啊"] {
+        // Up to the cap exactly (20 characters), where freeing one character early would leak.
+        let longest = "网友爆料" + String(StreamingDeciderTests.filler.prefix(16))
+        for hit in ["网友爆料", "听说网友爆料了，是真的吗", "网友《某剧》", "网友说的《好剧》真不错啊啊啊啊", longest] {
             #expect(!engine.decide(hit).hits.isEmpty, "\(hit)")
             for pieces in StreamingDeciderTests.splittings(hit, random: &random) {
                 let result = StreamingDeciderTests.leaked(decider, pieces)

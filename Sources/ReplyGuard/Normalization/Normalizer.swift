@@ -467,7 +467,8 @@ public struct Normalizer: Sendable {
 
     /// When `scalars[i]` is `\` and starts a JSON string escape, the index just past it and the scalar it
     /// stands for: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, or `\u` and 4 hex digits (a UTF-16 high
-    /// surrogate followed by a `\u` low surrogate is one scalar; a lone surrogate or NUL is not decoded).
+    /// surrogate followed by a `\u` low surrogate is one scalar; a lone surrogate is U+FFFD, as a client
+    /// shows it).
     /// A reply whose content is JSON (structured output, a tool's result) is shown by a client that parses
     /// it: `\u72d7` is then the character 狗.
     static func jsonEscape(_ scalars: UnsafeBufferPointer<UInt32>, _ i: Int) -> (end: Int, value: UInt32)? {
@@ -498,8 +499,8 @@ public struct Normalizer: Sendable {
                let low = unit(at: i + 8), (0xDC00...0xDFFF).contains(low) {
                 return (i + 12, 0x10000 + ((high - 0xD800) << 10 | (low - 0xDC00)))
             }
-            guard high != 0, !(0xD800...0xDFFF).contains(high) else { return nil }
-            return (i + 6, high)
+            // A lone surrogate: what a client shows for it (U+FFFD), as JSONStringDecoder reads it.
+            return (i + 6, (0xD800...0xDFFF).contains(high) ? 0xFFFD : high)
         default: return nil
         }
     }
