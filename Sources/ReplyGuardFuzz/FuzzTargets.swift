@@ -84,6 +84,7 @@ func fuzzJSON(_ bytes: UnsafeBufferPointer<UInt8>) {
     }
 }
 
+/// The repeated-key half of ``fuzzJSON``: the input as a document, then as a key.
 func fuzzRepeatedKey(_ bytes: UnsafeBufferPointer<UInt8>) {
     if JSONFieldLocator.repeatedKey(in: bytes) == .unique, (try? JSONSerialization.jsonObject(with: Data(bytes))) != nil,
        let objects = objectKeys(bytes) {
