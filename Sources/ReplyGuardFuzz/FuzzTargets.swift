@@ -70,8 +70,11 @@ func fuzzNormalizer(_ bytes: UnsafeBufferPointer<UInt8>) {
 }
 
 /// Located values lie inside the line, each starting after the previous field's; a string value decodes
-/// or is rejected, never crashes.
+/// or is rejected, never crashes. The repeated-key check never crashes; when it finds every key unique in
+/// a document Foundation parses, no object there names two keys with the same Unicode scalars (escapes
+/// undone); a key written twice, or once escaped, is reported (the input as the key).
 func fuzzJSON(_ bytes: UnsafeBufferPointer<UInt8>) {
+    fuzzRepeatedKey(bytes)
     var repeated: Int?
     guard let ranges = JSONFieldLocator.valueRanges(of: ["text", "id"], in: bytes, repeated: &repeated) else { return }
     for case let range? in ranges {
@@ -79,6 +82,118 @@ func fuzzJSON(_ bytes: UnsafeBufferPointer<UInt8>) {
         let literal = Array(bytes[range])
         if literal.first == UInt8(ascii: "\"") { _ = JSONStringDecoder.decode(literal) }
     }
+}
+
+/// The repeated-key half of ``fuzzJSON``: the input as a document, then as a key.
+func fuzzRepeatedKey(_ bytes: UnsafeBufferPointer<UInt8>) {
+    if JSONFieldLocator.repeatedKey(in: bytes) == .unique, (try? JSONSerialization.jsonObject(with: Data(bytes))) != nil,
+       let objects = objectKeys(bytes) {
+        for keys in objects { check(Set(keys).count == keys.count, "repeatedKey found no repeated key in \(keys)") }
+    }
+    // The input as a key (when it can stand between quotes as it is).
+    guard bytes.count <= 64, let key = String(validating: bytes, as: UTF8.self), !key.isEmpty,
+          !key.unicodeScalars.contains(where: { $0 == "\"" || $0 == "\\" || $0.value < 0x20 }) else { return }
+    let first = key.unicodeScalars.first!
+    let escaped = String(first).utf16.map { "\\u" + String(String(0x10000 + UInt32($0), radix: 16).dropFirst()) }.joined() + String(key.unicodeScalars.dropFirst())
+    func verdict(_ json: String) -> JSONKeyCheck { JSONFieldLocator.repeatedKey(in: Array(json.utf8)) }
+    check(verdict(#"{"\#(key)":1,"\#(key)":2}"#) == .repeated(key), "a key written twice is reported")
+    check(verdict(#"[0,{"a":{"\#(key)":[],"b":null,"\#(escaped)":{}}}]"#) == .repeated(key), "a key written twice, once escaped, is reported")
+    check(verdict(#"{"\#(key)":1,"\#(key)x":{"\#(key)":2}}"#) == .unique, "distinct keys are unique")
+}
+
+/// The keys of every object in `json` (one JSON value), each as Unicode scalar values with escapes undone
+/// (a `\u` escape of a lone surrogate kept as its value); nil when the bytes are not plain UTF-8 JSON.
+/// A reference for ``fuzzRepeatedKey``: read independently of ``JSONFieldLocator``.
+func objectKeys(_ json: UnsafeBufferPointer<UInt8>) -> [[[UInt32]]]? {
+    var i = 0
+    let n = json.count
+    var objects: [[[UInt32]]] = []
+    func space() { while i < n, json[i] == 0x20 || json[i] == 0x09 || json[i] == 0x0A || json[i] == 0x0D { i += 1 } }
+    func hex4(_ at: Int) -> UInt32? {
+        guard at + 4 <= n else { return nil }
+        var value: UInt32 = 0
+        for byte in json[at..<at + 4] {
+            guard let digit = Character(Unicode.Scalar(byte)).hexDigitValue else { return nil }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+    func string() -> [UInt32]? {
+        guard i < n, json[i] == 0x22 else { return nil }
+        i += 1
+        var out: [UInt32] = [], raw: [UInt8] = []
+        func flush() { out += String(decoding: raw, as: UTF8.self).unicodeScalars.map(\.value); raw = [] }
+        while i < n {
+            let byte = json[i]
+            if byte == 0x22 { i += 1; flush(); return out }
+            guard byte == 0x5C else { raw.append(byte); i += 1; continue }
+            flush()
+            guard i + 1 < n else { return nil }
+            let escape = json[i + 1]
+            i += 2
+            switch escape {
+            case 0x75:
+                guard var value = hex4(i) else { return nil }
+                i += 4
+                if (0xD800...0xDBFF).contains(value), i + 1 < n, json[i] == 0x5C, json[i + 1] == 0x75, let low = hex4(i + 2), (0xDC00...0xDFFF).contains(low) {
+                    value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                out.append(value)
+            case 0x62: out.append(0x08)
+            case 0x66: out.append(0x0C)
+            case 0x6E: out.append(0x0A)
+            case 0x72: out.append(0x0D)
+            case 0x74: out.append(0x09)
+            case 0x22, 0x5C, 0x2F: out.append(UInt32(escape))
+            default: return nil
+            }
+        }
+        return nil
+    }
+    func value() -> Bool {
+        space()
+        guard i < n else { return false }
+        switch json[i] {
+        case 0x7B, 0x5B:
+            let isObject = json[i] == 0x7B, close: UInt8 = isObject ? 0x7D : 0x5D
+            i += 1
+            var keys: [[UInt32]] = []
+            space()
+            if i < n, json[i] == close {
+                i += 1
+            } else {
+                while true {
+                    if isObject {
+                        space()
+                        guard let key = string() else { return false }
+                        keys.append(key)
+                        space()
+                        guard i < n, json[i] == 0x3A else { return false }
+                        i += 1
+                    }
+                    guard value() else { return false }
+                    space()
+                    guard i < n else { return false }
+                    if json[i] == 0x2C { i += 1; continue }
+                    guard json[i] == close else { return false }
+                    i += 1
+                    break
+                }
+            }
+            if isObject { objects.append(keys) }
+            return true
+        case 0x22:
+            return string() != nil
+        default:
+            let start = i
+            while i < n, ![0x2C, 0x7D, 0x5D, 0x20, 0x09, 0x0A, 0x0D, 0x3A, 0x22, 0x7B, 0x5B].contains(json[i]) { i += 1 }
+            return i > start
+        }
+    }
+    guard value() else { return nil }
+    space()
+    return i == n ? objects : nil
 }
 
 /// Feeding the same bytes in one chunk or in two gives the same records (and the same error); fields split.

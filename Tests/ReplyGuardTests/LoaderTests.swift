@@ -86,6 +86,58 @@ import Testing
         #expect(problems.allSatisfy { $0.file.hasSuffix("policy.yaml") && $0.line != nil })
     }
 
+    /// Scores were summed and `within` converted to Int32 unchecked: a pack with two rules of score
+    /// 2^62 crashed the scan that hit both, `within: 3000000000` crashed building the engine, and a
+    /// policy's `reported_speech.window` near Int.max crashed the scan of a quoted block. Each is now a
+    /// problem at its line.
+    @Test func wholeNumbersTooLargeAreProblemsNotCrashes() throws {
+        let big = """
+        pack: t
+        version: 1.0.0
+        category: t
+        description: d
+        rules:
+          - id: t.a
+            title: t
+            description: d
+            score: 4611686018427387904
+            match: {words: [xx]}
+            examples: {match: ["⟦xx⟧"], no_match: ["y"]}
+          - id: t.b
+            title: t
+            description: d
+            score: 4611686018427387904
+            match:
+              all: [{words: [xx]}, {words: [zz]}]
+              within: 3000000000
+            examples: {match: ["⟦xx zz⟧"], no_match: ["y"]}
+
+        """
+        let policy = "reported_speech: {window: 9223372036854775807}\nlimits: {match_limit: 99999999999}\n"
+        let lines = loadProblems(["t.yaml": big, "policy.yaml": policy])
+            .map { "\(($0.file as NSString).lastPathComponent):\($0.line ?? 0): \($0.message)" }
+        #expect(lines.contains("t.yaml:9: score must be at most 1000000"), "\(lines)")
+        #expect(lines.contains("t.yaml:15: score must be at most 1000000"), "\(lines)")
+        #expect(lines.contains("t.yaml:18: within must be at most 1000000"), "\(lines)")
+        #expect(lines.contains("policy.yaml:1: reported_speech.window must be at most 1000000"), "\(lines)")
+        #expect(lines.contains("policy.yaml:2: match_limit must be at most 4294967295"), "\(lines)")
+        // The largest values load and decide.
+        let largest = big.replacingOccurrences(of: "4611686018427387904", with: "1000000").replacingOccurrences(of: "3000000000", with: "1000000")
+        let e = try engine(["t.yaml": largest, "policy.yaml": "thresholds: {t: {block: 2000000}}\nreported_speech: {window: 1000000}\n"])
+        #expect(e.decide("xx zz").scores["t"] == 2_000_000)
+        #expect(e.decide("xx zz").verdict == .block)
+    }
+
+    /// A match example marking an empty span `⟦⟧` crashed the load of a regex rule (its `spaced` mutation
+    /// made a range ending before it starts; found by fuzzing): now a problem at the example's line.
+    @Test func anEmptyMarkedSpanIsAProblemNotACrash() throws {
+        let yaml = pack(match: "regex: 'x\\Fy'").replacingOccurrences(of: "match: [\"⟦x⟧\"]", with: "match: [\"⟦xy⟧\", \"a⟦⟧b\"]")
+        let lines = loadProblems(["t.yaml": yaml]).map { "\(($0.file as NSString).lastPathComponent):\($0.line ?? 0): \($0.message)" }
+        #expect(lines == ["t.yaml:13: match example marks an empty span ⟦⟧; mark the text the rule matches"])
+        let checker = ExampleChecker(ruleSet: try RuleLoader.load(rulesDirectory: makeRulesDirectory(["t.yaml": pack(match: "words: [x]")])))
+        #expect(checker.mutate("ab", [1..<1], .spaced) == ("a b", [2..<2]))
+    }
+
     @Test func missingDirectoryFailsClosed() {
         do {
             _ = try RuleLoader.load(rulesDirectory: "/nonexistent/rules")

@@ -137,7 +137,7 @@ public struct ExampleChecker {
                 if i > 0 { out.append(" ") }
                 out.append(s)
             }
-            return (String(out), spans.map { (2 * $0.lowerBound)..<(2 * $0.upperBound - 1) })
+            return (String(out), spans.map { (2 * $0.lowerBound)..<max(2 * $0.lowerBound, 2 * $0.upperBound - 1) })
         case .fillers:
             // Between every two characters inside a span, one filler (the next of ``insertedFillers``).
             var newIndex: [Int] = []

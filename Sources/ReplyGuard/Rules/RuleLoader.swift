@@ -335,13 +335,19 @@ final class YAMLReader {
         return scalar.string
     }
 
-    func int(_ node: Node?, _ what: String, min: Int = 0) -> Int? {
+    /// Largest score, `within`, window or `max_filler` a file may give (unless the caller allows more):
+    /// sums and offsets stay far from overflowing (a score of 2^62 in two rules overflowed the
+    /// category's sum and crashed the scan).
+    static let maxWholeNumber = 1_000_000
+
+    func int(_ node: Node?, _ what: String, min: Int = 0, max: Int = YAMLReader.maxWholeNumber) -> Int? {
         guard let node else { return nil }
         guard let text = node.scalar?.string, let value = Int(text) else {
             problem(node, "\(what) must be a whole number")
             return nil
         }
         guard value >= min else { problem(node, "\(what) must be at least \(min)"); return nil }
+        guard value <= max else { problem(node, "\(what) must be at most \(max)"); return nil }
         return value
     }
 
@@ -610,7 +616,9 @@ final class YAMLReader {
                 let choices = scalars.indices.map { tables.emojiStandIns(for: scalars[$0]) }
                 let positions = scalars.indices.filter { !choices[$0].isEmpty }
                 var count = 0
+                // Stops at the limit: a word of a thousand such characters has half a million pairs.
                 for subset in YAMLReader.subsets(of: positions, limit: .max) where subset.count <= 2 && subset.count < scalars.count {
+                    guard count < YAMLReader.familyVariantLimit else { break }
                     var variants: [[UInt32]] = [scalars]
                     for p in subset { variants = variants.flatMap { v in choices[p].map { var c = v; c[p] = $0; return c } } }
                     for derived in variants where count < YAMLReader.familyVariantLimit {
@@ -659,12 +667,18 @@ final class YAMLReader {
                 result.append(Set(positions.indices.filter { mask >> $0 & 1 != 0 }.map { positions[$0] }))
             }
             result.sort { $0.count < $1.count }
-        } else {
-            result = positions.map { [$0] }
-            for (a, x) in positions.enumerated() { for y in positions[(a + 1)...] { result.append([x, y]) } }
-            result.append(Set(positions))
+            return Array(result.prefix(limit))
         }
-        return Array(result.prefix(limit))
+        // Built only up to the limit (a word of a thousand positions has half a million pairs).
+        for x in positions where result.count < limit { result.append([x]) }
+        pairs: for (a, x) in positions.enumerated() {
+            for y in positions[(a + 1)...] {
+                guard result.count < limit else { break pairs }
+                result.append([x, y])
+            }
+        }
+        if result.count < limit { result.append(Set(positions)) }
+        return result
     }
 
     func examples(_ node: Node) -> [RuleExample] {
@@ -677,6 +691,9 @@ final class YAMLReader {
                 problem(item, "match example must mark the expected span with ⟦…⟧ (balanced, not nested)")
             } else if example.textAndSpans.spans.isEmpty {
                 problem(item, "match example must mark the expected span with ⟦…⟧")
+            } else if example.textAndSpans.spans.contains(where: \.isEmpty) {
+                // No hit is empty (and the `spaced` mutation could not place one).
+                problem(item, "match example marks an empty span ⟦⟧; mark the text the rule matches")
             }
             result.append(example)
         }
@@ -909,8 +926,8 @@ final class YAMLReader {
             policy.maxFiller = int(entries["max_filler"], "max_filler") ?? policy.maxFiller
         }
         if let node = keys["limits"], let entries = mapping(node, "limits", allowed: ["match_limit", "depth_limit"], required: []) {
-            if let v = int(entries["match_limit"], "match_limit", min: 1000) { policy.limits.matchLimit = UInt32(clamping: v) }
-            if let v = int(entries["depth_limit"], "depth_limit", min: 100) { policy.limits.depthLimit = UInt32(clamping: v) }
+            if let v = int(entries["match_limit"], "match_limit", min: 1000, max: Int(UInt32.max)) { policy.limits.matchLimit = UInt32(clamping: v) }
+            if let v = int(entries["depth_limit"], "depth_limit", min: 100, max: Int(UInt32.max)) { policy.limits.depthLimit = UInt32(clamping: v) }
         }
         if let node = keys["reported_speech"] { readReportedSpeech(node, into: &policy) }
         if let text = string(keys["mask_with"], "mask_with") {
@@ -918,7 +935,7 @@ final class YAMLReader {
         }
         if let node = keys["review"], let entries = mapping(node, "review", allowed: ["expire_after_minutes"], required: []) {
             if let node = entries["expire_after_minutes"] {
-                policy.publishing.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1)
+                policy.publishing.reviewExpiryMinutes = node.scalar?.string == "never" ? nil : int(node, "expire_after_minutes (or 'never')", min: 1, max: .max)
             }
         }
         if let node = keys["models"], let entries = mapping(node, "models", allowed: packs.filter { $0.model != nil }.map(\.id).sorted(), required: []) {
@@ -965,7 +982,7 @@ final class YAMLReader {
     private func readThresholds(_ entries: [String: Node], into policy: inout Policy) {
         for (category, value) in entries {
             guard let limits = mapping(value, "thresholds.\(category)", allowed: ["escalate", "block"], required: []) else { continue }
-            let thresholds = Thresholds(escalate: int(limits["escalate"], "escalate", min: 1), block: int(limits["block"], "block", min: 1))
+            let thresholds = Thresholds(escalate: int(limits["escalate"], "escalate", min: 1, max: .max), block: int(limits["block"], "block", min: 1, max: .max))
             if let e = thresholds.escalate, let b = thresholds.block, e > b {
                 problem(value, "thresholds.\(category): escalate (\(e)) must not be above block (\(b))")
             }
