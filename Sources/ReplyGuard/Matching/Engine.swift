@@ -735,11 +735,19 @@ private struct EngineBuilder {
         // ASCII-only clauses cost a bit test; each clause naming Chinese characters adds automaton
         // patterns that report wherever they occur, so at most two of those are kept.
         let asciiOnly = pcre2Clauses + clauseRequirement.filter { $0.han.isEmpty && others.markable($0.other) }.prefix(4)
-        // A character that folding changes never stands in the folded view: such clauses are unusable.
-        // Of the usable ones, the two most selective: the ones whose shortest item is longest (single
-        // characters are in most messages), then the ones with fewer items.
+        // A character that folding changes never stands in the folded view: an item holding one can never
+        // meet the clause there, so it is left out (`[点點]` needs 点 in the folded view, where 點 reads as
+        // 点); a clause with no item left is unusable. Of the usable ones, the two most selective: the
+        // ones whose shortest item is longest (single characters are in most messages), then the ones
+        // with fewer items.
         let withHan = clauseRequirement
-            .filter { !$0.han.isEmpty && $0.han.count <= 64 && $0.han.allSatisfy { $0.allSatisfy { tables.entry($0) == $0 } } && others.markable($0.other) }
+            .compactMap { clause -> RegexRequirement.Clause? in
+                guard !clause.han.isEmpty else { return nil }
+                var kept = clause
+                kept.han = clause.han.filter { $0.allSatisfy { tables.entry($0) == $0 } }
+                return kept.han.isEmpty ? nil : kept
+            }
+            .filter { $0.han.count <= 64 && others.markable($0.other) }
             .sorted { a, b in
                 let (x, y) = (a.han.map { $0.count }.min()!, b.han.map { $0.count }.min()!)
                 return x != y ? x > y : a.han.count < b.han.count

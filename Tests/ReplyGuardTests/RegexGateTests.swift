@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+@testable import ReplyGuard
+
+/// The prefilter clauses of Chinese characters a folded-view regex gets (issue 20).
+@Suite struct RegexGateTests {
+    static let patterns: [(String, String)] = [
+        ("[a-z0-9]{2,}[点點](?:com|net)", "folded"), ("转[载載]", "folded"), ("(?:網絡|网络)谣言", "folded"),
+    ]
+
+    /// A clause naming a Traditional form beside its Simplified one (`[点點]`) keeps the Simplified one:
+    /// the folded view never holds 點, so 点 is what every match there needs. Before, the whole clause was
+    /// dropped and the regex ran on every message the other clauses let through.
+    @Test func aClauseWithATraditionalFormKeepsTheFormsTheFoldedViewHolds() throws {
+        let engine = try engine(["p.yaml": regexPack(Self.patterns)])
+        for index in engine.regexGates.indices {
+            let clauses = engine.gateClauses[engine.regexGates[index].clauses]
+            #expect(clauses.contains { !$0.han.isEmpty }, "regex \(index) has no clause of Chinese characters")
+        }
+    }
+
+    /// Decisions are the same with the prefilters on and off, with the Traditional forms written as
+    /// themselves, as character references, in markup, as JSON escapes and between fillers.
+    @Test func traditionalFormsInClausesNeverChangeDecisions() throws {
+        let fragments = ["abc点com", "abc點com", "ab&#40670;com", "ab&#x9ede;net", "ab<b>點</b>com", "ab\\u9edecom", "x点com",
+                         "a1點 net", "转载", "轉載", "转載", "转&#36617;", "网络谣言", "網絡謠言", "網络谣言", "网絡 谣言", "谣言"]
+        let palette = Array("点點转轉载載网網络絡谣謠言abcomnt1 &#;<>\u{200B}，")
+        let decisions = try decideWithAndWithoutPrefilters(["p.yaml": regexPack(Self.patterns)], fragments: fragments,
+                                                           palette: palette, maxNoise: 4, seed: 28, insert: true)
+        #expect(Set(decisions.flatMap { $0.hits.map(\.rule) }).count == Self.patterns.count)
+    }
+}
