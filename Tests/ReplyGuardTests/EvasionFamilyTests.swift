@@ -87,7 +87,7 @@ import Testing
             }
         }
         // Not escapes (their letters and digits stay): decoded once, too few hex digits, no escape at all.
-        for text in ["\\\\u54d1\\\\u5df4", "\\u54d\\u5df4", "哑\\x巴"] {
+        for text in ["\\\\u54d1\\\\u5df4", "\\u54d\\u5df4", "哑\\x巴", "\\u\u{15}\u{14}d1\\u5df4"] {
             #expect(e.decide(text).verdict == .allow, "\(text)")
         }
         // NUL and a lone surrogate are what a client shows: nothing, or U+FFFD.

@@ -487,9 +487,9 @@ public struct Normalizer: Sendable {
                 guard j + 4 <= count else { return nil }
                 var value: UInt32 = 0
                 for k in j..<j + 4 {
-                    let v = scalars[k] | 0x20
+                    let v = scalars[k]
                     if v >= 0x30 && v <= 0x39 { value = value << 4 | (v - 0x30) }
-                    else if v >= 0x61 && v <= 0x66 { value = value << 4 | (v - 0x61 + 10) }
+                    else if (v | 0x20) >= 0x61 && (v | 0x20) <= 0x66 { value = value << 4 | ((v | 0x20) - 0x61 + 10) }
                     else { return nil }
                 }
                 return value
