@@ -585,12 +585,17 @@ import Testing
         #expect(replies > 40)
     }
 
+    /// The shipped rules without the model pack.
+    static let shippedRulesOnly: StreamingDecider = {
+        var options = EngineOptions()
+        options.includeModels = false
+        return StreamingDecider(engine: Engine(ruleSet: Repo.shipped, options: options))
+    }()
+
     /// With the shipped rules (no model pack), a reply that says 电话 with no number after it streams past
     /// it: `spam.order-hotline`'s word-and-number `all` has a window (its regex spells the word).
     @Test func aPhoneWordWithNoNumberStreamsWithTheShippedRules() {
-        var options = EngineOptions()
-        options.includeModels = false
-        let decider = StreamingDecider(engine: Engine(ruleSet: Repo.shipped, options: options))
+        let decider = StreamingDeciderTests.shippedRulesOnly
         let text = "您好，您反映的问题已收悉。经核实，社区工作人员已通过电话与您联系，并于次日上门查看了楼道照明情况，损坏的灯具已全部更换完毕，"
             + "楼道内堆放的杂物也已清理干净。后续我们将加强日常巡查，及时处理居民反映的问题。感谢您对社区工作的理解与支持！"
             + "如有其他问题，欢迎继续留言，我们会在三个工作日内予以答复。祝您生活愉快，工作顺利，身体健康！"
@@ -604,9 +609,7 @@ import Testing
     /// matches only a text of at most 48 characters, so it stops holding the start once the reply is longer
     /// (it used to until about character 82). Its rules' examples still leak nothing over every split.
     @Test func aLongReplyIsNotHeldForTheHeadlineShape() {
-        var options = EngineOptions()
-        options.includeModels = false
-        let decider = StreamingDecider(engine: Engine(ruleSet: Repo.shipped, options: options))
+        let decider = StreamingDeciderTests.shippedRulesOnly
         let text = "您好，您反映的小区路灯损坏问题已收悉。经核实，街道办已联系物业公司于本周内完成维修，维修期间请注意夜间出行安全。"
             + "如有其他问题，欢迎继续留言，我们会在三个工作日内予以答复。感谢您对我们工作的理解与支持！"
         #expect(decider.engine.decide(text).verdict == .allow)
