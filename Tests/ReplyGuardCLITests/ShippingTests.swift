@@ -122,6 +122,19 @@ import FoundationXML
         #expect(check.status == 0 && !check.stdout.contains("notice"), "\(check.stdout)")
     }
 
+    /// The celebrity pack's KdConv star names (issue 21) ship inside the binary, credited in NOTICE: a
+    /// listed name next to a work escalates, the same name alone in a reply does not.
+    @Test func shippedBinaryKnowsTheKdConvStarNamesAndCreditsKdConv() throws {
+        let ruleSet = try RuleLoader.load(rulesDirectory: CLI.root + "/rules")
+        let celebrity = try #require(ruleSet.packs.first { $0.id == "celebrity" })
+        #expect(celebrity.notice.contains { $0.contains("KdConv") && $0.contains("Apache License 2.0") })
+        let input = "陶喆晒出全家福\n请陶喆先生本周五携带身份证到二号窗口办理\n"
+        let records = try CLI.run(["scan", "-"], stdin: Array(input.utf8), cwd: CLI.temporaryDirectory()).decisions()
+        #expect(records.count == 2)
+        #expect(records.first?.verdict == .escalate, "\(records)")
+        #expect(records.last?.verdict == .allow, "\(records)")
+    }
+
     @Test func checkWarnsWhenNoticeLacksAPacksLineOrAModelPackNamesNone() throws {
         let out = CLI.temporaryDirectory() + "/rules"
         #expect(try CLI.run(["rules", "export", out]).status == 0)
