@@ -70,6 +70,12 @@ public final class MessageScanner {
     /// in slot order, each with its slot and its gate (``Engine/alwaysEvaluated``,
     /// ``Engine/alwaysEvaluatedUngatedRegexes``): every message not settled by the prescreen runs through it.
     private let alwaysEvaluatedGates: [(slot: Int, gate: RegexGate)]
+    /// The same pairs split: those with a clause that only a Chinese character can meet, listed under
+    /// the first such clause (CSR, `anchoredGates` from `anchoredGateStart[c]` to `anchoredGateStart[c + 1]`:
+    /// a message where that clause is not seen cannot pass them), and the others.
+    private let unanchoredGates: [(slot: Int, gate: RegexGate)]
+    private let anchoredGates: [(slot: Int, gate: RegexGate)]
+    private let anchoredGateStart: [Int32]
     private let gateClauses: [GateClause]
 
     init(engine: Engine) {
@@ -94,6 +100,21 @@ public final class MessageScanner {
             regexes.map { (slot: slot, gate: engine.regexGates[$0]) }
         }
         gateClauses = engine.gateClauses
+        var unanchored: [(slot: Int, gate: RegexGate)] = []
+        var anchored = [[(slot: Int, gate: RegexGate)]](repeating: [], count: engine.gateClauses.count)
+        for (slot, gate) in alwaysEvaluatedGates {
+            let clauses = engine.gateClauses
+            if let c = gate.clauses.first(where: { !clauses[$0].han.isEmpty && clauses[$0].ascii == (0, 0) && clauses[$0].other == 0 }) {
+                anchored[c].append((slot, gate))
+            } else {
+                unanchored.append((slot, gate))
+            }
+        }
+        unanchoredGates = unanchored
+        anchoredGates = anchored.flatMap { $0 }
+        var start: [Int32] = [0]
+        for list in anchored { start.append(start.last! + Int32(list.count)) }
+        anchoredGateStart = start
     }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
@@ -145,11 +166,31 @@ public final class MessageScanner {
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
         // A slot is touched by the first of its regexes whose prefilters do not rule it out.
         let facts = GateFacts(work, generation: generation)
-        let prefilter = engine.options.prefilter
-        for (slot, gate) in alwaysEvaluatedGates where !touched[slot] {
-            if prefilter && !gateMightPass(gate, facts, bytes) { continue }
-            touched[slot] = true
-            touchedSlots.append(slot)
+        if !engine.options.prefilter {
+            for (slot, _) in alwaysEvaluatedGates where !touched[slot] {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+        } else if facts.markup {
+            // (With markup every clause of Chinese characters counts as met: see ``gateMightPass(_:_:_:)``.)
+            for (slot, gate) in alwaysEvaluatedGates where !touched[slot] && gateMightPass(gate, facts, bytes) {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+        } else {
+            for (slot, gate) in unanchoredGates where !touched[slot] && gateMightPass(gate, facts, bytes) {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+            for c in seenClauses {
+                for i in Int(anchoredGateStart[Int(c)])..<Int(anchoredGateStart[Int(c) + 1]) {
+                    let (slot, gate) = anchoredGates[i]
+                    if !touched[slot] && gateMightPass(gate, facts, bytes) {
+                        touched[slot] = true
+                        touchedSlots.append(slot)
+                    }
+                }
+            }
         }
         touchedSlots.sort()
         var ruleSpans: [(rule: Int, spans: [Span])] = []
