@@ -30,4 +30,59 @@ import Testing
                                                            palette: palette, maxNoise: 4, seed: 28, insert: true)
         #expect(Set(decisions.flatMap { $0.hits.map(\.rule) }).count == Self.patterns.count)
     }
+
+    /// A rule that can match without a word, through any of several regexes (`decide` checks them from
+    /// flat lists of slot and gate, those with a clause of Chinese characters only when it is seen): each
+    /// regex alone makes it match, with another rule's regexes between them in the list, and decisions
+    /// are the same with the prefilters on and off, also with markup (whose tags the automaton does not read).
+    @Test func everyUngatedRegexOfARuleCanMakeItMatch() throws {
+        let pack = """
+        pack: p
+        version: 1.0.0
+        category: p
+        description: several ungated regexes per rule
+        rules:
+          - id: p.several
+            title: t
+            description: d
+            action: block
+            match:
+              any:
+                - regex: '1[3-9]\\d{9}'
+                - regex: 'qq\\d{5,}'
+                - regex: '加[微薇]信'
+                - words: [兼职]
+            examples: {match: ["⟦x⟧"], no_match: ["y"]}
+          - id: p.other
+            title: t
+            description: d
+            action: escalate
+            match:
+              any:
+                - regex: '\\d{4}年'
+                - regex: '刷[单單]'
+            examples: {match: ["⟦x⟧"], no_match: ["y"]}
+          - id: p.last
+            title: t
+            description: d
+            action: escalate
+            match:
+              any:
+                - regex: 'vx[a-z]{3}'
+                - regex: '@@'
+            examples: {match: ["⟦x⟧"], no_match: ["y"]}
+        """
+        let fragments = ["13912345678", "qq123456", "加微信", "加薇信", "兼职", "2024年", "刷单", "刷單", "vxabc", "@@", "qq12", "1391234567",
+                         "<a title=\"刷单\">x</a>", "<i>加</i>微信", "&#21152;微信"]
+        let decisions = try decideWithAndWithoutPrefilters(["p.yaml": pack], fragments: fragments, palette: Array("加微薇信qv1x3@年刷单 ，a"),
+                                                           maxNoise: 4, seed: 29)
+        let engine = try engine(["p.yaml": pack])
+        #expect(engine.decide("电话13912345678").hits.map(\.rule) == ["p.several"])
+        #expect(engine.decide("我的qq123456").hits.map(\.rule) == ["p.several"])
+        #expect(engine.decide("请加微信").hits.map(\.rule) == ["p.several"])
+        #expect(engine.decide("刷单").hits.map(\.rule) == ["p.other"])
+        #expect(engine.decide("看@@").hits.map(\.rule) == ["p.last"])
+        #expect(engine.decide("<a title=\"刷单\">x</a>").hits.map(\.rule) == ["p.other"])
+        #expect(Set(decisions.flatMap { $0.hits.map(\.rule) }) == ["p.several", "p.other", "p.last"])
+    }
 }

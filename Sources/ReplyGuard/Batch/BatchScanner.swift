@@ -267,6 +267,7 @@ public final class BatchScanner {
     static func process(_ batch: ScanBatch, scanner: MessageScanner, sink: DecisionSink, options: BatchOptions) {
         let (onlyFlagged, maxMessage) = (options.onlyFlagged, options.maxMessageBytes)
         let reader = MessageReader(format: batch.format, textField: options.textField, idField: options.idField)
+        var recordCache = DecisionRecordCache()
         if let (line, length) = batch.overlong {
             overlong(line: line, length: length)
             return
@@ -320,7 +321,7 @@ public final class BatchScanner {
         func handle(_ decision: Decision, text: UnsafeBufferPointer<UInt8>, line: Int) {
             batch.summary.add(decision)
             if onlyFlagged && decision.verdict == .allow { return }
-            sink.render(decision, text: { String(decoding: text, as: UTF8.self) }, into: &batch.output)
+            sink.render(decision, text: { String(decoding: text, as: UTF8.self) }, into: &batch.output, cache: &recordCache)
             if sink.collects(decision) { batch.findings.append((decision, line)) }
         }
         batch.data = []

@@ -11,6 +11,9 @@ public protocol DecisionSink: Sendable {
     /// Appends the message's own output (a JSON line, a table row) to `out`; `text` gives the message
     /// text, computed only when asked for.
     func render(_ decision: Decision, text: () -> String, into out: inout [UInt8])
+    /// ``render(_:text:into:)`` for one of a run of records (a batch of one input file, on one worker):
+    /// `cache` lives as long as the run, for what the records share. By default, `render(_:text:into:)`.
+    func render(_ decision: Decision, text: () -> String, into out: inout [UInt8], cache: inout DecisionRecordCache)
     /// Whether ``collect(_:file:line:format:)`` needs this decision (it then travels to the writer thread).
     func collects(_ decision: Decision) -> Bool
     /// Keeps what the closing document needs.
@@ -21,6 +24,9 @@ public protocol DecisionSink: Sendable {
 
 extension DecisionSink {
     public func render(_ decision: Decision, text: () -> String, into out: inout [UInt8]) {}
+    public func render(_ decision: Decision, text: () -> String, into out: inout [UInt8], cache: inout DecisionRecordCache) {
+        render(decision, text: text, into: &out)
+    }
     public func collects(_ decision: Decision) -> Bool { false }
     public mutating func collect(_ decision: Decision, file: String, line: Int, format: InputFormat) {}
     public mutating func finish(summary: ScanSummary) -> [UInt8] { [] }
@@ -32,6 +38,11 @@ public struct JSONLinesSink: DecisionSink {
 
     public func render(_ decision: Decision, text: () -> String, into out: inout [UInt8]) {
         decision.appendJSONLine(to: &out)
+        out.append(0x0A)
+    }
+
+    public func render(_ decision: Decision, text: () -> String, into out: inout [UInt8], cache: inout DecisionRecordCache) {
+        decision.appendJSONLine(to: &out, cache: &cache)
         out.append(0x0A)
     }
 }

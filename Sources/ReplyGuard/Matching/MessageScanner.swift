@@ -66,6 +66,17 @@ public final class MessageScanner {
     private var emojiWork: NormalizationWorkspace?
     private var emojiMatches: [(pattern: Int32, span: Span)] = []
     private var currentSlot = 0
+    /// The regexes through which the always-evaluated slots can match without a literal hit, as one list
+    /// in slot order, each with its slot and its gate (``Engine/alwaysEvaluated``,
+    /// ``Engine/alwaysEvaluatedUngatedRegexes``): every message not settled by the prescreen runs through it.
+    private let alwaysEvaluatedGates: [(slot: Int, gate: RegexGate)]
+    /// The same pairs split: those with a clause that only a Chinese character can meet, listed under
+    /// the first such clause (CSR, `anchoredGates` from `anchoredGateStart[c]` to `anchoredGateStart[c + 1]`:
+    /// a message where that clause is not seen cannot pass them), and the others.
+    private let unanchoredGates: [(slot: Int, gate: RegexGate)]
+    private let anchoredGates: [(slot: Int, gate: RegexGate)]
+    private let anchoredGateStart: [Int32]
+    private let gateClauses: [GateClause]
 
     init(engine: Engine) {
         self.engine = engine
@@ -85,6 +96,25 @@ public final class MessageScanner {
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
         clauseSeen = Array(repeating: 0, count: engine.gateClauses.count)
+        alwaysEvaluatedGates = zip(engine.alwaysEvaluated, engine.alwaysEvaluatedUngatedRegexes).flatMap { slot, regexes in
+            regexes.map { (slot: slot, gate: engine.regexGates[$0]) }
+        }
+        gateClauses = engine.gateClauses
+        var unanchored: [(slot: Int, gate: RegexGate)] = []
+        var anchored = [[(slot: Int, gate: RegexGate)]](repeating: [], count: engine.gateClauses.count)
+        for (slot, gate) in alwaysEvaluatedGates {
+            let clauses = engine.gateClauses
+            if let c = gate.clauses.first(where: { !clauses[$0].han.isEmpty && clauses[$0].ascii == (0, 0) && clauses[$0].other == 0 }) {
+                anchored[c].append((slot, gate))
+            } else {
+                unanchored.append((slot, gate))
+            }
+        }
+        unanchoredGates = unanchored
+        anchoredGates = anchored.flatMap { $0 }
+        var start: [Int32] = [0]
+        for list in anchored { start.append(start.last! + Int32(list.count)) }
+        anchoredGateStart = start
     }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
@@ -134,10 +164,33 @@ public final class MessageScanner {
         collectLiteralHits()
 
         // Which slots to evaluate: those with a literal hit, plus those with ungated regexes.
-        for (k, slot) in engine.alwaysEvaluated.enumerated() where !touched[slot] {
-            if !engine.alwaysEvaluatedUngatedRegexes[k].contains(where: { regexMightMatch($0, bytes) }) { continue }
-            touched[slot] = true
-            touchedSlots.append(slot)
+        // A slot is touched by the first of its regexes whose prefilters do not rule it out.
+        let facts = GateFacts(work, generation: generation)
+        if !engine.options.prefilter {
+            for (slot, _) in alwaysEvaluatedGates where !touched[slot] {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+        } else if facts.markup {
+            // (With markup every clause of Chinese characters counts as met: see ``gateMightPass(_:_:_:)``.)
+            for (slot, gate) in alwaysEvaluatedGates where !touched[slot] && gateMightPass(gate, facts, bytes) {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+        } else {
+            for (slot, gate) in unanchoredGates where !touched[slot] && gateMightPass(gate, facts, bytes) {
+                touched[slot] = true
+                touchedSlots.append(slot)
+            }
+            for c in seenClauses {
+                for i in Int(anchoredGateStart[Int(c)])..<Int(anchoredGateStart[Int(c) + 1]) {
+                    let (slot, gate) = anchoredGates[i]
+                    if !touched[slot] && gateMightPass(gate, facts, bytes) {
+                        touched[slot] = true
+                        touchedSlots.append(slot)
+                    }
+                }
+            }
         }
         touchedSlots.sort()
         var ruleSpans: [(rule: Int, spans: [Span])] = []
@@ -639,26 +692,50 @@ public final class MessageScanner {
     /// the folded-view facts of the normalization (or the prescreen) and the Chinese characters seen.
     private func regexMightMatch(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard engine.options.prefilter else { return true }
-        let gate = engine.regexGates[index]
-        if gate.digitRun > work.longestDigitRun || gate.digitCount > work.digitCount { return false }
+        return gateMightPass(engine.regexGates[index], GateFacts(work, generation: generation), bytes)
+    }
+
+    /// What the prefilters read of the current message (taken once for a run of gates).
+    private struct GateFacts {
+        let longestDigitRun: Int32, digitCount: Int32
+        let foldedASCII: (UInt64, UInt64)
+        let otherSeen: UInt64
+        let markup: Bool
+        let foldingIsIdentity: Bool
+        let generation: Int
+
+        @inline(__always)
+        init(_ work: NormalizationWorkspace, generation: Int) {
+            (longestDigitRun, digitCount) = (work.longestDigitRun, work.digitCount)
+            foldedASCII = work.foldedASCII
+            otherSeen = work.otherSeen
+            markup = work.markup.count > 0
+            foldingIsIdentity = work.foldingIsIdentity
+            self.generation = generation
+        }
+    }
+
+    /// ``regexMightMatch(_:_:)`` for a regex's gate (prefilters on).
+    @inline(__always)
+    private func gateMightPass(_ gate: RegexGate, _ facts: GateFacts, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        if gate.digitRun > facts.longestDigitRun || gate.digitCount > facts.digitCount { return false }
         // A clause of what every match of a folded-view regex contains is not met by the folded view (the
         // original when folding changed nothing): a byte PCRE2 says every match needs, the ASCII bytes
         // every match starts with, the characters read from the pattern (see ``RegexRequirement``).
-        let clauses = engine.gateClauses, otherSeen = work.otherSeen
         for c in gate.clauses {
-            let clause = clauses[c]
-            if gate.folded && work.foldedViewContains(anyOf: clause.ascii) { continue }
+            let clause = gateClauses[c]
+            if gate.folded && (facts.foldedASCII.0 & clause.ascii.0 != 0 || facts.foldedASCII.1 & clause.ascii.1 != 0) { continue }
             // (The folded view keeps HTML tags as written, which the automaton did not read: with
             // markup in the message, Chinese characters are not looked for.)
-            if !clause.han.isEmpty && (clauseSeen[c] == generation || work.markup.count > 0) { continue }
+            if !clause.han.isEmpty && (clauseSeen[c] == facts.generation || facts.markup) { continue }
             // Other characters: marked by original scalar while decoding (see ``OtherCharacterMarks``).
-            if clause.other & otherSeen != 0 { continue }
+            if clause.other & facts.otherSeen != 0 { continue }
             return false
         }
         // The regex searches the original bytes (its view, or the folded view when folding changed
         // nothing): the byte every match needs is not there. (On a folded view built for the regex,
         // ``regexSpans(_:_:)`` checks the view itself.)
-        if !(gate.folded && !work.foldingIsIdentity), let required = gate.requiredByte,
+        if !(gate.folded && !facts.foldingIsIdentity), let required = gate.requiredByte,
            bytes.isEmpty || memchr(bytes.baseAddress!, Int32(required), bytes.count) == nil { return false }
         return true
     }

@@ -89,12 +89,6 @@ final class NormalizationWorkspace {
         foldedBytes.count = bytes
     }
 
-    /// True when some byte of `mask` (a 128-bit ASCII set) occurs in the folded view of the message.
-    @inline(__always)
-    func foldedViewContains(anyOf mask: (UInt64, UInt64)) -> Bool {
-        foldedASCII.0 & mask.0 != 0 || foldedASCII.1 & mask.1 != 0
-    }
-
     /// Index of the first kept scalar whose origin is at or after original scalar `index`.
     func keptIndex(atOrAfterOriginal index: Int) -> Int {
         var low = 0, high = keptOrigin.count

@@ -98,23 +98,91 @@ extension Decision {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends ``jsonLine(extra:)``'s bytes to `out` (scan renders millions of records this way).
+    /// Appends ``jsonLine(extra:)``'s bytes to `out`.
     public func appendJSONLine(to out: inout [UInt8], extra: [(String, String)] = []) {
+        Decision.appendRecordStart(to: &out)
+        switch id {
+        case .string(let s): JSONWriter.appendString(s, to: &out)
+        case .number(let n): out.append(contentsOf: n.utf8)
+        case .position(let file, let line):
+            Decision.appendPositionStart(file, to: &out)
+            Decision.appendPositionEnd(line, to: &out)
+        }
+        appendRecordMiddle(to: &out)
+        JSONWriter.appendString(policy, to: &out)
+        Decision.appendEngineKey(to: &out)
+        JSONWriter.appendString(engine, to: &out)
+        for (key, rawJSON) in extra {
+            out.append(0x2C)
+            JSONWriter.appendString(key, to: &out)
+            out.append(0x3A)
+            out.append(contentsOf: rawJSON.utf8)
+        }
+        out.append(0x7D)
+    }
+
+    /// ``appendJSONLine(to:extra:)`` (no extra fields) for a run of records, the same bytes: what is the
+    /// same from one record to the next — the start up to a position id's line number (the file name
+    /// escaped), and the policy digest and engine to the end — is rendered once into `cache` and copied
+    /// while it still applies (scan renders millions of records this way).
+    public func appendJSONLine(to out: inout [UInt8], cache: inout DecisionRecordCache) {
+        switch id {
+        case .position(let file, let line):
+            if cache.file != file {
+                cache.positionStart.removeAll(keepingCapacity: true)
+                Decision.appendRecordStart(to: &cache.positionStart)
+                Decision.appendPositionStart(file, to: &cache.positionStart)
+                cache.file = file
+            }
+            out.append(contentsOf: cache.positionStart)
+            Decision.appendPositionEnd(line, to: &out)
+        case .string(let s):
+            Decision.appendRecordStart(to: &out)
+            JSONWriter.appendString(s, to: &out)
+        case .number(let n):
+            Decision.appendRecordStart(to: &out)
+            out.append(contentsOf: n.utf8)
+        }
+        appendRecordMiddle(to: &out)
+        if cache.policy != policy || cache.engine != engine {
+            cache.end.removeAll(keepingCapacity: true)
+            JSONWriter.appendString(policy, to: &cache.end)
+            Decision.appendEngineKey(to: &cache.end)
+            JSONWriter.appendString(engine, to: &cache.end)
+            cache.end.append(0x7D)
+            (cache.policy, cache.engine) = (policy, engine)
+        }
+        out.append(contentsOf: cache.end)
+    }
+
+    private static func appendEngineKey(to out: inout [UInt8]) {
+        let key: StaticString = ",\"engine\":"
+        key.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    private static func appendRecordStart(to out: inout [UInt8]) {
+        let start: StaticString = "{\"schema\":\"replyguard.decision/1\",\"id\":" // Decision.schema (a test checks they agree)
+        start.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    /// A position id `"file:line"` is escaped as one string: the quote, the file escaped and the colon
+    /// here, then ``appendPositionEnd(_:to:)`` the line number and the closing quote.
+    private static func appendPositionStart(_ file: String, to out: inout [UInt8]) {
+        JSONWriter.appendString(file, to: &out)
+        out.removeLast()
+        out.append(0x3A)
+    }
+
+    private static func appendPositionEnd(_ line: Int, to out: inout [UInt8]) {
+        JSONWriter.appendInt(line, to: &out)
+        out.append(0x22)
+    }
+
+    /// From the verdict to `"policy":` (the scores, hits, errors and suppressions between).
+    private func appendRecordMiddle(to out: inout [UInt8]) {
         func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
         func string(_ value: String) { JSONWriter.appendString(value, to: &out) }
         func int(_ value: Int) { JSONWriter.appendInt(value, to: &out) }
-        raw("{\"schema\":\"replyguard.decision/1\",\"id\":") // Decision.schema (a test checks they agree)
-        switch id {
-        case .string(let s): string(s)
-        case .number(let n): out.append(contentsOf: n.utf8)
-        case .position(let file, let line):
-            // "file:line", escaped as one string: the file part, then the line number before the quote.
-            string(file)
-            out.removeLast()
-            out.append(0x3A)
-            int(line)
-            out.append(0x22)
-        }
         raw(",\"verdict\":\"")
         out.append(contentsOf: verdict.rawValue.utf8)
         if scores.isEmpty && hits.isEmpty && errors.isEmpty && suppressed.isEmpty {
@@ -162,15 +230,19 @@ extension Decision {
             }
             raw("],\"policy\":")
         }
-        string(policy)
-        raw(",\"engine\":")
-        string(engine)
-        for (key, rawJSON) in extra {
-            out.append(0x2C)
-            string(key)
-            out.append(0x3A)
-            out.append(contentsOf: rawJSON.utf8)
-        }
-        out.append(0x7D)
     }
+}
+
+/// What ``Decision/appendJSONLine(to:cache:)`` keeps from one record to the next; start with an empty
+/// one per run of records (scan: per batch, on the worker rendering it).
+public struct DecisionRecordCache {
+    var file: String?
+    /// The record's start through a position id's colon, for `file`.
+    var positionStart: [UInt8] = []
+    var policy: String?
+    var engine: String?
+    /// The policy digest, the engine and the closing brace, for `policy` and `engine`.
+    var end: [UInt8] = []
+
+    public init() {}
 }
