@@ -41,6 +41,19 @@ import Testing
         #expect(decision.hits.allSatisfy { $0.reported })
     }
 
+    @Test func aReplyQuotingTheCitizensComplaintEscalatesInsteadOfBlocking() {
+        for reply in ["您反映的“保安骂业主是猪脑子”问题，我们已转交物业核实处理。",
+                      "关于您来信提到的“你是不是傻”这句话，我们已对该工作人员批评教育。",
+                      "您在留言中所说的“滚出去”一事，街道已约谈当事人。",
+                      "市民投诉窗口人员说“你不说话没人把你当哑巴”，我局高度重视。"] {
+            let decision = shipped.decide(reply)
+            #expect(decision.verdict == .escalate, "\(reply)")
+            #expect(decision.hits.allSatisfy { $0.reported }, "\(reply)")
+        }
+        // said to the reader, no quotation: still blocked
+        #expect(shipped.decide("你反映什么反映，你不说话没人把你当哑巴").verdict == .block)
+    }
+
     @Test func quotesAloneOrACueAloneDoNotDowngrade() {
         #expect(shipped.decide("“你不说话没人把你当哑巴”").verdict == .block)
         #expect(shipped.decide("回复：你不说话没人把你当哑巴").verdict == .block)

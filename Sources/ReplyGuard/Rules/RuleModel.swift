@@ -259,6 +259,8 @@ public struct ReportedSpeech: Sendable {
         "雷人", "发布", "转发", "声明", "致歉", "道歉", "引发", "被曝", "曝光", "截图", "疑似", "据",
         // a verb of abuse before the quote (破口大骂：“…”), the attribution after it (“…”这是…的回复内容)
         "骂", "怒斥", "斥责", "呵斥", "怼", "这是", "内容",
+        // a reply quoting the citizen's complaint (您反映的“…”问题, 来信提到的“…”, 投诉窗口人员说“…”)
+        "反映", "来信", "来电", "留言", "投诉", "举报", "提到", "所说", "所述", "诉求", "工作人员",
     ], window: 20)
 }
 
