@@ -54,6 +54,19 @@ import Testing
         #expect(shipped.decide("你反映什么反映，你不说话没人把你当哑巴").verdict == .block)
     }
 
+    @Test func wordsAThirdPersonSaidAfterACueAndAColonAreReported() {
+        for news in ["该工作人员竟回复：你不说话没人把你当哑巴。", "事后，涉事民警对当事人说了一句“滚”，视频在网上疯传。",
+                     "面对追问，那名客服回复称：你不说话没人把你当哑巴"] {
+            let decision = shipped.decide(news)
+            #expect(decision.verdict == .escalate, "\(news)")
+            #expect(decision.hits.contains { $0.reported }, "\(news)")
+        }
+        // the first or second person, no third person, or a sentence between the colon and the line: still blocked
+        #expect(shipped.decide("我回复：你不说话没人把你当哑巴").verdict == .block)
+        #expect(shipped.decide("工作人员回复：已受理。你不说话没人把你当哑巴").verdict == .block)
+        #expect(shipped.decide("备注：你不说话没人把你当哑巴").verdict == .block)
+    }
+
     @Test func quotesAloneOrACueAloneDoNotDowngrade() {
         #expect(shipped.decide("“你不说话没人把你当哑巴”").verdict == .block)
         #expect(shipped.decide("回复：你不说话没人把你当哑巴").verdict == .block)

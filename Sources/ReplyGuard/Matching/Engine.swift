@@ -110,6 +110,15 @@ public struct CompiledModel: Sendable {
 struct CompiledReportedSpeech: Sendable {
     let cues: [[UInt32]]
     let window: Int
+    /// Third persons whose words a colon introduces (该工作人员回复：…), normalized like words.
+    let speakers: [[UInt32]]
+
+    /// Who, named before a cue and a colon, makes the words after it reported speech: a third person
+    /// (an official, an account, 他), never 我 or 你.
+    static let speakerWords = [
+        "该", "那名", "这名", "那位", "这位", "一名", "一位", "工作人员", "客服", "民警", "警察", "官方", "账号", "官微", "小编",
+        "接线员", "机器人", "负责人", "局长", "书记", "主任", "村干部", "干部", "官员", "领导", "他", "她", "对方", "记者",
+    ]
 }
 
 /// A rule set compiled for matching: one literal automaton for every word of every rule, PCRE2 regexes,
@@ -422,7 +431,8 @@ public final class Engine: Sendable {
     private static func compiledReportedSpeech(_ policy: Policy) -> CompiledReportedSpeech? {
         let cueNormalizer = Normalizer(maxFiller: policy.maxFiller)
         return policy.reportedSpeech.map { speech in
-            CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window)
+            CompiledReportedSpeech(cues: speech.cues.map { cueNormalizer.normalize($0).kept }.filter { !$0.isEmpty }, window: speech.window,
+                                   speakers: CompiledReportedSpeech.speakerWords.map { cueNormalizer.normalize($0).kept })
         }
     }
 

@@ -430,8 +430,45 @@ public final class MessageScanner {
     }
 
     /// True when `span` lies inside quotation marks and a reporting cue stands within the window just
-    /// before the opening or just after the closing mark (in normalized characters).
+    /// before the opening or just after the closing mark (in normalized characters), or when it follows a
+    /// colon in the same sentence that a cue ends just before, with a third person named before the cue
+    /// (该工作人员竟回复：…).
     private func isReportedSpeech(_ span: Span, _ speech: CompiledReportedSpeech) -> Bool {
+        isQuoted(span, speech) || isIntroducedByColon(span, speech)
+    }
+
+    private func occurs(_ word: [UInt32], endingIn ends: ClosedRange<Int>, _ kept: UnsafeBufferPointer<UInt32>) -> Int? {
+        for end in ends where end - word.count >= 0 && end <= kept.count {
+            if kept[(end - word.count)..<end].elementsEqual(word) { return end - word.count }
+        }
+        return nil
+    }
+
+    private func isIntroducedByColon(_ span: Span, _ speech: CompiledReportedSpeech) -> Bool {
+        let sentenceEnds: Set<UInt32> = [0x3002, 0xFF01, 0xFF1F, 0x21, 0x3F, 0x0A, 0xFF1B, 0x3B, 0x201C, 0x201D]
+        var colon = -1
+        var i = Int(span.start) - 1
+        while i >= 0 && Int(span.start) - i <= 200 {
+            let v = work.scalars[i]
+            if v == 0xFF1A || v == 0x3A { colon = i; break }
+            if sentenceEnds.contains(v) { return false }
+            i -= 1
+        }
+        guard colon > 0 else { return false }
+        let before = work.keptIndex(atOrAfterOriginal: colon)
+        let kept = work.kept.buffer
+        // the cue ends at most two characters before the colon (回复：, 回复称：, 竟回复道：)
+        for cue in speech.cues {
+            guard let start = occurs(cue, endingIn: max(0, before - 2)...before, kept) else { continue }
+            let from = max(0, start - speech.window)
+            for speaker in speech.speakers where speaker.count <= start - from {
+                if (from...(start - speaker.count)).contains(where: { kept[$0..<$0 + speaker.count].elementsEqual(speaker) }) { return true }
+            }
+        }
+        return false
+    }
+
+    private func isQuoted(_ span: Span, _ speech: CompiledReportedSpeech) -> Bool {
         let count = work.originalScalarCount
         let openers: Set<UInt32> = [0x201C, 0x300C, 0x300E, 0x2018, 0x300A, 0xFF02]
         let closers: Set<UInt32> = [0x201D, 0x300D, 0x300F, 0x2019, 0x300B]

@@ -261,6 +261,8 @@ public struct ReportedSpeech: Sendable {
         "骂", "怒斥", "斥责", "呵斥", "怼", "这是", "内容",
         // a reply quoting the citizen's complaint (您反映的“…”问题, 来信提到的“…”, 投诉窗口人员说“…”)
         "反映", "来信", "来电", "留言", "投诉", "举报", "提到", "所说", "所述", "诉求", "工作人员",
+        // said in one breath (说了一句“滚”, 吼道：…)
+        "一句", "说了句", "吼道", "喊道", "怒吼",
     ], window: 20)
 }
 
