@@ -208,6 +208,8 @@ public final class Engine: Sendable {
         case regex(Int)
         case any(Range<Int>)
         case all(positive: Range<Int>, negative: Range<Int>, within: Int32?)
+        /// A positive child of `all` asked for `count` different hits (``MatchExpression/distinct(_:count:)``).
+        case distinct(child: Int, count: Int32)
     }
 
     public init(ruleSet: RuleSet, options: EngineOptions = EngineOptions()) {
@@ -281,6 +283,7 @@ public final class Engine: Sendable {
             case 2: nodes.append(.any(try reader.range()))
             case 3: nodes.append(.all(positive: try reader.range(), negative: try reader.range(),
                                       within: try reader.optional { r throws(CacheFormatError) in try r.int32() }))
+            case 4: nodes.append(.distinct(child: try reader.int(), count: try reader.int32()))
             default: throw CacheFormatError("bad node")
             }
         }
@@ -361,6 +364,7 @@ public final class Engine: Sendable {
                 writer.range(positive)
                 writer.range(negative)
                 writer.optional(within) { $0.int32($1) }
+            case .distinct(let child, let count): writer.byte(4); writer.int(child); writer.int32(count)
             }
         }
         writer.raw(slotRoots)
@@ -464,6 +468,8 @@ public final class Engine: Sendable {
                 return ([], clause.han.map { run in
                     Word(text: Word.text(of: run), normalized: run, location: spec.location)
                 })
+            case .distinct(let child, _):
+                return literals(child)
             case .any(let children):
                 var result: ([Word], [Word]) = ([], [])
                 for child in children {
@@ -614,6 +620,11 @@ private struct EngineBuilder {
             return compileAll(expressions, within: within, slot: slot, positive: positive)
         case .not(let inner): // the loader only allows `not` inside `all`
             return compile(inner, slot: slot, positive: false)
+        case .distinct(let inner, let count): // the loader only allows it on a positive child of `all`
+            let child = compile(inner, slot: slot, positive: positive)
+            nodes.append(.distinct(child: child, count: Int32(count)))
+            triggers.append(false)
+            return nodes.count - 1
         }
     }
 
@@ -665,6 +676,7 @@ private struct EngineBuilder {
         case .regex: return false
         case .any(let range): return children[range].allSatisfy(isCheap)
         case .all(let positive, let negative, _): return children[positive].allSatisfy(isCheap) && children[negative].allSatisfy(isCheap)
+        case .distinct(let child, _): return isCheap(child)
         }
     }
 
@@ -677,6 +689,7 @@ private struct EngineBuilder {
         case .regex: return true
         case .any(let range): return children[range].contains(where: ungated)
         case .all(let positive, _, _): return children[positive].allSatisfy(ungated)
+        case .distinct(let child, _): return ungated(child)
         }
     }
 
@@ -689,6 +702,7 @@ private struct EngineBuilder {
         case .any(let range): return children[range].flatMap(ungatedRegexesIn)
         case .all(let positive, _, _):
             return children[positive].allSatisfy(ungated) ? children[positive].flatMap(ungatedRegexesIn) : []
+        case .distinct(let child, _): return ungatedRegexesIn(child)
         }
     }
 

@@ -714,15 +714,65 @@ public final class MessageScanner {
             return spans
         case .all(let positive, let negative, let within):
             var results: [[Span]] = []
+            var distinct = false
             for child in positive {
-                let spans = evaluate(engine.children[child], bytes)
+                let id = engine.children[child]
+                let spans = evaluate(id, bytes)
                 if spans.isEmpty { return [] }
                 results.append(spans)
+                if case .distinct = engine.nodes[id] { distinct = true }
             }
             for child in negative where !evaluate(engine.children[child], bytes).isEmpty { return [] }
             guard let within else { return results.count == 1 ? results[0] : results.flatMap { $0 } }
-            return MessageScanner.windows(results, within: within)
+            guard distinct else { return MessageScanner.windows(results, within: within) }
+            // Children asked for N different hits: each list's required count and its hits' texts.
+            var counts: [Int] = [], texts: [[Int]] = []
+            for (index, child) in positive.enumerated() {
+                if case .distinct(_, let count) = engine.nodes[engine.children[child]] {
+                    counts.append(Int(count))
+                    texts.append(textIdentities(results[index]))
+                } else {
+                    counts.append(1)
+                    texts.append([])
+                }
+            }
+            return MessageScanner.windows(results, within: within, counts: counts, texts: texts)
+        case .distinct(let child, let count):
+            let spans = evaluate(child, bytes)
+            guard spans.count >= count else { return [] }
+            let all = Span(start: 0, end: 0, keptStart: 0, keptEnd: 0)
+            return MessageScanner.distinctHits(spans, texts: textIdentities(spans), count: Int(count), startingAtOrAfter: all, including: nil) == nil ? [] : spans
         }
+    }
+
+    /// For each span, a number that is the same exactly for spans of the same matched text (their kept,
+    /// normalized characters): `distinct:` counts different texts.
+    private func textIdentities(_ spans: [Span]) -> [Int] {
+        let kept = work.kept.buffer
+        var seen: [ArraySlice<UInt32>: Int] = [:]
+        return spans.map { span in
+            let lower = max(0, min(Int(span.keptStart), kept.count)), upper = max(lower, min(Int(span.keptEnd), kept.count))
+            let text = ArraySlice(kept[lower..<upper])
+            if let id = seen[text] { return id }
+            seen[text] = seen.count
+            return seen.count - 1
+        }
+    }
+
+    /// `count` hits of `spans` (text identities `texts`) starting at or after `from`'s start, of pairwise
+    /// different text and not overlapping, with `including` (an index into `spans`) among them when given,
+    /// chosen so that the last of them ends as early as possible (earliest end first, each new text
+    /// taken when it overlaps none taken); nil when there are not that many.
+    static func distinctHits(_ spans: [Span], texts: [Int], count: Int, startingAtOrAfter from: Span, including: Int?) -> [Int]? {
+        var chosen: [Int] = including.map { [$0] } ?? []
+        let order = spans.indices.filter { spans[$0].keptStart >= from.keptStart && $0 != including }
+            .sorted { (spans[$0].keptEnd, spans[$0].keptStart) < (spans[$1].keptEnd, spans[$1].keptStart) }
+        for candidate in order where chosen.count < count {
+            let span = spans[candidate]
+            if chosen.contains(where: { texts[$0] == texts[candidate] || (spans[$0].keptStart < span.keptEnd && span.keptStart < spans[$0].keptEnd) }) { continue }
+            chosen.append(candidate)
+        }
+        return chosen.count >= count ? chosen : nil
     }
 
     /// False when regex `index` certainly cannot match the current message (its prefilters fail); needs
@@ -873,6 +923,38 @@ public final class MessageScanner {
                     combined.start = min(combined.start, best.start)
                     combined.end = max(combined.end, best.end)
                     combined.keptEnd = max(combined.keptEnd, best.keptEnd)
+                }
+                if ok && combined.keptEnd - combined.keptStart <= within { result.append(combined) }
+            }
+        }
+        return result
+    }
+
+    /// ``windows(_:within:)`` where list `i` needs `counts[i]` hits of different text (`texts[i]`, see
+    /// ``distinctHits(_:texts:count:startingAtOrAfter:including:)``) in the window: every window whose
+    /// leftmost hit is some hit of some list, as one combined span.
+    static func windows(_ lists: [[Span]], within: Int32, counts: [Int], texts: [[Int]]) -> [Span] {
+        var result: [Span] = []
+        for (anchorList, anchors) in lists.enumerated() {
+            for (anchorIndex, anchor) in anchors.enumerated() {
+                var combined = anchor
+                var ok = true
+                for (other, spans) in lists.enumerated() {
+                    if other == anchorList && counts[other] == 1 { continue }
+                    let picked: [Span]
+                    if counts[other] == 1 {
+                        guard let best = spans.filter({ $0.keptStart >= anchor.keptStart }).min(by: { $0.keptEnd < $1.keptEnd }) else { ok = false; break }
+                        picked = [best]
+                    } else {
+                        guard let indexes = distinctHits(spans, texts: texts[other], count: counts[other], startingAtOrAfter: anchor,
+                                                         including: other == anchorList ? anchorIndex : nil) else { ok = false; break }
+                        picked = indexes.map { spans[$0] }
+                    }
+                    for best in picked {
+                        combined.start = min(combined.start, best.start)
+                        combined.end = max(combined.end, best.end)
+                        combined.keptEnd = max(combined.keptEnd, best.keptEnd)
+                    }
                 }
                 if ok && combined.keptEnd - combined.keptStart <= within { result.append(combined) }
             }

@@ -115,7 +115,7 @@ public enum RuleLoader {
             case .words: return false
             case .regex: return true
             case .any(let children), .all(let children, _): return children.contains(where: hasRegex)
-            case .not(let child): return hasRegex(child)
+            case .not(let child), .distinct(let child, _): return hasRegex(child)
             }
         }
         func checked(_ rule: Rule) -> Bool {
@@ -182,6 +182,7 @@ public enum RuleLoader {
         case .any(let children): return .any(children.map { recompileFillers($0, maxFiller: maxFiller, &problems) })
         case .all(let children, let within): return .all(children.map { recompileFillers($0, maxFiller: maxFiller, &problems) }, within: within)
         case .not(let child): return .not(recompileFillers(child, maxFiller: maxFiller, &problems))
+        case .distinct(let child, let count): return .distinct(recompileFillers(child, maxFiller: maxFiller, &problems), count: count)
         }
     }
 
@@ -584,6 +585,7 @@ final class YAMLReader {
         case .any(let children): return .any(children.map { expand($0, evasions) })
         case .all(let children, let within): return .all(children.map { expand($0, evasions) }, within: within)
         case .not(let child): return .not(expand(child, evasions))
+        case .distinct(let child, let count): return .distinct(expand(child, evasions), count: count)
         }
     }
 
@@ -719,13 +721,32 @@ final class YAMLReader {
 
     static let expressionKinds = ["words", "words_file", "regex", "any", "all", "not"]
 
+    /// The largest `distinct:` count (more different hits of one list than a message plausibly holds).
+    static let maxDistinct = 100
+
     func expression(_ node: Node, insideAll: Bool) -> MatchExpression? {
-        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate", "fillers"], required: []) else { return nil }
+        guard let keys = mapping(node, "a match expression", allowed: YAMLReader.expressionKinds + ["within", "on", "validate", "fillers", "distinct"], required: []) else { return nil }
         let kinds = YAMLReader.expressionKinds.filter { keys[$0] != nil }
         guard kinds.count == 1, let kind = kinds.first else {
             problem(node, "a match expression needs exactly one of words, words_file, regex, any, all, not (found \(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))")
             return nil
         }
+        if let distinct = keys["distinct"] {
+            // `distinct: N` asks for N different hits of this child of an `all` (see ``MatchExpression/distinct(_:count:)``).
+            guard insideAll, kind != "not" else {
+                problem(distinct, "'distinct' only goes on a child directly inside 'all' that is not 'not' (e.g. all: [{words: [某甲, 某乙], distinct: 2}, {words: [同台]}])")
+                return nil
+            }
+            guard let count = int(distinct, "distinct", min: 2, max: YAMLReader.maxDistinct) else { return nil }
+            var plain = keys
+            plain["distinct"] = nil
+            return expressionBody(node, kind: kind, keys: plain, insideAll: insideAll).map { .distinct($0, count: count) }
+        }
+        return expressionBody(node, kind: kind, keys: keys, insideAll: insideAll)
+    }
+
+    /// ``expression(_:insideAll:)`` once its kind is known and `distinct` is handled.
+    private func expressionBody(_ node: Node, kind: String, keys: [String: Node], insideAll: Bool) -> MatchExpression? {
         if keys["within"] != nil && kind != "all" { problem(keys["within"], "'within' only goes with 'all'") }
         if keys["on"] != nil && kind != "regex" { problem(keys["on"], "'on' only goes with 'regex'") }
         if keys["validate"] != nil && kind != "regex" { problem(keys["validate"], "'validate' only goes with 'regex'") }

@@ -131,6 +131,10 @@ public indirect enum MatchExpression: Sendable {
     case all([MatchExpression], within: Int?)
     /// Only inside `all`: the child must not match anywhere in the message.
     case not(MatchExpression)
+    /// Only as a positive child of `all` (`distinct: N` next to the child's kind): the child counts only
+    /// with `count` hits of pairwise different matched text (the hit's normalized characters) that do not
+    /// overlap; with the `all`'s `within`, all of them inside the window (two different names of one list).
+    case distinct(MatchExpression, count: Int)
 }
 
 /// An example attached to a rule; the expected spans are marked `⟦…⟧` in match examples.

@@ -64,6 +64,10 @@ extension CacheWriter {
         case .not(let child):
             byte(4)
             expression(child, &patterns)
+        case .distinct(let child, let count):
+            byte(5)
+            int(count)
+            expression(child, &patterns)
         }
     }
 
@@ -205,6 +209,10 @@ extension CacheReader {
             return .all(children, within: try optional { reader throws(CacheFormatError) in try reader.int() })
         case 4:
             return .not(try expression(patterns, depth: depth + 1))
+        case 5:
+            let count = try int()
+            guard count >= 2 else { throw CacheFormatError("bad distinct count at byte \(offset)") }
+            return .distinct(try expression(patterns, depth: depth + 1), count: count)
         default:
             throw CacheFormatError("bad expression at byte \(offset - 1)")
         }

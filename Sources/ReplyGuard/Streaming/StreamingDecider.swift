@@ -263,6 +263,7 @@ public final class StreamingDecider: Sendable {
         switch expression {
         case .regex(let spec): return RegexWitness.subjectCap(spec.pattern.pattern, maxFiller: maxFiller)
         case .all(let children, _): return children.compactMap { requiredCap($0, maxFiller: maxFiller) }.min()
+        case .distinct(let child, _): return requiredCap(child, maxFiller: maxFiller)
         case .words, .any, .not: return nil
         }
     }
@@ -281,6 +282,8 @@ public final class StreamingDecider: Sendable {
             leaves.append(leaf)
         case .any(let children):
             for child in children { collect(child, above, maxFiller: maxFiller, into: &leaves, windows: &windows, notWords: &notWords) }
+        case .distinct(let child, _):
+            collect(child, above, maxFiller: maxFiller, into: &leaves, windows: &windows, notWords: &notWords)
         case .all(let children, let within):
             var above = above
             if above.window == nil, let within {
@@ -305,6 +308,8 @@ public final class StreamingDecider: Sendable {
         switch expression {
         case .words, .regex, .not: return expression
         case .any(let children): return .any(children.map(relaxed))
+        // One hit of the child has the start and no later end than a hit of N different ones.
+        case .distinct(let child, _): return relaxed(child)
         case .all(let children, let within):
             let positive = children.filter { if case .not = $0 { return false } else { return true } }.map(relaxed)
             guard let within else { return positive.count == 1 ? positive[0] : .any(positive) }
