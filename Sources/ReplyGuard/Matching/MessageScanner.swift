@@ -61,12 +61,14 @@ public final class MessageScanner {
     /// (``Engine/PrescreenRole/noted``), and whether one of them was deferred (``Engine/PrescreenRole/deferred``).
     private var notedPatterns: [Int32] = []
     private var deferredSeen = false
-    /// Per node: `nodeSeen[n] == generation` when a word of literal node `n` ended in the current message,
-    /// `nodeCertain[n] == generation` when one certainly matched there (see ``deferredRulesCannotMatch(_:longestFillerRun:)``).
-    private var nodeSeen: [Int]
-    private var nodeCertain: [Int]
-    /// Per slot: `slotChecked[s] == generation` when the prescreen checked slot `s` in the current message.
-    private var slotChecked: [Int]
+    /// Marks of the current message (`== generation`), in raw memory (an array would check that it is
+    /// uniquely referenced at every write): per pattern, noted; per node, a word of literal node `n` ended
+    /// in it, or one certainly matched there (see ``deferredRulesCannotMatch(_:longestFillerRun:)``); per
+    /// slot, checked by the prescreen.
+    private let patternNoted: UnsafeMutablePointer<Int>
+    private let nodeSeen: UnsafeMutablePointer<Int>
+    private let nodeCertain: UnsafeMutablePointer<Int>
+    private let slotChecked: UnsafeMutablePointer<Int>
     /// Messages the prescreen settled that a word of a rule sent to the full path before it checked the
     /// rule's other parts (a count for tests: ``Engine/PrescreenRole/deferred``).
     private(set) var settledAfterDeferredWords = 0
@@ -109,9 +111,15 @@ public final class MessageScanner {
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
         clauseSeen = Array(repeating: 0, count: engine.gateClauses.count)
-        nodeSeen = Array(repeating: 0, count: engine.nodes.count)
-        nodeCertain = Array(repeating: 0, count: engine.nodes.count)
-        slotChecked = Array(repeating: 0, count: engine.slotRoots.count)
+        func marks(_ count: Int) -> UnsafeMutablePointer<Int> {
+            let marks = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            marks.initialize(repeating: 0, count: max(count, 1))
+            return marks
+        }
+        patternNoted = marks(engine.automaton.patternCount)
+        nodeSeen = marks(engine.nodes.count)
+        nodeCertain = marks(engine.nodes.count)
+        slotChecked = marks(engine.slotRoots.count)
         alwaysEvaluatedGates = zip(engine.alwaysEvaluated, engine.alwaysEvaluatedUngatedRegexes).flatMap { slot, regexes in
             regexes.map { (slot: slot, gate: engine.regexGates[$0]) }
         }
@@ -131,6 +139,13 @@ public final class MessageScanner {
         var start: [Int32] = [0]
         for list in anchored { start.append(start.last! + Int32(list.count)) }
         anchoredGateStart = start
+    }
+
+    deinit {
+        patternNoted.deallocate()
+        nodeSeen.deallocate()
+        nodeCertain.deallocate()
+        slotChecked.deallocate()
     }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
@@ -313,7 +328,7 @@ public final class MessageScanner {
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var pass = PrescreenPass()
         modelPrescreen?.reset()
-        notedPatterns.removeAll(keepingCapacity: true)
+        if !notedPatterns.isEmpty { notedPatterns.removeAll(keepingCapacity: true) }
         deferredSeen = false
         let count = bytes.count
         var i = 0
@@ -543,7 +558,10 @@ public final class MessageScanner {
             if role != 0 {
                 if role & Engine.PrescreenRole.decisive != 0 { wordEnds = true }
                 if role & Engine.PrescreenRole.deferred != 0 { deferredSeen = true }
-                if role & Engine.PrescreenRole.noted != 0 { notedPatterns.append(Int32(pattern)) }
+                if role & Engine.PrescreenRole.noted != 0 && patternNoted[pattern] != generation {
+                    patternNoted[pattern] = generation
+                    notedPatterns.append(Int32(pattern))
+                }
             }
             let han = engine.patternGateHan[pattern]
             if han >= 0 { markClauses(ofHan: Int(han)) }
