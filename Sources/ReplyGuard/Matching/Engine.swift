@@ -409,8 +409,8 @@ public final class Engine: Sendable {
 
     /// What the prescreen does when an automaton pattern ends in a message (bits of ``patternPrescreenRole``).
     enum PrescreenRole {
-        /// A word of a rule that matches whenever the word does (its root reaches it through `any` only):
-        /// the message needs the full path at once.
+        /// A word of a rule that matches whenever the word does (its root reaches it through `any`, or an
+        /// `all` of it alone): the message needs the full path at once.
         static let decisive: UInt8 = 1
         /// Any other word that can make a rule match (``patternCanMatchRule``): the prescreen reads on and,
         /// at the end, checks each rule it triggers against what it has seen.
