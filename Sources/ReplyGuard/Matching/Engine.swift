@@ -165,6 +165,9 @@ public final class Engine: Sendable {
     /// Per automaton pattern: some rule can match because of it (a word of a rule, not under `not`).
     /// A message where no such pattern ends, and no always-evaluated regex can match, matches no rule.
     let patternCanMatchRule: [Bool]
+    /// Per automaton pattern, what the prescreen does when it ends in a message (``PrescreenRole``):
+    /// derived from the tables above, never written to the cache.
+    let patternPrescreenRole: [UInt8]
     /// Per node: for a literal, whether its hit can lead to a match of its slot. A positive child of
     /// `all` other than the one ``triggerChild(_:)`` picks cannot: the trigger is needed too, and its
     /// hit touches the slot. With prefilters off, every positive literal triggers.
@@ -259,6 +262,10 @@ public final class Engine: Sendable {
         hasStretchedWords = !build.stretchRuns.isEmpty
         patternIsEmoji = patterns.indices.map { build.emojiPatterns.contains($0) }
         hasEmojiWords = !build.emojiPatterns.isEmpty
+        patternPrescreenRole = Engine.prescreenRoles(
+            nodes: nodes, children: children, slotRoots: slotRoots, ruleCount: rules.count, patternNodeStart: patternNodeStart,
+            patternNodes: patternNodes, literalTriggers: literalTriggers, canMatchRule: patternCanMatchRule,
+            patternPieceStart: patternPieceStart)
     }
 
     /// An engine the compiled-set cache wrote (``write(to:patterns:)``) for this `ruleSet` and these
@@ -348,6 +355,10 @@ public final class Engine: Sendable {
               literalTriggers.count == nodes.count, slotAlwaysEvaluated.count == slotRoots.count,
               alwaysEvaluatedUngatedRegexes.count == alwaysEvaluated.count
         else { throw CacheFormatError("tables of different lengths") }
+        patternPrescreenRole = Engine.prescreenRoles(
+            nodes: nodes, children: children, slotRoots: slotRoots, ruleCount: rules.count, patternNodeStart: patternNodeStart,
+            patternNodes: patternNodes, literalTriggers: literalTriggers, canMatchRule: patternCanMatchRule,
+            patternPieceStart: patternPieceStart)
     }
 
     /// Writes what ``init(ruleSet:options:reading:patterns:)`` reads.
@@ -407,6 +418,53 @@ public final class Engine: Sendable {
             writer.int32(gate.digitCount)
         }
         writer.raw(children)
+    }
+
+    /// What the prescreen does when an automaton pattern ends in a message (bits of ``patternPrescreenRole``).
+    enum PrescreenRole {
+        /// A word of a rule that matches whenever the word does (its root reaches it through `any`, or an
+        /// `all` of it alone): the message needs the full path at once.
+        static let decisive: UInt8 = 1
+        /// Any other word that can make a rule match (``patternCanMatchRule``): the prescreen reads on and,
+        /// at the end, checks each rule it triggers against what it has seen.
+        static let deferred: UInt8 = 2
+        /// A word of a rule (its own or, for a half of a `homophones` word, the word's): the prescreen keeps
+        /// the pattern for that check.
+        static let noted: UInt8 = 4
+    }
+
+    /// Each pattern's ``PrescreenRole`` bits, from the expression trees and the pattern tables.
+    static func prescreenRoles(nodes: [Node], children: [Int], slotRoots: [Int], ruleCount: Int, patternNodeStart: [Int32],
+                               patternNodes: [Int32], literalTriggers: [Bool], canMatchRule: [Bool],
+                               patternPieceStart: [Int32]) -> [UInt8] {
+        // Literal nodes a rule's root reaches through `any` (or `all` of one child, without `not`) alone: a
+        // hit there is a hit of the rule (`within` may still rule it out; reading on would not pay).
+        var certain = [Bool](repeating: false, count: nodes.count)
+        func mark(_ node: Int) {
+            switch nodes[node] {
+            case .literal: certain[node] = true
+            case .any(let range): for child in range { mark(children[child]) }
+            case .all(let positive, let negative, _) where positive.count == 1 && negative.isEmpty: mark(children[positive.lowerBound])
+            default: break
+            }
+        }
+        for slot in 0..<min(ruleCount, slotRoots.count) where slotRoots[slot] >= 0 { mark(slotRoots[slot]) }
+        var inRule = [Bool](repeating: false, count: nodes.count)
+        for (node, n) in nodes.enumerated() { if case .literal(let slot) = n, slot < ruleCount { inRule[node] = true } }
+        var roles = [UInt8](repeating: 0, count: canMatchRule.count)
+        for pattern in roles.indices {
+            let own = Int(patternNodeStart[pattern])..<Int(patternNodeStart[pattern + 1])
+            var role: UInt8 = 0
+            if own.contains(where: { inRule[Int(patternNodes[$0])] }) || patternPieceStart[pattern] != patternPieceStart[pattern + 1] {
+                role |= PrescreenRole.noted
+            }
+            if canMatchRule[pattern] {
+                let node = own.lazy.map { Int(patternNodes[$0]) }
+                role |= node.contains { certain[$0] && literalTriggers[$0] } ? PrescreenRole.decisive : PrescreenRole.deferred
+            }
+            roles[pattern] = role
+        }
+        return roles
     }
 
     /// Indexes (in the policy) of the exceptions ``activeExceptions(_:options:)`` keeps.

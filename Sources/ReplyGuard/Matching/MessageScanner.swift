@@ -57,6 +57,21 @@ public final class MessageScanner {
     private var clauseSeen: [Int]
     private var generation = 0
     private var prescreen = PrescreenGovernor()
+    /// The words of rules that ended in the current message while the prescreen read it
+    /// (``Engine/PrescreenRole/noted``), and whether one of them was deferred (``Engine/PrescreenRole/deferred``).
+    private var notedPatterns: [Int32] = []
+    private var deferredSeen = false
+    /// Marks of the current message (`== generation`), in raw memory (an array would check that it is
+    /// uniquely referenced at every write): per pattern, noted; per node, a word of literal node `n` ended
+    /// in it, or one certainly matched there (see ``deferredRulesCannotMatch(_:longestFillerRun:)``); per
+    /// slot, checked by the prescreen.
+    private let patternNoted: UnsafeMutablePointer<Int>
+    private let nodeSeen: UnsafeMutablePointer<Int>
+    private let nodeCertain: UnsafeMutablePointer<Int>
+    private let slotChecked: UnsafeMutablePointer<Int>
+    /// Messages the prescreen settled that a word of a rule sent to the full path before it checked the
+    /// rule's other parts (a count for tests: ``Engine/PrescreenRole/deferred``).
+    private(set) var settledAfterDeferredWords = 0
     private let hasStretchedWords: Bool
     private let hasHomophoneWords: Bool
     private let hasEmojiWords: Bool
@@ -96,6 +111,15 @@ public final class MessageScanner {
         touched = Array(repeating: false, count: engine.slotRoots.count)
         exceptionSpans = Array(repeating: [], count: engine.exceptions.count)
         clauseSeen = Array(repeating: 0, count: engine.gateClauses.count)
+        func marks(_ count: Int) -> UnsafeMutablePointer<Int> {
+            let marks = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            marks.initialize(repeating: 0, count: max(count, 1))
+            return marks
+        }
+        patternNoted = marks(engine.automaton.patternCount)
+        nodeSeen = marks(engine.nodes.count)
+        nodeCertain = marks(engine.nodes.count)
+        slotChecked = marks(engine.slotRoots.count)
         alwaysEvaluatedGates = zip(engine.alwaysEvaluated, engine.alwaysEvaluatedUngatedRegexes).flatMap { slot, regexes in
             regexes.map { (slot: slot, gate: engine.regexGates[$0]) }
         }
@@ -115,6 +139,13 @@ public final class MessageScanner {
         var start: [Int32] = [0]
         for list in anchored { start.append(start.last! + Int32(list.count)) }
         anchoredGateStart = start
+    }
+
+    deinit {
+        patternNoted.deallocate()
+        nodeSeen.deallocate()
+        nodeCertain.deallocate()
+        slotChecked.deallocate()
     }
 
     /// Decides a message read from input. A message that could not be read (malformed JSON, a missing
@@ -297,6 +328,8 @@ public final class MessageScanner {
     private func certainlyAllowed(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var pass = PrescreenPass()
         modelPrescreen?.reset()
+        if !notedPatterns.isEmpty { notedPatterns.removeAll(keepingCapacity: true) }
+        deferredSeen = false
         let count = bytes.count
         var i = 0
         while i < count {
@@ -320,12 +353,12 @@ public final class MessageScanner {
                 // What may start an HTML tag, character reference or JSON escape: normalization decodes those.
                 if b0 == 0x26 || b0 == 0x3C, i + 1 < count, MessageScanner.mayStartMarkup(bytes[i + 1]) { return false }
                 if b0 == 0x5C, i + 1 < count, MessageScanner.mayStartEscape(bytes[i + 1]) { return false }
-                guard prescreen(UInt32(b0), &pass) else { return false }
+                guard prescreen(UInt32(b0), at: i, length: 1, &pass) else { return false }
                 i += 1
                 continue
             }
             let (value, length) = UTF8Scanner.decodeMultibyte(bytes, at: i)
-            guard length > 0, prescreen(value, &pass) else { return false } // invalid UTF-8: the full path reports it
+            guard length > 0, prescreen(value, at: i, length: length, &pass) else { return false } // invalid UTF-8: the full path reports it
             // An emoji that stands for a character: the full path reads the emoji view.
             if hasEmojiWords && length == 4 && tables.isEmojiWithReading(value) { return false }
             i += length
@@ -341,7 +374,91 @@ public final class MessageScanner {
         for c in seenClauses {
             for index in engine.prescreenAnchored[Int(c)] where regexMightMatch(Int(index), bytes) { return false }
         }
+        if deferredSeen {
+            guard deferredRulesCannotMatch(bytes, longestFillerRun: pass.fillerRuns.longest) else { return false }
+            settledAfterDeferredWords += 1
+        }
         return true
+    }
+
+    /// For the prescreen, after the whole message was read with some deferred word in it: true when no
+    /// rule such a word triggers can match or fail (see ``Engine/PrescreenRole``). A rule's literal node
+    /// counts as possibly hit when one of its words ended anywhere (gaps, word boundaries, links and
+    /// `within` not checked); a regex as possibly matching when its prefilters let it through, and then
+    /// also as possibly failing (a match limit escalates), so a rule that would run a regex goes to the
+    /// full path. A `not` stops an `all` only when one of its words certainly matches: a word without
+    /// Latin letters or digits (no word boundary or link to check) in a message whose fillers never run
+    /// longer than the policy allows inside a word (`longestFillerRun`).
+    private func deferredRulesCannotMatch(_ bytes: UnsafeBufferPointer<UInt8>, longestFillerRun: Int) -> Bool {
+        let nodeStart = engine.patternNodeStart, patternNodes = engine.patternNodes
+        let pieceStart = engine.patternPieceStart, pieces = engine.patternPieces
+        // Every literal node of a rule with a word that ended (the words a half of a `homophones` word
+        // stands for: their nodes too).
+        let gapsHold = longestFillerRun <= normalizer.maxFiller
+        for pattern in notedPatterns {
+            let p = Int(pattern)
+            let certain = gapsHold && !engine.patternHasASCIIAlphanumeric[p]
+            for n in Int(nodeStart[p])..<Int(nodeStart[p + 1]) {
+                nodeSeen[Int(patternNodes[n])] = generation
+                if certain { nodeCertain[Int(patternNodes[n])] = generation }
+            }
+            for k in Int(pieceStart[p])..<Int(pieceStart[p + 1]) {
+                let word = Int(pieces[k].word)
+                for n in Int(nodeStart[word])..<Int(nodeStart[word + 1]) { nodeSeen[Int(patternNodes[n])] = generation }
+            }
+        }
+        // Every rule a deferred word triggers, each once.
+        let roles = engine.patternPrescreenRole, triggers = engine.literalTriggers, literalSlot = engine.literalSlot
+        let ruleCount = engine.rules.count
+        func mightMatter(_ word: Int) -> Bool {
+            for n in Int(nodeStart[word])..<Int(nodeStart[word + 1]) where triggers[Int(patternNodes[n])] {
+                let slot = Int(literalSlot[Int(patternNodes[n])])
+                guard slot < ruleCount, slotChecked[slot] != generation else { continue }
+                slotChecked[slot] = generation
+                var runsRegex = false
+                if mightMatch(engine.slotRoots[slot], bytes, &runsRegex) || runsRegex { return true }
+            }
+            return false
+        }
+        for pattern in notedPatterns where roles[Int(pattern)] & Engine.PrescreenRole.deferred != 0 {
+            let p = Int(pattern)
+            if mightMatter(p) { return false }
+            for k in Int(pieceStart[p])..<Int(pieceStart[p + 1]) where mightMatter(Int(pieces[k].word)) { return false }
+        }
+        return true
+    }
+
+    /// Whether `node` might have a span in the current message, from what the prescreen saw (see
+    /// ``deferredRulesCannotMatch(_:longestFillerRun:)``); `runsRegex` is set when evaluating it as ``evaluate(_:_:)`` does
+    /// (children of `all` in order, stopping at the first that cannot match) would reach a regex whose
+    /// prefilters let it through.
+    private func mightMatch(_ node: Int, _ bytes: UnsafeBufferPointer<UInt8>, _ runsRegex: inout Bool) -> Bool {
+        switch engine.nodes[node] {
+        case .literal:
+            return nodeSeen[node] == generation
+        case .regex(let index):
+            guard regexMightMatch(index, bytes) else { return false }
+            runsRegex = true
+            return true
+        case .any(let range):
+            var any = false
+            for child in range where mightMatch(engine.children[child], bytes, &runsRegex) { any = true }
+            return any
+        case .all(let positive, let negative, _):
+            for child in positive where !mightMatch(engine.children[child], bytes, &runsRegex) { return false }
+            for child in negative { _ = mightMatch(engine.children[child], bytes, &runsRegex) }
+            return !negative.contains { certainlyMatches(engine.children[$0]) }
+        }
+    }
+
+    /// Whether `node`, a child of a `not`, certainly has a span in the current message: a literal node
+    /// with a word that certainly matched, or `any` with such a child (see ``deferredRulesCannotMatch(_:longestFillerRun:)``).
+    private func certainlyMatches(_ node: Int) -> Bool {
+        switch engine.nodes[node] {
+        case .literal: return nodeCertain[node] == generation
+        case .any(let range): return range.contains { certainlyMatches(engine.children[$0]) }
+        default: return false
+        }
     }
 
     /// True for a byte after `<` or `&` that may continue a tag or reference (the full path decides).
@@ -367,14 +484,36 @@ public final class MessageScanner {
         var low: UInt64 = 0, high: UInt64 = 0
         var digitRuns = DigitRunCounter()
         var otherSeen: UInt64 = 0
-        /// The last kept scalar read by ``prescreen(_:_:)`` (with stretched words only).
+        /// The last kept scalar read by ``prescreen(_:at:length:_:)`` (with stretched words only).
         var lastKept: UInt32 = 0
+        var fillerRuns = FillerRunCounter()
+    }
+
+    /// The longest run of fillers between two kept scalars of a message, read scalar by scalar: at least
+    /// the largest gap normalization writes (a run of blanks counts as one filler there, here as many;
+    /// ignorable characters inside a run neither end it nor count). Kept scalars are not read: a filler
+    /// that does not start where the run's last filler or ignorable ended starts a new run.
+    struct FillerRunCounter {
+        private var end = -1, run = 0
+        private(set) var longest = 0
+
+        @inline(__always)
+        mutating func note(filler offset: Int, length: Int) {
+            run = offset == end ? run + 1 : 1
+            end = offset + length
+            longest = max(longest, run)
+        }
+
+        @inline(__always)
+        mutating func note(ignorable offset: Int, length: Int) {
+            if offset == end { end = offset + length }
+        }
     }
 
     /// The prescreen's step for any scalar, as normalization treats it; false when the message needs the
     /// full path.
     @inline(__always)
-    private func prescreen(_ value: UInt32, _ pass: inout PrescreenPass) -> Bool {
+    private func prescreen(_ value: UInt32, at offset: Int, length: Int, _ pass: inout PrescreenPass) -> Bool {
         guard !((value == 0x28 || value == 0xFF08) && normalizer.precedesAnnotation(pass.previous)) else { return false }
         if let marks = engine.otherMarks { pass.otherSeen |= marks.bit(value) }
         let entry = tables.isPlainKeep(value) ? value
@@ -387,6 +526,7 @@ public final class MessageScanner {
         }
         switch kind {
         case NormalizationTables.keep, NormalizationTables.filler:
+            if kind == NormalizationTables.filler { pass.fillerRuns.note(filler: offset, length: length) }
             if folded != value { pass.identity = false }
             pass.digitRuns.note(value, in: tables)
             if folded < 64 { pass.low |= 1 << UInt64(folded) } else if folded < 128 { pass.high |= 1 << UInt64(folded - 64) }
@@ -401,6 +541,7 @@ public final class MessageScanner {
             return reporting == 0 || noteWordEnds(reporting)
         case NormalizationTables.ignorable:
             pass.identity = false
+            pass.fillerRuns.note(ignorable: offset, length: length)
             return true
         default:
             return false
@@ -413,7 +554,15 @@ public final class MessageScanner {
     private func noteWordEnds(_ reporting: Int32) -> Bool {
         var wordEnds = false
         automaton.forEachPattern(reportedBy: reporting) { pattern in
-            if engine.patternCanMatchRule[pattern] { wordEnds = true }
+            let role = engine.patternPrescreenRole[pattern]
+            if role != 0 {
+                if role & Engine.PrescreenRole.decisive != 0 { wordEnds = true }
+                if role & Engine.PrescreenRole.deferred != 0 { deferredSeen = true }
+                if role & Engine.PrescreenRole.noted != 0 && patternNoted[pattern] != generation {
+                    patternNoted[pattern] = generation
+                    notedPatterns.append(Int32(pattern))
+                }
+            }
             let han = engine.patternGateHan[pattern]
             if han >= 0 { markClauses(ofHan: Int(han)) }
         }
