@@ -444,6 +444,9 @@ public final class MessageScanner {
             var any = false
             for child in range where mightMatch(engine.children[child], bytes, &runsRegex) { any = true }
             return any
+        case .distinct(let child, _):
+            // one possible hit is all the prescreen can tell (not how many different ones)
+            return mightMatch(child, bytes, &runsRegex)
         case .all(let positive, let negative, _):
             for child in positive where !mightMatch(engine.children[child], bytes, &runsRegex) { return false }
             for child in negative { _ = mightMatch(engine.children[child], bytes, &runsRegex) }
