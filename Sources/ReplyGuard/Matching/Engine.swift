@@ -116,7 +116,7 @@ struct CompiledReportedSpeech: Sendable {
     /// Who, named before a cue and a colon, makes the words after it reported speech: a third person
     /// (an official, an account, 他), never 我 or 你.
     static let speakerWords = [
-        "该", "那名", "这名", "那位", "这位", "一名", "一位", "工作人员", "客服", "民警", "警察", "官方", "账号", "官微", "小编",
+        "那名", "这名", "那位", "这位", "一名", "一位", "工作人员", "客服", "民警", "警察", "官方", "账号", "官微", "小编",
         "接线员", "机器人", "负责人", "局长", "书记", "主任", "村干部", "干部", "官员", "领导", "他", "她", "对方", "记者",
     ]
 }
